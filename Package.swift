@@ -1,0 +1,55 @@
+// swift-tools-version: 6.0
+//
+// DecisionFlow: offline reinforcement learning in Swift.
+//
+// Dependency graph (acyclic; the executable is the only place where everything meets):
+//
+//   CHDF5  <- RLData ----------\
+//   CBLAS  <- DecisionFlow -----+-> d4rl-run
+//
+import PackageDescription
+
+let package = Package(
+    name: "DecisionFlow",
+    products: [
+        .library(name: "RLData", targets: ["RLData"]),
+        .library(name: "DecisionFlow", targets: ["DecisionFlow"]),
+        .executable(name: "d4rl-run", targets: ["d4rl-run"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+    ],
+    targets: [
+        // System libraries from Debian packages. Each is a module map plus a shim header.
+        .systemLibrary(
+            name: "CHDF5",
+            pkgConfig: "hdf5",
+            providers: [.apt(["libhdf5-dev"])]
+        ),
+        .systemLibrary(
+            name: "CBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+
+        // Reading and writing D4RL-schema HDF5 files.
+        .target(name: "RLData", dependencies: ["CHDF5"]),
+
+        // The Decision Transformer / Decision-Flowformer model.
+        .target(name: "DecisionFlow", dependencies: ["CBLAS"]),
+
+        // The command-line tool.
+        .executableTarget(
+            name: "d4rl-run",
+            dependencies: [
+                "RLData",
+                "DecisionFlow",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        .testTarget(name: "CSmokeTests", dependencies: ["CHDF5", "CBLAS"]),
+        .testTarget(name: "RLDataTests", dependencies: ["RLData", "CHDF5"]),
+        .testTarget(name: "CLITests", dependencies: ["d4rl-run"]),
+    ]
+)

@@ -1,0 +1,116 @@
+/// Mean and standard deviation of each observation feature, for normalizing states.
+public struct StateStatistics: Sendable, Equatable, Codable {
+    /// Per-feature mean over every row of the dataset.
+    public var mean: [Float]
+    /// Per-feature population standard deviation (NumPy's `std`, ddof 0).
+    public var std: [Float]
+
+    /// The reference implementation's divisor: `std + 1e-6`, so constant features do not
+    /// divide by zero. Normalized state = (state − mean) / normalizationScale.
+    public var normalizationScale: [Float] { std.map { $0 + 1e-6 } }
+
+    /// Creates statistics from per-feature values.
+    public init(mean: [Float], std: [Float]) {
+        self.mean = mean
+        self.std = std
+    }
+}
+
+/// Summary numbers of a set of values (returns or lengths).
+public struct SummaryStatistics: Sendable, Equatable, Codable {
+    public var count: Int
+    public var mean: Double
+    /// Population standard deviation (ddof 0).
+    public var std: Double
+    public var min: Double
+    public var max: Double
+
+    /// Summarizes `values`; all zeros when there are none.
+    public init<S: Sequence>(_ values: S) where S.Element == Double {
+        var count = 0
+        var sum = 0.0
+        var low = Double.infinity
+        var high = -Double.infinity
+        for value in values {
+            count += 1
+            sum += value
+            low = Swift.min(low, value)
+            high = Swift.max(high, value)
+        }
+        self.count = count
+        guard count > 0 else {
+            (mean, std, min, max) = (0, 0, 0, 0)
+            return
+        }
+        mean = sum / Double(count)
+        var squares = 0.0
+        for value in values { squares += (value - mean) * (value - mean) }
+        std = (squares / Double(count)).squareRoot()
+        min = low
+        max = high
+    }
+}
+
+extension D4RLDataset {
+    /// Mean and standard deviation of every observation feature, accumulated in Double.
+    public func stateStatistics() -> StateStatistics {
+        let width = observationDimension
+        var sum = [Double](repeating: 0, count: width)
+        observations.withUnsafeBufferPointer { values in
+            for row in 0..<count {
+                for column in 0..<width { sum[column] += Double(values[row * width + column]) }
+            }
+        }
+        let mean = sum.map { $0 / Double(count) }
+        var squares = [Double](repeating: 0, count: width)
+        observations.withUnsafeBufferPointer { values in
+            for row in 0..<count {
+                for column in 0..<width {
+                    let delta = Double(values[row * width + column]) - mean[column]
+                    squares[column] += delta * delta
+                }
+            }
+        }
+        return StateStatistics(
+            mean: mean.map { Float($0) }, std: squares.map { Float(($0 / Double(count)).squareRoot()) })
+    }
+
+    /// Returns-to-go for every row: the discounted sum of the rewards from that step to the
+    /// end of its trajectory, `rtg[t] = r[t] + discount · rtg[t + 1]`.
+    ///
+    /// Accumulated in Double and rounded once, so long episodes lose no precision.
+    public func returnsToGo(discount: Double = 1) -> [Float] {
+        var result = [Float](repeating: 0, count: count)
+        for trajectory in trajectories {
+            var running = 0.0
+            for row in trajectory.rows.reversed() {
+                running = Double(rewards[row]) + discount * running
+                result[row] = Float(running)
+            }
+        }
+        return result
+    }
+
+    /// Summary of the undiscounted episode returns.
+    public var returnStatistics: SummaryStatistics {
+        SummaryStatistics(trajectories.map(\.totalReward))
+    }
+
+    /// Summary of the episode lengths.
+    public var lengthStatistics: SummaryStatistics {
+        SummaryStatistics(trajectories.map { Double($0.length) })
+    }
+
+    /// The environment the data came from, as a registry name (`hopper`, `halfcheetah`,
+    /// ...), from `metadata/behavior/env_id` or `metadata/env`; nil when not recorded.
+    public var environmentName: String? {
+        for key in ["behavior/env_id", "env_id", "env", "environment"] {
+            if case .string(let id)? = metadata.first?[key],
+                let name = D4RLReferenceScores.environmentName(forID: id)
+            {
+                return name
+            }
+        }
+        return nil
+    }
+}

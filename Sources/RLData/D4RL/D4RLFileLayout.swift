@@ -1,0 +1,137 @@
+/// One D4RL file opened and checked against the schema, before any bulk data is read.
+///
+/// Checking everything that can be checked from shapes and types first means a bad file
+/// fails in milliseconds, before the loader allocates or decompresses anything.
+struct D4RLFileLayout {
+    let path: String
+    let file: HDF5File
+    let steps: Int
+    let observationDimension: Int
+    let actionDimension: Int
+    let hasTimeouts: Bool
+    let hasNextObservations: Bool
+    let metadata: [String: D4RLMetadataValue]
+
+    init(path: String) throws {
+        self.path = path
+        do {
+            file = try HDF5File.open(path)
+        } catch let error as HDF5Error {
+            throw D4RLError(
+                .unreadableFile, file: path,
+                problem: "cannot be opened as HDF5 (\(error.stack.last ?? "unknown cause"))",
+                remedy:
+                    "Check the path; if the file exists it is not HDF5, or it is truncated or corrupt: download or write it again."
+            )
+        }
+
+        let observations = try D4RLFileLayout.numericKey("observations", in: file, ranks: [2])
+        let actions = try D4RLFileLayout.numericKey("actions", in: file, ranks: [2])
+        let rewards = try D4RLFileLayout.numericKey("rewards", in: file, ranks: [1, 2])
+        let terminals = try D4RLFileLayout.numericKey("terminals", in: file, ranks: [1, 2])
+        let timeouts = try D4RLFileLayout.optionalNumericKey("timeouts", in: file, ranks: [1, 2])
+        let next = try D4RLFileLayout.optionalNumericKey("next_observations", in: file, ranks: [2])
+
+        steps = observations.rowCount
+        guard steps > 0 else {
+            throw D4RLError(
+                .empty, file: path, key: "observations", problem: "holds no steps (shape \(observations.shape))",
+                remedy: "Use a file with at least one complete episode.")
+        }
+        for column in [rewards, terminals, timeouts].compactMap({ $0 }) where column.rank == 2 && column.shape[1] != 1 {
+            throw D4RLError(
+                .wrongRank, file: path, key: column.path,
+                problem: "has shape \(column.shape); a per-step column must be (N,) or (N, 1)",
+                remedy: "Store one value per step.")
+        }
+        for key in [actions, rewards, terminals, timeouts, next].compactMap({ $0 }) where key.rowCount != steps {
+            throw D4RLError(
+                .lengthMismatch, file: path, key: key.path,
+                problem: "has \(key.rowCount) rows but 'observations' has \(steps)",
+                remedy:
+                    "Every per-step key must have one row per step; the file was written inconsistently or cut short.")
+        }
+        if let next, next.shape != observations.shape {
+            throw D4RLError(
+                .dimensionMismatch, file: path, key: "next_observations",
+                problem: "has shape \(next.shape) but 'observations' has \(observations.shape)",
+                remedy: "Write next_observations with the same shape as observations, or leave it out.")
+        }
+        observationDimension = observations.shape[1]
+        actionDimension = actions.shape[1]
+        guard observationDimension > 0, actionDimension > 0 else {
+            throw D4RLError(
+                .empty, file: path, key: observationDimension > 0 ? "actions" : "observations",
+                problem: "rows have width 0", remedy: "Store at least one value per observation and action.")
+        }
+        hasTimeouts = timeouts != nil
+        hasNextObservations = next != nil
+        metadata = D4RLMetadataValue.readAll(from: file)
+    }
+
+    private static func optionalNumericKey(_ key: String, in file: HDF5File, ranks: [Int]) throws -> HDF5Dataset? {
+        guard file.kind(of: key) == .dataset else { return nil }
+        return try numericKey(key, in: file, ranks: ranks)
+    }
+
+    private static func numericKey(_ key: String, in file: HDF5File, ranks: [Int]) throws -> HDF5Dataset {
+        guard file.kind(of: key) == .dataset else {
+            throw D4RLError(
+                .missingKey, file: file.path, key: key,
+                problem: "is missing; a D4RL file needs observations, actions, rewards and terminals",
+                remedy: "Check that this is a D4RL-schema file (see `d4rl-run inspect`), or write the key.")
+        }
+        let dataset: HDF5Dataset
+        do {
+            dataset = try file.dataset(key)
+        } catch let error as HDF5Error {
+            throw D4RLError(
+                .unreadableFile, file: file.path, key: key,
+                problem: "cannot be opened (\(error.stack.last ?? "unknown cause"))",
+                remedy: "The file is probably truncated or corrupt: download or write it again.")
+        }
+        guard dataset.elementType.isNumeric else {
+            throw D4RLError(
+                .wrongType, file: file.path, key: key, problem: "holds \(dataset.elementType), not numbers",
+                remedy: "Store this key as a float, integer or bool array.")
+        }
+        guard ranks.contains(dataset.rank) else {
+            let expected = ranks.map { $0 == 1 ? "(N,)" : "(N, width)" }.joined(separator: " or ")
+            throw D4RLError(
+                .wrongRank, file: file.path, key: key,
+                problem: "has shape \(dataset.shape) (rank \(dataset.rank)); expected \(expected)",
+                remedy: "Store one row per step.")
+        }
+        return dataset
+    }
+
+    /// Reads a float column or matrix straight into the caller's buffer (rows × width).
+    func read(_ key: String, into buffer: UnsafeMutableBufferPointer<Float>) throws {
+        do {
+            let dataset = try file.dataset(key)
+            try dataset.readRows(0..<steps, into: buffer)
+        } catch let error as HDF5Error {
+            throw D4RLError(
+                .unreadableFile, file: path, key: key,
+                problem: "cannot be read (\(error.stack.last ?? "unknown cause"))",
+                remedy: "The file is probably truncated or corrupt: download or write it again.")
+        }
+    }
+
+    /// Reads a flag column (bool, integer or float) as booleans.
+    func readFlags(_ key: String) throws -> [Bool] {
+        do {
+            return try file.dataset(key).readBooleans()
+        } catch let error as HDF5Error {
+            throw D4RLError(
+                .unreadableFile, file: path, key: key,
+                problem: "cannot be read (\(error.stack.last ?? "unknown cause"))",
+                remedy: "The file is probably truncated or corrupt: download or write it again.")
+        }
+    }
+}
+
+extension HDF5Dataset {
+    /// The number of dimensions (0 for a scalar).
+    public var rank: Int { shape.count }
+}

@@ -1,0 +1,99 @@
+/// What `d4rl-run inspect` reports about one file: its keys, episodes, returns and, when the
+/// environment is known, the D4RL normalized score of the data itself.
+public struct D4RLFileReport: Codable, Sendable {
+    /// One dataset in the file.
+    public struct Key: Codable, Sendable, Equatable {
+        public var path: String
+        public var shape: [Int]
+        public var dtype: String
+        /// Chunk shape, or nil for contiguous storage.
+        public var chunks: [Int]?
+        /// The filter pipeline, e.g. `["shuffle", "gzip(4)"]`.
+        public var filters: [String]
+    }
+
+    /// Episode counts by how they ended.
+    public struct Episodes: Codable, Sendable, Equatable {
+        public var total: Int
+        public var terminated: Int
+        /// Ended by a timeout flag, or by the step limit in files without `timeouts`.
+        public var truncated: Int
+        /// The trailing partial episode, if the file ends without a flag (0 or 1 per file).
+        public var unfinished: Int
+
+        /// Creates counts; see the properties for the meaning of each value.
+        public init(total: Int, terminated: Int, truncated: Int, unfinished: Int) {
+            self.total = total
+            self.terminated = terminated
+            self.truncated = truncated
+            self.unfinished = unfinished
+        }
+    }
+
+    public var file: String
+    public var keys: [Key]
+    public var steps: Int
+    public var episodes: Episodes
+    /// Undiscounted episode returns.
+    public var returns: SummaryStatistics
+    /// Episode lengths.
+    public var lengths: SummaryStatistics
+    public var observationDimension: Int
+    public var actionDimension: Int
+    /// Registry name of the environment, if known.
+    public var environment: String?
+    /// Where the environment name came from: a metadata key, `--env`, or the file name.
+    public var environmentSource: String?
+    /// The returns' mean, std, min and max as D4RL normalized scores (×100), if the
+    /// environment is known.
+    public var normalizedReturns: SummaryStatistics?
+    /// `metadata/*` scalars.
+    public var metadata: [String: D4RLMetadataValue]
+
+    /// Loads `file` and summarizes it.
+    ///
+    /// - Parameter environment: the environment to score against; when nil it is taken from
+    ///   the file's metadata, then from the file name (`hopper-medium-v2.hdf5`).
+    public init(file: String, environment: String? = nil, options: D4RLLoadOptions = D4RLLoadOptions()) throws {
+        let dataset = try D4RLDataset(file: file, options: options)
+        self.file = file
+        keys = try D4RLFileReport.listKeys(file)
+        steps = dataset.count
+        let endings = dataset.trajectories.map(\.ending)
+        episodes = Episodes(
+            total: endings.count, terminated: endings.filter { $0 == .terminated }.count,
+            truncated: endings.filter { $0 == .truncated }.count,
+            unfinished: endings.filter { $0 == .unfinished }.count)
+        returns = dataset.returnStatistics
+        lengths = dataset.lengthStatistics
+        observationDimension = dataset.observationDimension
+        actionDimension = dataset.actionDimension
+        metadata = dataset.metadata.first ?? [:]
+
+        let fileName = file.split(separator: "/").last.map(String.init) ?? file
+        if let environment {
+            self.environment = D4RLReferenceScores.environmentName(forID: environment) ?? environment
+            environmentSource = "--env"
+        } else if let name = dataset.environmentName {
+            self.environment = name
+            environmentSource = "metadata"
+        } else if let name = D4RLReferenceScores.environmentName(forID: fileName) {
+            self.environment = name
+            environmentSource = "file name"
+        }
+        if let name = self.environment, let scores = D4RLReferenceScores.byEnvironment[name] {
+            normalizedReturns = SummaryStatistics(dataset.trajectories.map { scores.normalize($0.totalReward) })
+        }
+    }
+
+    /// Every dataset in the file with its shape, type and storage.
+    public static func listKeys(_ file: String) throws -> [Key] {
+        let handle = try HDF5File.open(file)
+        return try handle.entries().filter { $0.kind == .dataset }.map { entry in
+            let dataset = try handle.dataset(entry.path)
+            return Key(
+                path: entry.path, shape: dataset.shape, dtype: dataset.elementType.description,
+                chunks: dataset.chunkShape, filters: dataset.filters.map(\.description))
+        }
+    }
+}

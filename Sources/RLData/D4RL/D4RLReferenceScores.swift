@@ -1,0 +1,50 @@
+/// D4RL's reference returns, used to report a return as a normalized score.
+///
+/// `normalized = 100 · (return − minimum) / (maximum − minimum)`: 0 is a random policy, 100
+/// an expert. Every gym-MuJoCo dataset of an environment (random, medium, medium-replay,
+/// medium-expert, expert; v0, v1 and v2) uses the same pair. Source: D4RL `d4rl/infos.py`.
+public struct D4RLReferenceScores: Sendable, Equatable {
+    /// The random policy's reference return.
+    public var minimum: Double
+    /// The expert policy's reference return.
+    public var maximum: Double
+
+    /// The score of `episodeReturn`, ×100 as papers report it.
+    public func normalize(_ episodeReturn: Double) -> Double {
+        100 * (episodeReturn - minimum) / (maximum - minimum)
+    }
+
+    /// The reference pairs by registry name.
+    public static let byEnvironment: [String: D4RLReferenceScores] = [
+        "halfcheetah": D4RLReferenceScores(minimum: -280.178953, maximum: 12135.0),
+        "hopper": D4RLReferenceScores(minimum: -20.272305, maximum: 3234.3),
+        "walker2d": D4RLReferenceScores(minimum: 1.629008, maximum: 4592.3),
+        "ant": D4RLReferenceScores(minimum: -325.6, maximum: 3879.7),
+        "maze2d-umaze": D4RLReferenceScores(minimum: 23.85, maximum: 161.86),
+        "maze2d-medium": D4RLReferenceScores(minimum: 13.13, maximum: 277.39),
+        "maze2d-large": D4RLReferenceScores(minimum: 6.7, maximum: 273.99),
+        "maze2d-open": D4RLReferenceScores(minimum: 0.01, maximum: 20.66),
+        "antmaze": D4RLReferenceScores(minimum: 0.0, maximum: 1.0),
+    ]
+
+    /// The reference pair of an environment, by registry name or by any gym or D4RL id that
+    /// names it (`Hopper-v4`, `hopper-medium-v2`, `HalfCheetah-v3`).
+    public static func forEnvironment(_ nameOrID: String) -> D4RLReferenceScores? {
+        environmentName(forID: nameOrID).flatMap { byEnvironment[$0] }
+    }
+
+    /// Maps a gym or D4RL id (`Hopper-v4`, `halfcheetah-medium-v2`, `half_cheetah`) to the
+    /// registry name (`hopper`, `halfcheetah`), or nil for an environment D4RL does not score.
+    public static func environmentName(forID id: String) -> String? {
+        let lowered = String(id.lowercased().filter { $0 != "_" })
+        if lowered.hasPrefix("maze2d") {
+            for size in ["umaze", "medium", "large", "open"] where lowered.contains(size) {
+                return "maze2d-\(size)"
+            }
+            return nil
+        }
+        if lowered.hasPrefix("antmaze") { return "antmaze" }
+        let head = lowered.split(separator: "-").first.map(String.init) ?? lowered
+        return byEnvironment[head] == nil ? nil : head
+    }
+}

@@ -1,0 +1,297 @@
+import CHDF5
+
+/// An open dataset: its shape, element type, storage layout, and reads of all or some rows.
+///
+/// Reads convert to the requested Swift type inside libhdf5 (float64 files read straight
+/// into `[Float]`), so no second copy of the data is made.
+public final class HDF5Dataset {
+    /// The file the dataset belongs to; kept alive as long as the dataset is.
+    public let file: HDF5File
+    /// The path inside the file, e.g. `observations`.
+    public let path: String
+    /// The dimensions; empty for a scalar dataset. Grows when rows are appended.
+    public internal(set) var shape: [Int]
+    /// The stored element type.
+    public let elementType: HDF5ElementType
+    /// Chunk dimensions, or nil for contiguous or compact storage.
+    public let chunkShape: [Int]?
+    /// The filters applied to each chunk, in pipeline order (e.g. `shuffle`, `deflate(4)`).
+    public let filters: [HDF5Filter]
+
+    let handle: HDF5Handle
+    let fileType: HDF5Handle
+
+    init(file: HDF5File, path: String) throws {
+        HDF5Call.silence()
+        self.file = file
+        self.path = path
+        guard file.contains(path) else {
+            throw HDF5Error(
+                operation: "open dataset", file: file.path, objectPath: path,
+                stack: ["no such dataset"])
+        }
+        let id = try HDF5Call.handle(
+            H5Dopen2(file.handle.id, path, swift_H5P_DEFAULT()), "open dataset", file: file.path,
+            object: path)
+        handle = HDF5Handle(id, kind: .dataset)
+        fileType = HDF5Handle(
+            try HDF5Call.handle(H5Dget_type(id), "read the type of", file: file.path, object: path),
+            kind: .datatype)
+        elementType = HDF5ElementType.classify(fileType.id)
+        shape = try HDF5Dataset.dimensions(of: id, file: file.path, path: path)
+
+        let plist = try HDF5Call.handle(
+            H5Dget_create_plist(id), "read the creation properties of", file: file.path, object: path)
+        defer { HDF5Handle.close(plist, kind: .propertyList) }
+        if H5Pget_layout(plist) == H5D_CHUNKED {
+            var chunk = [hsize_t](repeating: 0, count: max(shape.count, 1))
+            let rank = H5Pget_chunk(plist, Int32(chunk.count), &chunk)
+            chunkShape = rank > 0 ? chunk.prefix(Int(rank)).map { Int($0) } : nil
+        } else {
+            chunkShape = nil
+        }
+        var filters: [HDF5Filter] = []
+        for index in 0..<max(H5Pget_nfilters(plist), 0) {
+            var flags: UInt32 = 0
+            var count = 4
+            var values = [UInt32](repeating: 0, count: 4)
+            var name = [CChar](repeating: 0, count: 64)
+            var config: UInt32 = 0
+            let filter = H5Pget_filter2(
+                plist, UInt32(index), &flags, &count, &values, name.count, &name, &config)
+            switch filter {
+            case H5Z_FILTER_DEFLATE: filters.append(.deflate(level: count > 0 ? Int(values[0]) : -1))
+            case H5Z_FILTER_SHUFFLE: filters.append(.shuffle)
+            case H5Z_FILTER_FLETCHER32: filters.append(.fletcher32)
+            default: filters.append(.other(Int(filter)))
+            }
+        }
+        self.filters = filters
+    }
+
+    private static func dimensions(of dataset: hid_t, file: String, path: String) throws -> [Int] {
+        let space = try HDF5Call.handle(
+            H5Dget_space(dataset), "read the shape of", file: file, object: path)
+        defer { HDF5Handle.close(space, kind: .dataspace) }
+        let rank = Int(H5Sget_simple_extent_ndims(space))
+        guard rank >= 0 else { throw HDF5Call.error("read the shape of", file: file, object: path) }
+        var dims = [hsize_t](repeating: 0, count: rank)
+        if rank > 0 {
+            try HDF5Call.check(
+                H5Sget_simple_extent_dims(space, &dims, nil), "read the shape of", file: file,
+                object: path)
+        }
+        return dims.map { Int($0) }
+    }
+
+    /// The number of elements: the product of the shape (1 for a scalar).
+    public var elementCount: Int { shape.reduce(1, *) }
+
+    /// The number of rows along the first dimension (1 for a scalar).
+    public var rowCount: Int { shape.first ?? 1 }
+
+    /// Elements per row: the product of every dimension after the first.
+    public var rowWidth: Int { shape.dropFirst().reduce(1, *) }
+
+    // MARK: - Reading numbers
+
+    /// Reads the whole dataset, converted to `T`, in row-major order.
+    public func readArray<T: HDF5Numeric>(as type: T.Type = T.self) throws -> [T] {
+        try readRows(0..<rowCount, as: type)
+    }
+
+    /// Reads rows `rows` of the first dimension (all of every other dimension).
+    ///
+    /// Only the chunks that hold those rows are read and decompressed.
+    public func readRows<T: HDF5Numeric>(_ rows: Range<Int>, as type: T.Type = T.self) throws -> [T] {
+        let count = rows.count * rowWidth
+        return try [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+            try readRows(rows, into: UnsafeMutableBufferPointer(rebasing: buffer[0..<count]))
+            initialized = count
+        }
+    }
+
+    /// Reads rows `rows` into a caller-owned buffer of exactly `rows.count * rowWidth` elements.
+    public func readRows<T: HDF5Numeric>(
+        _ rows: Range<Int>, into buffer: UnsafeMutableBufferPointer<T>
+    ) throws {
+        HDF5Call.silence()
+        precondition(buffer.count == rows.count * rowWidth, "buffer size does not match the rows")
+        guard elementType.isNumeric else {
+            throw HDF5Error(
+                operation: "read numbers from", file: file.path, objectPath: path,
+                stack: ["the dataset holds \(elementType), not numbers"])
+        }
+        guard rows.lowerBound >= 0, rows.upperBound <= rowCount else {
+            throw HDF5Error(
+                operation: "read rows \(rows.lowerBound)..<\(rows.upperBound) of", file: file.path,
+                objectPath: path, stack: ["the dataset has \(rowCount) rows"])
+        }
+        if rows.isEmpty { return }
+        try withRowSelection(rows) { memorySpace, fileSpace in
+            switch elementType {
+            case .boolean, .enumeration:
+                // HDF5 converts enumerations only to other enumerations, so read the raw
+                // integers in the enum's own native layout and widen them here.
+                try readEnumeration(memorySpace: memorySpace, fileSpace: fileSpace, into: buffer)
+            default:
+                try HDF5Call.check(
+                    H5Dread(
+                        handle.id, T.hdf5MemoryType, memorySpace, fileSpace, swift_H5P_DEFAULT(),
+                        buffer.baseAddress),
+                    "read", file: file.path, object: path)
+            }
+        }
+    }
+
+    /// Reads the whole dataset as booleans: any non-zero value is `true`.
+    ///
+    /// Accepts h5py's bool enumeration, integers (uint8 in old D4RL files) and floats.
+    public func readBooleans() throws -> [Bool] {
+        switch elementType {
+        // Narrow temporaries: HDF5 clamps on overflow, so non-zero integers stay non-zero.
+        case .float: return try readArray(as: Float.self).map { $0 != 0 }
+        default: return try readArray(as: Int8.self).map { $0 != 0 }
+        }
+    }
+
+    /// Reads a scalar (or one-element) dataset as a number.
+    public func readScalar<T: HDF5Numeric>(as type: T.Type = T.self) throws -> T {
+        guard elementCount == 1 else {
+            throw HDF5Error(
+                operation: "read a scalar from", file: file.path, objectPath: path,
+                stack: ["the dataset has shape \(shape), not one element"])
+        }
+        return try readArray(as: type)[0]
+    }
+
+    private func withRowSelection(
+        _ rows: Range<Int>, _ body: (_ memorySpace: hid_t, _ fileSpace: hid_t) throws -> Void
+    ) throws {
+        if shape.isEmpty {  // a scalar: the whole (one-element) space
+            try body(swift_H5S_ALL(), swift_H5S_ALL())
+            return
+        }
+        let fileSpace = try HDF5Call.handle(
+            H5Dget_space(handle.id), "select rows of", file: file.path, object: path)
+        defer { HDF5Handle.close(fileSpace, kind: .dataspace) }
+        var start = [hsize_t](repeating: 0, count: shape.count)
+        var count = shape.map { hsize_t($0) }
+        start[0] = hsize_t(rows.lowerBound)
+        count[0] = hsize_t(rows.count)
+        try HDF5Call.check(
+            H5Sselect_hyperslab(fileSpace, H5S_SELECT_SET, &start, nil, &count, nil),
+            "select rows of", file: file.path, object: path)
+        let memorySpace = try HDF5Call.handle(
+            H5Screate_simple(Int32(count.count), &count, nil), "select rows of", file: file.path,
+            object: path)
+        defer { HDF5Handle.close(memorySpace, kind: .dataspace) }
+        try body(memorySpace, fileSpace)
+    }
+
+    private func readEnumeration<T: HDF5Numeric>(
+        memorySpace: hid_t, fileSpace: hid_t, into buffer: UnsafeMutableBufferPointer<T>
+    ) throws {
+        let memoryType = try HDF5Call.handle(
+            H5Tget_native_type(fileType.id, H5T_DIR_ASCEND), "read", file: file.path, object: path)
+        defer { HDF5Handle.close(memoryType, kind: .datatype) }
+        let base = H5Tget_super(memoryType)
+        defer { HDF5Handle.close(base, kind: .datatype) }
+        let signed = H5Tget_sign(base) == H5T_SGN_2
+        let width = Int(H5Tget_size(memoryType))
+        var raw = [UInt8](repeating: 0, count: buffer.count * width)
+        try raw.withUnsafeMutableBytes { bytes in
+            try HDF5Call.check(
+                H5Dread(
+                    handle.id, memoryType, memorySpace, fileSpace, swift_H5P_DEFAULT(),
+                    bytes.baseAddress),
+                "read", file: file.path, object: path)
+            for index in 0..<buffer.count {
+                let offset = index * width
+                let value: Int64
+                switch (width, signed) {
+                case (1, true): value = Int64(bytes.load(fromByteOffset: offset, as: Int8.self))
+                case (1, false): value = Int64(bytes.load(fromByteOffset: offset, as: UInt8.self))
+                case (2, true): value = Int64(bytes.loadUnaligned(fromByteOffset: offset, as: Int16.self))
+                case (2, false): value = Int64(bytes.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+                case (4, true): value = Int64(bytes.loadUnaligned(fromByteOffset: offset, as: Int32.self))
+                case (4, false): value = Int64(bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+                default: value = bytes.loadUnaligned(fromByteOffset: offset, as: Int64.self)
+                }
+                buffer[index] = T(hdf5EnumValue: value)
+            }
+        }
+    }
+
+    // MARK: - Reading strings
+
+    /// Reads a scalar string dataset (variable or fixed length), as h5py writes `metadata/*`.
+    public func readString() throws -> String {
+        HDF5Call.silence()
+        guard case .string = elementType else {
+            throw HDF5Error(
+                operation: "read a string from", file: file.path, objectPath: path,
+                stack: ["the dataset holds \(elementType), not a string"])
+        }
+        guard elementCount == 1 else {
+            throw HDF5Error(
+                operation: "read a string from", file: file.path, objectPath: path,
+                stack: ["the dataset has shape \(shape), not one string"])
+        }
+        return try HDF5StringReader.read(
+            fileType: fileType.id, file: file.path, object: path
+        ) { memoryType, buffer in
+            H5Dread(handle.id, memoryType, swift_H5S_ALL(), swift_H5S_ALL(), swift_H5P_DEFAULT(), buffer)
+        }
+    }
+}
+
+/// A filter in a chunked dataset's pipeline.
+public enum HDF5Filter: Equatable, Sendable, CustomStringConvertible {
+    /// gzip compression at the given level.
+    case deflate(level: Int)
+    /// Byte shuffling before compression.
+    case shuffle
+    /// A checksum per chunk.
+    case fletcher32
+    /// Any other filter, by its registered identifier.
+    case other(Int)
+
+    public var description: String {
+        switch self {
+        case .deflate(let level): return "gzip(\(level))"
+        case .shuffle: return "shuffle"
+        case .fletcher32: return "fletcher32"
+        case .other(let id): return "filter(\(id))"
+        }
+    }
+}
+
+/// Reads one string, of variable or fixed length, through a caller-supplied read call.
+enum HDF5StringReader {
+    static func read(
+        fileType: hid_t, file: String, object: String,
+        _ readCall: (_ memoryType: hid_t, _ buffer: UnsafeMutableRawPointer) -> herr_t
+    ) throws -> String {
+        let memoryType = try HDF5Call.handle(H5Tcopy(swift_H5T_C_S1()), "read", file: file, object: object)
+        defer { HDF5Handle.close(memoryType, kind: .datatype) }
+        _ = H5Tset_cset(memoryType, H5Tget_cset(fileType))
+        if H5Tis_variable_str(fileType) > 0 {
+            try HDF5Call.check(H5Tset_size(memoryType, swift_H5T_VARIABLE()), "read", file: file, object: object)
+            var pointer: UnsafeMutablePointer<CChar>? = nil
+            try HDF5Call.check(readCall(memoryType, &pointer), "read", file: file, object: object)
+            guard let pointer else { return "" }
+            defer { H5free_memory(pointer) }
+            return String(cString: pointer)
+        }
+        let size = Int(H5Tget_size(fileType))
+        try HDF5Call.check(H5Tset_size(memoryType, size + 1), "read", file: file, object: object)
+        try HDF5Call.check(H5Tset_strpad(memoryType, H5T_STR_NULLTERM), "read", file: file, object: object)
+        var bytes = [UInt8](repeating: 0, count: size + 1)
+        let status = bytes.withUnsafeMutableBytes { raw in
+            raw.baseAddress.map { readCall(memoryType, $0) } ?? -1
+        }
+        try HDF5Call.check(status, "read", file: file, object: object)
+        return String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+    }
+}

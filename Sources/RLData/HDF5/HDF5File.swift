@@ -1,0 +1,193 @@
+import CHDF5
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// An open HDF5 file.
+///
+/// The file stays open while this object or any dataset obtained from it is alive; the
+/// last owner closes it. Reading is safe from several threads (Debian's libhdf5 is built
+/// thread-safe and serialises calls internally).
+public final class HDF5File {
+    /// The path the file was opened or created at.
+    public let path: String
+    /// Whether the file was opened for writing.
+    public let isWritable: Bool
+    let handle: HDF5Handle
+
+    private init(path: String, handle: HDF5Handle, isWritable: Bool) {
+        self.path = path
+        self.handle = handle
+        self.isWritable = isWritable
+    }
+
+    /// Opens an existing file read-only.
+    ///
+    /// - Throws: `HDF5Error` when the file is missing, unreadable or not an HDF5 file.
+    public static func open(_ path: String) throws -> HDF5File {
+        HDF5Call.silence()
+        guard access(path, F_OK) == 0 else {
+            throw HDF5Error(
+                operation: "open file", file: path, objectPath: nil,
+                stack: ["no such file; check the path"])
+        }
+        let id = try HDF5Call.handle(
+            H5Fopen(path, swift_H5F_ACC_RDONLY(), swift_H5P_DEFAULT()), "open file", file: path)
+        return HDF5File(path: path, handle: HDF5Handle(id, kind: .file), isWritable: false)
+    }
+
+    /// Creates a new file, replacing any file at `path`.
+    public static func create(_ path: String) throws -> HDF5File {
+        HDF5Call.silence()
+        let id = try HDF5Call.handle(
+            H5Fcreate(path, swift_H5F_ACC_TRUNC(), swift_H5P_DEFAULT(), swift_H5P_DEFAULT()),
+            "create file", file: path)
+        return HDF5File(path: path, handle: HDF5Handle(id, kind: .file), isWritable: true)
+    }
+
+    /// Flushes buffered data to disk. Closing happens when the last owner goes away.
+    public func flush() throws {
+        HDF5Call.silence()
+        try HDF5Call.check(H5Fflush(handle.id, H5F_SCOPE_LOCAL), "flush file", file: path)
+    }
+
+    // MARK: - Navigation
+
+    /// Whether an object (group or dataset) exists at `objectPath`, e.g. `infos/qpos`.
+    ///
+    /// Each intermediate group is checked in turn, so a missing parent answers `false`
+    /// instead of raising an HDF5 error.
+    public func contains(_ objectPath: String) -> Bool {
+        HDF5Call.silence()
+        var prefix = ""
+        for component in objectPath.split(separator: "/") {
+            prefix += prefix.isEmpty ? String(component) : "/\(component)"
+            if H5Lexists(handle.id, prefix, swift_H5P_DEFAULT()) <= 0 {
+                _ = H5Eclear2(swift_H5E_DEFAULT())
+                return false
+            }
+        }
+        return true
+    }
+
+    /// What kind of object lives at `objectPath`, or nil when there is none.
+    public func kind(of objectPath: String) -> HDF5Entry.Kind? {
+        guard contains(objectPath) else { return nil }
+        let object = H5Oopen(handle.id, objectPath, swift_H5P_DEFAULT())
+        guard object >= 0 else {
+            _ = H5Eclear2(swift_H5E_DEFAULT())
+            return nil
+        }
+        defer { HDF5Handle.close(object, kind: .object) }
+        switch H5Iget_type(object) {
+        case H5I_GROUP: return .group
+        case H5I_DATASET: return .dataset
+        default: return nil
+        }
+    }
+
+    /// Every group and dataset below `groupPath` (`""`, the default, is the whole file),
+    /// depth first, in HDF5's name order. Paths are from the root.
+    public func entries(under groupPath: String = "") throws -> [HDF5Entry] {
+        var result: [HDF5Entry] = []
+        try collectEntries(in: groupPath, into: &result)
+        return result
+    }
+
+    private func collectEntries(in groupPath: String, into result: inout [HDF5Entry]) throws {
+        for name in try memberNames(of: groupPath) {
+            let childPath = groupPath.isEmpty ? name : "\(groupPath)/\(name)"
+            switch kind(of: childPath) {
+            case .group:
+                result.append(HDF5Entry(path: childPath, kind: .group))
+                try collectEntries(in: childPath, into: &result)
+            case .dataset:
+                result.append(HDF5Entry(path: childPath, kind: .dataset))
+            case nil:
+                continue  // named datatypes and dangling links are not data
+            }
+        }
+    }
+
+    /// The names of the direct members of a group (`""` is the root group).
+    public func memberNames(of groupPath: String) throws -> [String] {
+        HDF5Call.silence()
+        let location = groupPath.isEmpty ? "/" : groupPath
+        let group = try HDF5Call.handle(
+            H5Gopen2(handle.id, location, swift_H5P_DEFAULT()), "open group", file: path,
+            object: location)
+        defer { HDF5Handle.close(group, kind: .group) }
+
+        final class Names { var values: [String] = [] }
+        let names = Names()
+        let box = Unmanaged.passRetained(names)
+        defer { box.release() }
+        var index: hsize_t = 0
+        let status = H5Literate(
+            group, H5_INDEX_NAME, H5_ITER_INC, &index,
+            { _, name, _, clientData in
+                guard let name, let clientData else { return 0 }
+                Unmanaged<Names>.fromOpaque(clientData).takeUnretainedValue().values.append(
+                    String(cString: name))
+                return 0
+            }, box.toOpaque())
+        try HDF5Call.check(status, "list group", file: path, object: location)
+        return names.values
+    }
+
+    /// Opens the dataset at `objectPath`.
+    public func dataset(_ objectPath: String) throws -> HDF5Dataset {
+        try HDF5Dataset(file: self, path: objectPath)
+    }
+
+    // MARK: - Attributes
+
+    /// The names of the attributes attached to an object (`""` is the root group).
+    public func attributeNames(of objectPath: String) throws -> [String] {
+        HDF5Call.silence()
+        let location = objectPath.isEmpty ? "/" : objectPath
+        let object = try HDF5Call.handle(
+            H5Oopen(handle.id, location, swift_H5P_DEFAULT()), "open object", file: path,
+            object: location)
+        defer { HDF5Handle.close(object, kind: .object) }
+        final class Names { var values: [String] = [] }
+        let names = Names()
+        let box = Unmanaged.passRetained(names)
+        defer { box.release() }
+        var index: hsize_t = 0
+        let status = H5Aiterate2(
+            object, H5_INDEX_NAME, H5_ITER_INC, &index,
+            { _, name, _, clientData in
+                guard let name, let clientData else { return 0 }
+                Unmanaged<Names>.fromOpaque(clientData).takeUnretainedValue().values.append(
+                    String(cString: name))
+                return 0
+            }, box.toOpaque())
+        try HDF5Call.check(status, "list attributes", file: path, object: location)
+        return names.values
+    }
+
+    /// Opens attribute `name` of the object at `objectPath` (`""` is the root group).
+    public func attribute(_ name: String, of objectPath: String) throws -> HDF5Attribute {
+        try HDF5Attribute(file: self, objectPath: objectPath, name: name)
+    }
+}
+
+/// One group or dataset found while listing a file.
+public struct HDF5Entry: Equatable, Sendable {
+    /// Whether an entry is a group or a dataset.
+    public enum Kind: Equatable, Sendable {
+        case group, dataset
+    }
+    /// The path from the root, without a leading slash, e.g. `infos/qpos`.
+    public var path: String
+    /// Group or dataset.
+    public var kind: Kind
+
+    /// Creates an entry; see the properties for the meaning of each value.
+    public init(path: String, kind: Kind) {
+        self.path = path
+        self.kind = kind
+    }
+}

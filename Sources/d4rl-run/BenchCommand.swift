@@ -1,0 +1,215 @@
+import ArgumentParser
+import Foundation
+import RLData
+
+/// `d4rl-run bench`: the benchmarks whose figures the README reports.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Run a benchmark and print its figures (build with -c release).",
+        subcommands: [DataBenchmark.self]
+    )
+}
+
+/// Loading and indexing a large D4RL file: time and peak memory.
+struct DataBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "data",
+        abstract: "Time loading a hopper-shaped D4RL file and measure peak memory.",
+        discussion: """
+            Writes a hopper-shaped file (observations 11, actions 3, qpos 6, qvel 6, with \
+            next_observations) of --steps steps with TrajectoryWriter, unless --file names one. \
+            Then, in a fresh process each so that nothing else sits in memory, it (1) reads the \
+            observation, action, reward and flag arrays with bare H5Dread calls into Float \
+            buffers, and (2) loads the file with D4RLDataset (schema checks, NaN scan, \
+            trajectory split, state statistics and returns-to-go). It reports the median of \
+            --repeats runs of each, their ratio, and peak RSS against the size of the loaded \
+            float32 arrays.
+            """
+    )
+
+    @Option(help: "Steps in the generated file.")
+    var steps = 1_000_000
+
+    @Option(help: "Use this file instead of generating one.")
+    var file: String?
+
+    @Option(help: "Timed runs of each measurement; the median is reported.")
+    var repeats = 3
+
+    @Option(help: .hidden)
+    var child: String?
+
+    func run() throws {
+        if let child {
+            try measureInThisProcess(mode: child)
+            return
+        }
+        let path: String
+        var cleanup: String?
+        if let file {
+            path = file
+        } else {
+            path = FileManager.default.temporaryDirectory.appendingPathComponent("bench-hopper-\(steps).hdf5").path
+            cleanup = path
+            let started = Date()
+            try DataBenchmark.writeHopperShaped(steps: steps, to: path)
+            let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+            print(
+                "wrote \(path): \(steps) steps, \(size / 1_000_000) MB, in \(String(format: "%.1f", Date().timeIntervalSince(started))) s"
+            )
+        }
+        defer { if let cleanup { try? FileManager.default.removeItem(atPath: cleanup) } }
+
+        var results: [String: [Measurement]] = [:]
+        for _ in 0..<repeats {
+            for mode in ["raw", "dataset"] {
+                results[mode, default: []].append(try spawn(mode: mode, file: path))
+            }
+        }
+        let raw = median(results["raw"] ?? [])
+        let loaded = median(results["dataset"] ?? [])
+        let bytes = loaded.arrayBytes
+        let fileFloatBytes = try DataBenchmark.floatArrayBytes(in: path)
+        print(
+            "machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory >> 30) GiB"
+        )
+        print(String(format: "raw H5Dread of the arrays   %7.3f s   peak RSS %6.1f MB", raw.seconds, raw.peakMB))
+        print(String(format: "D4RLDataset load + index    %7.3f s   peak RSS %6.1f MB", loaded.seconds, loaded.peakMB))
+        print(String(format: "load / raw read             %7.2f×", loaded.seconds / max(raw.seconds, 1e-9)))
+        print(
+            String(
+                format: "process before loading      %7.1f MB RSS (Swift runtime, Foundation, libhdf5)", loaded.baseMB))
+        print(
+            String(
+                format: "loaded arrays               %7.1f MB   peak RSS / arrays %.2f×   RSS growth / arrays %.2f×",
+                Double(bytes) / 1e6, loaded.peakMB * 1e6 / Double(bytes),
+                (loaded.peakMB - loaded.baseMB) * 1e6 / Double(bytes)))
+        print(
+            String(
+                format: "all float32 arrays in file  %7.1f MB   peak RSS / file arrays %.2f×",
+                Double(fileFloatBytes) / 1e6, loaded.peakMB * 1e6 / Double(fileFloatBytes)))
+    }
+
+    struct Measurement: Codable {
+        var seconds: Double
+        var peakMB: Double
+        var baseMB: Double
+        var arrayBytes: Int
+    }
+
+    private func median(_ values: [Measurement]) -> Measurement {
+        let sorted = values.sorted { $0.seconds < $1.seconds }
+        return sorted.isEmpty ? Measurement(seconds: 0, peakMB: 0, baseMB: 0, arrayBytes: 0) : sorted[sorted.count / 2]
+    }
+
+    private func spawn(mode: String, file: String) throws -> Measurement {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        process.arguments = ["bench", "data", "--file", file, "--child", mode]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw ExitCode(process.terminationStatus) }
+        return try JSONDecoder().decode(Measurement.self, from: data)
+    }
+
+    private func measureInThisProcess(mode: String) throws {
+        let base = peakResidentMB()
+        let clock = ContinuousClock()
+        var arrayBytes = 0
+        let elapsed = try clock.measure {
+            if mode == "raw" {
+                let handle = try HDF5File.open(file ?? "")
+                for key in ["observations", "actions", "rewards"] {
+                    let dataset = try handle.dataset(key)
+                    let values = try dataset.readArray(as: Float.self)
+                    arrayBytes += values.count * 4
+                }
+                for key in ["terminals", "timeouts"] {
+                    arrayBytes += try handle.dataset(key).readArray(as: UInt8.self).count
+                }
+            } else {
+                let dataset = try D4RLDataset(file: file ?? "")
+                let statistics = dataset.stateStatistics()
+                let returnsToGo = dataset.returnsToGo()
+                precondition(
+                    statistics.mean.count == dataset.observationDimension && returnsToGo.count == dataset.count)
+                arrayBytes =
+                    (dataset.observations.count + dataset.actions.count + dataset.rewards.count) * 4
+                    + dataset.terminals.count + dataset.timeouts.count
+            }
+        }
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        let result = Measurement(seconds: seconds, peakMB: peakResidentMB(), baseMB: base, arrayBytes: arrayBytes)
+        print(String(decoding: try JSONEncoder().encode(result), as: UTF8.self))
+    }
+
+    /// The size of every floating-point array in the file, counted as float32.
+    static func floatArrayBytes(in path: String) throws -> Int {
+        let file = try HDF5File.open(path)
+        var total = 0
+        for entry in try file.entries() where entry.kind == .dataset {
+            let dataset = try file.dataset(entry.path)
+            if case .float = dataset.elementType { total += dataset.elementCount * 4 }
+        }
+        return total
+    }
+
+    /// Peak resident set size of this process so far, from getrusage (kilobytes on Linux).
+    private func peakResidentMB() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_maxrss) / 1000
+    }
+
+    /// A hopper-shaped dataset: smooth pseudo-random signals, episodes of 100-1000 steps that
+    /// end in a terminal (falls) or at the 1000-step limit.
+    static func writeHopperShaped(steps: Int, to path: String) throws {
+        let writer = try TrajectoryWriter(
+            path: path,
+            configuration: TrajectoryWriter.Configuration(
+                observationDimension: 11, actionDimension: 3, qposDimension: 6, qvelDimension: 6))
+        var generator = SplitMix64(seed: 7)
+        var episodeLength = 0
+        var episodeTarget = 100 + Int(generator.next() % 900)
+        var observation = (0..<11).map { _ in generator.nextUnit() }
+        for step in 0..<steps {
+            let action = (0..<3).map { _ in generator.nextUnit() * 2 - 1 }
+            let next = observation.enumerated().map { index, value in value * 0.99 + action[index % 3] * 0.05 }
+            episodeLength += 1
+            let terminal = episodeLength == episodeTarget && episodeTarget < 1000
+            let timeout = episodeLength == 1000 || (step == steps - 1 && !terminal)
+            try writer.append(
+                observation: observation, action: action, reward: 1 + next[5] - 1e-3 * action[0] * action[0],
+                terminal: terminal, timeout: timeout, nextObservation: next,
+                qpos: (0..<6).map { Double(observation[$0]) }, qvel: (0..<6).map { Double(observation[5 + $0]) })
+            observation = next
+            if terminal || timeout {
+                episodeLength = 0
+                episodeTarget = 100 + Int(generator.next() % 901)
+                observation = (0..<11).map { _ in generator.nextUnit() }
+            }
+        }
+        writer.setMetadata("behavior/env_id", .string("Hopper-v4"))
+        writer.setMetadata("note", .string("synthetic hopper-shaped data written by d4rl-run bench data"))
+        try writer.finish()
+    }
+}
+
+/// A small, fast, seeded generator (SplitMix64), for benchmark data only.
+struct SplitMix64 {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    mutating func nextUnit() -> Float { Float(next() >> 40) / Float(1 << 24) }
+}

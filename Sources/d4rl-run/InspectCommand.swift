@@ -1,0 +1,147 @@
+import ArgumentParser
+import Foundation
+import RLData
+
+/// `d4rl-run inspect FILE…`: what is in a D4RL file, and whether it loads.
+struct InspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect",
+        abstract: "Print the keys, episodes, returns and normalized score of D4RL files.",
+        discussion: """
+            Each file is loaded with the same checks training uses. A file that fails them is \
+            still listed (its keys, when it is HDF5) together with the reason, and the command \
+            exits with status 65 after reporting every file.
+            """
+    )
+
+    @Argument(help: "D4RL-schema HDF5 files.", completion: .file(extensions: ["hdf5", "h5"]))
+    var files: [String]
+
+    @Option(
+        help:
+            "Environment to score against (hopper, halfcheetah, walker2d, ant, ...). Default: from the file's metadata, then its name."
+    )
+    var env: String?
+
+    @Option(help: "Episode length limit for files without 'timeouts' (D4RL v0).")
+    var maxEpisodeSteps = 1000
+
+    @Flag(help: "Print one JSON array (one object per file) instead of text.")
+    var json = false
+
+    func validate() throws {
+        if let env, D4RLReferenceScores.forEnvironment(env) == nil {
+            let known = D4RLReferenceScores.byEnvironment.keys.sorted().joined(separator: ", ")
+            throw ValidationError("unknown environment '\(env)'; known: \(known)")
+        }
+        guard maxEpisodeSteps > 0 else { throw ValidationError("--max-episode-steps must be positive") }
+    }
+
+    func run() throws {
+        let options = D4RLLoadOptions(maxEpisodeSteps: maxEpisodeSteps)
+        var outcomes: [Outcome] = []
+        for file in files {
+            do {
+                outcomes.append(.report(try D4RLFileReport(file: file, environment: env, options: options)))
+            } catch {
+                outcomes.append(.failure(file: file, keys: try? D4RLFileReport.listKeys(file), error: "\(error)"))
+            }
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(outcomes), as: UTF8.self))
+        } else {
+            for (index, outcome) in outcomes.enumerated() {
+                if index > 0 { print() }
+                print(outcome.text)
+            }
+        }
+        if outcomes.contains(where: \.isFailure) { throw ExitCode(65) }
+    }
+
+    /// A file's report, or why it could not be made.
+    enum Outcome: Encodable {
+        case report(D4RLFileReport)
+        case failure(file: String, keys: [D4RLFileReport.Key]?, error: String)
+
+        var isFailure: Bool {
+            if case .failure = self { return true }
+            return false
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            switch self {
+            case .report(let report):
+                try report.encode(to: encoder)
+            case .failure(let file, let keys, let error):
+                var container = encoder.container(keyedBy: FailureKey.self)
+                try container.encode(file, forKey: .file)
+                try container.encodeIfPresent(keys, forKey: .keys)
+                try container.encode(error, forKey: .error)
+            }
+        }
+
+        private enum FailureKey: String, CodingKey { case file, keys, error }
+
+        var text: String {
+            switch self {
+            case .report(let report):
+                return InspectCommand.format(report)
+            case .failure(let file, let keys, let error):
+                var lines = [file]
+                if let keys { lines += InspectCommand.format(keys) }
+                lines.append("  error: \(error)")
+                return lines.joined(separator: "\n")
+            }
+        }
+    }
+
+    static func format(_ keys: [D4RLFileReport.Key]) -> [String] {
+        let width = keys.map(\.path.count).max() ?? 0
+        return ["  keys"]
+            + keys.map { key in
+                let shape: String
+                switch key.shape.count {
+                case 0: shape = "scalar"
+                case 1: shape = "(\(key.shape[0]),)"
+                default: shape = "(" + key.shape.map(String.init).joined(separator: ", ") + ")"
+                }
+                var line = "    " + key.path.padding(toLength: width + 2, withPad: " ", startingAt: 0)
+                line += shape.padding(toLength: 14, withPad: " ", startingAt: 0)
+                line += key.dtype.padding(toLength: 9, withPad: " ", startingAt: 0)
+                if let chunks = key.chunks { line += "chunks " + chunks.map(String.init).joined(separator: "×") + " " }
+                line += key.filters.joined(separator: " ")
+                while line.hasSuffix(" ") { line.removeLast() }
+                return line
+            }
+    }
+
+    static func format(_ report: D4RLFileReport) -> String {
+        func number(_ value: Double) -> String { String(format: "%.2f", value) }
+        func summary(_ stats: SummaryStatistics) -> String {
+            "mean \(number(stats.mean)) ± \(number(stats.std))   min \(number(stats.min))   max \(number(stats.max))"
+        }
+        var lines = [report.file]
+        lines += format(report.keys)
+        lines.append("  steps        \(report.steps)")
+        var episodes =
+            "  episodes     \(report.episodes.total)  (terminated \(report.episodes.terminated), truncated \(report.episodes.truncated + report.episodes.unfinished)"
+        if report.episodes.unfinished > 0 {
+            episodes += ", of which \(report.episodes.unfinished) unfinished at the end of the file"
+        }
+        lines.append(episodes + ")")
+        lines.append("  return       \(summary(report.returns))")
+        lines.append("  length       \(summary(report.lengths))")
+        lines.append("  dims         observation \(report.observationDimension), action \(report.actionDimension)")
+        if let environment = report.environment {
+            lines.append("  environment  \(environment) (from \(report.environmentSource ?? "?"))")
+        } else {
+            lines.append("  environment  unknown (pass --env to score the returns)")
+        }
+        if let normalized = report.normalizedReturns {
+            lines.append("  normalized   \(summary(normalized))   (D4RL score ×100)")
+        }
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,102 @@
+import ArgumentParser
+import Foundation
+import RLData
+
+/// `d4rl-run slice`: copy whole episodes of a D4RL file into a smaller D4RL file.
+struct SliceCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "slice",
+        abstract: "Copy whole episodes of a D4RL file into a new, smaller D4RL file.",
+        discussion: """
+            Episodes are taken from the start (or, with --from-end, the end) of the source \
+            until --max-steps would be exceeded, so the cut always falls on an episode \
+            boundary. Every per-step key is copied, with infos/qpos and infos/qvel when \
+            present. The source's metadata is kept, its episode statistics are recomputed, and \
+            metadata/source records where the rows came from.
+            """
+    )
+
+    @Argument(help: "The D4RL file to copy from.", completion: .file(extensions: ["hdf5", "h5"]))
+    var source: String
+
+    @Option(name: .shortAndLong, help: "The file to write.")
+    var output: String
+
+    @Option(help: "The most steps to copy.")
+    var maxSteps: Int
+
+    @Flag(help: "Take the last episodes instead of the first.")
+    var fromEnd = false
+
+    func validate() throws {
+        guard maxSteps > 0 else { throw ValidationError("--max-steps must be positive") }
+    }
+
+    func run() throws {
+        let dataset = try D4RLDataset(file: source, options: D4RLLoadOptions(loadNextObservations: true))
+        var chosen: [Trajectory] = []
+        var steps = 0
+        for trajectory in fromEnd ? dataset.trajectories.reversed() : dataset.trajectories {
+            if steps + trajectory.length > maxSteps { break }
+            chosen.append(trajectory)
+            steps += trajectory.length
+        }
+        if fromEnd { chosen.reverse() }
+        guard let first = chosen.first, let last = chosen.last else {
+            throw ValidationError("--max-steps \(maxSteps) is shorter than the first episode")
+        }
+        let rows = first.start..<last.rows.upperBound
+
+        let file = try HDF5File.open(source)
+        func infos(_ key: String) throws -> (width: Int, values: [Double])? {
+            guard file.kind(of: key) == .dataset else { return nil }
+            let column = try file.dataset(key)
+            return (column.rowWidth, try column.readRows(rows, as: Double.self))
+        }
+        let qpos = try infos("infos/qpos")
+        let qvel = try infos("infos/qvel")
+
+        let S = dataset.observationDimension
+        let A = dataset.actionDimension
+        let writer = try TrajectoryWriter(
+            path: output,
+            configuration: TrajectoryWriter.Configuration(
+                observationDimension: S, actionDimension: A,
+                recordsNextObservations: dataset.nextObservations != nil,
+                qposDimension: qpos?.width, qvelDimension: qvel?.width))
+        do {
+            for row in rows {
+                let local = row - rows.lowerBound
+                try writer.append(
+                    observation: Array(dataset.observations[(row * S)..<((row + 1) * S)]),
+                    action: Array(dataset.actions[(row * A)..<((row + 1) * A)]),
+                    reward: dataset.rewards[row], terminal: dataset.terminals[row],
+                    timeout: dataset.timeouts[row] || row == last.rows.upperBound - 1 && last.ending != .terminated,
+                    nextObservation: dataset.nextObservations.map { Array($0[(row * S)..<((row + 1) * S)]) },
+                    qpos: qpos.map { Array($0.values[(local * $0.width)..<((local + 1) * $0.width)]) },
+                    qvel: qvel.map { Array($0.values[(local * $0.width)..<((local + 1) * $0.width)]) })
+            }
+            for (key, value) in dataset.metadata.first ?? [:] { writer.setMetadata(key, value) }
+            let returns = SummaryStatistics(chosen.map(\.totalReward))
+            writer.setMetadata("episodes", .integer(Int64(chosen.count)))
+            writer.setMetadata("return_mean", .real(returns.mean))
+            writer.setMetadata("return_min", .real(returns.min))
+            writer.setMetadata("return_max", .real(returns.max))
+            let sourceName = URL(fileURLWithPath: source).lastPathComponent
+            writer.setMetadata(
+                "source",
+                .string(
+                    "\(sourceName), rows \(rows.lowerBound)..<\(rows.upperBound) (\(chosen.count) whole episodes), copied by d4rl-run slice"
+                ))
+            try writer.finish()
+        } catch {
+            writer.abandon()
+            throw error
+        }
+        print(
+            "wrote \(output): \(steps) steps, \(chosen.count) episodes (rows \(rows.lowerBound)..<\(rows.upperBound) of \(sourceName(source)))"
+        )
+    }
+
+    private func sourceName(_ path: String) -> String { URL(fileURLWithPath: path).lastPathComponent }
+}

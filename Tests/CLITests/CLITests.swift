@@ -1,0 +1,136 @@
+import Foundation
+import Testing
+
+/// Runs the built `d4rl-run` executable, as a user would.
+enum CLI {
+    static let packageRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static let shared: URL = {
+        if let override = ProcessInfo.processInfo.environment["DECISIONFLOW_SHARED"] {
+            return URL(fileURLWithPath: override)
+        }
+        return packageRoot.deletingLastPathComponent().appendingPathComponent("shared")
+    }()
+
+    /// The executable sits beside the test bundle in the build products directory.
+    static let executable: URL = {
+        let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var directory = testBinary.deletingLastPathComponent()
+        while directory.path != "/" {
+            let candidate = directory.appendingPathComponent("d4rl-run")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            directory = directory.deletingLastPathComponent()
+        }
+        return packageRoot.appendingPathComponent(".build/debug/d4rl-run")
+    }()
+
+    struct Result {
+        var status: Int32
+        var output: String
+        var error: String
+    }
+
+    static func run(_ arguments: [String]) throws -> Result {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        process.currentDirectoryURL = packageRoot
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        // Read before waiting, so a large output cannot fill the pipe and block the child.
+        let output = out.fileHandleForReading.readDataToEndOfFile()
+        let error = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(
+            status: process.terminationStatus, output: String(decoding: output, as: UTF8.self),
+            error: String(decoding: error, as: UTF8.self))
+    }
+}
+
+@Suite struct InspectCommandTests {
+    static let names: [String] = ["hopper", "halfcheetah", "walker2d"].flatMap { env in
+        ["random", "medium", "medium-replay", "expert", "medium-expert"].map { "\(env)-\($0)" }
+    }
+
+    /// `inspect --json` on all fifteen shared files agrees with each file's own metadata.
+    @Test func inspectAgreesWithGeneratorMetadataForEverySharedFile() throws {
+        let files = Self.names.map { CLI.shared.appendingPathComponent("datasets/\($0).hdf5").path }
+        let result = try CLI.run(["inspect", "--json"] + files)
+        #expect(result.status == 0, "\(result.error)")
+        let reports = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [[String: Any]])
+        #expect(reports.count == 15)
+        for report in reports {
+            let file = report["file"] as? String ?? "?"
+            let metadata = try #require(report["metadata"] as? [String: Any], "\(file)")
+            let episodes = try #require(report["episodes"] as? [String: Any], "\(file)")
+            let returns = try #require(report["returns"] as? [String: Any], "\(file)")
+            #expect(episodes["total"] as? Int == metadata["episodes"] as? Int, "\(file)")
+            for (ours, theirs) in [("mean", "return_mean"), ("min", "return_min"), ("max", "return_max")] {
+                let value = try #require(returns[ours] as? Double, "\(file)")
+                let expected = try #require(metadata[theirs] as? Double, "\(file)")
+                #expect(abs(value - expected) <= 1e-3 * abs(expected), "\(file) \(ours): \(value) vs \(expected)")
+            }
+            #expect(report["normalizedReturns"] != nil, "\(file): environment known from metadata")
+        }
+    }
+
+    @Test func textReportNamesKeysEpisodesAndScore() throws {
+        let result = try CLI.run(["inspect", "data/hopper-medium-replay-tail25k.hdf5"])
+        #expect(result.status == 0, "\(result.error)")
+        for fragment in [
+            "observations", "(25000, 11)", "float32", "gzip(4)", "episodes     95", "environment  hopper", "normalized",
+        ] {
+            #expect(result.output.contains(fragment), "missing '\(fragment)' in\n\(result.output)")
+        }
+    }
+
+    @Test func badFilesAreReportedAndTheExitStatusSaysSo() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let text = directory.appendingPathComponent("notes.hdf5").path
+        try Data("hello".utf8).write(to: URL(fileURLWithPath: text))
+        let good = "data/hopper-medium-replay-tail25k.hdf5"
+        let result = try CLI.run(["inspect", good, text, "/nonexistent.hdf5"])
+        #expect(result.status == 65)
+        #expect(result.output.contains("episodes     95"), "good files are still reported")
+        #expect(result.output.contains("\(text): cannot be opened as HDF5"))
+        #expect(result.output.contains("/nonexistent.hdf5: cannot be opened as HDF5 (no such file"))
+    }
+
+    @Test func unknownEnvironmentIsAUsageError() throws {
+        let result = try CLI.run(["inspect", "--env", "pong", "data/hopper-medium-replay-tail25k.hdf5"])
+        #expect(result.status == 64)
+        #expect(result.error.contains("unknown environment 'pong'"))
+    }
+}
+
+@Suite struct SliceCommandTests {
+    @Test func sliceCutsAtEpisodeBoundariesAndKeepsProvenance() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let output = directory.appendingPathComponent("cut.hdf5").path
+        let source = CLI.shared.appendingPathComponent("datasets/walker2d-medium.hdf5").path
+        let sliced = try CLI.run(["slice", source, "-o", output, "--max-steps", "3000"])
+        #expect(sliced.status == 0, "\(sliced.error)")
+        let inspected = try CLI.run(["inspect", "--json", output])
+        #expect(inspected.status == 0, "\(inspected.error)")
+        let reports = try #require(
+            try JSONSerialization.jsonObject(with: Data(inspected.output.utf8)) as? [[String: Any]])
+        let report = try #require(reports.first)
+        let steps = try #require(report["steps"] as? Int)
+        #expect(steps <= 3000 && steps > 1000)
+        let episodes = try #require(report["episodes"] as? [String: Any])
+        #expect(episodes["unfinished"] as? Int == 0, "cut on a boundary")
+        let metadata = try #require(report["metadata"] as? [String: Any])
+        #expect(episodes["total"] as? Int == metadata["episodes"] as? Int)
+        #expect((metadata["source"] as? String)?.hasPrefix("walker2d-medium.hdf5, rows 0..<") == true)
+        let keys = try #require(report["keys"] as? [[String: Any]]).compactMap { $0["path"] as? String }
+        #expect(keys.contains("infos/qpos") && keys.contains("next_observations"))
+    }
+}

@@ -1,0 +1,157 @@
+import Foundation
+import RLData
+import Testing
+
+/// Every kind of bad file gives a typed error that names the file and key and says what to
+/// do, and never a crash or a partial dataset.
+@Suite struct BadInputTests {
+    /// Loads `path` and returns the error, recording a test issue if loading succeeded.
+    func loadError(_ path: String, options: D4RLLoadOptions = D4RLLoadOptions()) -> D4RLError? {
+        do {
+            let dataset = try D4RLDataset(file: path, options: options)
+            Issue.record("loaded \(dataset.count) steps from a bad file")
+            return nil
+        } catch let error as D4RLError {
+            #expect(error.description.contains(path), "message names the file: \(error)")
+            #expect(!error.remedy.isEmpty)
+            return error
+        } catch {
+            Issue.record("untyped error: \(error)")
+            return nil
+        }
+    }
+
+    func expectError(
+        _ spec: SyntheticD4RLFile, kind: D4RLError.Kind, key: String, mentioning words: [String] = []
+    ) throws {
+        let scratch = try ScratchDirectory()
+        let path = scratch.path("bad.hdf5")
+        try spec.write(to: path)
+        let error = loadError(path)
+        #expect(error?.kind == kind, "\(String(describing: error))")
+        #expect(error?.key == key, "\(String(describing: error))")
+        #expect(error?.description.contains("'\(key)'") == true)
+        for word in words {
+            #expect(error?.description.contains(word) == true, "\(String(describing: error)) lacks \(word)")
+        }
+    }
+
+    @Test func missingFile() {
+        let error = loadError("/nonexistent/hopper-medium-v2.hdf5")
+        #expect(error?.kind == .unreadableFile)
+        #expect(error?.description.contains("no such file") == true)
+    }
+
+    @Test func notAnHDF5File() throws {
+        let scratch = try ScratchDirectory()
+        let path = scratch.path("notes.hdf5")
+        try Data("observations,actions\n1,2\n".utf8).write(to: URL(fileURLWithPath: path))
+        let error = loadError(path)
+        #expect(error?.kind == .unreadableFile)
+        // HDF5's own reason travels in the message.
+        #expect(error?.problem.contains("signature") == true, "\(String(describing: error))")
+    }
+
+    @Test func truncatedToHalfItsSize() throws {
+        let scratch = try ScratchDirectory()
+        let source = TestFiles.sharedDataset("hopper-medium")
+        let data = try Data(contentsOf: URL(fileURLWithPath: source))
+        let path = scratch.path("half.hdf5")
+        try data.prefix(data.count / 2).write(to: URL(fileURLWithPath: path))
+        #expect(loadError(path)?.kind == .unreadableFile)
+    }
+
+    @Test(arguments: ["observations", "actions", "rewards", "terminals"])
+    func missingRequiredKey(key: String) throws {
+        var spec = SyntheticD4RLFile()
+        spec.omittedKeys = [key]
+        try expectError(spec, kind: .missingKey, key: key, mentioning: ["missing"])
+    }
+
+    @Test(arguments: ["actions", "rewards", "terminals", "timeouts", "next_observations"])
+    func lengthMismatch(key: String) throws {
+        var spec = SyntheticD4RLFile()
+        spec.shortenedKey = key
+        try expectError(spec, kind: .lengthMismatch, key: key, mentioning: ["11 rows", "12"])
+    }
+
+    @Test func rankMismatch() throws {
+        var spec = SyntheticD4RLFile()
+        spec.flattenActions = true
+        try expectError(spec, kind: .wrongRank, key: "actions", mentioning: ["(N, width)"])
+    }
+
+    /// Writes a file whose keys are given explicitly, for shapes the synthetic spec cannot make.
+    func writeRaw(_ path: String, rewards: ([Double], [Int])?, terminals: (HDF5File) throws -> Void) throws {
+        let values = SyntheticD4RLFile().arrays()
+        let file = try HDF5File.create(path)
+        try file.write(values.observations, to: "observations", type: .float32, shape: [12, 3])
+        try file.write(values.actions, to: "actions", type: .float32, shape: [12, 2])
+        let (data, shape) = rewards ?? (values.rewards, [12])
+        try file.write(data, to: "rewards", type: .float32, shape: shape)
+        try terminals(file)
+    }
+
+    @Test func rewardsWithSeveralColumns() throws {
+        let scratch = try ScratchDirectory()
+        let path = scratch.path("wide.hdf5")
+        let flags = SyntheticD4RLFile().arrays().terminals
+        try writeRaw(path, rewards: ([Double](repeating: 1, count: 24), [12, 2])) {
+            try $0.write(flags, to: "terminals")
+        }
+        let error = loadError(path)
+        #expect(error?.kind == .wrongRank)
+        #expect(error?.key == "rewards")
+    }
+
+    @Test(arguments: [
+        ("observations", Double.nan), ("observations", Double.infinity), ("rewards", Double.nan),
+        ("rewards", -Double.infinity),
+    ])
+    func nonFiniteValues(key: String, value: Double) throws {
+        var spec = SyntheticD4RLFile()
+        spec.patch = { arrays in
+            if key == "observations" { arrays.observations[7 * 3 + 1] = value } else { arrays.rewards[7] = value }
+        }
+        try expectError(spec, kind: .nonFinite, key: key, mentioning: ["row 7"])
+    }
+
+    @Test func emptyDataset() throws {
+        var spec = SyntheticD4RLFile()
+        spec.episodes = []
+        try expectError(spec, kind: .empty, key: "observations", mentioning: ["no steps"])
+    }
+
+    @Test func zeroCompleteEpisodes() throws {
+        var spec = SyntheticD4RLFile()
+        spec.episodes = [(6, .none)]
+        try expectError(spec, kind: .noCompleteEpisodes, key: "terminals", mentioning: ["no complete episode"])
+    }
+
+    @Test func stringsWhereNumbersBelong() throws {
+        let scratch = try ScratchDirectory()
+        let path = scratch.path("strings.hdf5")
+        try writeRaw(path, rewards: nil) { try $0.writeString("not flags", to: "terminals") }
+        let error = loadError(path)
+        #expect(error?.kind == .wrongType)
+        #expect(error?.key == "terminals")
+    }
+
+    @Test func concatenatingDifferentEnvironmentsFails() throws {
+        let scratch = try ScratchDirectory()
+        try SyntheticD4RLFile().write(to: scratch.path("a.hdf5"))
+        var wider = SyntheticD4RLFile()
+        wider.observationDimension = 4
+        try wider.write(to: scratch.path("b.hdf5"))
+        #expect(throws: D4RLError.self) {
+            try D4RLDataset(files: [scratch.path("a.hdf5"), scratch.path("b.hdf5")])
+        }
+        do {
+            _ = try D4RLDataset(files: [scratch.path("a.hdf5"), scratch.path("b.hdf5")])
+        } catch let error as D4RLError {
+            #expect(error.kind == .dimensionMismatch)
+            #expect(error.key == "observations")
+            #expect(error.file == scratch.path("b.hdf5"))
+        }
+    }
+}

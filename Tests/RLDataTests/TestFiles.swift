@@ -1,0 +1,39 @@
+import Foundation
+
+/// Where the tests find shared data, and scratch files that clean up after themselves.
+enum TestFiles {
+    /// The package root, from this file's location (Tests/RLDataTests/TestFiles.swift).
+    static let packageRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// `../shared` beside the clone (CI puts it there), or `$DECISIONFLOW_SHARED`.
+    static let shared: URL = {
+        if let override = ProcessInfo.processInfo.environment["DECISIONFLOW_SHARED"] {
+            return URL(fileURLWithPath: override)
+        }
+        return packageRoot.deletingLastPathComponent().appendingPathComponent("shared")
+    }()
+
+    static func sharedDataset(_ name: String) -> String {
+        shared.appendingPathComponent("datasets/\(name).hdf5").path
+    }
+
+    /// The fifteen shared D4RL-schema files, by name.
+    static let sharedDatasetNames: [String] = ["hopper", "halfcheetah", "walker2d"].flatMap { env in
+        ["random", "medium", "medium-replay", "expert", "medium-expert"].map { "\(env)-\($0)" }
+    }
+}
+
+/// A scratch directory removed when the value is deinitialized.
+final class ScratchDirectory {
+    let url: URL
+
+    init() throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("decisionflow-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+
+    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+
+    deinit { try? FileManager.default.removeItem(at: url) }
+}
