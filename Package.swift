@@ -17,7 +17,8 @@ let package = Package(
         .executable(name: "d4rl-run", targets: ["d4rl-run"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1")
     ],
     targets: [
         // System libraries from Debian packages. Each is a module map plus a shim header.
@@ -36,7 +37,10 @@ let package = Package(
         .target(name: "RLData", dependencies: ["CHDF5"]),
 
         // The Decision Transformer / Decision-Flowformer model.
-        .target(name: "DecisionFlow", dependencies: ["CBLAS"]),
+        .target(
+            name: "DecisionFlow",
+            dependencies: ["CBLAS", .product(name: "RealModule", package: "swift-numerics")]
+        ),
 
         // The command-line tool.
         .executableTarget(
@@ -51,5 +55,9 @@ let package = Package(
         .testTarget(name: "CSmokeTests", dependencies: ["CHDF5", "CBLAS"]),
         .testTarget(name: "RLDataTests", dependencies: ["RLData", "CHDF5"]),
         .testTarget(name: "CLITests", dependencies: ["d4rl-run"]),
+        .testTarget(
+            name: "DecisionFlowTests",
+            dependencies: ["DecisionFlow", .product(name: "RealModule", package: "swift-numerics")]
+        ),
     ]
 )

@@ -1,0 +1,213 @@
+import RealModule
+
+// The literal O(L²·D) causal Flow-Attention of one (batch, head) pair: every causal sum is
+// an explicit loop over j ≤ i, every quantity has its own array. Slow, generic over the
+// floating-point type, and written to be read beside the reference
+// (thuml/Flowformer, Flowformer_RL/decision_transformer/models/flowformer_attention.py).
+// Tests check its backward by finite differences in Double, and the fast kernel against it.
+//
+// Dimension letters: L positions, D head width. Inputs are row-major (L, D):
+// `queries` and `keys` before the sigmoid kernel, `values` as projected.
+
+/// Every intermediate of the naive forward pass, named as in the reference.
+struct NaiveFlowAttention<T: Real> {
+    let L: Int
+    let D: Int
+    let eps: T
+    var q: [T]  // sigmoid(queries)
+    var k: [T]  // sigmoid(keys)
+    var v: [T]
+    var normal: [T]  // i + 1
+    var sinkIncoming: [T]
+    var sourceOutgoing: [T]
+    var conservedSink: [T]
+    var conservedSourceRaw: [T]  // before the clamp
+    var sinkAllocation: [T]
+    var expSource: [T]  // exp(clamped conserved source)
+    var sourceCompetition: [T]
+    var beforeAllocation: [T]  // (L, D): the causal dot product
+    var output: [T]  // (L, D)
+
+    init(queries: [T], keys: [T], values: [T], L: Int, D: Int, eps: T) {
+        self.L = L
+        self.D = D
+        self.eps = eps
+        func sigmoid(_ x: T) -> T { 1 / (1 + T.exp(-x)) }
+        q = queries.map(sigmoid)
+        k = keys.map(sigmoid)
+        v = values
+        normal = (0..<L).map { T($0 + 1) }
+        let (q, k, v, normal) = (q, k, v, normal)
+
+        // (1) incoming and outgoing flow: dot with the causal sums of the other side.
+        sinkIncoming = (0..<L).map { i in
+            var dot: T = 0
+            for d in 0..<D {
+                var keySum: T = 0
+                for j in 0...i { keySum += k[j * D + d] }
+                dot += (q[i * D + d] + eps) * (keySum + eps)
+            }
+            return normal[i] / dot
+        }
+        sourceOutgoing = (0..<L).map { i in
+            var dot: T = 0
+            for d in 0..<D {
+                var querySum: T = 0
+                for j in 0...i { querySum += q[j * D + d] }
+                dot += (k[i * D + d] + eps) * (querySum + eps)
+            }
+            return normal[i] / dot
+        }
+        let (sinkIncoming, sourceOutgoing) = (sinkIncoming, sourceOutgoing)
+
+        // (2) conservation refinement.
+        conservedSink = (0..<L).map { i in
+            var dot: T = 0
+            for d in 0..<D {
+                var sum: T = 0
+                for j in 0...i { sum += k[j * D + d] * sourceOutgoing[j] }
+                dot += (q[i * D + d] + eps) * (sum + eps)
+            }
+            return dot / normal[i]
+        }
+        conservedSourceRaw = (0..<L).map { i in
+            var dot: T = 0
+            for d in 0..<D {
+                var sum: T = 0
+                for j in 0...i { sum += q[j * D + d] * sinkIncoming[j] }
+                dot += (k[i * D + d] + eps) * (sum + eps)
+            }
+            return dot / normal[i]
+        }
+
+        // (3) competition and allocation.
+        let (conservedSink, conservedSourceRaw) = (conservedSink, conservedSourceRaw)
+        sinkAllocation = conservedSink.map(sigmoid)
+        let expSource = conservedSourceRaw.map { T.exp(min(max($0, -10), 10)) }
+        self.expSource = expSource
+        sourceCompetition = (0..<L).map { i in
+            var total: T = 0
+            for j in 0...i { total += expSource[j] }
+            return expSource[i] / total * normal[i]
+        }
+        let sourceCompetition = sourceCompetition
+
+        // (4) causal dot product: Σ_{j ≤ i} (q_i·si_i/n_i · k_j) (v_j · comp_j).
+        var beforeAllocation = [T](repeating: 0, count: L * D)
+        for i in 0..<L {
+            for j in 0...i {
+                var score: T = 0
+                for d in 0..<D { score += q[i * D + d] * (sinkIncoming[i] / normal[i]) * k[j * D + d] }
+                for m in 0..<D { beforeAllocation[i * D + m] += score * v[j * D + m] * sourceCompetition[j] }
+            }
+        }
+        let allocation = sinkAllocation
+        output = (0..<(L * D)).map { beforeAllocation[$0] * allocation[$0 / D] }
+        self.beforeAllocation = beforeAllocation
+    }
+
+    /// Gradients with respect to `queries`, `keys` (before the sigmoid) and `values`, given
+    /// the gradient of `output`. Each line differentiates the forward line named beside it.
+    func backward(outputGradient dy: [T]) -> (queries: [T], keys: [T], values: [T]) {
+        var dq = [T](repeating: 0, count: L * D)
+        var dk = [T](repeating: 0, count: L * D)
+        var dv = [T](repeating: 0, count: L * D)
+        var dSinkIncoming = [T](repeating: 0, count: L)
+        var dSourceOutgoing = [T](repeating: 0, count: L)
+        var dCompetition = [T](repeating: 0, count: L)
+        var dConservedSink = [T](repeating: 0, count: L)
+
+        // output = beforeAllocation · sinkAllocation
+        var dBefore = [T](repeating: 0, count: L * D)
+        for i in 0..<L {
+            var dAllocation: T = 0
+            for m in 0..<D {
+                dAllocation += dy[i * D + m] * beforeAllocation[i * D + m]
+                dBefore[i * D + m] = dy[i * D + m] * sinkAllocation[i]
+            }
+            // sinkAllocation = sigmoid(conservedSink)
+            dConservedSink[i] = dAllocation * sinkAllocation[i] * (1 - sinkAllocation[i])
+        }
+
+        // beforeAllocation_i = Σ_{j ≤ i} (q_i·si_i/n_i · k_j) v_j comp_j
+        for i in 0..<L {
+            for j in 0...i {
+                var score: T = 0
+                for d in 0..<D { score += q[i * D + d] * (sinkIncoming[i] / normal[i]) * k[j * D + d] }
+                var dScore: T = 0
+                for m in 0..<D {
+                    dScore += dBefore[i * D + m] * v[j * D + m] * sourceCompetition[j]
+                    dv[j * D + m] += score * dBefore[i * D + m] * sourceCompetition[j]
+                    dCompetition[j] += score * dBefore[i * D + m] * v[j * D + m]
+                }
+                for d in 0..<D {
+                    dq[i * D + d] += dScore * (sinkIncoming[i] / normal[i]) * k[j * D + d]
+                    dSinkIncoming[i] += dScore * q[i * D + d] * k[j * D + d] / normal[i]
+                    dk[j * D + d] += dScore * q[i * D + d] * (sinkIncoming[i] / normal[i])
+                }
+            }
+        }
+
+        // sourceCompetition_i = e_i / Σ_{j ≤ i} e_j · n_i, e = exp(clamp(conservedSourceRaw))
+        var dExp = [T](repeating: 0, count: L)
+        for i in 0..<L {
+            var total: T = 0
+            for j in 0...i { total += expSource[j] }
+            dExp[i] += dCompetition[i] * normal[i] / total
+            let dTotal = -dCompetition[i] * expSource[i] * normal[i] / (total * total)
+            for j in 0...i { dExp[j] += dTotal }
+        }
+        var dConservedSource = [T](repeating: 0, count: L)
+        for i in 0..<L where conservedSourceRaw[i] >= -10 && conservedSourceRaw[i] <= 10 {
+            dConservedSource[i] = dExp[i] * expSource[i]
+        }
+
+        // conservedSink_i = (q_i + eps) · (Σ_{j ≤ i} k_j so_j + eps) / n_i
+        // conservedSource_i = (k_i + eps) · (Σ_{j ≤ i} q_j si_j + eps) / n_i
+        for i in 0..<L {
+            for d in 0..<D {
+                var keySum: T = 0
+                var querySum: T = 0
+                for j in 0...i {
+                    keySum += k[j * D + d] * sourceOutgoing[j]
+                    querySum += q[j * D + d] * sinkIncoming[j]
+                }
+                dq[i * D + d] += dConservedSink[i] * (keySum + eps) / normal[i]
+                dk[i * D + d] += dConservedSource[i] * (querySum + eps) / normal[i]
+                for j in 0...i {
+                    let fromSink = dConservedSink[i] * (q[i * D + d] + eps) / normal[i]
+                    dk[j * D + d] += fromSink * sourceOutgoing[j]
+                    dSourceOutgoing[j] += fromSink * k[j * D + d]
+                    let fromSource = dConservedSource[i] * (k[i * D + d] + eps) / normal[i]
+                    dq[j * D + d] += fromSource * sinkIncoming[j]
+                    dSinkIncoming[j] += fromSource * q[j * D + d]
+                }
+            }
+        }
+
+        // sinkIncoming_i = n_i / ((q_i + eps) · (Σ_{j ≤ i} k_j + eps)), sourceOutgoing likewise
+        for i in 0..<L {
+            let dDotSink = -dSinkIncoming[i] * sinkIncoming[i] * sinkIncoming[i] / normal[i]
+            let dDotSource = -dSourceOutgoing[i] * sourceOutgoing[i] * sourceOutgoing[i] / normal[i]
+            for d in 0..<D {
+                var keySum: T = 0
+                var querySum: T = 0
+                for j in 0...i {
+                    keySum += k[j * D + d]
+                    querySum += q[j * D + d]
+                }
+                dq[i * D + d] += dDotSink * (keySum + eps)
+                dk[i * D + d] += dDotSource * (querySum + eps)
+                for j in 0...i {
+                    dk[j * D + d] += dDotSink * (q[i * D + d] + eps)
+                    dq[j * D + d] += dDotSource * (k[i * D + d] + eps)
+                }
+            }
+        }
+
+        // q = sigmoid(queries), k = sigmoid(keys)
+        let dQueries = (0..<(L * D)).map { dq[$0] * q[$0] * (1 - q[$0]) }
+        let dKeys = (0..<(L * D)).map { dk[$0] * k[$0] * (1 - k[$0]) }
+        return (dQueries, dKeys, dv)
+    }
+}
