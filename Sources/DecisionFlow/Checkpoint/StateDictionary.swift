@@ -1,0 +1,47 @@
+/// Why weights could not be loaded into a model.
+public struct CheckpointError: Error, CustomStringConvertible, Sendable {
+    /// The file (or source) concerned.
+    public var file: String
+    /// What is wrong, and what to do.
+    public var problem: String
+
+    public var description: String { "\(file): \(problem)" }
+}
+
+extension DecisionTransformer {
+    /// Copies a PyTorch-style state dictionary (the reference's names and shapes) into the
+    /// parameters. `prefix` is stripped from every key first (the fixtures use `param/`).
+    ///
+    /// Every tensor of the layout must be present with exactly its shape; extra tensors are an
+    /// error too, since they mean the dictionary belongs to a different architecture.
+    public func load(stateDictionary: [String: SafetensorsTensor], prefix: String = "", source: String) throws {
+        var remaining = Set(stateDictionary.keys.filter { $0.hasPrefix(prefix) })
+        for entry in layout.entries {
+            let key = prefix + entry.name
+            guard let tensor = stateDictionary[key] else {
+                throw CheckpointError(
+                    file: source,
+                    problem: "tensor '\(entry.name)' is missing; the checkpoint was made for a different configuration (this model: \(configuration.summary))")
+            }
+            guard tensor.shape == entry.shape else {
+                throw CheckpointError(
+                    file: source,
+                    problem: "tensor '\(entry.name)' has shape \(tensor.shape) but this model needs \(entry.shape); the checkpoint was made for a different configuration (this model: \(configuration.summary))")
+            }
+            for (offset, value) in tensor.values.enumerated() { parameterBase[entry.offset + offset] = value }
+            remaining.remove(key)
+        }
+        if let extra = remaining.sorted().first {
+            throw CheckpointError(
+                file: source,
+                problem: "tensor '\(extra.dropFirst(prefix.count))' has no place in this model (\(configuration.summary)); the checkpoint was made for a different architecture")
+        }
+    }
+}
+
+extension ModelConfiguration {
+    /// A one-line description for messages: `flow, S 11, A 3, C 128, 3 layers, 1 head, K 20`.
+    public var summary: String {
+        "\(attention.rawValue) attention, S \(stateDimension), A \(actionDimension), C \(embeddingDimension), \(layerCount) layers, \(headCount) heads, MLP \(mlpDimension), K \(contextLength), max episode length \(maxEpisodeLength)"
+    }
+}

@@ -1,0 +1,156 @@
+extension DecisionTransformer {
+    /// Computes d loss / d parameters for the last `forward(_:training:)` into `gradients`
+    /// (overwriting them), where the loss is the masked mean squared error of the actions.
+    ///
+    /// Tensors the action loss does not reach (`predict_state`, `predict_return`, the unused
+    /// `transformer.wte`) get zeros, and `ParameterLayout.Entry.receivesGradient` is false for
+    /// them, so the optimizer leaves them untouched as PyTorch does for a None gradient.
+    public func backward() {
+        guard let batch = lastBatchForBackward else {
+            preconditionFailure("backward() needs a forward pass first")
+        }
+        let cfg = configuration
+        let B = batch.count
+        let T = batch.timesteps
+        let L = 3 * T
+        let N = B * L
+        let C = cfg.embeddingDimension
+        let S = cfg.stateDimension
+        let A = cfg.actionDimension
+        let F = cfg.mlpDimension
+        let H = cfg.headCount
+        let D = cfg.headDimension
+        let p = parameterBase
+        let g = gradientBase
+        let a = activations
+        gradients.update(repeating: 0)
+
+        // loss = Σ_masked (pred − target)² / (steps · A); pred = tanh(z)
+        var steps = 0
+        for row in 0..<(B * T) where batch.mask[row] > 0 { steps += 1 }
+        let scale: Float = steps == 0 ? 0 : 2 / Float(steps * A)
+        for row in 0..<(B * T) {
+            for j in 0..<A {
+                let index = row * A + j
+                let prediction = a.actionPredictions[index]
+                var gradient = batch.mask[row] > 0 ? scale * (prediction - batch.actions[index]) : 0
+                if cfg.actionTanh { gradient *= 1 - prediction * prediction }
+                a.dActionPredictions[index] = gradient
+            }
+        }
+        // action = predict_action(finalNorm[state tokens])
+        a.dNorm.update(repeating: 0, count: N * C)
+        linearBackward(
+            dinp: a.dNorm + C, ldDinp: 3 * C, dweight: g + layout.predictActionWeight,
+            dbias: g + layout.predictActionBias, dout: a.dActionPredictions, ldDout: A, inp: a.finalNorm + C,
+            ldIn: 3 * C, weight: p + layout.predictActionWeight, layout: .outIn, N: B * T, I: C, O: A)
+        // finalNorm = ln_f(residual[last])
+        a.dResidual.update(repeating: 0, count: N * C)
+        layerNormBackward(
+            dinp: a.dResidual, dweight: g + layout.finalNormWeight, dbias: g + layout.finalNormBias, dout: a.dNorm,
+            inp: a.residuals[cfg.layerCount], weight: p + layout.finalNormWeight, mean: a.finalNormMean,
+            rstd: a.finalNormRstd, N: N, C: C)
+
+        for index in stride(from: cfg.layerCount - 1, through: 0, by: -1) {
+            let block = layout.blocks[index]
+            let buffers = a.blocks[index]
+            // next = residualMid + dropout(c_proj(act(c_fc(ln_2(residualMid)))))
+            for i in 0..<(N * C) { a.dProjection[i] = a.dResidual[i] * buffers.mlpResidualMask[i] }
+            a.dFc.update(repeating: 0, count: N * F)
+            linearBackward(
+                dinp: a.dFc, ldDinp: F, dweight: g + block.fcProjectionWeight, dbias: g + block.fcProjectionBias,
+                dout: a.dProjection, ldDout: C, inp: buffers.fcActivated, ldIn: F, weight: p + block.fcProjectionWeight,
+                layout: .inOut, N: N, I: F, O: C)
+            // fcActivated = act(fcPre): the gradient w.r.t. fcPre goes to scratch, then back to dFc.
+            a.scratch.update(repeating: 0, count: N * F)
+            activationBackward(dinp: a.scratch, dout: a.dFc, inp: buffers.fcPre, count: N * F, kind: cfg.activation)
+            a.dNorm.update(repeating: 0, count: N * C)
+            linearBackward(
+                dinp: a.dNorm, ldDinp: C, dweight: g + block.fcWeight, dbias: g + block.fcBias, dout: a.scratch,
+                ldDout: F, inp: buffers.ln2, ldIn: C, weight: p + block.fcWeight, layout: .inOut, N: N, I: C, O: F)
+            layerNormBackward(
+                dinp: a.dResidual, dweight: g + block.ln2Weight, dbias: g + block.ln2Bias, dout: a.dNorm,
+                inp: buffers.residualMid, weight: p + block.ln2Weight, mean: buffers.ln2Mean, rstd: buffers.ln2Rstd,
+                N: N, C: C)
+
+            // residualMid = x + dropout(proj(attention(ln_1(x))))
+            let projectionLayout: WeightLayout = cfg.attention == .flow ? .outIn : .inOut
+            for i in 0..<(N * C) { a.dProjection[i] = a.dResidual[i] * buffers.attentionResidualMask[i] }
+            a.dAttentionOutput.update(repeating: 0, count: N * C)
+            linearBackward(
+                dinp: a.dAttentionOutput, ldDinp: C, dweight: g + block.projectionWeight,
+                dbias: g + block.projectionBias, dout: a.dProjection, ldDout: C, inp: buffers.attentionOutput, ldIn: C,
+                weight: p + block.projectionWeight, layout: projectionLayout, N: N, I: C, O: C)
+            a.dQKV.update(repeating: 0, count: N * 3 * C)
+            for b in 0..<B {
+                for h in 0..<H {
+                    let head = b * L * 3 * C + h * D
+                    let q = buffers.qkv + head
+                    let dq = a.dQKV + head
+                    let dy = a.dAttentionOutput + b * L * C + h * D
+                    switch cfg.attention {
+                    case .flow:
+                        flowAttentionBackward(
+                            dq: dq, dk: dq + C, dv: dq + 2 * C, ldD: 3 * C, dy: dy, ldY: C,
+                            beforeAllocation: buffers.beforeAllocation + b * L * C + h * D, ldB: C,
+                            cache: buffers.attentionCache + (b * H + h) * L * FlowCache.width, q: q, k: q + C,
+                            v: q + 2 * C, ldQKV: 3 * C, L: L, D: D, eps: cfg.flowEpsilon, scratch: flowScratch)
+                    case .softmax:
+                        let pair = (b * H + h) * L * L
+                        softmaxAttentionBackward(
+                            dq: dq, dk: dq + C, dv: dq + 2 * C, ldD: 3 * C, dy: dy, ldY: C,
+                            probabilities: buffers.attentionCache + pair, dropMask: buffers.attentionDropMask + pair,
+                            q: q, k: q + C, v: q + 2 * C, ldQKV: 3 * C, L: L, D: D, scratch: a.scratch)
+                    }
+                }
+            }
+            a.dNorm.update(repeating: 0, count: N * C)
+            linearBackward(
+                dinp: a.dNorm, ldDinp: C, dweight: g + block.qkvWeight, dbias: g + block.qkvBias, dout: a.dQKV,
+                ldDout: 3 * C, inp: buffers.ln1, ldIn: C, weight: p + block.qkvWeight, layout: projectionLayout, N: N,
+                I: C, O: 3 * C)
+            layerNormBackward(
+                dinp: a.dResidual, dweight: g + block.ln1Weight, dbias: g + block.ln1Bias, dout: a.dNorm,
+                inp: a.residuals[index], weight: p + block.ln1Weight, mean: buffers.ln1Mean, rstd: buffers.ln1Rstd,
+                N: N, C: C)
+        }
+
+        // residual[0] = dropout(embed_ln(stacked))
+        for i in 0..<(N * C) { a.dNorm[i] = a.dResidual[i] * a.embedDropMask[i] }
+        a.dStacked.update(repeating: 0, count: N * C)
+        layerNormBackward(
+            dinp: a.dStacked, dweight: g + layout.embedNormWeight, dbias: g + layout.embedNormBias, dout: a.dNorm,
+            inp: a.stacked, weight: p + layout.embedNormWeight, mean: a.embedNormMean, rstd: a.embedNormRstd, N: N,
+            C: C)
+        // stacked[3t] = rtg·W_R + b_R + time; [3t+1] = W_s·s + b_s + time; [3t+2] = W_a·a + b_a + time
+        for row in 0..<(B * T) {
+            let tokens = a.dStacked + 3 * row * C
+            let rtg = batch.returnsToGo[row]
+            let time = g + layout.timestepEmbedding + Int(batch.timestepIndices[row]) * C
+            for c in 0..<C {
+                g[layout.returnWeight + c] += tokens[c] * rtg
+                g[layout.returnBias + c] += tokens[c]
+                time[c] += tokens[c] + tokens[C + c] + tokens[2 * C + c]
+            }
+        }
+        batch.states.withUnsafeBufferPointer { states in
+            linearBackward(
+                dinp: nil, ldDinp: 0, dweight: g + layout.stateWeight, dbias: g + layout.stateBias,
+                dout: a.dStacked + C, ldDout: 3 * C, inp: states.baseAddress!, ldIn: S, weight: p + layout.stateWeight,
+                layout: .outIn, N: B * T, I: S, O: C)
+        }
+        batch.actions.withUnsafeBufferPointer { actions in
+            linearBackward(
+                dinp: nil, ldDinp: 0, dweight: g + layout.actionWeight, dbias: g + layout.actionBias,
+                dout: a.dStacked + 2 * C, ldDout: 3 * C, inp: actions.baseAddress!, ldIn: A,
+                weight: p + layout.actionWeight, layout: .outIn, N: B * T, I: A, O: C)
+        }
+    }
+
+    /// The global L2 norm of all gradients, accumulated in Double.
+    public func gradientNorm() -> Float {
+        var sum = 0.0
+        for value in gradients { sum += Double(value) * Double(value) }
+        return Float(sum.squareRoot())
+    }
+}

@@ -1,0 +1,282 @@
+import CBLAS
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A Decision Transformer (Chen et al. 2021) whose attention is causal Flow-Attention
+/// ("Decision-Flowformer") or GPT-2's softmax attention, with forward and backward passes
+/// written by hand over flat buffers.
+///
+/// The architecture is the reference's (thuml/Flowformer `Flowformer_RL`): per timestep the
+/// tokens (return-to-go, state, action), each a linear embedding plus the timestep
+/// embedding; one LayerNorm over the stacked sequence; pre-LN GPT-2 blocks (LayerNorm →
+/// attention → residual → LayerNorm → MLP → residual); a final LayerNorm; the action predicted
+/// from each state token through tanh, the next state and return from each action token.
+///
+/// Dimension letters: B sequences, T timesteps, L = 3T tokens, N = B·L token rows,
+/// C channels, H heads, D = C/H, F MLP width, S state width, A action width.
+public final class DecisionTransformer {
+    /// The model's shape.
+    public let configuration: ModelConfiguration
+    /// Where each named tensor lives in `parameters` and `gradients`.
+    public let layout: ParameterLayout
+    /// All weights, in `layout` order.
+    public var parameters: UnsafeMutableBufferPointer<Float> {
+        UnsafeMutableBufferPointer(start: parameterBase, count: layout.count)
+    }
+    /// d loss / d parameters from the last `backward()`, in `layout` order.
+    public var gradients: UnsafeMutableBufferPointer<Float> {
+        UnsafeMutableBufferPointer(start: gradientBase, count: layout.count)
+    }
+    let parameterBase: UnsafeMutablePointer<Float>
+    let gradientBase: UnsafeMutablePointer<Float>
+    /// The generator dropout draws from; saved in checkpoints to resume runs exactly.
+    public var dropoutGenerator: RandomGenerator
+
+    let activations: ActivationBuffers
+    let flowScratch: FlowAttentionScratch
+    /// The shape of the last forward pass, for `backward()` and the prediction accessors.
+    private var lastBatchCount = 0
+    private var lastTimesteps = 0
+    /// The batch of the last forward pass; `backward()` reads its inputs and targets.
+    private(set) weak var lastBatchForBackward: TrajectoryBatch?
+
+    /// Creates a model with fresh weights: GPT-2's initialization inside the transformer
+    /// (normal(0, 0.02) weights, zero biases, unit LayerNorms) and PyTorch's defaults for the
+    /// embeddings and heads, as the reference gets them.
+    ///
+    /// - Parameter batchCapacity: the most sequences one forward pass may hold.
+    public init(configuration: ModelConfiguration, batchCapacity: Int, seed: UInt64) {
+        precondition(configuration.problems.isEmpty, configuration.problems.joined(separator: "; "))
+        precondition(batchCapacity > 0)
+        self.configuration = configuration
+        layout = ParameterLayout(configuration: configuration)
+        parameterBase = .allocate(capacity: layout.count)
+        parameterBase.initialize(repeating: 0, count: layout.count)
+        gradientBase = .allocate(capacity: layout.count)
+        gradientBase.initialize(repeating: 0, count: layout.count)
+        dropoutGenerator = RandomGenerator(seed: seed &+ 0x5EED)
+        activations = ActivationBuffers(configuration: configuration, batchCapacity: batchCapacity)
+        flowScratch = FlowAttentionScratch(L: configuration.tokenCount, D: configuration.headDimension)
+        var generator = RandomGenerator(seed: seed)
+        initializeWeights(&generator)
+    }
+
+    deinit {
+        parameterBase.deallocate()
+        gradientBase.deallocate()
+    }
+
+    /// The most sequences one forward pass may hold.
+    public var batchCapacity: Int { activations.batchCapacity }
+
+    private func initializeWeights(_ generator: inout RandomGenerator) {
+        for entry in layout.entries {
+            let slice = UnsafeMutableBufferPointer(rebasing: parameters[entry.range])
+            let name = entry.name
+            if name.hasSuffix("ln_1.weight") || name.hasSuffix("ln_2.weight") || name.hasSuffix("ln.weight")
+                || name.hasSuffix("ln_f.weight")
+            {
+                slice.update(repeating: 1)
+            } else if name.hasPrefix("transformer.") {
+                // GPT-2's _init_weights: every Linear/Conv1D/Embedding weight N(0, 0.02), biases 0.
+                if name.hasSuffix(".weight") {
+                    for index in slice.indices { slice[index] = 0.02 * generator.nextGaussian() }
+                }
+            } else if name == "embed_timestep.weight" {
+                for index in slice.indices { slice[index] = generator.nextGaussian() }  // nn.Embedding
+            } else if !name.hasPrefix("embed_ln") {
+                // nn.Linear's default: U(−1/√fan_in, 1/√fan_in) for weight and bias.
+                let fanIn = name.hasSuffix(".weight") ? entry.shape[1] : (layout.entries.first { $0.name == name.replacingBias() }?.shape[1] ?? 1)
+                let bound = 1 / Float(fanIn).squareRoot()
+                for index in slice.indices { slice[index] = (generator.nextFloat() * 2 - 1) * bound }
+            }
+        }
+    }
+
+    // MARK: - Forward
+
+    /// Runs the model on `batch` and returns the masked mean squared error of the predicted
+    /// actions against `batch.actions` (0 when no step is unmasked).
+    ///
+    /// - Parameter training: applies dropout (with `dropoutGenerator`) and keeps what
+    ///   `backward()` needs; without it the pass is deterministic and dropout-free.
+    @discardableResult
+    public func forward(_ batch: TrajectoryBatch, training: Bool = false) -> Float {
+        let cfg = configuration
+        let B = batch.count
+        let T = batch.timesteps
+        precondition(B <= batchCapacity, "batch of \(B) exceeds the model's capacity \(batchCapacity)")
+        precondition(T >= 1 && T <= cfg.contextLength, "\(T) timesteps; the context length is \(cfg.contextLength)")
+        precondition(batch.stateDimension == cfg.stateDimension && batch.actionDimension == cfg.actionDimension)
+        let L = 3 * T
+        let N = B * L
+        let C = cfg.embeddingDimension
+        let S = cfg.stateDimension
+        let A = cfg.actionDimension
+        let F = cfg.mlpDimension
+        let H = cfg.headCount
+        let D = cfg.headDimension
+        let p = UnsafePointer(parameterBase)
+        let a = activations
+        let dropout = training ? cfg.dropout : 0
+
+        // Embeddings: token 3t is the return-to-go, 3t+1 the state, 3t+2 the action; each is its
+        // linear embedding plus the timestep's embedding row.
+        batch.states.withUnsafeBufferPointer { states in
+            linearForward(
+                out: a.stacked + C, ldOut: 3 * C, inp: states.baseAddress!, ldIn: S, weight: p + layout.stateWeight,
+                bias: p + layout.stateBias, layout: .outIn, N: B * T, I: S, O: C)
+        }
+        batch.actions.withUnsafeBufferPointer { actions in
+            linearForward(
+                out: a.stacked + 2 * C, ldOut: 3 * C, inp: actions.baseAddress!, ldIn: A,
+                weight: p + layout.actionWeight, bias: p + layout.actionBias, layout: .outIn, N: B * T, I: A, O: C)
+        }
+        for row in 0..<(B * T) {
+            let timestep = Int(batch.timestepIndices[row])
+            precondition(timestep >= 0 && timestep < cfg.maxEpisodeLength, "timestep \(timestep) outside the embedding table")
+            let time = p + layout.timestepEmbedding + timestep * C
+            let rtg = batch.returnsToGo[row]
+            let tokens = a.stacked + 3 * row * C
+            for c in 0..<C {
+                tokens[c] = rtg * p[layout.returnWeight + c] + p[layout.returnBias + c] + time[c]
+                tokens[C + c] += time[c]
+                tokens[2 * C + c] += time[c]
+            }
+        }
+        layerNormForward(
+            out: a.embedNorm, mean: a.embedNormMean, rstd: a.embedNormRstd, inp: a.stacked,
+            weight: p + layout.embedNormWeight, bias: p + layout.embedNormBias, N: N, C: C, eps: cfg.layerNormEpsilon)
+        dropoutForward(
+            out: a.residuals[0], mask: a.embedDropMask, inp: a.embedNorm, count: N * C, probability: dropout,
+            generator: &dropoutGenerator)
+
+        // The (B, 3T) token mask, for the softmax attention's additive padding mask.
+        let tokenMask = a.scratch
+        if cfg.attention == .softmax {
+            for row in 0..<(B * T) {
+                for token in 0..<3 { tokenMask[3 * row + token] = batch.mask[row] }
+            }
+        }
+
+        for (index, block) in layout.blocks.enumerated() {
+            let x = a.residuals[index]
+            let buffers = a.blocks[index]
+            layerNormForward(
+                out: buffers.ln1, mean: buffers.ln1Mean, rstd: buffers.ln1Rstd, inp: x, weight: p + block.ln1Weight,
+                bias: p + block.ln1Bias, N: N, C: C, eps: cfg.layerNormEpsilon)
+            let projectionLayout: WeightLayout = cfg.attention == .flow ? .outIn : .inOut
+            linearForward(
+                out: buffers.qkv, ldOut: 3 * C, inp: buffers.ln1, ldIn: C, weight: p + block.qkvWeight,
+                bias: p + block.qkvBias, layout: projectionLayout, N: N, I: C, O: 3 * C)
+            for b in 0..<B {
+                for h in 0..<H {
+                    let q = buffers.qkv + b * L * 3 * C + h * D
+                    let y = buffers.attentionOutput + b * L * C + h * D
+                    switch cfg.attention {
+                    case .flow:
+                        flowAttentionForward(
+                            y: y, ldY: C, beforeAllocation: buffers.beforeAllocation + b * L * C + h * D, ldB: C,
+                            cache: buffers.attentionCache + (b * H + h) * L * FlowCache.width, q: q, k: q + C,
+                            v: q + 2 * C, ldQKV: 3 * C, L: L, D: D, eps: cfg.flowEpsilon, scratch: flowScratch)
+                    case .softmax:
+                        let pair = (b * H + h) * L * L
+                        softmaxAttentionForward(
+                            y: y, ldY: C, probabilities: buffers.attentionCache + pair,
+                            dropMask: buffers.attentionDropMask + pair, dropped: a.dStacked, q: q, k: q + C,
+                            v: q + 2 * C, ldQKV: 3 * C, keyMask: tokenMask + b * L, L: L, D: D, dropout: dropout,
+                            generator: &dropoutGenerator)
+                    }
+                }
+            }
+            linearForward(
+                out: a.dProjection, ldOut: C, inp: buffers.attentionOutput, ldIn: C, weight: p + block.projectionWeight,
+                bias: p + block.projectionBias, layout: projectionLayout, N: N, I: C, O: C)
+            dropoutForward(
+                out: a.dProjection, mask: buffers.attentionResidualMask, inp: a.dProjection, count: N * C,
+                probability: dropout, generator: &dropoutGenerator)
+            for index in 0..<(N * C) { buffers.residualMid[index] = x[index] + a.dProjection[index] }
+
+            layerNormForward(
+                out: buffers.ln2, mean: buffers.ln2Mean, rstd: buffers.ln2Rstd, inp: buffers.residualMid,
+                weight: p + block.ln2Weight, bias: p + block.ln2Bias, N: N, C: C, eps: cfg.layerNormEpsilon)
+            linearForward(
+                out: buffers.fcPre, ldOut: F, inp: buffers.ln2, ldIn: C, weight: p + block.fcWeight,
+                bias: p + block.fcBias, layout: .inOut, N: N, I: C, O: F)
+            activationForward(out: buffers.fcActivated, inp: buffers.fcPre, count: N * F, kind: cfg.activation)
+            linearForward(
+                out: a.dProjection, ldOut: C, inp: buffers.fcActivated, ldIn: F,
+                weight: p + block.fcProjectionWeight, bias: p + block.fcProjectionBias, layout: .inOut, N: N, I: F,
+                O: C)
+            dropoutForward(
+                out: a.dProjection, mask: buffers.mlpResidualMask, inp: a.dProjection, count: N * C,
+                probability: dropout, generator: &dropoutGenerator)
+            let next = a.residuals[index + 1]
+            for index in 0..<(N * C) { next[index] = buffers.residualMid[index] + a.dProjection[index] }
+        }
+
+        layerNormForward(
+            out: a.finalNorm, mean: a.finalNormMean, rstd: a.finalNormRstd, inp: a.residuals[cfg.layerCount],
+            weight: p + layout.finalNormWeight, bias: p + layout.finalNormBias, N: N, C: C, eps: cfg.layerNormEpsilon)
+
+        // Heads: the action from each state token, the next state and return from each action token.
+        linearForward(
+            out: a.actionPredictions, ldOut: A, inp: a.finalNorm + C, ldIn: 3 * C, weight: p + layout.predictActionWeight,
+            bias: p + layout.predictActionBias, layout: .outIn, N: B * T, I: C, O: A)
+        if cfg.actionTanh {
+            for index in 0..<(B * T * A) { a.actionPredictions[index] = tanhf(a.actionPredictions[index]) }
+        }
+        linearForward(
+            out: a.statePredictions, ldOut: S, inp: a.finalNorm + 2 * C, ldIn: 3 * C,
+            weight: p + layout.predictStateWeight, bias: p + layout.predictStateBias, layout: .outIn, N: B * T, I: C,
+            O: S)
+        linearForward(
+            out: a.returnPredictions, ldOut: 1, inp: a.finalNorm + 2 * C, ldIn: 3 * C,
+            weight: p + layout.predictReturnWeight, bias: p + layout.predictReturnBias, layout: .outIn, N: B * T,
+            I: C, O: 1)
+
+        lastBatchCount = B
+        lastTimesteps = T
+        lastBatchForBackward = batch
+        return actionLoss(batch)
+    }
+
+    /// Mean squared error of the action predictions over unmasked steps.
+    private func actionLoss(_ batch: TrajectoryBatch) -> Float {
+        let A = configuration.actionDimension
+        var sum: Float = 0
+        var steps = 0
+        for row in 0..<(batch.count * batch.timesteps) where batch.mask[row] > 0 {
+            steps += 1
+            for j in 0..<A {
+                let error = activations.actionPredictions[row * A + j] - batch.actions[row * A + j]
+                sum += error * error
+            }
+        }
+        return steps == 0 ? 0 : sum / Float(steps * A)
+    }
+
+    /// The action predictions of the last forward pass, (B, T, A).
+    public var actionPredictions: UnsafeBufferPointer<Float> {
+        UnsafeBufferPointer(start: activations.actionPredictions, count: lastBatchCount * lastTimesteps * configuration.actionDimension)
+    }
+
+    /// The state predictions of the last forward pass, (B, T, S).
+    public var statePredictions: UnsafeBufferPointer<Float> {
+        UnsafeBufferPointer(start: activations.statePredictions, count: lastBatchCount * lastTimesteps * configuration.stateDimension)
+    }
+
+    /// The return predictions of the last forward pass, (B, T).
+    public var returnPredictions: UnsafeBufferPointer<Float> {
+        UnsafeBufferPointer(start: activations.returnPredictions, count: lastBatchCount * lastTimesteps)
+    }
+}
+
+extension String {
+    /// `x.bias` → `x.weight`, for finding a bias's fan-in.
+    fileprivate func replacingBias() -> String {
+        hasSuffix(".bias") ? String(dropLast(".bias".count)) + ".weight" : self
+    }
+}

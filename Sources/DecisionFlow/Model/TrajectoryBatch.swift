@@ -1,0 +1,40 @@
+/// A batch of context windows, in caller-owned buffers that are filled in place every step.
+///
+/// Dimension letters: B sequences, T timesteps per sequence (at most the context length),
+/// S state width, A action width. Row-major throughout.
+public final class TrajectoryBatch {
+    /// Capacity: the most sequences the batch can hold.
+    public let capacity: Int
+    /// Timesteps per sequence.
+    public let timesteps: Int
+    public let stateDimension: Int
+    public let actionDimension: Int
+
+    /// Sequences in use (≤ capacity).
+    public var count: Int
+
+    /// (B, T, S) states, already normalized.
+    public var states: [Float]
+    /// (B, T, A) actions (inputs, and the targets of the loss).
+    public var actions: [Float]
+    /// (B, T) returns-to-go, already divided by the reward scale.
+    public var returnsToGo: [Float]
+    /// (B, T) absolute steps in the episode, each below the model's max episode length.
+    public var timestepIndices: [Int32]
+    /// (B, T) 1 for real steps, 0 for padding.
+    public var mask: [Float]
+
+    /// Allocates a batch of `capacity` sequences of `timesteps` steps, all zero.
+    public init(capacity: Int, timesteps: Int, stateDimension: Int, actionDimension: Int) {
+        self.capacity = capacity
+        self.timesteps = timesteps
+        self.stateDimension = stateDimension
+        self.actionDimension = actionDimension
+        count = capacity
+        states = [Float](repeating: 0, count: capacity * timesteps * stateDimension)
+        actions = [Float](repeating: 0, count: capacity * timesteps * actionDimension)
+        returnsToGo = [Float](repeating: 0, count: capacity * timesteps)
+        timestepIndices = [Int32](repeating: 0, count: capacity * timesteps)
+        mask = [Float](repeating: 1, count: capacity * timesteps)
+    }
+}
