@@ -26,8 +26,8 @@ func activationBackward(
 ) {
     switch kind {
     case .relu:
-        // PyTorch's relu passes no gradient at exactly 0.
-        for i in 0..<count where inp[i] > 0 { dinp[i] += dout[i] }
+        // PyTorch's relu passes no gradient at exactly 0. A select, not a branch, so it vectorizes.
+        for i in 0..<count { dinp[i] += inp[i] > 0 ? dout[i] : 0 }
     case .gelu:
         let scale: Float = (2 / Float.pi).squareRoot()
         for i in 0..<count {
@@ -40,23 +40,66 @@ func activationBackward(
     }
 }
 
+/// Values per chunk of the parallel element-wise passes.
+let elementwiseChunk = 32_768
+
+/// `activationForward` in parallel chunks.
+func activationForward(
+    out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, count: Int, kind: Activation, work: ParallelWork
+) {
+    work.forEach((count + elementwiseChunk - 1) / elementwiseChunk) { chunk, _ in
+        let first = chunk * elementwiseChunk
+        activationForward(out: out + first, inp: inp + first, count: min(elementwiseChunk, count - first), kind: kind)
+    }
+}
+
+/// `activationBackward` in parallel chunks.
+func activationBackward(
+    dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, count: Int,
+    kind: Activation, work: ParallelWork
+) {
+    work.forEach((count + elementwiseChunk - 1) / elementwiseChunk) { chunk, _ in
+        let first = chunk * elementwiseChunk
+        activationBackward(
+            dinp: dinp + first, dout: dout + first, inp: inp + first, count: min(elementwiseChunk, count - first),
+            kind: kind)
+    }
+}
+
 /// Inverted dropout: out = inp · mask, where mask is 0 with probability p and 1/(1−p)
-/// otherwise. Writes the mask (the multiplier) for the backward pass. With p = 0 the mask
-/// is all ones and the generator is not touched.
+/// otherwise. Writes the mask (the multiplier) for the backward pass; see `dropoutMask`.
 func dropoutForward(
     out: UnsafeMutablePointer<Float>, mask: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, count: Int,
-    probability: Float, generator: inout RandomGenerator
+    probability: Float, generator: inout RandomGenerator, work: ParallelWork
+) {
+    dropoutMask(mask, count: count, probability: probability, generator: &generator, work: work)
+    for i in 0..<count { out[i] = inp[i] * mask[i] }
+}
+
+/// Draws inverted-dropout multipliers: 0 with probability p, 1/(1−p) otherwise (all ones,
+/// without touching the generator, when p = 0).
+///
+/// One draw from `generator` seeds the call; each chunk of `dropoutChunk` values then has its
+/// own generator seeded from (that draw, chunk index). Chunks fill in parallel, and the mask
+/// is the same for any number of workers.
+func dropoutMask(
+    _ mask: UnsafeMutablePointer<Float>, count: Int, probability: Float, generator: inout RandomGenerator,
+    work: ParallelWork
 ) {
     guard probability > 0 else {
-        for i in 0..<count {
-            mask[i] = 1
-            out[i] = inp[i]
-        }
+        mask.update(repeating: 1, count: count)
         return
     }
     let keep = 1 / (1 - probability)
-    for i in 0..<count {
-        mask[i] = generator.nextFloat() < probability ? 0 : keep
-        out[i] = inp[i] * mask[i]
+    let callSeed = generator.next()
+    let chunks = (count + dropoutChunk - 1) / dropoutChunk
+    work.forEach(chunks) { chunk, _ in
+        var local = RandomGenerator(seed: callSeed &+ UInt64(chunk) &* 0xD1B5_4A32_D192_ED03)
+        for i in (chunk * dropoutChunk)..<min(count, (chunk + 1) * dropoutChunk) {
+            mask[i] = local.nextFloat() < probability ? 0 : keep
+        }
     }
 }
+
+/// Values per independently seeded dropout chunk.
+let dropoutChunk = 16_384

@@ -60,3 +60,49 @@ func layerNormBackward(
         }
     }
 }
+
+/// Rows per block of the parallel LayerNorm passes.
+let layerNormRowBlock = 64
+
+/// `layerNormForward` over blocks of `layerNormRowBlock` rows, in parallel.
+func layerNormForward(
+    out: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
+    inp: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, N: Int, C: Int, eps: Float,
+    work: ParallelWork
+) {
+    let blocks = (N + layerNormRowBlock - 1) / layerNormRowBlock
+    work.forEach(blocks) { block, _ in
+        let first = block * layerNormRowBlock
+        layerNormForward(
+            out: out + first * C, mean: mean + first, rstd: rstd + first, inp: inp + first * C, weight: weight,
+            bias: bias, N: min(layerNormRowBlock, N - first), C: C, eps: eps)
+    }
+}
+
+/// `layerNormBackward` over blocks of rows, in parallel. Each block sums its weight and bias
+/// gradients into its own slice of `partials` ((N / block) × 2C); the slices are then added
+/// in block order, so the result does not depend on the number of workers.
+func layerNormBackward(
+    dinp: UnsafeMutablePointer<Float>, dweight: UnsafeMutablePointer<Float>, dbias: UnsafeMutablePointer<Float>,
+    dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+    mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>, N: Int, C: Int, work: ParallelWork,
+    partials: UnsafeMutablePointer<Float>
+) {
+    let blocks = (N + layerNormRowBlock - 1) / layerNormRowBlock
+    work.forEach(blocks) { block, _ in
+        let first = block * layerNormRowBlock
+        let partial = partials + block * 2 * C
+        partial.update(repeating: 0, count: 2 * C)
+        layerNormBackward(
+            dinp: dinp + first * C, dweight: partial, dbias: partial + C, dout: dout + first * C,
+            inp: inp + first * C, weight: weight, mean: mean + first, rstd: rstd + first,
+            N: min(layerNormRowBlock, N - first), C: C)
+    }
+    for block in 0..<blocks {
+        let partial = partials + block * 2 * C
+        for c in 0..<C {
+            dweight[c] += partial[c]
+            dbias[c] += partial[C + c]
+        }
+    }
+}

@@ -40,11 +40,13 @@ func linearForward(
 ///
 /// Differentiates `out = inp · W + bias`:
 /// dinp += dout · Wᵀ, dW += inpᵀ · dout, dbias += Σ_rows dout. `dinp` may be nil when the
-/// input needs no gradient (the raw states and actions).
+/// input needs no gradient (the raw states and actions). With `ones` (N ones), the bias sum
+/// is a BLAS matrix-vector product, which OpenBLAS spreads over its threads.
 func linearBackward(
     dinp: UnsafeMutablePointer<Float>?, ldDinp: Int, dweight: UnsafeMutablePointer<Float>,
     dbias: UnsafeMutablePointer<Float>?, dout: UnsafePointer<Float>, ldDout: Int, inp: UnsafePointer<Float>,
-    ldIn: Int, weight: UnsafePointer<Float>, layout: WeightLayout, N: Int, I: Int, O: Int
+    ldIn: Int, weight: UnsafePointer<Float>, layout: WeightLayout, N: Int, I: Int, O: Int,
+    ones: UnsafePointer<Float>? = nil
 ) {
     guard N > 0 else { return }
     if let dinp {
@@ -65,7 +67,9 @@ func linearBackward(
             CblasRowMajor, CblasTrans, CblasNoTrans, Int32(I), Int32(O), Int32(N), 1, inp, Int32(ldIn), dout,
             Int32(ldDout), 1, dweight, Int32(O))
     }
-    if let dbias {
+    if let dbias, let ones {
+        cblas_sgemv(CblasRowMajor, CblasTrans, Int32(N), Int32(O), 1, dout, Int32(ldDout), ones, 1, 1, dbias, 1)
+    } else if let dbias {
         for row in 0..<N {
             let line = dout + row * ldDout
             for column in 0..<O { dbias[column] += line[column] }

@@ -12,13 +12,13 @@ import CBLAS
 //
 // Dimension letters: L positions, D head width. q, k, v are read with row stride ldQKV.
 
-/// Forward pass of one pair. Writes `probabilities` (L, L), the dropped-out probabilities'
-/// multipliers into `dropMask` (L, L, all ones without dropout) and the output rows `y`.
+/// Forward pass of one pair. Writes `probabilities` (L, L) and the output rows `y`.
+/// `dropMask` (L, L) holds the dropout multipliers of the probabilities, drawn beforehand
+/// (all ones without dropout), so pairs can run in any order; `dropped` is (L, L) scratch.
 func softmaxAttentionForward(
     y: UnsafeMutablePointer<Float>, ldY: Int, probabilities: UnsafeMutablePointer<Float>,
-    dropMask: UnsafeMutablePointer<Float>, dropped: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>,
-    k: UnsafePointer<Float>, v: UnsafePointer<Float>, ldQKV: Int, keyMask: UnsafePointer<Float>, L: Int, D: Int,
-    dropout: Float, generator: inout RandomGenerator
+    dropMask: UnsafePointer<Float>, dropped: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>,
+    k: UnsafePointer<Float>, v: UnsafePointer<Float>, ldQKV: Int, keyMask: UnsafePointer<Float>, L: Int, D: Int
 ) {
     let scale = 1 / Float(D).squareRoot()
     cblas_sgemm(
@@ -39,8 +39,7 @@ func softmaxAttentionForward(
         }
         for j in 0..<L { row[j] /= sum }
     }
-    dropoutForward(
-        out: dropped, mask: dropMask, inp: probabilities, count: L * L, probability: dropout, generator: &generator)
+    for index in 0..<(L * L) { dropped[index] = probabilities[index] * dropMask[index] }
     cblas_sgemm(
         CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(L), Int32(D), Int32(L), 1, dropped, Int32(L), v,
         Int32(ldQKV), 0, y, Int32(ldY))

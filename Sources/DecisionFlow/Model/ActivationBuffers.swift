@@ -43,6 +43,10 @@ final class ActivationBuffers {
     let dQKV, dFc, dActionPredictions: UnsafeMutablePointer<Float>
     /// Scratch for per-token temporaries (N, max(C, F)).
     let scratch: UnsafeMutablePointer<Float>
+    /// N ones, for bias gradients as matrix-vector products.
+    let ones: UnsafeMutablePointer<Float>
+    /// Per-row-block partial sums of the parallel LayerNorm backward.
+    let normPartials: UnsafeMutablePointer<Float>
 
     private let storage: UnsafeMutablePointer<Float>
     let floatCount: Int
@@ -71,6 +75,7 @@ final class ActivationBuffers {
         plan(B * T * configuration.actionDimension); plan(B * T * configuration.stateDimension); plan(B * T)
         plan(N * C); plan(N * C); plan(N * C); plan(N * C); plan(N * C); plan(N * 3 * C); plan(N * F)
         plan(B * T * configuration.actionDimension); plan(N * max(C, F))
+        plan(N); plan(((N + layerNormRowBlock - 1) / layerNormRowBlock) * 2 * C)
         floatCount = sizes.reduce(0, +)
         storage = .allocate(capacity: floatCount)
         storage.initialize(repeating: 0, count: floatCount)
@@ -98,6 +103,8 @@ final class ActivationBuffers {
         actionPredictions = take(); statePredictions = take(); returnPredictions = take()
         dResidual = take(); dNorm = take(); dProjection = take(); dAttentionOutput = take(); dStacked = take()
         dQKV = take(); dFc = take(); dActionPredictions = take(); scratch = take()
+        ones = take(); normPartials = take()
+        ones.update(repeating: 1, count: N)
     }
 
     deinit { storage.deallocate() }

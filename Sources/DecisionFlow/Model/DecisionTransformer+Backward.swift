@@ -1,3 +1,5 @@
+import CBLAS
+
 extension DecisionTransformer {
     /// Computes d loss / d parameters for the last `forward(_:training:)` into `gradients`
     /// (overwriting them), where the loss is the masked mean squared error of the actions.
@@ -23,6 +25,7 @@ extension DecisionTransformer {
         let p = parameterBase
         let g = gradientBase
         let a = activations
+        openblas_set_num_threads(Int32(work.threadCount))
         gradients.update(repeating: 0)
 
         // loss = Σ_masked (pred − target)² / (steps · A); pred = tanh(z)
@@ -43,13 +46,13 @@ extension DecisionTransformer {
         linearBackward(
             dinp: a.dNorm + C, ldDinp: 3 * C, dweight: g + layout.predictActionWeight,
             dbias: g + layout.predictActionBias, dout: a.dActionPredictions, ldDout: A, inp: a.finalNorm + C,
-            ldIn: 3 * C, weight: p + layout.predictActionWeight, layout: .outIn, N: B * T, I: C, O: A)
+            ldIn: 3 * C, weight: p + layout.predictActionWeight, layout: .outIn, N: B * T, I: C, O: A, ones: a.ones)
         // finalNorm = ln_f(residual[last])
         a.dResidual.update(repeating: 0, count: N * C)
         layerNormBackward(
             dinp: a.dResidual, dweight: g + layout.finalNormWeight, dbias: g + layout.finalNormBias, dout: a.dNorm,
             inp: a.residuals[cfg.layerCount], weight: p + layout.finalNormWeight, mean: a.finalNormMean,
-            rstd: a.finalNormRstd, N: N, C: C)
+            rstd: a.finalNormRstd, N: N, C: C, work: work, partials: a.normPartials)
 
         for index in stride(from: cfg.layerCount - 1, through: 0, by: -1) {
             let block = layout.blocks[index]
@@ -60,18 +63,18 @@ extension DecisionTransformer {
             linearBackward(
                 dinp: a.dFc, ldDinp: F, dweight: g + block.fcProjectionWeight, dbias: g + block.fcProjectionBias,
                 dout: a.dProjection, ldDout: C, inp: buffers.fcActivated, ldIn: F, weight: p + block.fcProjectionWeight,
-                layout: .inOut, N: N, I: F, O: C)
+                layout: .inOut, N: N, I: F, O: C, ones: a.ones)
             // fcActivated = act(fcPre): the gradient w.r.t. fcPre goes to scratch, then back to dFc.
             a.scratch.update(repeating: 0, count: N * F)
-            activationBackward(dinp: a.scratch, dout: a.dFc, inp: buffers.fcPre, count: N * F, kind: cfg.activation)
+            activationBackward(dinp: a.scratch, dout: a.dFc, inp: buffers.fcPre, count: N * F, kind: cfg.activation, work: work)
             a.dNorm.update(repeating: 0, count: N * C)
             linearBackward(
                 dinp: a.dNorm, ldDinp: C, dweight: g + block.fcWeight, dbias: g + block.fcBias, dout: a.scratch,
-                ldDout: F, inp: buffers.ln2, ldIn: C, weight: p + block.fcWeight, layout: .inOut, N: N, I: C, O: F)
+                ldDout: F, inp: buffers.ln2, ldIn: C, weight: p + block.fcWeight, layout: .inOut, N: N, I: C, O: F, ones: a.ones)
             layerNormBackward(
                 dinp: a.dResidual, dweight: g + block.ln2Weight, dbias: g + block.ln2Bias, dout: a.dNorm,
                 inp: buffers.residualMid, weight: p + block.ln2Weight, mean: buffers.ln2Mean, rstd: buffers.ln2Rstd,
-                N: N, C: C)
+                N: N, C: C, work: work, partials: a.normPartials)
 
             // residualMid = x + dropout(proj(attention(ln_1(x))))
             let projectionLayout: WeightLayout = cfg.attention == .flow ? .outIn : .inOut
@@ -80,39 +83,42 @@ extension DecisionTransformer {
             linearBackward(
                 dinp: a.dAttentionOutput, ldDinp: C, dweight: g + block.projectionWeight,
                 dbias: g + block.projectionBias, dout: a.dProjection, ldDout: C, inp: buffers.attentionOutput, ldIn: C,
-                weight: p + block.projectionWeight, layout: projectionLayout, N: N, I: C, O: C)
+                weight: p + block.projectionWeight, layout: projectionLayout, N: N, I: C, O: C, ones: a.ones)
             a.dQKV.update(repeating: 0, count: N * 3 * C)
-            for b in 0..<B {
-                for h in 0..<H {
-                    let head = b * L * 3 * C + h * D
-                    let q = buffers.qkv + head
-                    let dq = a.dQKV + head
-                    let dy = a.dAttentionOutput + b * L * C + h * D
-                    switch cfg.attention {
-                    case .flow:
-                        flowAttentionBackward(
-                            dq: dq, dk: dq + C, dv: dq + 2 * C, ldD: 3 * C, dy: dy, ldY: C,
-                            beforeAllocation: buffers.beforeAllocation + b * L * C + h * D, ldB: C,
-                            cache: buffers.attentionCache + (b * H + h) * L * FlowCache.width, q: q, k: q + C,
-                            v: q + 2 * C, ldQKV: 3 * C, L: L, D: D, eps: cfg.flowEpsilon, scratch: flowScratch)
-                    case .softmax:
-                        let pair = (b * H + h) * L * L
-                        softmaxAttentionBackward(
-                            dq: dq, dk: dq + C, dv: dq + 2 * C, ldD: 3 * C, dy: dy, ldY: C,
-                            probabilities: buffers.attentionCache + pair, dropMask: buffers.attentionDropMask + pair,
-                            q: q, k: q + C, v: q + 2 * C, ldQKV: 3 * C, L: L, D: D, scratch: a.scratch)
-                    }
+            let flowScratch = self.flowScratch
+            let softmaxScratch = self.softmaxScratch
+            work.forEach(B * H) { pair, worker in
+                let b = pair / H
+                let h = pair % H
+                let head = b * L * 3 * C + h * D
+                let q = buffers.qkv + head
+                let dq = a.dQKV + head
+                let dy = a.dAttentionOutput + b * L * C + h * D
+                switch cfg.attention {
+                case .flow:
+                    flowAttentionBackward(
+                        dq: dq, dk: dq + C, dv: dq + 2 * C, ldD: 3 * C, dy: dy, ldY: C,
+                        beforeAllocation: buffers.beforeAllocation + b * L * C + h * D, ldB: C,
+                        cache: buffers.attentionCache + pair * L * FlowCache.width, q: q, k: q + C, v: q + 2 * C,
+                        ldQKV: 3 * C, L: L, D: D, eps: cfg.flowEpsilon, scratch: flowScratch[worker])
+                case .softmax:
+                    softmaxAttentionBackward(
+                        dq: dq, dk: dq + C, dv: dq + 2 * C, ldD: 3 * C, dy: dy, ldY: C,
+                        probabilities: buffers.attentionCache + pair * L * L,
+                        dropMask: buffers.attentionDropMask + pair * L * L, q: q, k: q + C, v: q + 2 * C,
+                        ldQKV: 3 * C, L: L, D: D,
+                        scratch: softmaxScratch + worker * 3 * cfg.tokenCount * cfg.tokenCount + cfg.tokenCount * cfg.tokenCount)
                 }
             }
             a.dNorm.update(repeating: 0, count: N * C)
             linearBackward(
                 dinp: a.dNorm, ldDinp: C, dweight: g + block.qkvWeight, dbias: g + block.qkvBias, dout: a.dQKV,
                 ldDout: 3 * C, inp: buffers.ln1, ldIn: C, weight: p + block.qkvWeight, layout: projectionLayout, N: N,
-                I: C, O: 3 * C)
+                I: C, O: 3 * C, ones: a.ones)
             layerNormBackward(
                 dinp: a.dResidual, dweight: g + block.ln1Weight, dbias: g + block.ln1Bias, dout: a.dNorm,
                 inp: a.residuals[index], weight: p + block.ln1Weight, mean: buffers.ln1Mean, rstd: buffers.ln1Rstd,
-                N: N, C: C)
+                N: N, C: C, work: work, partials: a.normPartials)
         }
 
         // residual[0] = dropout(embed_ln(stacked))
@@ -121,7 +127,7 @@ extension DecisionTransformer {
         layerNormBackward(
             dinp: a.dStacked, dweight: g + layout.embedNormWeight, dbias: g + layout.embedNormBias, dout: a.dNorm,
             inp: a.stacked, weight: p + layout.embedNormWeight, mean: a.embedNormMean, rstd: a.embedNormRstd, N: N,
-            C: C)
+            C: C, work: work, partials: a.normPartials)
         // stacked[3t] = rtg·W_R + b_R + time; [3t+1] = W_s·s + b_s + time; [3t+2] = W_a·a + b_a + time
         for row in 0..<(B * T) {
             let tokens = a.dStacked + 3 * row * C
@@ -137,13 +143,13 @@ extension DecisionTransformer {
             linearBackward(
                 dinp: nil, ldDinp: 0, dweight: g + layout.stateWeight, dbias: g + layout.stateBias,
                 dout: a.dStacked + C, ldDout: 3 * C, inp: states.baseAddress!, ldIn: S, weight: p + layout.stateWeight,
-                layout: .outIn, N: B * T, I: S, O: C)
+                layout: .outIn, N: B * T, I: S, O: C, ones: a.ones)
         }
         batch.actions.withUnsafeBufferPointer { actions in
             linearBackward(
                 dinp: nil, ldDinp: 0, dweight: g + layout.actionWeight, dbias: g + layout.actionBias,
                 dout: a.dStacked + 2 * C, ldDout: 3 * C, inp: actions.baseAddress!, ldIn: A,
-                weight: p + layout.actionWeight, layout: .outIn, N: B * T, I: A, O: C)
+                weight: p + layout.actionWeight, layout: .outIn, N: B * T, I: A, O: C, ones: a.ones)
         }
     }
 

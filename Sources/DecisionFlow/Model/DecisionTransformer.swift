@@ -35,7 +35,12 @@ public final class DecisionTransformer {
     public var dropoutGenerator: RandomGenerator
 
     let activations: ActivationBuffers
-    let flowScratch: FlowAttentionScratch
+    /// Workers for the per-(batch, head) attention work, and BLAS threads elsewhere.
+    let work: ParallelWork
+    /// One scratch per worker.
+    let flowScratch: [FlowAttentionScratch]
+    /// One (3·L·L) scratch per worker, for softmax attention.
+    let softmaxScratch: UnsafeMutablePointer<Float>
     /// The shape of the last forward pass, for `backward()` and the prediction accessors.
     private var lastBatchCount = 0
     private var lastTimesteps = 0
@@ -46,8 +51,11 @@ public final class DecisionTransformer {
     /// (normal(0, 0.02) weights, zero biases, unit LayerNorms) and PyTorch's defaults for the
     /// embeddings and heads, as the reference gets them.
     ///
-    /// - Parameter batchCapacity: the most sequences one forward pass may hold.
-    public init(configuration: ModelConfiguration, batchCapacity: Int, seed: UInt64) {
+    /// - Parameters:
+    ///   - batchCapacity: the most sequences one forward pass may hold.
+    ///   - threads: worker threads (and BLAS threads); results are bit-for-bit the same for
+    ///     a given count. Default: 2, the machines this is tuned for.
+    public init(configuration: ModelConfiguration, batchCapacity: Int, seed: UInt64, threads: Int = 2) {
         precondition(configuration.problems.isEmpty, configuration.problems.joined(separator: "; "))
         precondition(batchCapacity > 0)
         self.configuration = configuration
@@ -58,7 +66,13 @@ public final class DecisionTransformer {
         gradientBase.initialize(repeating: 0, count: layout.count)
         dropoutGenerator = RandomGenerator(seed: seed &+ 0x5EED)
         activations = ActivationBuffers(configuration: configuration, batchCapacity: batchCapacity)
-        flowScratch = FlowAttentionScratch(L: configuration.tokenCount, D: configuration.headDimension)
+        work = ParallelWork(threadCount: threads)
+        flowScratch = (0..<work.threadCount).map { _ in
+            FlowAttentionScratch(L: configuration.tokenCount, D: configuration.headDimension)
+        }
+        let softmaxScratchCount = 3 * configuration.tokenCount * configuration.tokenCount * work.threadCount
+        softmaxScratch = .allocate(capacity: softmaxScratchCount)
+        softmaxScratch.initialize(repeating: 0, count: softmaxScratchCount)
         var generator = RandomGenerator(seed: seed)
         initializeWeights(&generator)
     }
@@ -66,6 +80,7 @@ public final class DecisionTransformer {
     deinit {
         parameterBase.deallocate()
         gradientBase.deallocate()
+        softmaxScratch.deallocate()
     }
 
     /// The most sequences one forward pass may hold.
@@ -121,6 +136,7 @@ public final class DecisionTransformer {
         let p = UnsafePointer(parameterBase)
         let a = activations
         let dropout = training ? cfg.dropout : 0
+        openblas_set_num_threads(Int32(work.threadCount))
 
         // Embeddings: token 3t is the return-to-go, 3t+1 the state, 3t+2 the action; each is its
         // linear embedding plus the timestep's embedding row.
@@ -148,10 +164,10 @@ public final class DecisionTransformer {
         }
         layerNormForward(
             out: a.embedNorm, mean: a.embedNormMean, rstd: a.embedNormRstd, inp: a.stacked,
-            weight: p + layout.embedNormWeight, bias: p + layout.embedNormBias, N: N, C: C, eps: cfg.layerNormEpsilon)
+            weight: p + layout.embedNormWeight, bias: p + layout.embedNormBias, N: N, C: C, eps: cfg.layerNormEpsilon, work: work)
         dropoutForward(
             out: a.residuals[0], mask: a.embedDropMask, inp: a.embedNorm, count: N * C, probability: dropout,
-            generator: &dropoutGenerator)
+            generator: &dropoutGenerator, work: work)
 
         // The (B, 3T) token mask, for the softmax attention's additive padding mask.
         let tokenMask = a.scratch
@@ -166,29 +182,35 @@ public final class DecisionTransformer {
             let buffers = a.blocks[index]
             layerNormForward(
                 out: buffers.ln1, mean: buffers.ln1Mean, rstd: buffers.ln1Rstd, inp: x, weight: p + block.ln1Weight,
-                bias: p + block.ln1Bias, N: N, C: C, eps: cfg.layerNormEpsilon)
+                bias: p + block.ln1Bias, N: N, C: C, eps: cfg.layerNormEpsilon, work: work)
             let projectionLayout: WeightLayout = cfg.attention == .flow ? .outIn : .inOut
             linearForward(
                 out: buffers.qkv, ldOut: 3 * C, inp: buffers.ln1, ldIn: C, weight: p + block.qkvWeight,
                 bias: p + block.qkvBias, layout: projectionLayout, N: N, I: C, O: 3 * C)
-            for b in 0..<B {
-                for h in 0..<H {
-                    let q = buffers.qkv + b * L * 3 * C + h * D
-                    let y = buffers.attentionOutput + b * L * C + h * D
-                    switch cfg.attention {
-                    case .flow:
-                        flowAttentionForward(
-                            y: y, ldY: C, beforeAllocation: buffers.beforeAllocation + b * L * C + h * D, ldB: C,
-                            cache: buffers.attentionCache + (b * H + h) * L * FlowCache.width, q: q, k: q + C,
-                            v: q + 2 * C, ldQKV: 3 * C, L: L, D: D, eps: cfg.flowEpsilon, scratch: flowScratch)
-                    case .softmax:
-                        let pair = (b * H + h) * L * L
-                        softmaxAttentionForward(
-                            y: y, ldY: C, probabilities: buffers.attentionCache + pair,
-                            dropMask: buffers.attentionDropMask + pair, dropped: a.dStacked, q: q, k: q + C,
-                            v: q + 2 * C, ldQKV: 3 * C, keyMask: tokenMask + b * L, L: L, D: D, dropout: dropout,
-                            generator: &dropoutGenerator)
-                    }
+            if cfg.attention == .softmax {
+                // Drawn in order before the parallel region, so results do not depend on threads.
+                dropoutMask(
+                    buffers.attentionDropMask, count: B * H * L * L, probability: dropout, generator: &dropoutGenerator, work: work)
+            }
+            let flowScratch = self.flowScratch
+            let softmaxScratch = self.softmaxScratch
+            work.forEach(B * H) { pair, worker in
+                let b = pair / H
+                let h = pair % H
+                let q = buffers.qkv + b * L * 3 * C + h * D
+                let y = buffers.attentionOutput + b * L * C + h * D
+                switch cfg.attention {
+                case .flow:
+                    flowAttentionForward(
+                        y: y, ldY: C, beforeAllocation: buffers.beforeAllocation + b * L * C + h * D, ldB: C,
+                        cache: buffers.attentionCache + pair * L * FlowCache.width, q: q, k: q + C, v: q + 2 * C,
+                        ldQKV: 3 * C, L: L, D: D, eps: cfg.flowEpsilon, scratch: flowScratch[worker])
+                case .softmax:
+                    softmaxAttentionForward(
+                        y: y, ldY: C, probabilities: buffers.attentionCache + pair * L * L,
+                        dropMask: buffers.attentionDropMask + pair * L * L,
+                        dropped: softmaxScratch + worker * 3 * cfg.tokenCount * cfg.tokenCount, q: q, k: q + C,
+                        v: q + 2 * C, ldQKV: 3 * C, keyMask: tokenMask + b * L, L: L, D: D)
                 }
             }
             linearForward(
@@ -196,30 +218,30 @@ public final class DecisionTransformer {
                 bias: p + block.projectionBias, layout: projectionLayout, N: N, I: C, O: C)
             dropoutForward(
                 out: a.dProjection, mask: buffers.attentionResidualMask, inp: a.dProjection, count: N * C,
-                probability: dropout, generator: &dropoutGenerator)
+                probability: dropout, generator: &dropoutGenerator, work: work)
             for index in 0..<(N * C) { buffers.residualMid[index] = x[index] + a.dProjection[index] }
 
             layerNormForward(
                 out: buffers.ln2, mean: buffers.ln2Mean, rstd: buffers.ln2Rstd, inp: buffers.residualMid,
-                weight: p + block.ln2Weight, bias: p + block.ln2Bias, N: N, C: C, eps: cfg.layerNormEpsilon)
+                weight: p + block.ln2Weight, bias: p + block.ln2Bias, N: N, C: C, eps: cfg.layerNormEpsilon, work: work)
             linearForward(
                 out: buffers.fcPre, ldOut: F, inp: buffers.ln2, ldIn: C, weight: p + block.fcWeight,
                 bias: p + block.fcBias, layout: .inOut, N: N, I: C, O: F)
-            activationForward(out: buffers.fcActivated, inp: buffers.fcPre, count: N * F, kind: cfg.activation)
+            activationForward(out: buffers.fcActivated, inp: buffers.fcPre, count: N * F, kind: cfg.activation, work: work)
             linearForward(
                 out: a.dProjection, ldOut: C, inp: buffers.fcActivated, ldIn: F,
                 weight: p + block.fcProjectionWeight, bias: p + block.fcProjectionBias, layout: .inOut, N: N, I: F,
                 O: C)
             dropoutForward(
                 out: a.dProjection, mask: buffers.mlpResidualMask, inp: a.dProjection, count: N * C,
-                probability: dropout, generator: &dropoutGenerator)
+                probability: dropout, generator: &dropoutGenerator, work: work)
             let next = a.residuals[index + 1]
             for index in 0..<(N * C) { next[index] = buffers.residualMid[index] + a.dProjection[index] }
         }
 
         layerNormForward(
             out: a.finalNorm, mean: a.finalNormMean, rstd: a.finalNormRstd, inp: a.residuals[cfg.layerCount],
-            weight: p + layout.finalNormWeight, bias: p + layout.finalNormBias, N: N, C: C, eps: cfg.layerNormEpsilon)
+            weight: p + layout.finalNormWeight, bias: p + layout.finalNormBias, N: N, C: C, eps: cfg.layerNormEpsilon, work: work)
 
         // Heads: the action from each state token, the next state and return from each action token.
         linearForward(
