@@ -32,18 +32,17 @@ struct ModelBenchmark: ParsableCommand {
     var configs = "dt-default,paper,softmax"
 
     func run() throws {
-        openblas_set_num_threads(Int32(threads))
-        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; BLAS threads \(threads); batch \(batch), K 20")
+        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; threads \(threads); batch \(batch), K 20")
         print("config        ms/step   GFLOP/step   GFLOP/s   sgemm GFLOP/s (same shapes)   share")
         for name in configs.split(separator: ",").map(String.init) {
             guard let configuration = Self.named(name) else {
                 throw ValidationError("unknown configuration '\(name)': use dt-default, paper or softmax")
             }
-            let (milliseconds, cost) = Self.timeTraining(configuration, batch: batch, steps: steps, warmup: warmup)
-            let sgemm = Self.sgemmRate(cost, repeats: 3)
+            let (milliseconds, cost) = Self.timeTraining(configuration, batch: batch, steps: steps, warmup: warmup, threads: threads)
+            let sgemm = Self.sgemmRate(cost, repeats: 3, threads: threads)
             let rate = cost.flops / (milliseconds / 1000) / 1e9
-            print(String(format: "%-12@ %8.1f   %10.2f   %7.1f   %27.1f   %4.0f%%",
-                name as NSString, milliseconds, cost.flops / 1e9, rate, sgemm, 100 * rate / sgemm))
+            print(name.padding(toLength: 12, withPad: " ", startingAt: 0) + String(format: " %8.1f   %10.2f   %7.1f   %27.1f   %4.0f%%",
+                milliseconds, cost.flops / 1e9, rate, sgemm, 100 * rate / sgemm))
         }
     }
 
@@ -57,8 +56,8 @@ struct ModelBenchmark: ParsableCommand {
     }
 
     /// Median milliseconds of a full training step, and the step's cost.
-    static func timeTraining(_ configuration: ModelConfiguration, batch: Int, steps: Int, warmup: Int) -> (Double, ModelCost) {
-        let model = DecisionTransformer(configuration: configuration, batchCapacity: batch, seed: 1)
+    static func timeTraining(_ configuration: ModelConfiguration, batch: Int, steps: Int, warmup: Int, threads: Int) -> (Double, ModelCost) {
+        let model = DecisionTransformer(configuration: configuration, batchCapacity: batch, seed: 1, threads: threads)
         let data = TrajectoryBatch(capacity: batch, timesteps: configuration.contextLength, stateDimension: configuration.stateDimension, actionDimension: configuration.actionDimension)
         var generator = RandomGenerator(seed: 2)
         for i in data.states.indices { data.states[i] = generator.nextGaussian() }
@@ -80,8 +79,11 @@ struct ModelBenchmark: ParsableCommand {
         return (times[times.count / 2], ModelCost(configuration: configuration, batch: batch))
     }
 
-    /// cblas_sgemm's GFLOP/s over the step's own products (each timed as often as it occurs).
-    static func sgemmRate(_ cost: ModelCost, repeats: Int) -> Double {
+    /// cblas_sgemm's GFLOP/s over the step's own products (each timed as often as it occurs),
+    /// with OpenBLAS's own threading at `threads` threads.
+    static func sgemmRate(_ cost: ModelCost, repeats: Int, threads: Int) -> Double {
+        openblas_set_num_threads(Int32(threads))
+        defer { openblas_set_num_threads(1) }
         let largest = cost.products.map { max($0.product.m * $0.product.k, $0.product.k * $0.product.n, $0.product.m * $0.product.n) }.max() ?? 1
         let a = [Float](repeating: 0.01, count: largest)
         let b = [Float](repeating: 0.02, count: largest)

@@ -8,7 +8,17 @@
 func activationForward(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, count: Int, kind: Activation) {
     switch kind {
     case .relu:
-        for i in 0..<count { out[i] = max(inp[i], 0) }
+        // Explicit SIMD: the compiler cannot rule out that `out` aliases `inp`.
+        var i = 0
+        while i + 8 <= count {
+            let x = UnsafeRawPointer(inp + i).loadUnaligned(as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(out + i).storeBytes(of: x.replacing(with: 0, where: x .< 0), as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < count {
+            out[i] = max(inp[i], 0)
+            i += 1
+        }
     case .gelu:
         // GPT-2's gelu_new, the tanh approximation.
         let scale: Float = (2 / Float.pi).squareRoot()
@@ -26,8 +36,20 @@ func activationBackward(
 ) {
     switch kind {
     case .relu:
-        // PyTorch's relu passes no gradient at exactly 0. A select, not a branch, so it vectorizes.
-        for i in 0..<count { dinp[i] += inp[i] > 0 ? dout[i] : 0 }
+        // PyTorch's relu passes no gradient at exactly 0. Explicit SIMD: the compiler cannot
+        // rule out that `dinp` aliases the inputs, so it would not vectorize the loop.
+        var i = 0
+        while i + 8 <= count {
+            let x = UnsafeRawPointer(inp + i).loadUnaligned(as: SIMD8<Float>.self)
+            let g = UnsafeRawPointer(dout + i).loadUnaligned(as: SIMD8<Float>.self)
+            let sum = UnsafeRawPointer(dinp + i).loadUnaligned(as: SIMD8<Float>.self) + g.replacing(with: 0, where: x .<= 0)
+            UnsafeMutableRawPointer(dinp + i).storeBytes(of: sum, as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < count {
+            dinp[i] += inp[i] > 0 ? dout[i] : 0
+            i += 1
+        }
     case .gelu:
         let scale: Float = (2 / Float.pi).squareRoot()
         for i in 0..<count {

@@ -100,14 +100,12 @@ func flowAttentionForward(
     for i in 0..<L {
         let qi = q + i * ldQKV
         let ki = k + i * ldQKV
-        var sinkDot: Float = 0
-        var sourceDot: Float = 0
         for d in 0..<D {
             keySum[d] += ki[d]
             querySum[d] += qi[d]
-            sinkDot += (qi[d] + eps) * (keySum[d] + eps)
-            sourceDot += (ki[d] + eps) * (querySum[d] + eps)
         }
+        let sinkDot = vectorShiftedDot(qi, eps, keySum, eps, count: D)
+        let sourceDot = vectorShiftedDot(ki, eps, querySum, eps, count: D)
         let n = Float(i + 1)
         cache[i * FlowCache.width + FlowCache.sinkIncoming] = n / sinkDot
         cache[i * FlowCache.width + FlowCache.sourceOutgoing] = n / sourceDot
@@ -127,14 +125,12 @@ func flowAttentionForward(
         let line = cache + i * FlowCache.width
         let si = line[FlowCache.sinkIncoming]
         let so = line[FlowCache.sourceOutgoing]
-        var sinkDot: Float = 0
-        var sourceDot: Float = 0
         for d in 0..<D {
             keyOutSum[d] += ki[d] * so
             queryInSum[d] += qi[d] * si
-            sinkDot += (qi[d] + eps) * (keyOutSum[d] + eps)
-            sourceDot += (ki[d] + eps) * (queryInSum[d] + eps)
         }
+        let sinkDot = vectorShiftedDot(qi, eps, keyOutSum, eps, count: D)
+        let sourceDot = vectorShiftedDot(ki, eps, queryInSum, eps, count: D)
         let n = Float(i + 1)
         let conservedSink = sinkDot / n
         let conservedSource = sourceDot / n
@@ -240,13 +236,9 @@ func flowAttentionBackward(
         let e = line[FlowCache.expSource]
         let total = line[FlowCache.expSourceSum]
         let competition = e / total * n
-        var dCompetition: Float = 0
-        var dAllocation: Float = 0
-        for d in 0..<D {
-            dv[i * ldD + d] += gvs[i * D + d] * competition
-            dCompetition += gvs[i * D + d] * v[i * ldQKV + d]
-            dAllocation += dy[i * ldY + d] * beforeAllocation[i * ldB + d]
-        }
+        for d in 0..<D { dv[i * ldD + d] += gvs[i * D + d] * competition }
+        let dCompetition = vectorDot(gvs + i * D, v + i * ldQKV, count: D)
+        let dAllocation = vectorDot(dy + i * ldY, beforeAllocation + i * ldB, count: D)
         reverseExpGradient += -dCompetition * n * e / (total * total)
         let dExp = dCompetition * n / total + reverseExpGradient
         let raw = line[FlowCache.conservedSourceRaw]
@@ -259,12 +251,8 @@ func flowAttentionBackward(
     for i in 0..<L {
         let n = Float(i + 1)
         let si = cache[i * FlowCache.width + FlowCache.sinkIncoming]
-        var dot: Float = 0
-        for d in 0..<D {
-            gq[i * D + d] = gqs[i * D + d] * si / n
-            dot += gqs[i * D + d] * q[i * ldQKV + d]
-        }
-        dSinkIncoming[i] = dot / n
+        for d in 0..<D { gq[i * D + d] = gqs[i * D + d] * si / n }
+        dSinkIncoming[i] = vectorDot(gqs + i * D, q + i * ldQKV, count: D) / n
     }
 
     // Recompute the forward's causal D-vector sums at every position (qs, vs and go are free
@@ -306,8 +294,6 @@ func flowAttentionBackward(
         let so = line[FlowCache.sourceOutgoing]
         let sinkScale = dSink[i] / n
         let sourceScale = dSource[i] / n
-        var dSi = dSinkIncoming[i]
-        var dSo: Float = 0
         for d in 0..<D {
             let qi = q[i * ldQKV + d]
             let ki = k[i * ldQKV + d]
@@ -316,10 +302,10 @@ func flowAttentionBackward(
             reverseKeyOut[d] += sinkScale * (qi + eps)
             reverseQueryIn[d] += sourceScale * (ki + eps)
             gk[i * D + d] += reverseKeyOut[d] * so
-            dSo += reverseKeyOut[d] * ki
             gq[i * D + d] += reverseQueryIn[d] * si
-            dSi += reverseQueryIn[d] * qi
         }
+        let dSo = vectorDot(reverseKeyOut, k + i * ldQKV, count: D)
+        let dSi = dSinkIncoming[i] + vectorDot(reverseQueryIn, q + i * ldQKV, count: D)
         // si = n / a  ⇒  da = −dsi · n / a² = −dsi · si² / n (and likewise for so, b).
         let dSinkDot = -dSi * si * si / n
         let dSourceDot = -dSo * so * so / n

@@ -10,15 +10,8 @@ func layerNormForward(
 ) {
     for row in 0..<N {
         let x = inp + row * C
-        var sum: Float = 0
-        for c in 0..<C { sum += x[c] }
-        let m = sum / Float(C)
-        var variance: Float = 0
-        for c in 0..<C {
-            let shifted = x[c] - m
-            variance += shifted * shifted
-        }
-        variance /= Float(C)
+        let m = vectorSum(x, count: C) / Float(C)
+        let variance = vectorSquaredDeviation(x, from: m, count: C) / Float(C)
         let s = 1 / (variance + eps).squareRoot()
         let y = out + row * C
         for c in 0..<C { y[c] = (x[c] - m) * s * weight[c] + bias[c] }
@@ -42,16 +35,27 @@ func layerNormBackward(
         let dx = dinp + row * C
         let m = mean[row]
         let s = rstd[row]
-        var dnMean: Float = 0
-        var dnDotN: Float = 0
-        for c in 0..<C {
-            let n = (x[c] - m) * s
-            let dn = weight[c] * g[c]
-            dnMean += dn
-            dnDotN += dn * n
+        // Σ dn and Σ dn·n, with dn = weight·g and n = (x − m)·s, in eight SIMD lanes.
+        var sumLanes = SIMD8<Float>()
+        var dotLanes = SIMD8<Float>()
+        let center = SIMD8<Float>(repeating: m)
+        var c = 0
+        while c + 8 <= C {
+            let dn = UnsafeRawPointer(weight + c).loadUnaligned(as: SIMD8<Float>.self)
+                * UnsafeRawPointer(g + c).loadUnaligned(as: SIMD8<Float>.self)
+            sumLanes += dn
+            dotLanes += dn * (UnsafeRawPointer(x + c).loadUnaligned(as: SIMD8<Float>.self) - center)
+            c += 8
         }
-        dnMean /= Float(C)
-        dnDotN /= Float(C)
+        var dnSum = sumLanes.sum()
+        var dnDotCentered = dotLanes.sum()
+        while c < C {
+            dnSum += weight[c] * g[c]
+            dnDotCentered += weight[c] * g[c] * (x[c] - m)
+            c += 1
+        }
+        let dnMean = dnSum / Float(C)
+        let dnDotN = dnDotCentered * s / Float(C)
         for c in 0..<C {
             let n = (x[c] - m) * s
             dbias[c] += g[c]

@@ -20,14 +20,12 @@ public enum WeightLayout: Sendable {
 func linearForward(
     out: UnsafeMutablePointer<Float>, ldOut: Int, inp: UnsafePointer<Float>, ldIn: Int,
     weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, layout: WeightLayout, N: Int, I: Int, O: Int,
-    accumulate: Bool = false
+    accumulate: Bool = false, work: ParallelWork = ParallelWork(threadCount: 1)
 ) {
     guard N > 0 else { return }
-    let transB = layout == .outIn ? CblasTrans : CblasNoTrans
-    let ldb = layout == .outIn ? I : O
-    cblas_sgemm(
-        CblasRowMajor, CblasNoTrans, transB, Int32(N), Int32(O), Int32(I), 1, inp, Int32(ldIn), weight,
-        Int32(ldb), accumulate ? 1 : 0, out, Int32(ldOut))
+    work.sgemm(
+        transA: false, transB: layout == .outIn, M: N, N: O, K: I, alpha: 1, A: inp, lda: ldIn, B: weight,
+        ldb: layout == .outIn ? I : O, beta: accumulate ? 1 : 0, C: out, ldc: ldOut)
     if let bias {
         for row in 0..<N {
             let line = out + row * ldOut
@@ -46,26 +44,24 @@ func linearBackward(
     dinp: UnsafeMutablePointer<Float>?, ldDinp: Int, dweight: UnsafeMutablePointer<Float>,
     dbias: UnsafeMutablePointer<Float>?, dout: UnsafePointer<Float>, ldDout: Int, inp: UnsafePointer<Float>,
     ldIn: Int, weight: UnsafePointer<Float>, layout: WeightLayout, N: Int, I: Int, O: Int,
-    ones: UnsafePointer<Float>? = nil
+    ones: UnsafePointer<Float>? = nil, work: ParallelWork = ParallelWork(threadCount: 1)
 ) {
     guard N > 0 else { return }
     if let dinp {
         // dinp (N, I) += dout (N, O) · W as (O, I)
-        let transB = layout == .outIn ? CblasNoTrans : CblasTrans
-        let ldb = layout == .outIn ? I : O
-        cblas_sgemm(
-            CblasRowMajor, CblasNoTrans, transB, Int32(N), Int32(I), Int32(O), 1, dout, Int32(ldDout), weight,
-            Int32(ldb), 1, dinp, Int32(ldDinp))
+        work.sgemm(
+            transA: false, transB: layout == .inOut, M: N, N: I, K: O, alpha: 1, A: dout, lda: ldDout, B: weight,
+            ldb: layout == .outIn ? I : O, beta: 1, C: dinp, ldc: ldDinp)
     }
     switch layout {
     case .outIn:  // dW (O, I) += doutᵀ · inp
-        cblas_sgemm(
-            CblasRowMajor, CblasTrans, CblasNoTrans, Int32(O), Int32(I), Int32(N), 1, dout, Int32(ldDout), inp,
-            Int32(ldIn), 1, dweight, Int32(I))
+        work.sgemm(
+            transA: true, transB: false, M: O, N: I, K: N, alpha: 1, A: dout, lda: ldDout, B: inp, ldb: ldIn,
+            beta: 1, C: dweight, ldc: I)
     case .inOut:  // dW (I, O) += inpᵀ · dout
-        cblas_sgemm(
-            CblasRowMajor, CblasTrans, CblasNoTrans, Int32(I), Int32(O), Int32(N), 1, inp, Int32(ldIn), dout,
-            Int32(ldDout), 1, dweight, Int32(O))
+        work.sgemm(
+            transA: true, transB: false, M: I, N: O, K: N, alpha: 1, A: inp, lda: ldIn, B: dout, ldb: ldDout,
+            beta: 1, C: dweight, ldc: O)
     }
     if let dbias, let ones {
         cblas_sgemv(CblasRowMajor, CblasTrans, Int32(N), Int32(O), 1, dout, Int32(ldDout), ones, 1, 1, dbias, 1)

@@ -25,7 +25,6 @@ extension DecisionTransformer {
         let p = parameterBase
         let g = gradientBase
         let a = activations
-        openblas_set_num_threads(Int32(work.threadCount))
         gradients.update(repeating: 0)
 
         // loss = Σ_masked (pred − target)² / (steps · A); pred = tanh(z)
@@ -46,7 +45,7 @@ extension DecisionTransformer {
         linearBackward(
             dinp: a.dNorm + C, ldDinp: 3 * C, dweight: g + layout.predictActionWeight,
             dbias: g + layout.predictActionBias, dout: a.dActionPredictions, ldDout: A, inp: a.finalNorm + C,
-            ldIn: 3 * C, weight: p + layout.predictActionWeight, layout: .outIn, N: B * T, I: C, O: A, ones: a.ones)
+            ldIn: 3 * C, weight: p + layout.predictActionWeight, layout: .outIn, N: B * T, I: C, O: A, ones: a.ones, work: work)
         // finalNorm = ln_f(residual[last])
         a.dResidual.update(repeating: 0, count: N * C)
         layerNormBackward(
@@ -63,14 +62,14 @@ extension DecisionTransformer {
             linearBackward(
                 dinp: a.dFc, ldDinp: F, dweight: g + block.fcProjectionWeight, dbias: g + block.fcProjectionBias,
                 dout: a.dProjection, ldDout: C, inp: buffers.fcActivated, ldIn: F, weight: p + block.fcProjectionWeight,
-                layout: .inOut, N: N, I: F, O: C, ones: a.ones)
+                layout: .inOut, N: N, I: F, O: C, ones: a.ones, work: work)
             // fcActivated = act(fcPre): the gradient w.r.t. fcPre goes to scratch, then back to dFc.
             a.scratch.update(repeating: 0, count: N * F)
             activationBackward(dinp: a.scratch, dout: a.dFc, inp: buffers.fcPre, count: N * F, kind: cfg.activation, work: work)
             a.dNorm.update(repeating: 0, count: N * C)
             linearBackward(
                 dinp: a.dNorm, ldDinp: C, dweight: g + block.fcWeight, dbias: g + block.fcBias, dout: a.scratch,
-                ldDout: F, inp: buffers.ln2, ldIn: C, weight: p + block.fcWeight, layout: .inOut, N: N, I: C, O: F, ones: a.ones)
+                ldDout: F, inp: buffers.ln2, ldIn: C, weight: p + block.fcWeight, layout: .inOut, N: N, I: C, O: F, ones: a.ones, work: work)
             layerNormBackward(
                 dinp: a.dResidual, dweight: g + block.ln2Weight, dbias: g + block.ln2Bias, dout: a.dNorm,
                 inp: buffers.residualMid, weight: p + block.ln2Weight, mean: buffers.ln2Mean, rstd: buffers.ln2Rstd,
@@ -83,7 +82,7 @@ extension DecisionTransformer {
             linearBackward(
                 dinp: a.dAttentionOutput, ldDinp: C, dweight: g + block.projectionWeight,
                 dbias: g + block.projectionBias, dout: a.dProjection, ldDout: C, inp: buffers.attentionOutput, ldIn: C,
-                weight: p + block.projectionWeight, layout: projectionLayout, N: N, I: C, O: C, ones: a.ones)
+                weight: p + block.projectionWeight, layout: projectionLayout, N: N, I: C, O: C, ones: a.ones, work: work)
             a.dQKV.update(repeating: 0, count: N * 3 * C)
             let flowScratch = self.flowScratch
             let softmaxScratch = self.softmaxScratch
@@ -114,7 +113,7 @@ extension DecisionTransformer {
             linearBackward(
                 dinp: a.dNorm, ldDinp: C, dweight: g + block.qkvWeight, dbias: g + block.qkvBias, dout: a.dQKV,
                 ldDout: 3 * C, inp: buffers.ln1, ldIn: C, weight: p + block.qkvWeight, layout: projectionLayout, N: N,
-                I: C, O: 3 * C, ones: a.ones)
+                I: C, O: 3 * C, ones: a.ones, work: work)
             layerNormBackward(
                 dinp: a.dResidual, dweight: g + block.ln1Weight, dbias: g + block.ln1Bias, dout: a.dNorm,
                 inp: a.residuals[index], weight: p + block.ln1Weight, mean: buffers.ln1Mean, rstd: buffers.ln1Rstd,
@@ -143,13 +142,13 @@ extension DecisionTransformer {
             linearBackward(
                 dinp: nil, ldDinp: 0, dweight: g + layout.stateWeight, dbias: g + layout.stateBias,
                 dout: a.dStacked + C, ldDout: 3 * C, inp: states.baseAddress!, ldIn: S, weight: p + layout.stateWeight,
-                layout: .outIn, N: B * T, I: S, O: C, ones: a.ones)
+                layout: .outIn, N: B * T, I: S, O: C, ones: a.ones, work: work)
         }
         batch.actions.withUnsafeBufferPointer { actions in
             linearBackward(
                 dinp: nil, ldDinp: 0, dweight: g + layout.actionWeight, dbias: g + layout.actionBias,
                 dout: a.dStacked + 2 * C, ldDout: 3 * C, inp: actions.baseAddress!, ldIn: A,
-                weight: p + layout.actionWeight, layout: .outIn, N: B * T, I: A, O: C, ones: a.ones)
+                weight: p + layout.actionWeight, layout: .outIn, N: B * T, I: A, O: C, ones: a.ones, work: work)
         }
     }
 

@@ -136,19 +136,18 @@ public final class DecisionTransformer {
         let p = UnsafePointer(parameterBase)
         let a = activations
         let dropout = training ? cfg.dropout : 0
-        openblas_set_num_threads(Int32(work.threadCount))
 
         // Embeddings: token 3t is the return-to-go, 3t+1 the state, 3t+2 the action; each is its
         // linear embedding plus the timestep's embedding row.
         batch.states.withUnsafeBufferPointer { states in
             linearForward(
                 out: a.stacked + C, ldOut: 3 * C, inp: states.baseAddress!, ldIn: S, weight: p + layout.stateWeight,
-                bias: p + layout.stateBias, layout: .outIn, N: B * T, I: S, O: C)
+                bias: p + layout.stateBias, layout: .outIn, N: B * T, I: S, O: C, work: work)
         }
         batch.actions.withUnsafeBufferPointer { actions in
             linearForward(
                 out: a.stacked + 2 * C, ldOut: 3 * C, inp: actions.baseAddress!, ldIn: A,
-                weight: p + layout.actionWeight, bias: p + layout.actionBias, layout: .outIn, N: B * T, I: A, O: C)
+                weight: p + layout.actionWeight, bias: p + layout.actionBias, layout: .outIn, N: B * T, I: A, O: C, work: work)
         }
         for row in 0..<(B * T) {
             let timestep = Int(batch.timestepIndices[row])
@@ -186,7 +185,7 @@ public final class DecisionTransformer {
             let projectionLayout: WeightLayout = cfg.attention == .flow ? .outIn : .inOut
             linearForward(
                 out: buffers.qkv, ldOut: 3 * C, inp: buffers.ln1, ldIn: C, weight: p + block.qkvWeight,
-                bias: p + block.qkvBias, layout: projectionLayout, N: N, I: C, O: 3 * C)
+                bias: p + block.qkvBias, layout: projectionLayout, N: N, I: C, O: 3 * C, work: work)
             if cfg.attention == .softmax {
                 // Drawn in order before the parallel region, so results do not depend on threads.
                 dropoutMask(
@@ -215,7 +214,7 @@ public final class DecisionTransformer {
             }
             linearForward(
                 out: a.dProjection, ldOut: C, inp: buffers.attentionOutput, ldIn: C, weight: p + block.projectionWeight,
-                bias: p + block.projectionBias, layout: projectionLayout, N: N, I: C, O: C)
+                bias: p + block.projectionBias, layout: projectionLayout, N: N, I: C, O: C, work: work)
             dropoutForward(
                 out: a.dProjection, mask: buffers.attentionResidualMask, inp: a.dProjection, count: N * C,
                 probability: dropout, generator: &dropoutGenerator, work: work)
@@ -226,12 +225,12 @@ public final class DecisionTransformer {
                 weight: p + block.ln2Weight, bias: p + block.ln2Bias, N: N, C: C, eps: cfg.layerNormEpsilon, work: work)
             linearForward(
                 out: buffers.fcPre, ldOut: F, inp: buffers.ln2, ldIn: C, weight: p + block.fcWeight,
-                bias: p + block.fcBias, layout: .inOut, N: N, I: C, O: F)
+                bias: p + block.fcBias, layout: .inOut, N: N, I: C, O: F, work: work)
             activationForward(out: buffers.fcActivated, inp: buffers.fcPre, count: N * F, kind: cfg.activation, work: work)
             linearForward(
                 out: a.dProjection, ldOut: C, inp: buffers.fcActivated, ldIn: F,
                 weight: p + block.fcProjectionWeight, bias: p + block.fcProjectionBias, layout: .inOut, N: N, I: F,
-                O: C)
+                O: C, work: work)
             dropoutForward(
                 out: a.dProjection, mask: buffers.mlpResidualMask, inp: a.dProjection, count: N * C,
                 probability: dropout, generator: &dropoutGenerator, work: work)
@@ -246,18 +245,18 @@ public final class DecisionTransformer {
         // Heads: the action from each state token, the next state and return from each action token.
         linearForward(
             out: a.actionPredictions, ldOut: A, inp: a.finalNorm + C, ldIn: 3 * C, weight: p + layout.predictActionWeight,
-            bias: p + layout.predictActionBias, layout: .outIn, N: B * T, I: C, O: A)
+            bias: p + layout.predictActionBias, layout: .outIn, N: B * T, I: C, O: A, work: work)
         if cfg.actionTanh {
             for index in 0..<(B * T * A) { a.actionPredictions[index] = tanhf(a.actionPredictions[index]) }
         }
         linearForward(
             out: a.statePredictions, ldOut: S, inp: a.finalNorm + 2 * C, ldIn: 3 * C,
             weight: p + layout.predictStateWeight, bias: p + layout.predictStateBias, layout: .outIn, N: B * T, I: C,
-            O: S)
+            O: S, work: work)
         linearForward(
             out: a.returnPredictions, ldOut: 1, inp: a.finalNorm + 2 * C, ldIn: 3 * C,
             weight: p + layout.predictReturnWeight, bias: p + layout.predictReturnBias, layout: .outIn, N: B * T,
-            I: C, O: 1)
+            I: C, O: 1, work: work)
 
         lastBatchCount = B
         lastTimesteps = T

@@ -1,19 +1,22 @@
 import CBLAS
 import Dispatch
 
-/// Runs independent pieces of work (one per (batch, head) pair, or per block of rows) on a
-/// fixed number of workers.
+/// Runs independent pieces of work on a fixed number of workers, and splits large matrix
+/// products across them.
 ///
-/// Work item `i` always runs the same code on the same inputs whichever worker takes it, so
-/// results are bit-for-bit identical for any worker count. Inside a parallel region each
-/// worker's `cblas_sgemm` calls run single-threaded on that worker; outside, OpenBLAS gets
-/// all `threadCount` threads for the large products.
+/// OpenBLAS itself is kept at one thread: its own pool spins (`sched_yield`) between calls
+/// and would compete with these workers for the cores. Instead, a large product is cut into
+/// `threadCount` slabs of output rows (or columns), one single-threaded `cblas_sgemm` each.
+/// Every output element is then still one dot product over K, so a given thread count always
+/// gives the same bits; work items run the same code on the same inputs whichever worker takes
+/// them.
 struct ParallelWork {
-    /// Workers (and BLAS threads outside parallel regions).
+    /// Workers.
     let threadCount: Int
 
     init(threadCount: Int) {
         self.threadCount = max(1, threadCount)
+        openblas_set_num_threads(1)
     }
 
     /// Calls `body(item, worker)` for every item in 0..<count; `worker` < threadCount
@@ -23,8 +26,6 @@ struct ParallelWork {
             for item in 0..<count { body(item, 0) }
             return
         }
-        openblas_set_num_threads(1)
-        defer { openblas_set_num_threads(Int32(threadCount)) }
         let workers = min(threadCount, count)
         withoutActuallyEscaping(body) { body in
             // Items write disjoint memory (their own pair's rows, their worker's scratch), and
@@ -36,6 +37,40 @@ struct ParallelWork {
                     body(item, worker)
                     item += workers
                 }
+            }
+        }
+    }
+
+    /// Products smaller than this (M·N·K) run on one worker: splitting costs more than it saves.
+    static let splitThreshold = 1 << 18
+
+    /// C = alpha·op(A)·op(B) + beta·C (row-major), split across the workers by rows of C, or by
+    /// columns when C has few rows.
+    func sgemm(
+        transA: Bool, transB: Bool, M: Int, N: Int, K: Int, alpha: Float, A: UnsafePointer<Float>, lda: Int,
+        B: UnsafePointer<Float>, ldb: Int, beta: Float, C: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        func call(_ m: Int, _ n: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>) {
+            cblas_sgemm(
+                CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, Int32(m),
+                Int32(n), Int32(K), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        }
+        guard threadCount > 1, M * N * K >= Self.splitThreshold else {
+            call(M, N, A, B, C)
+            return
+        }
+        let splitRows = M >= N
+        let extent = splitRows ? M : N
+        // Slabs in multiples of 16, the kernels' register-block size.
+        let slab = ((extent + threadCount - 1) / threadCount + 15) / 16 * 16
+        let slabs = (extent + slab - 1) / slab
+        forEach(slabs) { index, _ in
+            let start = index * slab
+            let size = min(slab, extent - start)
+            if splitRows {
+                call(size, N, transA ? A + start : A + start * lda, B, C + start * ldc)
+            } else {
+                call(M, size, A, transB ? B + start * ldb : B + start, C + start)
             }
         }
     }
