@@ -55,9 +55,10 @@ let package = Package(
         .testTarget(name: "CSmokeTests", dependencies: ["CHDF5", "CBLAS"]),
         .testTarget(name: "RLDataTests", dependencies: ["RLData", "CHDF5"]),
         .testTarget(name: "CLITests", dependencies: ["d4rl-run"]),
+        .target(name: "MallocCounter", path: "Tests/Support/MallocCounter"),
         .testTarget(
             name: "DecisionFlowTests",
-            dependencies: ["DecisionFlow", .product(name: "RealModule", package: "swift-numerics")]
+            dependencies: ["DecisionFlow", "MallocCounter", .product(name: "RealModule", package: "swift-numerics")]
         ),
     ]
 )

@@ -41,8 +41,11 @@ func expectClose(
 
     /// Checks the naive backward pass against finite differences of its forward pass, in
     /// Double. The loss is Σ output · weights. Inputs are [queries, keys, values].
-    static func checkNaiveBackward(_ inputs: [[Double]], L: Int, D: Int, h: Double, atol: Double, rtol: Double) {
-        let weights = testValues(L * D, seed: 4).map { Double($0) }
+    static func checkNaiveBackward(
+        _ inputs: [[Double]], L: Int, D: Int, h: Double, atol: Double, rtol: Double, paddedTail: Int = 0
+    ) {
+        // Padded positions (right padding, as the reference trains) carry no loss weight.
+        let weights = testValues(L * D, seed: 4).enumerated().map { $0.offset / D >= L - paddedTail ? 0 : Double($0.element) }
         func loss(_ x: [[Double]]) -> Double {
             let attention = NaiveFlowAttention(queries: x[0], keys: x[1], values: x[2], L: L, D: D, eps: 1e-6)
             return zip(attention.output, weights).reduce(0) { $0 + $1.0 * $1.1 }
@@ -69,6 +72,22 @@ func expectClose(
         ]
         // Central differences in Double are good to about h² and 1e-16/h.
         Self.checkNaiveBackward(inputs, L: L, D: D, h: 1e-6, atol: 1e-7, rtol: 1e-5)
+    }
+
+    /// With the last positions padded: they get no loss weight, yet their inputs still
+    /// receive gradient only through the causal sums they take part in (none, here: the
+    /// padding is at the end, and no real position looks ahead).
+    @Test func naiveBackwardWithAPaddedTail() {
+        let (L, D) = (7, 3)
+        let inputs = [testValues(L * D, seed: 7), testValues(L * D, seed: 8), testValues(L * D, seed: 9)].map { $0.map(Double.init) }
+        Self.checkNaiveBackward(inputs, L: L, D: D, h: 1e-6, atol: 1e-7, rtol: 1e-5, paddedTail: 3)
+        let attention = NaiveFlowAttention(queries: inputs[0], keys: inputs[1], values: inputs[2], L: L, D: D, eps: 1e-6)
+        let weights = (0..<(L * D)).map { $0 / D >= L - 3 ? 0.0 : 1.0 }
+        let gradients = attention.backward(outputGradient: weights)
+        // Causality: padded inputs at the end cannot influence earlier outputs.
+        for index in ((L - 3) * D)..<(L * D) {
+            #expect(abs(gradients.queries[index]) < 1e-12 && abs(gradients.keys[index]) < 1e-12 && abs(gradients.values[index]) < 1e-12)
+        }
     }
 
     /// The same check where the conserved source is clamped at some positions, so the clamp's

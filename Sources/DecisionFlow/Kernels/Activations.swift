@@ -1,3 +1,4 @@
+import RealModule
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -65,26 +66,40 @@ func activationBackward(
 /// Values per chunk of the parallel element-wise passes.
 let elementwiseChunk = 32_768
 
+/// Arguments of the parallel element-wise activation passes.
+private struct ActivationChunks {
+    var out: UnsafeMutablePointer<Float>
+    var dout: UnsafePointer<Float>?
+    var inp: UnsafePointer<Float>
+    var count: Int
+    var kind: Activation
+}
+
 /// `activationForward` in parallel chunks.
 func activationForward(
     out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, count: Int, kind: Activation, work: ParallelWork
 ) {
-    work.forEach((count + elementwiseChunk - 1) / elementwiseChunk) { chunk, _ in
+    let arguments = ActivationChunks(out: out, dout: nil, inp: inp, count: count, kind: kind)
+    work.forEach((count + elementwiseChunk - 1) / elementwiseChunk, arguments) { raw, chunk, _ in
+        let a = raw.assumingMemoryBound(to: ActivationChunks.self).pointee
         let first = chunk * elementwiseChunk
-        activationForward(out: out + first, inp: inp + first, count: min(elementwiseChunk, count - first), kind: kind)
+        activationForward(out: a.out + first, inp: a.inp + first, count: min(elementwiseChunk, a.count - first), kind: a.kind)
     }
 }
 
-/// `activationBackward` in parallel chunks.
+/// `activationBackward` in parallel chunks (`dinp` += ...).
 func activationBackward(
     dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, count: Int,
     kind: Activation, work: ParallelWork
 ) {
-    work.forEach((count + elementwiseChunk - 1) / elementwiseChunk) { chunk, _ in
+    let arguments = ActivationChunks(out: dinp, dout: dout, inp: inp, count: count, kind: kind)
+    work.forEach((count + elementwiseChunk - 1) / elementwiseChunk, arguments) { raw, chunk, _ in
+        let a = raw.assumingMemoryBound(to: ActivationChunks.self).pointee
+        guard let dout = a.dout else { return }
         let first = chunk * elementwiseChunk
         activationBackward(
-            dinp: dinp + first, dout: dout + first, inp: inp + first, count: min(elementwiseChunk, count - first),
-            kind: kind)
+            dinp: a.out + first, dout: dout + first, inp: a.inp + first, count: min(elementwiseChunk, a.count - first),
+            kind: a.kind)
     }
 }
 
@@ -112,16 +127,37 @@ func dropoutMask(
         mask.update(repeating: 1, count: count)
         return
     }
-    let keep = 1 / (1 - probability)
-    let callSeed = generator.next()
-    let chunks = (count + dropoutChunk - 1) / dropoutChunk
-    work.forEach(chunks) { chunk, _ in
-        var local = RandomGenerator(seed: callSeed &+ UInt64(chunk) &* 0xD1B5_4A32_D192_ED03)
-        for i in (chunk * dropoutChunk)..<min(count, (chunk + 1) * dropoutChunk) {
-            mask[i] = local.nextFloat() < probability ? 0 : keep
+    let arguments = DropoutChunks(
+        mask: mask, count: count, probability: probability, keep: 1 / (1 - probability), seed: generator.next())
+    work.forEach((count + dropoutChunk - 1) / dropoutChunk, arguments) { raw, chunk, _ in
+        let a = raw.assumingMemoryBound(to: DropoutChunks.self).pointee
+        var local = RandomGenerator(seed: a.seed &+ UInt64(chunk) &* 0xD1B5_4A32_D192_ED03)
+        for i in (chunk * dropoutChunk)..<min(a.count, (chunk + 1) * dropoutChunk) {
+            a.mask[i] = local.nextFloat() < a.probability ? 0 : a.keep
         }
     }
 }
 
+/// Arguments of the parallel dropout-mask fill.
+private struct DropoutChunks {
+    var mask: UnsafeMutablePointer<Float>
+    var count: Int
+    var probability: Float
+    var keep: Float
+    var seed: UInt64
+}
+
 /// Values per independently seeded dropout chunk.
 let dropoutChunk = 16_384
+
+/// The literal activation, generic over the floating-point type, for tests.
+func activationNaive<T: Real>(_ x: T, kind: Activation) -> T {
+    switch kind {
+    case .relu: return max(x, 0)
+    case .gelu:
+        let scale: T = (2 / T.pi).squareRoot()
+        let cubic: T = T(44_715) / T(1_000_000) * x * x * x
+        let inner: T = scale * (x + cubic)
+        return x / 2 * (1 + T.tanh(inner))
+    }
+}

@@ -68,18 +68,35 @@ func layerNormBackward(
 /// Rows per block of the parallel LayerNorm passes.
 let layerNormRowBlock = 64
 
+/// Arguments of the parallel LayerNorm passes.
+private struct LayerNormBlocks {
+    var out: UnsafeMutablePointer<Float>  // forward: out; backward: dinp
+    var mean: UnsafeMutablePointer<Float>
+    var rstd: UnsafeMutablePointer<Float>
+    var inp: UnsafePointer<Float>
+    var dout: UnsafePointer<Float>?
+    var weight: UnsafePointer<Float>
+    var bias: UnsafePointer<Float>
+    var partials: UnsafeMutablePointer<Float>?
+    var N: Int, C: Int
+    var eps: Float
+}
+
 /// `layerNormForward` over blocks of `layerNormRowBlock` rows, in parallel.
 func layerNormForward(
     out: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
     inp: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, N: Int, C: Int, eps: Float,
     work: ParallelWork
 ) {
-    let blocks = (N + layerNormRowBlock - 1) / layerNormRowBlock
-    work.forEach(blocks) { block, _ in
+    let arguments = LayerNormBlocks(
+        out: out, mean: mean, rstd: rstd, inp: inp, dout: nil, weight: weight, bias: bias, partials: nil, N: N, C: C,
+        eps: eps)
+    work.forEach((N + layerNormRowBlock - 1) / layerNormRowBlock, arguments) { raw, block, _ in
+        let a = raw.assumingMemoryBound(to: LayerNormBlocks.self).pointee
         let first = block * layerNormRowBlock
         layerNormForward(
-            out: out + first * C, mean: mean + first, rstd: rstd + first, inp: inp + first * C, weight: weight,
-            bias: bias, N: min(layerNormRowBlock, N - first), C: C, eps: eps)
+            out: a.out + first * a.C, mean: a.mean + first, rstd: a.rstd + first, inp: a.inp + first * a.C,
+            weight: a.weight, bias: a.bias, N: min(layerNormRowBlock, a.N - first), C: a.C, eps: a.eps)
     }
 }
 
@@ -93,14 +110,19 @@ func layerNormBackward(
     partials: UnsafeMutablePointer<Float>
 ) {
     let blocks = (N + layerNormRowBlock - 1) / layerNormRowBlock
-    work.forEach(blocks) { block, _ in
+    let arguments = LayerNormBlocks(
+        out: dinp, mean: UnsafeMutablePointer(mutating: mean), rstd: UnsafeMutablePointer(mutating: rstd), inp: inp,
+        dout: dout, weight: weight, bias: weight, partials: partials, N: N, C: C, eps: 0)
+    work.forEach(blocks, arguments) { raw, block, _ in
+        let a = raw.assumingMemoryBound(to: LayerNormBlocks.self).pointee
+        guard let dout = a.dout, let partials = a.partials else { return }
         let first = block * layerNormRowBlock
-        let partial = partials + block * 2 * C
-        partial.update(repeating: 0, count: 2 * C)
+        let partial = partials + block * 2 * a.C
+        partial.update(repeating: 0, count: 2 * a.C)
         layerNormBackward(
-            dinp: dinp + first * C, dweight: partial, dbias: partial + C, dout: dout + first * C,
-            inp: inp + first * C, weight: weight, mean: mean + first, rstd: rstd + first,
-            N: min(layerNormRowBlock, N - first), C: C)
+            dinp: a.out + first * a.C, dweight: partial, dbias: partial + a.C, dout: dout + first * a.C,
+            inp: a.inp + first * a.C, weight: a.weight, mean: a.mean + first, rstd: a.rstd + first,
+            N: min(layerNormRowBlock, a.N - first), C: a.C)
     }
     for block in 0..<blocks {
         let partial = partials + block * 2 * C
@@ -109,4 +131,16 @@ func layerNormBackward(
             dbias[c] += partial[C + c]
         }
     }
+}
+
+/// The literal LayerNorm forward, generic over the floating-point type, for tests.
+func layerNormForwardNaive<T: BinaryFloatingPoint>(_ x: [T], weight: [T], bias: [T], N: Int, C: Int, eps: T) -> [T] {
+    var out = [T](repeating: 0, count: N * C)
+    for row in 0..<N {
+        let values = x[(row * C)..<((row + 1) * C)]
+        let mean = values.reduce(0, +) / T(C)
+        let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / T(C)
+        for c in 0..<C { out[row * C + c] = (x[row * C + c] - mean) / (variance + eps).squareRoot() * weight[c] + bias[c] }
+    }
+    return out
 }

@@ -84,31 +84,12 @@ extension DecisionTransformer {
                 dbias: g + block.projectionBias, dout: a.dProjection, ldDout: C, inp: buffers.attentionOutput, ldIn: C,
                 weight: p + block.projectionWeight, layout: projectionLayout, N: N, I: C, O: C, ones: a.ones, work: work)
             a.dQKV.update(repeating: 0, count: N * 3 * C)
-            let flowScratch = self.flowScratch
-            let softmaxScratch = self.softmaxScratch
-            work.forEach(B * H) { pair, worker in
-                let b = pair / H
-                let h = pair % H
-                let head = b * L * 3 * C + h * D
-                let q = buffers.qkv + head
-                let dq = a.dQKV + head
-                let dy = a.dAttentionOutput + b * L * C + h * D
-                switch cfg.attention {
-                case .flow:
-                    flowAttentionBackward(
-                        dq: dq, dk: dq + C, dv: dq + 2 * C, ldD: 3 * C, dy: dy, ldY: C,
-                        beforeAllocation: buffers.beforeAllocation + b * L * C + h * D, ldB: C,
-                        cache: buffers.attentionCache + pair * L * FlowCache.width, q: q, k: q + C, v: q + 2 * C,
-                        ldQKV: 3 * C, L: L, D: D, eps: cfg.flowEpsilon, scratch: flowScratch[worker])
-                case .softmax:
-                    softmaxAttentionBackward(
-                        dq: dq, dk: dq + C, dv: dq + 2 * C, ldD: 3 * C, dy: dy, ldY: C,
-                        probabilities: buffers.attentionCache + pair * L * L,
-                        dropMask: buffers.attentionDropMask + pair * L * L, q: q, k: q + C, v: q + 2 * C,
-                        ldQKV: 3 * C, L: L, D: D,
-                        scratch: softmaxScratch + worker * 3 * cfg.tokenCount * cfg.tokenCount + cfg.tokenCount * cfg.tokenCount)
-                }
-            }
+            let pairs = AttentionPairs(
+                kind: cfg.attention, H: H, L: L, C: C, D: D, eps: cfg.flowEpsilon, qkv: buffers.qkv,
+                output: a.dAttentionOutput, beforeAllocation: buffers.beforeAllocation, cache: buffers.attentionCache,
+                dropMask: buffers.attentionDropMask, tokenMask: a.scratch, dqkv: a.dQKV, flowScratch: flowScratch,
+                softmaxScratch: softmaxScratch)
+            work.forEach(B * H, pairs, AttentionPairs.backward)
             a.dNorm.update(repeating: 0, count: N * C)
             linearBackward(
                 dinp: a.dNorm, ldDinp: C, dweight: g + block.qkvWeight, dbias: g + block.qkvBias, dout: a.dQKV,

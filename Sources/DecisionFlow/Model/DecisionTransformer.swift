@@ -191,27 +191,12 @@ public final class DecisionTransformer {
                 dropoutMask(
                     buffers.attentionDropMask, count: B * H * L * L, probability: dropout, generator: &dropoutGenerator, work: work)
             }
-            let flowScratch = self.flowScratch
-            let softmaxScratch = self.softmaxScratch
-            work.forEach(B * H) { pair, worker in
-                let b = pair / H
-                let h = pair % H
-                let q = buffers.qkv + b * L * 3 * C + h * D
-                let y = buffers.attentionOutput + b * L * C + h * D
-                switch cfg.attention {
-                case .flow:
-                    flowAttentionForward(
-                        y: y, ldY: C, beforeAllocation: buffers.beforeAllocation + b * L * C + h * D, ldB: C,
-                        cache: buffers.attentionCache + pair * L * FlowCache.width, q: q, k: q + C, v: q + 2 * C,
-                        ldQKV: 3 * C, L: L, D: D, eps: cfg.flowEpsilon, scratch: flowScratch[worker])
-                case .softmax:
-                    softmaxAttentionForward(
-                        y: y, ldY: C, probabilities: buffers.attentionCache + pair * L * L,
-                        dropMask: buffers.attentionDropMask + pair * L * L,
-                        dropped: softmaxScratch + worker * 3 * cfg.tokenCount * cfg.tokenCount, q: q, k: q + C,
-                        v: q + 2 * C, ldQKV: 3 * C, keyMask: tokenMask + b * L, L: L, D: D)
-                }
-            }
+            let pairs = AttentionPairs(
+                kind: cfg.attention, H: H, L: L, C: C, D: D, eps: cfg.flowEpsilon, qkv: buffers.qkv,
+                output: buffers.attentionOutput, beforeAllocation: buffers.beforeAllocation,
+                cache: buffers.attentionCache, dropMask: buffers.attentionDropMask, tokenMask: tokenMask,
+                dqkv: a.dQKV, flowScratch: flowScratch, softmaxScratch: softmaxScratch)
+            work.forEach(B * H, pairs, AttentionPairs.forward)
             linearForward(
                 out: a.dProjection, ldOut: C, inp: buffers.attentionOutput, ldIn: C, weight: p + block.projectionWeight,
                 bias: p + block.projectionBias, layout: projectionLayout, N: N, I: C, O: C, work: work)

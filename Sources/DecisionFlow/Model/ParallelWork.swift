@@ -1,5 +1,4 @@
 import CBLAS
-import Dispatch
 
 /// Runs independent pieces of work on a fixed number of workers, and splits large matrix
 /// products across them.
@@ -13,31 +12,28 @@ import Dispatch
 struct ParallelWork {
     /// Workers.
     let threadCount: Int
+    /// The threads, when there is more than one worker.
+    private let pool: WorkerPool?
 
     init(threadCount: Int) {
         self.threadCount = max(1, threadCount)
+        pool = self.threadCount > 1 ? WorkerPool(threadCount: self.threadCount) : nil
         openblas_set_num_threads(1)
     }
 
-    /// Calls `body(item, worker)` for every item in 0..<count; `worker` < threadCount
-    /// identifies per-worker scratch. Returns when all items are done.
-    func forEach(_ count: Int, _ body: (_ item: Int, _ worker: Int) -> Void) {
-        guard threadCount > 1, count > 1 else {
-            for item in 0..<count { body(item, 0) }
-            return
-        }
-        let workers = min(threadCount, count)
-        withoutActuallyEscaping(body) { body in
-            // Items write disjoint memory (their own pair's rows, their worker's scratch), and
-            // concurrentPerform returns only when every item is done.
-            nonisolated(unsafe) let body = body
-            DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                var item = worker
-                while item < count {
-                    body(item, worker)
-                    item += workers
-                }
+    /// Calls `kernel(&arguments, item, worker)` for every item in 0..<count; `worker` <
+    /// threadCount identifies per-worker scratch. Returns when all items are done.
+    ///
+    /// Items must write disjoint memory. `arguments` lives on the caller's stack for the
+    /// duration of the loop; the kernel reads it through the raw pointer.
+    func forEach<Arguments>(_ count: Int, _ arguments: Arguments, _ kernel: ParallelKernel) {
+        withUnsafePointer(to: arguments) { pointer in
+            let raw = UnsafeRawPointer(pointer)
+            guard let pool, count > 1 else {
+                for item in 0..<count { kernel(raw, item, 0) }
+                return
             }
+            pool.run(count, raw, kernel)
         }
     }
 
@@ -50,28 +46,43 @@ struct ParallelWork {
         transA: Bool, transB: Bool, M: Int, N: Int, K: Int, alpha: Float, A: UnsafePointer<Float>, lda: Int,
         B: UnsafePointer<Float>, ldb: Int, beta: Float, C: UnsafeMutablePointer<Float>, ldc: Int
     ) {
-        func call(_ m: Int, _ n: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>) {
-            cblas_sgemm(
-                CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, Int32(m),
-                Int32(n), Int32(K), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
-        }
         guard threadCount > 1, M * N * K >= Self.splitThreshold else {
-            call(M, N, A, B, C)
+            cblas_sgemm(
+                CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, Int32(M),
+                Int32(N), Int32(K), alpha, A, Int32(lda), B, Int32(ldb), beta, C, Int32(ldc))
             return
         }
         let splitRows = M >= N
         let extent = splitRows ? M : N
         // Slabs in multiples of 16, the kernels' register-block size.
         let slab = ((extent + threadCount - 1) / threadCount + 15) / 16 * 16
-        let slabs = (extent + slab - 1) / slab
-        forEach(slabs) { index, _ in
-            let start = index * slab
-            let size = min(slab, extent - start)
-            if splitRows {
-                call(size, N, transA ? A + start : A + start * lda, B, C + start * ldc)
-            } else {
-                call(M, size, A, transB ? B + start * ldb : B + start, C + start)
-            }
+        let arguments = GemmSlabs(
+            transA: transA, transB: transB, M: M, N: N, K: K, alpha: alpha, A: A, lda: lda, B: B, ldb: ldb, beta: beta,
+            C: C, ldc: ldc, splitRows: splitRows, extent: extent, slab: slab)
+        forEach((extent + slab - 1) / slab, arguments) { raw, index, _ in
+            let g = raw.assumingMemoryBound(to: GemmSlabs.self).pointee
+            let start = index * g.slab
+            let size = min(g.slab, g.extent - start)
+            let a = g.splitRows ? (g.transA ? g.A + start : g.A + start * g.lda) : g.A
+            let b = g.splitRows ? g.B : (g.transB ? g.B + start * g.ldb : g.B + start)
+            let c = g.splitRows ? g.C + start * g.ldc : g.C + start
+            cblas_sgemm(
+                CblasRowMajor, g.transA ? CblasTrans : CblasNoTrans, g.transB ? CblasTrans : CblasNoTrans,
+                Int32(g.splitRows ? size : g.M), Int32(g.splitRows ? g.N : size), Int32(g.K), g.alpha, a, Int32(g.lda),
+                b, Int32(g.ldb), g.beta, c, Int32(g.ldc))
         }
     }
+}
+
+/// One split product, for `ParallelWork.sgemm`'s kernel.
+private struct GemmSlabs {
+    var transA: Bool, transB: Bool
+    var M: Int, N: Int, K: Int
+    var alpha: Float
+    var A: UnsafePointer<Float>, lda: Int
+    var B: UnsafePointer<Float>, ldb: Int
+    var beta: Float
+    var C: UnsafeMutablePointer<Float>, ldc: Int
+    var splitRows: Bool
+    var extent: Int, slab: Int
 }

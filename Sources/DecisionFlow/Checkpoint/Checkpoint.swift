@@ -1,0 +1,205 @@
+import Foundation
+
+/// A saved model: its weights under the reference's state-dict names, its configuration, and
+/// optionally the optimizer state and any other strings (training progress, dataset
+/// statistics) a caller wants to keep with it.
+///
+/// On disk it is a safetensors file. The header's `__metadata__` holds:
+/// - `format`: `decisionflow-checkpoint/1`;
+/// - `configuration`: the `ModelConfiguration` as JSON;
+/// - `checksum`: FNV-1a 64 of the tensor data, checked on every read;
+/// - `optimizer`: AdamW's settings and step as JSON, when the moments are saved (tensors
+///   `optimizer.exp_avg/<name>` and `optimizer.exp_avg_sq/<name>`, PyTorch's names);
+/// - every entry of `metadata`.
+///
+/// The weights alone (the tensors without a prefix) form a PyTorch state dict that the
+/// reference implementation loads with `load_state_dict`.
+public struct Checkpoint: Sendable {
+    /// The model's shape.
+    public var configuration: ModelConfiguration
+    /// The weights, in `ParameterLayout(configuration:)` order.
+    public var parameters: [Float]
+    /// The optimizer, if saved.
+    public var optimizer: AdamW?
+    /// Caller-defined strings saved beside the weights.
+    public var metadata: [String: String]
+
+    static let format = "decisionflow-checkpoint/1"
+    static let reservedKeys: Set<String> = ["format", "configuration", "checksum", "optimizer"]
+
+    /// A checkpoint of `model` (and `optimizer`, if given).
+    public init(model: DecisionTransformer, optimizer: AdamW? = nil, metadata: [String: String] = [:]) {
+        configuration = model.configuration
+        parameters = Array(model.parameters)
+        self.optimizer = optimizer
+        self.metadata = metadata
+    }
+
+    /// Writes the checkpoint atomically: `path` holds either the previous file or this one.
+    public func write(to path: String) throws {
+        let layout = ParameterLayout(configuration: configuration)
+        var header: [String: String] = metadata.filter { !Self.reservedKeys.contains($0.key) }
+        header["format"] = Self.format
+        header["configuration"] = String(decoding: try JSONEncoder.sorted.encode(configuration), as: UTF8.self)
+        let data = try parameters.withUnsafeBufferPointer { weights in
+            try (optimizer?.firstMoment ?? []).withUnsafeBufferPointer { first in
+                try (optimizer?.secondMoment ?? []).withUnsafeBufferPointer { second in
+                    var tensors: [(name: String, shape: [Int], values: UnsafeBufferPointer<Float>)] = []
+                    for entry in layout.entries {
+                        tensors.append((entry.name, entry.shape, UnsafeBufferPointer(rebasing: weights[entry.range])))
+                    }
+                    if let optimizer {
+                        header["optimizer"] = String(decoding: try JSONEncoder.sorted.encode(OptimizerHeader(optimizer)), as: UTF8.self)
+                        for entry in layout.entries {
+                            tensors.append(("optimizer.exp_avg/\(entry.name)", entry.shape, UnsafeBufferPointer(rebasing: first[entry.range])))
+                            tensors.append(("optimizer.exp_avg_sq/\(entry.name)", entry.shape, UnsafeBufferPointer(rebasing: second[entry.range])))
+                        }
+                    }
+                    // The checksum covers the data section, which does not depend on the header.
+                    var checksum = FNV1a64()
+                    for tensor in tensors { checksum.add(UnsafeRawBufferPointer(tensor.values)) }
+                    header["checksum"] = checksum.hex
+                    return try Safetensors.serialize(tensors, metadata: header)
+                }
+            }
+        }
+        try AtomicFile.write(data, to: path)
+    }
+
+    /// Reads and verifies a checkpoint.
+    ///
+    /// - Throws: `CheckpointError` when the file is missing, truncated, corrupted (checksum
+    ///   mismatch), not a DecisionFlow checkpoint, or inconsistent with its configuration.
+    public static func read(_ path: String) throws -> Checkpoint {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw CheckpointError(file: path, problem: "cannot be read (\(error.localizedDescription)); check the path")
+        }
+        let contents: Safetensors.Contents
+        do {
+            contents = try Safetensors.parse(data, file: path)
+        } catch let error as SafetensorsError {
+            throw CheckpointError(file: path, problem: "is not a readable checkpoint: \(error.problem)")
+        }
+        var metadata = contents.metadata
+        guard metadata["format"] == format else {
+            throw CheckpointError(
+                file: path,
+                problem: "is not a DecisionFlow checkpoint (format '\(metadata["format"] ?? "none")'); to use a PyTorch state dict, run `d4rl-run import`")
+        }
+        let configuration: ModelConfiguration
+        do {
+            configuration = try JSONDecoder().decode(ModelConfiguration.self, from: Data((metadata["configuration"] ?? "").utf8))
+        } catch {
+            throw CheckpointError(file: path, problem: "has no readable configuration in its header; the file is corrupt")
+        }
+        guard configuration.problems.isEmpty else {
+            throw CheckpointError(file: path, problem: "holds an invalid configuration: \(configuration.problems.joined(separator: "; "))")
+        }
+        let layout = ParameterLayout(configuration: configuration)
+        func gather(_ prefix: String) throws -> [Float] {
+            var values = [Float](repeating: 0, count: layout.count)
+            for entry in layout.entries {
+                guard let tensor = contents.tensors[prefix + entry.name], tensor.shape == entry.shape else {
+                    throw CheckpointError(file: path, problem: "tensor '\(prefix + entry.name)' is missing or has the wrong shape for its configuration; the file is corrupt")
+                }
+                values.replaceSubrange(entry.range, with: tensor.values)
+            }
+            return values
+        }
+        var checkpoint = Checkpoint(configuration: configuration, parameters: try gather(""), optimizer: nil, metadata: [:])
+        var checksum = FNV1a64()
+        checkpoint.parameters.withUnsafeBufferPointer { weights in
+            for entry in layout.entries { checksum.add(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(weights)[(entry.offset * 4)..<((entry.offset + entry.count) * 4)])) }
+        }
+        if let optimizerJSON = metadata["optimizer"] {
+            let header: OptimizerHeader
+            do {
+                header = try JSONDecoder().decode(OptimizerHeader.self, from: Data(optimizerJSON.utf8))
+            } catch {
+                throw CheckpointError(file: path, problem: "has an unreadable optimizer header; the file is corrupt")
+            }
+            var optimizer = AdamW(layout: layout, settings: header.settings)
+            optimizer.step = header.step
+            optimizer.firstMoment = try gather("optimizer.exp_avg/")
+            optimizer.secondMoment = try gather("optimizer.exp_avg_sq/")
+            for entry in layout.entries {
+                optimizer.firstMoment[entry.range].withUnsafeBytes { checksum.add($0) }
+                optimizer.secondMoment[entry.range].withUnsafeBytes { checksum.add($0) }
+            }
+            checkpoint.optimizer = optimizer
+        }
+        guard metadata["checksum"] == checksum.hex else {
+            throw CheckpointError(
+                file: path,
+                problem: "fails its checksum (stored \(metadata["checksum"] ?? "none"), computed \(checksum.hex)); the file is corrupt: use an earlier checkpoint")
+        }
+        for key in reservedKeys { metadata.removeValue(forKey: key) }
+        checkpoint.metadata = metadata
+        return checkpoint
+    }
+
+    private init(configuration: ModelConfiguration, parameters: [Float], optimizer: AdamW?, metadata: [String: String]) {
+        self.configuration = configuration
+        self.parameters = parameters
+        self.optimizer = optimizer
+        self.metadata = metadata
+    }
+}
+
+/// AdamW's scalars, saved in the checkpoint header.
+private struct OptimizerHeader: Codable {
+    var settings: AdamW.Settings
+    var step: Int
+
+    init(_ optimizer: AdamW) {
+        settings = optimizer.settings
+        step = optimizer.step
+    }
+}
+
+extension DecisionTransformer {
+    /// A model with a checkpoint's configuration and weights.
+    public convenience init(checkpoint: Checkpoint, batchCapacity: Int, threads: Int = 2) {
+        self.init(configuration: checkpoint.configuration, batchCapacity: batchCapacity, seed: 0, threads: threads)
+        for index in 0..<layout.count { parameterBase[index] = checkpoint.parameters[index] }
+    }
+
+    /// Replaces the weights with a checkpoint's.
+    ///
+    /// - Throws: `CheckpointError` when the checkpoint's configuration differs from this
+    ///   model's, naming both.
+    public func load(_ checkpoint: Checkpoint, source: String) throws {
+        guard checkpoint.configuration == configuration else {
+            throw CheckpointError(
+                file: source,
+                problem: "was saved for a different model (\(checkpoint.configuration.summary)) than this one (\(configuration.summary)); build the model from the checkpoint's configuration")
+        }
+        for index in 0..<layout.count { parameterBase[index] = checkpoint.parameters[index] }
+    }
+}
+
+/// FNV-1a, 64-bit: a fast checksum that catches truncation and bit flips (not an adversary).
+struct FNV1a64 {
+    private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
+
+    mutating func add(_ bytes: UnsafeRawBufferPointer) {
+        for byte in bytes {
+            value ^= UInt64(byte)
+            value &*= 0x0000_0100_0000_01B3
+        }
+    }
+
+    var hex: String { String(value, radix: 16) }
+}
+
+extension JSONEncoder {
+    /// An encoder with sorted keys, so files are reproducible.
+    static var sorted: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }
+}

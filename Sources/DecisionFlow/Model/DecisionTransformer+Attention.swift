@@ -1,0 +1,71 @@
+/// Everything the per-(batch, head) attention kernels of one layer need, passed to the
+/// worker threads by pointer (see `ParallelKernel`).
+struct AttentionPairs {
+    var kind: AttentionKind
+    var H: Int, L: Int, C: Int, D: Int
+    var eps: Float
+    /// (N, 3C) projections; the flow forward pass leaves sigmoid(q), sigmoid(k) in place.
+    var qkv: UnsafeMutablePointer<Float>
+    /// Forward: the attention output (N, C). Backward: its gradient.
+    var output: UnsafeMutablePointer<Float>
+    /// Flow: (N, C) causal dot products before allocation.
+    var beforeAllocation: UnsafeMutablePointer<Float>
+    /// Flow: per-position scalars; softmax: probabilities.
+    var cache: UnsafeMutablePointer<Float>
+    /// Softmax: dropout multipliers of the probabilities.
+    var dropMask: UnsafeMutablePointer<Float>
+    /// Softmax: (B, L) key mask.
+    var tokenMask: UnsafePointer<Float>
+    /// Backward: (N, 3C) gradient of the projections.
+    var dqkv: UnsafeMutablePointer<Float>
+    var flowScratch: [FlowAttentionScratch]
+    /// Softmax: 3·L·L floats per worker.
+    var softmaxScratch: UnsafeMutablePointer<Float>
+
+    /// Forward pass of pair `pair` = b·H + h on worker `worker`.
+    static let forward: ParallelKernel = { raw, pair, worker in
+        let a = raw.assumingMemoryBound(to: AttentionPairs.self).pointee
+        let (L, C, D) = (a.L, a.C, a.D)
+        let b = pair / a.H
+        let h = pair % a.H
+        let q = a.qkv + b * L * 3 * C + h * D
+        let y = a.output + b * L * C + h * D
+        switch a.kind {
+        case .flow:
+            flowAttentionForward(
+                y: y, ldY: C, beforeAllocation: a.beforeAllocation + b * L * C + h * D, ldB: C,
+                cache: a.cache + pair * L * FlowCache.width, q: q, k: q + C, v: q + 2 * C, ldQKV: 3 * C, L: L, D: D,
+                eps: a.eps, scratch: a.flowScratch[worker])
+        case .softmax:
+            softmaxAttentionForward(
+                y: y, ldY: C, probabilities: a.cache + pair * L * L, dropMask: a.dropMask + pair * L * L,
+                dropped: a.softmaxScratch + worker * 3 * L * L, q: q, k: q + C, v: q + 2 * C, ldQKV: 3 * C,
+                keyMask: a.tokenMask + b * L, L: L, D: D)
+        }
+    }
+
+    /// Backward pass of pair `pair` on worker `worker`: accumulates into `dqkv`.
+    static let backward: ParallelKernel = { raw, pair, worker in
+        let a = raw.assumingMemoryBound(to: AttentionPairs.self).pointee
+        let (L, C, D) = (a.L, a.C, a.D)
+        let b = pair / a.H
+        let h = pair % a.H
+        let head = b * L * 3 * C + h * D
+        let q = a.qkv + head
+        let dq = a.dqkv + head
+        let dy = a.output + b * L * C + h * D
+        switch a.kind {
+        case .flow:
+            flowAttentionBackward(
+                dq: dq, dk: dq + C, dv: dq + 2 * C, ldD: 3 * C, dy: dy, ldY: C,
+                beforeAllocation: a.beforeAllocation + b * L * C + h * D, ldB: C,
+                cache: a.cache + pair * L * FlowCache.width, q: q, k: q + C, v: q + 2 * C, ldQKV: 3 * C, L: L, D: D,
+                eps: a.eps, scratch: a.flowScratch[worker])
+        case .softmax:
+            softmaxAttentionBackward(
+                dq: dq, dk: dq + C, dv: dq + 2 * C, ldD: 3 * C, dy: dy, ldY: C, probabilities: a.cache + pair * L * L,
+                dropMask: a.dropMask + pair * L * L, q: q, k: q + C, v: q + 2 * C, ldQKV: 3 * C, L: L, D: D,
+                scratch: a.softmaxScratch + worker * 3 * L * L + L * L)
+        }
+    }
+}
