@@ -4,8 +4,8 @@
 //
 // Dependency graph (acyclic; the executable is the only place where everything meets):
 //
-//   CHDF5  <- RLData ----------\
-//   CBLAS  <- DecisionFlow -----+-> d4rl-run
+//   CHDF5  <- RLData -------+--> DecisionFlowTraining --> d4rl-run
+//   CBLAS  <- DecisionFlow -/
 //
 import PackageDescription
 
@@ -42,12 +42,16 @@ let package = Package(
             dependencies: ["CBLAS", .product(name: "RealModule", package: "swift-numerics")]
         ),
 
+        // Training: windows from D4RL data into the model, run directories, logs, resume.
+        .target(name: "DecisionFlowTraining", dependencies: ["RLData", "DecisionFlow"]),
+
         // The command-line tool.
         .executableTarget(
             name: "d4rl-run",
             dependencies: [
                 "RLData",
                 "DecisionFlow",
+                "DecisionFlowTraining",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -56,6 +60,7 @@ let package = Package(
         .testTarget(name: "RLDataTests", dependencies: ["RLData", "CHDF5"]),
         .testTarget(name: "CLITests", dependencies: ["d4rl-run"]),
         .target(name: "MallocCounter", path: "Tests/Support/MallocCounter"),
+        .testTarget(name: "DecisionFlowTrainingTests", dependencies: ["DecisionFlowTraining", "RLData", "DecisionFlow"]),
         .testTarget(
             name: "DecisionFlowTests",
             dependencies: ["DecisionFlow", "MallocCounter", .product(name: "RealModule", package: "swift-numerics")]

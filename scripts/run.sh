@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# The main job, on the bundled default dataset: installs missing system packages, builds
-# d4rl-run in release mode and runs it. (Training and evaluation join this as they land.)
+# The main job: installs missing system packages, builds d4rl-run in release mode, then trains
+# the demo preset (configs/demo.json) on the bundled dataset and prints what it learned.
+# Each call starts a new run directory under runs/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-system-packages.sh
 swift build -c release --product d4rl-run
-.build/release/d4rl-run inspect data/hopper-medium-replay-tail25k.hdf5
+out="runs/demo-$(date +%Y%m%d-%H%M%S)"
+.build/release/d4rl-run inspect data/hopper-medium-replay-tail25k.hdf5 | tail -n 7
+.build/release/d4rl-run train --config configs/demo.json --out "$out"
+.build/release/d4rl-run plot "$out" --output "$out/learning-curves.svg"

@@ -5,7 +5,28 @@ import RealModule
 ///
 /// Its state is four words, saved in checkpoints so a resumed run continues the same stream.
 public struct RandomGenerator: RandomNumberGenerator, Sendable, Equatable, Codable {
-    private enum CodingKeys: String, CodingKey { case s0, s1, s2, s3 }
+    /// Saved as four hexadecimal strings: JSON numbers lose precision past 2⁵³ in many readers.
+    public init(from decoder: any Decoder) throws {
+        var container = try decoder.unkeyedContainer()
+        var words: [UInt64] = []
+        while !container.isAtEnd {
+            let text = try container.decode(String.self)
+            guard let word = UInt64(text, radix: 16) else {
+                throw DecodingError.dataCorruptedError(in: container, debugDescription: "'\(text)' is not a hexadecimal word")
+            }
+            words.append(word)
+        }
+        guard words.count == 4 else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "a generator state has 4 words, not \(words.count)")
+        }
+        (s0, s1, s2, s3) = (words[0], words[1], words[2], words[3])
+    }
+
+    /// Encodes the state as four hexadecimal strings.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.unkeyedContainer()
+        for word in [s0, s1, s2, s3] { try container.encode(String(word, radix: 16)) }
+    }
     /// The generator's state; restore it to continue a stream exactly.
     public var state: (UInt64, UInt64, UInt64, UInt64) {
         get { (s0, s1, s2, s3) }

@@ -48,3 +48,18 @@ public struct D4RLReferenceScores: Sendable, Equatable {
         return byEnvironment[head] == nil ? nil : head
     }
 }
+
+/// The observation and action widths of the D4RL environments (FACTS.md), to catch a preset
+/// used with another environment's data before any training.
+public struct D4RLEnvironmentShape: Sendable, Equatable {
+    public var observationDimension: Int
+    public var actionDimension: Int
+
+    /// The widths by registry name.
+    public static let byEnvironment: [String: D4RLEnvironmentShape] = [
+        "hopper": D4RLEnvironmentShape(observationDimension: 11, actionDimension: 3),
+        "halfcheetah": D4RLEnvironmentShape(observationDimension: 17, actionDimension: 6),
+        "walker2d": D4RLEnvironmentShape(observationDimension: 17, actionDimension: 6),
+        "ant": D4RLEnvironmentShape(observationDimension: 111, actionDimension: 8),
+    ]
+}

@@ -1,0 +1,171 @@
+import DecisionFlow
+import Foundation
+import RLData
+
+/// What one training step measured.
+public struct StepRecord: Codable, Sendable, Equatable {
+    /// The step just taken, counting from 1.
+    public var step: Int
+    public var loss: Float
+    public var learningRate: Float
+    /// Global gradient norm before clipping.
+    public var gradientNorm: Float
+}
+
+/// The state a checkpoint needs beyond the weights and optimizer to resume a run exactly,
+/// and what evaluation needs to use the model (state statistics, reward scale).
+public struct TrainingState: Codable, Sendable, Equatable {
+    /// Steps taken.
+    public var step: Int
+    public var samplerGenerator: RandomGenerator
+    public var dropoutGenerator: RandomGenerator
+    public var stateStatistics: StateStatistics
+    public var rewardScale: Float
+    public var environment: String?
+    public var configuration: TrainingConfiguration
+
+    /// The checkpoint metadata key this is stored under, as JSON.
+    public static let metadataKey = "training"
+}
+
+/// Trains a `DecisionTransformer` on windows from a `D4RLDataset`: one step at a time, with
+/// the reference's optimizer (AdamW, linear warmup, gradient-norm clipping).
+public final class Trainer {
+    public let configuration: TrainingConfiguration
+    public let model: DecisionTransformer
+    public private(set) var optimizer: AdamW
+    public private(set) var sampler: WindowSampler
+    /// Steps taken so far.
+    public private(set) var step: Int
+    public let schedule: WarmupSchedule
+    /// The environment whose scores apply, if known.
+    public let environment: String?
+    private let batch: TrajectoryBatch
+
+    /// A fresh run.
+    ///
+    /// - Throws: `TrainingError` when the configuration is invalid.
+    public convenience init(configuration: TrainingConfiguration, dataset: D4RLDataset) throws {
+        try self.init(configuration: configuration, dataset: dataset, resuming: nil)
+    }
+
+    /// Resumes from a checkpoint written by `checkpoint()`.
+    ///
+    /// - Throws: `TrainingError` when the checkpoint has no training state, or was made for
+    ///   other data or another model.
+    /// `steps` replaces the saved total, to train a finished run for longer.
+    public convenience init(resuming checkpoint: Checkpoint, dataset: D4RLDataset, source: String, steps: Int? = nil) throws {
+        try self.init(configuration: nil, dataset: dataset, resuming: (checkpoint, source), steps: steps)
+    }
+
+    private init(
+        configuration given: TrainingConfiguration?, dataset: D4RLDataset, resuming: (Checkpoint, String)?,
+        steps: Int? = nil
+    ) throws {
+        var state: TrainingState?
+        if let (checkpoint, source) = resuming {
+            guard let json = checkpoint.metadata[TrainingState.metadataKey] else {
+                throw TrainingError.runDirectory(path: source, problem: "holds no training state (it was not written by d4rl-run train); it cannot be resumed")
+            }
+            do {
+                state = try JSONDecoder().decode(TrainingState.self, from: Data(json.utf8))
+            } catch {
+                throw TrainingError.runDirectory(path: source, problem: "has an unreadable training state (\(error)); the checkpoint is corrupt")
+            }
+        }
+        guard var configuration = given ?? state?.configuration else {
+            throw TrainingError.mismatch("no configuration")
+        }
+        if let steps { configuration.steps = steps }
+        if let problem = configuration.problems.first {
+            throw TrainingError.badConfiguration(file: "configuration", problem: problem)
+        }
+        self.configuration = configuration
+        if let name = configuration.environment {
+            guard let environment = D4RLReferenceScores.environmentName(forID: name) else {
+                let known = D4RLReferenceScores.byEnvironment.keys.sorted().joined(separator: ", ")
+                throw TrainingError.badConfiguration(file: "configuration", problem: "environment '\(name)' is unknown; known: \(known)")
+            }
+            if let shape = D4RLEnvironmentShape.byEnvironment[environment],
+                shape.observationDimension != dataset.observationDimension || shape.actionDimension != dataset.actionDimension
+            {
+                throw TrainingError.mismatch(
+                    "the configuration names environment \(environment) (observations \(shape.observationDimension), actions \(shape.actionDimension)), but \(dataset.files.joined(separator: ", ")) holds observations \(dataset.observationDimension), actions \(dataset.actionDimension): use a configuration made for this data's environment")
+            }
+        }
+        let modelConfiguration = configuration.modelConfiguration(
+            stateDimension: dataset.observationDimension, actionDimension: dataset.actionDimension)
+        if let (checkpoint, source) = resuming, checkpoint.configuration != modelConfiguration {
+            throw TrainingError.mismatch(
+                "\(source) holds a model for \(checkpoint.configuration.summary), but this data and configuration need \(modelConfiguration.summary)")
+        }
+        model = DecisionTransformer(
+            configuration: modelConfiguration, batchCapacity: configuration.batchSize, seed: configuration.seed,
+            threads: configuration.threads)
+        optimizer = AdamW(layout: model.layout, settings: AdamW.Settings(weightDecay: configuration.weightDecay))
+        sampler = WindowSampler(
+            dataset: dataset, contextLength: configuration.contextLength, rewardScale: configuration.rewardScale,
+            maxEpisodeLength: configuration.maxEpisodeLength,
+            padding: configuration.attention == .flow ? .right : .left, sampling: configuration.sampling,
+            discount: configuration.discount, seed: configuration.seed &+ 0x5A_3D1E, statistics: state?.stateStatistics)
+        schedule = WarmupSchedule(learningRate: configuration.learningRate, warmupSteps: configuration.warmupSteps)
+        batch = TrajectoryBatch(
+            capacity: configuration.batchSize, timesteps: configuration.contextLength,
+            stateDimension: dataset.observationDimension, actionDimension: dataset.actionDimension)
+        environment = configuration.environment.flatMap { D4RLReferenceScores.environmentName(forID: $0) } ?? dataset.environmentName
+        step = 0
+        if let (checkpoint, source) = resuming, let state {
+            try model.load(checkpoint, source: source)
+            guard let saved = checkpoint.optimizer else {
+                throw TrainingError.runDirectory(path: source, problem: "holds no optimizer state; it cannot be resumed exactly")
+            }
+            optimizer = saved
+            sampler.generator = state.samplerGenerator
+            model.dropoutGenerator = state.dropoutGenerator
+            step = state.step
+        }
+    }
+
+    /// Takes one step: draws a batch, runs forward and backward, clips, updates.
+    ///
+    /// - Throws: `TrainingError.nonFinite` when the loss or gradient norm is NaN or infinite;
+    ///   the weights are then left as they were before this step.
+    @discardableResult
+    public func trainStep() throws -> StepRecord {
+        sampler.fill(batch)
+        let learningRate = schedule.learningRate(atStep: step)
+        let loss = model.forward(batch, training: true)
+        guard loss.isFinite else { throw TrainingError.nonFinite(step: step + 1, what: "loss", lastCheckpoint: nil) }
+        model.backward()
+        let norm = clipGradientNorm(model.gradients, maxNorm: configuration.gradientClip)
+        guard norm.isFinite else {
+            throw TrainingError.nonFinite(step: step + 1, what: "gradient norm", lastCheckpoint: nil)
+        }
+        optimizer.update(parameters: model.parameters, gradients: UnsafeBufferPointer(model.gradients), learningRate: learningRate)
+        step += 1
+        return StepRecord(step: step, loss: loss, learningRate: learningRate, gradientNorm: norm)
+    }
+
+    /// The training state, for checkpoints.
+    public var state: TrainingState {
+        TrainingState(
+            step: step, samplerGenerator: sampler.generator, dropoutGenerator: model.dropoutGenerator,
+            stateStatistics: sampler.statistics, rewardScale: configuration.rewardScale, environment: environment,
+            configuration: configuration)
+    }
+
+    /// A checkpoint holding everything needed to resume exactly or to evaluate.
+    public func checkpoint() throws -> Checkpoint {
+        let json = String(decoding: try JSONEncoder.sortedKeys.encode(state), as: UTF8.self)
+        return Checkpoint(model: model, optimizer: optimizer, metadata: [TrainingState.metadataKey: json])
+    }
+}
+
+extension JSONEncoder {
+    /// An encoder with sorted keys, so files are reproducible.
+    static var sortedKeys: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }
+}

@@ -1,0 +1,231 @@
+import DecisionFlow
+import Foundation
+
+/// Everything that defines a training run: data, model, optimization and bookkeeping.
+///
+/// Presets live in `configs/*.json`; every field is optional there and takes the default
+/// below when absent. `configs/README.md` documents each field. Unknown fields and values of
+/// the wrong type are errors, so a typo never silently trains the wrong model.
+public struct TrainingConfiguration: Codable, Sendable, Equatable {
+    // Data
+    /// D4RL files, concatenated in order (e.g. medium then expert). Relative paths are
+    /// resolved against the working directory.
+    public var datasets: [String] = []
+    /// The environment, for normalized scores: hopper, halfcheetah, walker2d, ... Default:
+    /// from the dataset's metadata.
+    public var environment: String? = nil
+    /// Returns-to-go are divided by this (the reference's `scale`).
+    public var rewardScale: Float = 1000
+    /// Discount of the returns-to-go (1: undiscounted, as the reference).
+    public var discount: Double = 1
+    /// How window starts are drawn.
+    public var sampling: WindowSampling = .uniformStart
+    /// Episode length limit of files without `timeouts` (D4RL v0).
+    public var maxEpisodeSteps: Int = 1000
+
+    // Model
+    /// `flow` (Decision-Flowformer) or `softmax` (Decision Transformer).
+    public var attention: AttentionKind = .flow
+    public var contextLength: Int = 20
+    public var embeddingDimension: Int = 128
+    public var layerCount: Int = 3
+    public var headCount: Int = 1
+    /// MLP width; default 4 × embeddingDimension.
+    public var mlpDimension: Int? = nil
+    public var activation: Activation = .relu
+    public var dropout: Float = 0.1
+    public var maxEpisodeLength: Int = 1000
+
+    // Optimization
+    public var batchSize: Int = 64
+    public var learningRate: Float = 1e-4
+    public var weightDecay: Float = 1e-4
+    public var warmupSteps: Int = 10_000
+    public var gradientClip: Float = 0.25
+    /// Total training steps.
+    public var steps: Int = 100_000
+
+    // Bookkeeping
+    public var seed: UInt64 = 1
+    public var threads: Int = 2
+    /// Write a checkpoint every this many steps (and at the end).
+    public var checkpointEvery: Int = 1000
+    /// Write a log line every this many steps.
+    public var logEvery: Int = 100
+
+    /// Creates the default configuration (the Decision Transformer's hyperparameters).
+    public init() {}
+
+    /// The model configuration for a dataset with these state and action widths.
+    public func modelConfiguration(stateDimension: Int, actionDimension: Int) -> ModelConfiguration {
+        ModelConfiguration(
+            stateDimension: stateDimension, actionDimension: actionDimension, contextLength: contextLength,
+            embeddingDimension: embeddingDimension, layerCount: layerCount, headCount: headCount,
+            mlpDimension: mlpDimension, activation: activation, dropout: dropout, maxEpisodeLength: maxEpisodeLength,
+            attention: attention)
+    }
+
+    /// Problems that make the configuration unusable, as sentences naming the field.
+    public var problems: [String] {
+        var result: [String] = []
+        if datasets.isEmpty { result.append("datasets: name at least one D4RL file") }
+        for (name, value) in [
+            ("batchSize", batchSize), ("steps", steps), ("threads", threads), ("checkpointEvery", checkpointEvery),
+            ("logEvery", logEvery), ("maxEpisodeSteps", maxEpisodeSteps),
+        ] where value < 1 {
+            result.append("\(name) must be at least 1 (it is \(value))")
+        }
+        if warmupSteps < 0 { result.append("warmupSteps must not be negative (it is \(warmupSteps))") }
+        if !(learningRate > 0) { result.append("learningRate must be positive (it is \(learningRate))") }
+        if !(rewardScale > 0) { result.append("rewardScale must be positive (it is \(rewardScale))") }
+        if !(gradientClip > 0) { result.append("gradientClip must be positive (it is \(gradientClip))") }
+        if weightDecay < 0 { result.append("weightDecay must not be negative (it is \(weightDecay))") }
+        if !(0...1).contains(discount) { result.append("discount must be in [0, 1] (it is \(discount))") }
+        result += modelConfiguration(stateDimension: 1, actionDimension: 1).problems
+        return result
+    }
+
+    // MARK: - Reading
+
+    /// Every field name, for rejecting unknown ones.
+    static let fieldNames: Set<String> = Set(CodingKeys.allCases.map(\.stringValue))
+
+    /// Reads a JSON configuration. Missing fields take their defaults.
+    ///
+    /// - Throws: `TrainingError.badConfiguration` naming the file and field for unreadable
+    ///   JSON, an unknown field, a value of the wrong type, or an invalid value.
+    public static func read(_ path: String) throws -> TrainingConfiguration {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw TrainingError.badConfiguration(file: path, problem: "cannot be read (\(error.localizedDescription)); check the path")
+        }
+        return try decode(data, source: path)
+    }
+
+    /// Decodes JSON configuration text; `source` names it in errors.
+    public static func decode(_ data: Data, source: String) throws -> TrainingConfiguration {
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: data)
+        } catch {
+            throw TrainingError.badConfiguration(file: source, problem: "is not valid JSON (\(error.localizedDescription))")
+        }
+        guard let fields = object as? [String: Any] else {
+            throw TrainingError.badConfiguration(file: source, problem: "must be a JSON object of fields")
+        }
+        if let unknown = fields.keys.sorted().first(where: { !fieldNames.contains($0) }) {
+            let suggestion = fieldNames.min { editDistance($0, unknown) < editDistance($1, unknown) }
+            throw TrainingError.badConfiguration(
+                file: source,
+                problem: "has an unknown field '\(unknown)'\(suggestion.map { " (did you mean '\($0)'?)" } ?? ""); configs/README.md lists every field")
+        }
+        do {
+            return try JSONDecoder().decode(TrainingConfiguration.self, from: data)
+        } catch let DecodingError.typeMismatch(type, context) {
+            throw TrainingError.badConfiguration(
+                file: source, problem: "field '\(context.codingPath.map(\.stringValue).joined(separator: "."))' should be \(describe(type))")
+        } catch let DecodingError.dataCorrupted(context) {
+            throw TrainingError.badConfiguration(
+                file: source, problem: "field '\(context.codingPath.map(\.stringValue).joined(separator: "."))': \(context.debugDescription)")
+        } catch let DecodingError.valueNotFound(type, context) {
+            throw TrainingError.badConfiguration(
+                file: source, problem: "field '\(context.codingPath.map(\.stringValue).joined(separator: "."))' should be \(describe(type)), not null")
+        } catch {
+            throw TrainingError.badConfiguration(file: source, problem: "cannot be decoded (\(error))")
+        }
+    }
+
+    private static func describe(_ type: Any.Type) -> String {
+        switch type {
+        case is Int.Type, is UInt64.Type: return "a whole number"
+        case is Float.Type, is Double.Type: return "a number"
+        case is String.Type: return "a string"
+        case is [String].Type: return "a list of strings"
+        case is Bool.Type: return "true or false"
+        default: return "a \(type)"
+        }
+    }
+
+    /// Levenshtein distance, for "did you mean" suggestions.
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a.lowercased())
+        let b = Array(b.lowercased())
+        guard !a.isEmpty, !b.isEmpty else { return max(a.count, b.count) }
+        var previous = Array(0...b.count)
+        for i in 1...a.count {
+            var current = [i] + [Int](repeating: 0, count: b.count)
+            for j in 1...b.count {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            previous = current
+        }
+        return previous[b.count]
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case datasets, environment, rewardScale, discount, sampling, maxEpisodeSteps
+        case attention, contextLength, embeddingDimension, layerCount, headCount, mlpDimension, activation, dropout,
+            maxEpisodeLength
+        case batchSize, learningRate, weightDecay, warmupSteps, gradientClip, steps
+        case seed, threads, checkpointEvery, logEvery
+    }
+
+    /// Decodes the fields present; absent ones keep their defaults.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func read<T: Decodable>(_ key: CodingKeys, into value: inout T) throws {
+            if let decoded = try c.decodeIfPresent(T.self, forKey: key) { value = decoded }
+        }
+        try read(.datasets, into: &datasets)
+        environment = try c.decodeIfPresent(String.self, forKey: .environment)
+        try read(.rewardScale, into: &rewardScale)
+        try read(.discount, into: &discount)
+        try read(.sampling, into: &sampling)
+        try read(.maxEpisodeSteps, into: &maxEpisodeSteps)
+        try read(.attention, into: &attention)
+        try read(.contextLength, into: &contextLength)
+        try read(.embeddingDimension, into: &embeddingDimension)
+        try read(.layerCount, into: &layerCount)
+        try read(.headCount, into: &headCount)
+        mlpDimension = try c.decodeIfPresent(Int.self, forKey: .mlpDimension)
+        try read(.activation, into: &activation)
+        try read(.dropout, into: &dropout)
+        try read(.maxEpisodeLength, into: &maxEpisodeLength)
+        try read(.batchSize, into: &batchSize)
+        try read(.learningRate, into: &learningRate)
+        try read(.weightDecay, into: &weightDecay)
+        try read(.warmupSteps, into: &warmupSteps)
+        try read(.gradientClip, into: &gradientClip)
+        try read(.steps, into: &steps)
+        try read(.seed, into: &seed)
+        try read(.threads, into: &threads)
+        try read(.checkpointEvery, into: &checkpointEvery)
+        try read(.logEvery, into: &logEvery)
+    }
+}
+
+/// Why training could not start or go on.
+public enum TrainingError: Error, CustomStringConvertible, Sendable {
+    /// A configuration file or value is unusable.
+    case badConfiguration(file: String, problem: String)
+    /// The configuration disagrees with the data.
+    case mismatch(String)
+    /// The loss or gradients became NaN or infinite.
+    case nonFinite(step: Int, what: String, lastCheckpoint: String?)
+    /// A run directory cannot be used as asked.
+    case runDirectory(path: String, problem: String)
+
+    public var description: String {
+        switch self {
+        case .badConfiguration(let file, let problem): return "\(file): \(problem)"
+        case .mismatch(let problem): return problem
+        case .nonFinite(let step, let what, let lastCheckpoint):
+            return "the \(what) became NaN or infinite at step \(step); training stopped. "
+                + (lastCheckpoint.map { "The last good checkpoint, \($0), is intact: lower the learning rate and resume from it." }
+                    ?? "No checkpoint had been written yet: lower the learning rate and start again.")
+        case .runDirectory(let path, let problem): return "\(path): \(problem)"
+        }
+    }
+}

@@ -1,0 +1,200 @@
+import DecisionFlow
+import Foundation
+import RLData
+
+/// One line of a run's `log.jsonl`.
+public struct LogLine: Codable, Sendable, Equatable {
+    public var step: Int
+    /// Mean training loss over the steps since the previous line.
+    public var loss: Double
+    public var learningRate: Float
+    /// Gradient norm (before clipping) of the last step.
+    public var gradientNorm: Float
+    /// Seconds of training since the run started (across resumes).
+    public var elapsedSeconds: Double
+    /// Steps per second over the steps since the previous line.
+    public var stepsPerSecond: Double
+    /// D4RL normalized score ×100 of an evaluation at this step, when one ran.
+    public var normalizedScore: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case step, loss
+        case learningRate = "learning_rate"
+        case gradientNorm = "grad_norm"
+        case elapsedSeconds = "elapsed_seconds"
+        case stepsPerSecond = "steps_per_second"
+        case normalizedScore = "normalized_score"
+    }
+}
+
+/// A training run on disk: `config.json` (the full configuration), `log.jsonl` (one line per
+/// `logEvery` steps) and `checkpoint.safetensors` (weights, optimizer and training state,
+/// replaced atomically every `checkpointEvery` steps and at the end).
+///
+/// A run killed at any moment leaves its last checkpoint intact; `resume` continues from it
+/// and gives the same losses, bit for bit, as a run that was never interrupted (same seed and
+/// threads). Log lines written after that checkpoint are dropped on resume.
+public final class TrainingRun {
+    public let directory: URL
+    public let trainer: Trainer
+    private var elapsedBefore: Double
+
+    public var configurationPath: String { directory.appendingPathComponent("config.json").path }
+    public var logPath: String { directory.appendingPathComponent("log.jsonl").path }
+    public var checkpointPath: String { directory.appendingPathComponent("checkpoint.safetensors").path }
+
+    private init(directory: URL, trainer: Trainer, elapsedBefore: Double) {
+        self.directory = directory
+        self.trainer = trainer
+        self.elapsedBefore = elapsedBefore
+    }
+
+    /// Starts a new run in `directory` (created if needed).
+    ///
+    /// - Throws: `TrainingError.runDirectory` if the directory already holds a checkpoint:
+    ///   resume it, or choose another directory, rather than overwrite it.
+    public static func start(
+        configuration: TrainingConfiguration, dataset: D4RLDataset, directory: String
+    ) throws -> TrainingRun {
+        let url = URL(fileURLWithPath: directory)
+        let checkpoint = url.appendingPathComponent("checkpoint.safetensors").path
+        if FileManager.default.fileExists(atPath: checkpoint) {
+            throw TrainingError.runDirectory(
+                path: directory, problem: "already holds a run (checkpoint.safetensors); continue it with --resume \(directory), or choose another --out")
+        }
+        do {
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(configuration).write(to: url.appendingPathComponent("config.json"), options: .atomic)
+            try Data().write(to: url.appendingPathComponent("log.jsonl"))
+        } catch {
+            throw TrainingError.runDirectory(path: directory, problem: "cannot be written (\(error.localizedDescription))")
+        }
+        let trainer = try Trainer(configuration: configuration, dataset: dataset)
+        return TrainingRun(directory: url, trainer: trainer, elapsedBefore: 0)
+    }
+
+    /// The configuration of the run in `directory` (to load its datasets before `resume`).
+    public static func savedConfiguration(in directory: String) throws -> TrainingConfiguration {
+        let checkpoint = URL(fileURLWithPath: directory).appendingPathComponent("checkpoint.safetensors").path
+        guard FileManager.default.fileExists(atPath: checkpoint) else {
+            throw TrainingError.runDirectory(path: directory, problem: "holds no checkpoint.safetensors to resume; start a run there with --out instead")
+        }
+        return try TrainingConfiguration.read(URL(fileURLWithPath: directory).appendingPathComponent("config.json").path)
+    }
+
+    /// Resumes the run in `directory` from its checkpoint, with the run's own configuration
+    /// except for `steps`, which may be raised to train longer.
+    public static func resume(directory: String, dataset: D4RLDataset, steps: Int? = nil) throws -> TrainingRun {
+        let url = URL(fileURLWithPath: directory)
+        let checkpointPath = url.appendingPathComponent("checkpoint.safetensors").path
+        _ = try savedConfiguration(in: directory)
+        let checkpoint: Checkpoint
+        do {
+            checkpoint = try Checkpoint.read(checkpointPath)
+        } catch let error as CheckpointError {
+            throw TrainingError.runDirectory(path: directory, problem: "its checkpoint cannot be used: \(error.problem)")
+        }
+        let trainer = try Trainer(resuming: checkpoint, dataset: dataset, source: checkpointPath, steps: steps)
+        // Keep the log consistent with the checkpoint: drop lines from steps after it.
+        let lines = readLog(url.appendingPathComponent("log.jsonl").path).filter { $0.step <= trainer.step }
+        let run = TrainingRun(directory: url, trainer: trainer, elapsedBefore: lines.last?.elapsedSeconds ?? 0)
+        try run.rewriteLog(lines)
+        return run
+    }
+
+    /// Reads a run's log; unreadable lines (a line cut short by a kill) are skipped.
+    public static func readLog(_ path: String) -> [LogLine] {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            return []  // no log yet
+        }
+        let decoder = JSONDecoder()
+        var lines: [LogLine] = []
+        for line in text.split(separator: "\n") {
+            do {
+                lines.append(try decoder.decode(LogLine.self, from: Data(line.utf8)))
+            } catch {
+                continue  // a line cut short by a kill
+            }
+        }
+        return lines
+    }
+
+    private func rewriteLog(_ lines: [LogLine]) throws {
+        let encoder = JSONEncoder.sortedKeys
+        var data = Data()
+        for line in lines {
+            data.append(try encoder.encode(line))
+            data.append(0x0A)
+        }
+        try data.write(to: URL(fileURLWithPath: logPath), options: .atomic)
+    }
+
+    private func append(_ line: LogLine) throws {
+        var data = try JSONEncoder.sortedKeys.encode(line)
+        data.append(0x0A)
+        guard let handle = FileHandle(forWritingAtPath: logPath) else {
+            throw TrainingError.runDirectory(path: logPath, problem: "cannot be opened for writing")
+        }
+        try handle.seekToEnd()
+        try handle.write(contentsOf: data)
+        try handle.close()
+    }
+
+    /// Writes the checkpoint now (atomically).
+    public func saveCheckpoint() throws {
+        try trainer.checkpoint().write(to: checkpointPath)
+    }
+
+    /// Trains until `trainer.configuration.steps` steps, logging and checkpointing as
+    /// configured. `onStep` sees every step (for progress display) with the seconds elapsed.
+    ///
+    /// - Throws: `TrainingError.nonFinite` if the loss diverges; the last checkpoint on disk
+    ///   is then left untouched.
+    @discardableResult
+    public func run(onStep: (StepRecord, Double) -> Void = { _, _ in }) throws -> [StepRecord] {
+        let configuration = trainer.configuration
+        let clock = ContinuousClock()
+        let started = clock.now
+        var lastLogTime = 0.0
+        var lossSum = 0.0
+        var lossCount = 0
+        var records: [StepRecord] = []
+        func elapsed() -> Double {
+            let duration = clock.now - started
+            return Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
+        }
+        while trainer.step < configuration.steps {
+            let record: StepRecord
+            do {
+                record = try trainer.trainStep()
+            } catch TrainingError.nonFinite(let step, let what, _) {
+                let last = FileManager.default.fileExists(atPath: checkpointPath) ? checkpointPath : nil
+                throw TrainingError.nonFinite(step: step, what: what, lastCheckpoint: last)
+            }
+            records.append(record)
+            lossSum += Double(record.loss)
+            lossCount += 1
+            let now = elapsed()
+            onStep(record, now)
+            let last = record.step == configuration.steps
+            if record.step % configuration.logEvery == 0 || last {
+                try append(LogLine(
+                    step: record.step, loss: lossSum / Double(lossCount), learningRate: record.learningRate,
+                    gradientNorm: record.gradientNorm, elapsedSeconds: elapsedBefore + now,
+                    stepsPerSecond: Double(lossCount) / max(now - lastLogTime, 1e-9), normalizedScore: nil))
+                lastLogTime = now
+                lossSum = 0
+                lossCount = 0
+            }
+            if record.step % configuration.checkpointEvery == 0 || last {
+                try saveCheckpoint()
+            }
+        }
+        return records
+    }
+}

@@ -1,0 +1,45 @@
+import ArgumentParser
+import DecisionFlowTraining
+import Foundation
+
+/// `d4rl-run plot`: learning curves of one or more runs as an SVG image.
+struct PlotCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plot",
+        abstract: "Draw the learning curves of training runs as an SVG image.",
+        discussion: """
+            Reads each run directory's log.jsonl and draws the training loss (log scale) \
+            against step, with one colored curve per run, and the D4RL normalized score beside \
+            it when a run logged evaluations. Open the SVG in any browser.
+            """
+    )
+
+    @Argument(help: "Run directories (as written by `d4rl-run train --out`).", completion: .directory)
+    var runs: [String]
+
+    @Option(name: .shortAndLong, help: "The SVG file to write.")
+    var output = "learning-curves.svg"
+
+    @Option(help: "The title above the plot.")
+    var title = "Learning curves"
+
+    func run() throws {
+        var series: [LearningCurvePlot.Series] = []
+        for run in runs {
+            let log = URL(fileURLWithPath: run).appendingPathComponent("log.jsonl").path
+            guard FileManager.default.fileExists(atPath: log) else {
+                throw ValidationError("\(run) has no log.jsonl; is it a run directory written by `d4rl-run train`?")
+            }
+            let lines = TrainingRun.readLog(log)
+            guard !lines.isEmpty else { throw ValidationError("\(log) holds no log lines yet") }
+            series.append(LearningCurvePlot.Series(name: URL(fileURLWithPath: run).lastPathComponent, lines: lines))
+        }
+        let svg = LearningCurvePlot(series: series, title: title).svg()
+        do {
+            try Data(svg.utf8).write(to: URL(fileURLWithPath: output), options: .atomic)
+        } catch {
+            throw ValidationError("cannot write \(output): \(error.localizedDescription)")
+        }
+        print("wrote \(output): \(series.count) run\(series.count == 1 ? "" : "s"), \(series.map(\.lines.count).reduce(0, +)) log points")
+    }
+}

@@ -1,0 +1,82 @@
+import Foundation
+import Testing
+
+/// `d4rl-run train`, `--resume` and `plot`, run as a user would.
+@Suite struct TrainCommandTests {
+    static let tiny = [
+        "--dataset", "data/hopper-medium-replay-tail25k.hdf5", "--embedding-dimension", "16", "--layer-count", "1",
+        "--head-count", "2", "--batch-size", "4", "--context-length", "5", "--warmup-steps", "2", "--log-every", "2",
+        "--checkpoint-every", "3",
+    ]
+
+    func scratch() throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return directory
+    }
+
+    @Test func trainResumeAndPlot() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let run = directory.appendingPathComponent("run").path
+        let first = try CLI.run(["train"] + Self.tiny + ["--steps", "6", "--out", run])
+        #expect(first.status == 0, "\(first.error)")
+        #expect(first.output.contains("trained \(run) to step 6"))
+        #expect(first.error.contains("seed 1"), "the seed is printed")
+        #expect(first.error.contains("step 6/6"), "progress is shown")
+        let log = try String(contentsOfFile: run + "/log.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(log.count == 3)
+        #expect(log.allSatisfy { $0.contains("\"loss\"") && $0.contains("\"learning_rate\"") && $0.contains("\"grad_norm\"") && $0.contains("\"elapsed_seconds\"") })
+
+        let again = try CLI.run(["train"] + Self.tiny + ["--steps", "6", "--out", run])
+        #expect(again.status == 65)
+        #expect(again.error.contains("--resume"), "starting over a run is refused with a way out")
+
+        let resumed = try CLI.run(["train", "--resume", run, "--steps", "10"])
+        #expect(resumed.status == 0, "\(resumed.error)")
+        #expect(resumed.error.contains("resuming \(run) at step 6 of 10"))
+        #expect(resumed.output.contains("to step 10"))
+
+        let svg = directory.appendingPathComponent("curves.svg").path
+        let plot = try CLI.run(["plot", run, "--output", svg])
+        #expect(plot.status == 0, "\(plot.error)")
+        let image = try String(contentsOfFile: svg, encoding: .utf8)
+        #expect(image.hasPrefix("<svg") && image.contains("<polyline") && image.contains("run"))
+    }
+
+    @Test func badConfigurationFailsBeforeTraining() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = directory.appendingPathComponent("bad.json").path
+        try Data(#"{"datasets": ["data/hopper-medium-replay-tail25k.hdf5"], "batchSise": 8}"#.utf8).write(to: URL(fileURLWithPath: config))
+        let out = directory.appendingPathComponent("run").path
+        let unknown = try CLI.run(["train", "--config", config, "--out", out])
+        #expect(unknown.status == 65)
+        #expect(unknown.error.contains("\(config): has an unknown field 'batchSise' (did you mean 'batchSize'?)"), "\(unknown.error)")
+        #expect(!FileManager.default.fileExists(atPath: out), "nothing was started")
+
+        try Data(#"{"datasets": ["data/hopper-medium-replay-tail25k.hdf5"], "steps": "many"}"#.utf8).write(to: URL(fileURLWithPath: config))
+        let wrongType = try CLI.run(["train", "--config", config, "--out", out])
+        #expect(wrongType.status == 65)
+        #expect(wrongType.error.contains("field 'steps' should be a whole number"), "\(wrongType.error)")
+
+        let mismatch = try CLI.run(["train", "--config", "configs/cpu/walker2d-medium.json", "--dataset", "data/hopper-medium-replay-tail25k.hdf5", "--out", out])
+        #expect(mismatch.status == 65)
+        #expect(mismatch.error.contains("walker2d") && mismatch.error.contains("observations 11"), "\(mismatch.error)")
+        #expect(!FileManager.default.fileExists(atPath: out + "/checkpoint.safetensors"))
+    }
+
+    @Test func helpDocumentsEveryOption() throws {
+        let help = try CLI.run(["train", "--help"])
+        #expect(help.status == 0)
+        for option in [
+            "--config", "--dataset", "--out", "--resume", "--steps", "--seed", "--threads", "--environment", "--attention",
+            "--context-length", "--embedding-dimension", "--layer-count", "--head-count", "--mlp-dimension", "--activation",
+            "--dropout", "--max-episode-length", "--batch-size", "--learning-rate", "--weight-decay", "--warmup-steps",
+            "--gradient-clip", "--reward-scale", "--discount", "--sampling", "--max-episode-steps", "--checkpoint-every",
+            "--log-every",
+        ] {
+            #expect(help.output.contains(option), "train --help lacks \(option)")
+        }
+    }
+}
