@@ -5,7 +5,9 @@
 // Dependency graph (acyclic; the executable is the only place where everything meets):
 //
 //   CHDF5  <- RLData -------+--> DecisionFlowTraining --> d4rl-run
-//   CBLAS  <- DecisionFlow -/
+//   CBLAS  <- DecisionFlow -/                            /
+//   SeededRandom <- RLEnvironments ----------------------/
+//   (DecisionFlow also uses SeededRandom)
 //
 import PackageDescription
 
@@ -14,6 +16,7 @@ let package = Package(
     products: [
         .library(name: "RLData", targets: ["RLData"]),
         .library(name: "DecisionFlow", targets: ["DecisionFlow"]),
+        .library(name: "RLEnvironments", targets: ["RLEnvironments"]),
         .executable(name: "d4rl-run", targets: ["d4rl-run"]),
     ],
     dependencies: [
@@ -33,13 +36,22 @@ let package = Package(
             providers: [.apt(["libopenblas-dev"])]
         ),
 
+        // The seeded random generator shared by the model and the environments.
+        .target(name: "SeededRandom", dependencies: [.product(name: "RealModule", package: "swift-numerics")]),
+
+        // Environments for rollouts: pure-Swift tasks, and MuJoCo locomotion.
+        .target(
+            name: "RLEnvironments",
+            dependencies: ["SeededRandom", .product(name: "RealModule", package: "swift-numerics")]
+        ),
+
         // Reading and writing D4RL-schema HDF5 files.
         .target(name: "RLData", dependencies: ["CHDF5"]),
 
         // The Decision Transformer / Decision-Flowformer model.
         .target(
             name: "DecisionFlow",
-            dependencies: ["CBLAS", .product(name: "RealModule", package: "swift-numerics")]
+            dependencies: ["CBLAS", "SeededRandom", .product(name: "RealModule", package: "swift-numerics")]
         ),
 
         // Training: windows from D4RL data into the model, run directories, logs, resume.
@@ -52,6 +64,7 @@ let package = Package(
                 "RLData",
                 "DecisionFlow",
                 "DecisionFlowTraining",
+                "RLEnvironments",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -60,6 +73,7 @@ let package = Package(
         .testTarget(name: "RLDataTests", dependencies: ["RLData", "CHDF5"]),
         .testTarget(name: "CLITests", dependencies: ["d4rl-run"]),
         .target(name: "MallocCounter", path: "Tests/Support/MallocCounter"),
+        .testTarget(name: "RLEnvironmentsTests", dependencies: ["RLEnvironments"]),
         .testTarget(name: "DecisionFlowTrainingTests", dependencies: ["DecisionFlowTraining", "RLData", "DecisionFlow"]),
         .testTarget(
             name: "DecisionFlowTests",

@@ -1,0 +1,121 @@
+/// A box of per-dimension bounds: an observation or action space.
+public struct BoxSpace: Sendable, Equatable {
+    /// Lower bound of each dimension (−∞ where unbounded).
+    public var lower: [Float]
+    /// Upper bound of each dimension (+∞ where unbounded).
+    public var upper: [Float]
+
+    /// The number of dimensions.
+    public var dimension: Int { lower.count }
+
+    /// A box with these bounds.
+    public init(lower: [Float], upper: [Float]) {
+        precondition(lower.count == upper.count)
+        self.lower = lower
+        self.upper = upper
+    }
+
+    /// The same bounds in every one of `dimension` dimensions.
+    public init(dimension: Int, bound: Float) {
+        self.init(lower: [Float](repeating: -bound, count: dimension), upper: [Float](repeating: bound, count: dimension))
+    }
+}
+
+/// What one environment step returns (gymnasium's five-tuple, minus `info`).
+public struct StepResult: Sendable, Equatable {
+    /// The observation after the step.
+    public var observation: [Float]
+    /// The step's reward.
+    public var reward: Double
+    /// The task ended (a fall, a goal reached): no further steps.
+    public var terminated: Bool
+    /// The time limit ended the episode.
+    public var truncated: Bool
+
+    /// Whether the episode is over either way.
+    public var isDone: Bool { terminated || truncated }
+
+    public init(observation: [Float], reward: Double, terminated: Bool, truncated: Bool) {
+        self.observation = observation
+        self.reward = reward
+        self.terminated = terminated
+        self.truncated = truncated
+    }
+}
+
+/// Why an environment refused a call. Nothing is stepped when one is thrown.
+public enum EnvironmentError: Error, Equatable, CustomStringConvertible, Sendable {
+    /// The action has the wrong number of values.
+    case wrongActionLength(environment: String, expected: Int, got: Int)
+    /// The action holds NaN or infinity.
+    case nonFiniteAction(environment: String, index: Int, value: Float)
+    /// A state vector for `setState` has the wrong length or non-finite values.
+    case badState(environment: String, problem: String)
+    /// `step` was called before `reset`, or after the episode ended.
+    case needsReset(environment: String)
+    /// No environment is registered under this name.
+    case unknownEnvironment(name: String, known: [String])
+    /// The physics model could not be loaded; MuJoCo's own message is included.
+    case badModel(file: String, message: String)
+
+    public var description: String {
+        switch self {
+        case .wrongActionLength(let environment, let expected, let got):
+            return "\(environment): the action has \(got) values, but the action space has \(expected) dimensions"
+        case .nonFiniteAction(let environment, let index, let value):
+            return "\(environment): action component \(index) is \(value); actions must be finite"
+        case .badState(let environment, let problem):
+            return "\(environment): cannot set the state: \(problem)"
+        case .needsReset(let environment):
+            return "\(environment): the episode is over (or never started); call reset(seed:) first"
+        case .unknownEnvironment(let name, let known):
+            return "no environment named '\(name)'; known: \(known.joined(separator: ", "))"
+        case .badModel(let file, let message):
+            return "\(file): MuJoCo could not load the model: \(message)"
+        }
+    }
+}
+
+/// A reinforcement-learning environment with gymnasium's semantics: `reset`, then `step`
+/// until `terminated` or `truncated` (the time limit).
+///
+/// Randomness (the reset noise) comes only from the seed given to `reset(seed:)`, or from the
+/// stream it started when the seed is nil.
+public protocol Environment: AnyObject {
+    /// The registry name, e.g. `hopper`.
+    var name: String { get }
+    var observationSpace: BoxSpace { get }
+    var actionSpace: BoxSpace { get }
+    /// The time limit: `truncated` becomes true after this many steps.
+    var maxEpisodeSteps: Int { get }
+    /// Steps taken since the last reset.
+    var elapsedSteps: Int { get }
+
+    /// Starts an episode and returns its first observation. A seed restarts the random
+    /// stream; nil continues it.
+    func reset(seed: UInt64?) -> [Float]
+
+    /// Applies `action` and advances the simulation by one environment step.
+    ///
+    /// - Throws: `EnvironmentError` for an action of the wrong length or with NaN or
+    ///   infinity, or when no episode is running; nothing is stepped then.
+    func step(action: [Float]) throws -> StepResult
+
+    /// The simulator's full state, as `setState` takes it.
+    var state: [Double] { get }
+
+    /// Replaces the simulator's state (to replay recorded data), keeping the step count.
+    func setState(_ state: [Double]) throws
+}
+
+extension Environment {
+    /// Checks an action's length and finiteness, throwing the matching error.
+    func validate(_ action: [Float]) throws {
+        guard action.count == actionSpace.dimension else {
+            throw EnvironmentError.wrongActionLength(environment: name, expected: actionSpace.dimension, got: action.count)
+        }
+        if let index = action.firstIndex(where: { !$0.isFinite }) {
+            throw EnvironmentError.nonFiniteAction(environment: name, index: index, value: action[index])
+        }
+    }
+}
