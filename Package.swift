@@ -40,9 +40,11 @@ let package = Package(
         .target(name: "SeededRandom", dependencies: [.product(name: "RealModule", package: "swift-numerics")]),
 
         // Environments for rollouts: pure-Swift tasks, and MuJoCo locomotion.
+        .systemLibrary(name: "CMuJoCo", providers: [.apt(["libmujoco-dev"])]),
         .target(
             name: "RLEnvironments",
-            dependencies: ["SeededRandom", .product(name: "RealModule", package: "swift-numerics")]
+            dependencies: ["CMuJoCo", "SeededRandom", .product(name: "RealModule", package: "swift-numerics")],
+            resources: [.copy("Models")]
         ),
 
         // Reading and writing D4RL-schema HDF5 files.
@@ -57,6 +59,9 @@ let package = Package(
         // Training: windows from D4RL data into the model, run directories, logs, resume.
         .target(name: "DecisionFlowTraining", dependencies: ["RLData", "DecisionFlow"]),
 
+        // Evaluation: rollouts and normalized scores, and replaying datasets in the simulators.
+        .target(name: "DecisionFlowEvaluation", dependencies: ["RLData", "RLEnvironments"]),
+
         // The command-line tool.
         .executableTarget(
             name: "d4rl-run",
@@ -65,6 +70,8 @@ let package = Package(
                 "DecisionFlow",
                 "DecisionFlowTraining",
                 "RLEnvironments",
+                "DecisionFlowEvaluation",
+                "SeededRandom",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -74,6 +81,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["d4rl-run"]),
         .target(name: "MallocCounter", path: "Tests/Support/MallocCounter"),
         .testTarget(name: "RLEnvironmentsTests", dependencies: ["RLEnvironments"]),
+        .testTarget(name: "DecisionFlowEvaluationTests", dependencies: ["DecisionFlowEvaluation", "RLEnvironments", "RLData"]),
         .testTarget(name: "DecisionFlowTrainingTests", dependencies: ["DecisionFlowTraining", "RLData", "DecisionFlow"]),
         .testTarget(
             name: "DecisionFlowTests",

@@ -4,6 +4,9 @@ public enum EnvironmentRegistry {
     nonisolated(unsafe) static var factories: [String: () throws -> any Environment] = [
         "pendulum": { Pendulum() },
         "mountaincar": { MountainCarContinuous() },
+        "hopper": { try Hopper() },
+        "walker2d": { try Walker2d() },
+        "halfcheetah": { try HalfCheetah() },
     ]
 
     /// The registered names, sorted.

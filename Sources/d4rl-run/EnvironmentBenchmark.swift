@@ -1,0 +1,51 @@
+import ArgumentParser
+import Foundation
+import RLEnvironments
+import SeededRandom
+
+/// `d4rl-run bench envs`: environment steps per second, and the Swift layer's cost.
+struct EnvironmentBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "envs",
+        abstract: "Environment steps per second with random actions (one thread), against bare mj_step.",
+        discussion: """
+            Each environment runs --steps steps of uniform random actions, resetting whenever \
+            an episode ends. For the MuJoCo tasks the same actions and resets are then replayed \
+            as bare mj_step calls on the same model (frame skip included), in the same run; the \
+            overhead is the Swift layer's share: validation, observation, reward, termination.
+            """
+    )
+
+    @Option(help: "Environment steps per measurement.")
+    var steps = 20_000
+
+    @Option(help: "Environments (comma-separated).")
+    var envs = "hopper,walker2d,halfcheetah,pendulum,mountaincar"
+
+    func run() throws {
+        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; one thread; \(steps) steps each")
+        print("environment    steps/s    physics steps/s   bare mj_step steps/s   Swift layer")
+        for name in envs.split(separator: ",").map(String.init) {
+            let environment = try EnvironmentRegistry.make(name)
+            var random = RandomGenerator(seed: 9)
+            let actions = (0..<steps).map { _ in (0..<environment.actionSpace.dimension).map { _ in random.nextFloat() * 2 - 1 } }
+            var resets = Set<Int>()
+            _ = environment.reset(seed: 1)
+            let clock = ContinuousClock()
+            let elapsed = try clock.measure {
+                for (index, action) in actions.enumerated() where try environment.step(action: action).isDone {
+                    _ = environment.reset(seed: nil)
+                    resets.insert(index)
+                }
+            }
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            let rate = Double(steps) / seconds
+            var line = name.padding(toLength: 13, withPad: " ", startingAt: 0) + String(format: " %9.0f", rate)
+            if let mujoco = environment as? MuJoCoEnvironment {
+                let bare = mujoco.timeBarePhysics(actions: actions, resets: resets)
+                line += String(format: "   %15.0f   %20.0f   %+9.1f%%", rate * Double(mujoco.frameSkip), Double(steps) / bare, 100 * (seconds - bare) / bare)
+            }
+            print(line)
+        }
+    }
+}

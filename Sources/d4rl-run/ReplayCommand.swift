@@ -1,0 +1,58 @@
+import ArgumentParser
+import DecisionFlowEvaluation
+import Foundation
+import RLData
+import RLEnvironments
+
+/// `d4rl-run replay`: how well our simulator reproduces a dataset's recorded transitions.
+struct ReplayCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay",
+        abstract: "Replay a D4RL file's transitions in the matching MuJoCo environment and report the agreement.",
+        discussion: """
+            For every row: set the simulator state from infos/qpos and infos/qvel, apply the \
+            recorded action, and compare the result with next_observations (largest component \
+            error), rewards (relative error) and terminals.
+            """
+    )
+
+    @Argument(help: "D4RL files with infos/qpos, infos/qvel and next_observations.", completion: .file(extensions: ["hdf5", "h5"]))
+    var files: [String]
+
+    @Option(help: "Environment: hopper, walker2d or halfcheetah. Default: from the file's metadata.")
+    var env: String?
+
+    @Option(help: "Replay at most this many transitions per file.")
+    var limit: Int?
+
+    @Flag(help: "Print JSON (one object per file).")
+    var json = false
+
+    func run() throws {
+        var reports: [ReplayReport] = []
+        for file in files {
+            let name = try env ?? D4RLDataset(file: file).environmentName ?? {
+                throw ValidationError("\(file): cannot tell the environment from its metadata; pass --env")
+            }()
+            guard let environment = try EnvironmentRegistry.make(name) as? MuJoCoEnvironment else {
+                throw ValidationError("\(name) is not a MuJoCo environment; replay needs one of hopper, walker2d, halfcheetah")
+            }
+            reports.append(try DatasetReplay.run(file: file, environment: environment, limit: limit))
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(reports), as: UTF8.self))
+            return
+        }
+        for report in reports {
+            print("\(report.file)  (\(report.environment), \(report.transitions) transitions)")
+            print(String(format: "  next observation within 1e-4   %6.2f%%", 100 * report.observationsWithin1e4))
+            print(String(format: "  next observation within 0.1    %6.2f%%", 100 * report.observationsWithin0_1))
+            print(String(format: "  contact-free, within 1e-4      %6.2f%% of %d", 100 * report.contactFreeObservationsWithin1e4, report.contactFreeTransitions))
+            print(String(format: "  reward within 1e-3 relative    %6.2f%%", 100 * report.rewardsWithin1e3Relative))
+            print(String(format: "  terminal flag agrees           %6.2f%%", 100 * report.terminalsAgree))
+            print("  observation error p50 / p90 / p99: " + report.observationErrorPercentiles.map { String(format: "%.2g", $0) }.joined(separator: " / "))
+        }
+    }
+}
