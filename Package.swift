@@ -60,7 +60,7 @@ let package = Package(
         .target(name: "DecisionFlowTraining", dependencies: ["RLData", "DecisionFlow"]),
 
         // Evaluation: rollouts and normalized scores, and replaying datasets in the simulators.
-        .target(name: "DecisionFlowEvaluation", dependencies: ["RLData", "RLEnvironments"]),
+        .target(name: "DecisionFlowEvaluation", dependencies: ["RLData", "RLEnvironments", "DecisionFlow"]),
 
         // The command-line tool.
         .executableTarget(
@@ -81,7 +81,10 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["d4rl-run"]),
         .target(name: "MallocCounter", path: "Tests/Support/MallocCounter"),
         .testTarget(name: "RLEnvironmentsTests", dependencies: ["RLEnvironments"]),
-        .testTarget(name: "DecisionFlowEvaluationTests", dependencies: ["DecisionFlowEvaluation", "RLEnvironments", "RLData"]),
+        .testTarget(
+            name: "DecisionFlowEvaluationTests",
+            dependencies: ["DecisionFlowEvaluation", "RLEnvironments", "RLData", "DecisionFlow", "DecisionFlowTraining"]
+        ),
         .testTarget(name: "DecisionFlowTrainingTests", dependencies: ["DecisionFlowTraining", "RLData", "DecisionFlow"]),
         .testTarget(
             name: "DecisionFlowTests",

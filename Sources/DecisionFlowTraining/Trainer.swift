@@ -157,7 +157,20 @@ public final class Trainer {
     /// A checkpoint holding everything needed to resume exactly or to evaluate.
     public func checkpoint() throws -> Checkpoint {
         let json = String(decoding: try JSONEncoder.sortedKeys.encode(state), as: UTF8.self)
-        return Checkpoint(model: model, optimizer: optimizer, metadata: [TrainingState.metadataKey: json])
+        return Checkpoint(
+            model: model, optimizer: optimizer,
+            metadata: [TrainingState.metadataKey: json, PolicyNormalization.metadataKey: try normalizationJSON()])
+    }
+
+    /// What a policy needs to act: the state normalization and reward scale, as JSON.
+    public var normalization: PolicyNormalization {
+        PolicyNormalization(
+            stateMean: sampler.statistics.mean, stateScale: sampler.statistics.normalizationScale,
+            rewardScale: configuration.rewardScale, environment: environment)
+    }
+
+    private func normalizationJSON() throws -> String {
+        String(decoding: try JSONEncoder.sortedKeys.encode(normalization), as: UTF8.self)
     }
 }
 

@@ -1,8 +1,10 @@
 import ArgumentParser
 import DecisionFlow
+import DecisionFlowEvaluation
 import DecisionFlowTraining
 import Foundation
 import RLData
+import RLEnvironments
 
 /// `d4rl-run`: offline RL on D4RL datasets, from the command line.
 @main
@@ -10,7 +12,7 @@ struct D4RLRun: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "d4rl-run",
         abstract: "Offline reinforcement learning on D4RL datasets: train, inspect, slice, bench.",
-        subcommands: [TrainCommand.self, PlotCommand.self, InspectCommand.self, ReplayCommand.self, SliceCommand.self, BenchCommand.self]
+        subcommands: [TrainCommand.self, EvaluateCommand.self, PlotCommand.self, InspectCommand.self, ReplayCommand.self, SliceCommand.self, BenchCommand.self]
     )
 
     /// Runs the command, and maps every user-facing error to a message and an exit code in
@@ -21,23 +23,26 @@ struct D4RLRun: ParsableCommand {
         do {
             var command = try parseAsRoot()
             try command.run()
-        } catch let error as D4RLError {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            Foundation.exit(65)
-        } catch let error as HDF5Error {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            Foundation.exit(65)
-        } catch let error as CheckpointError {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            Foundation.exit(65)
-        } catch let error as TrainingError {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            switch error {
-            case .nonFinite: Foundation.exit(70)  // EX_SOFTWARE: the run itself failed
-            default: Foundation.exit(65)
-            }
         } catch {
+            if let code = exitCode(for: error) {
+                FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+                Foundation.exit(code)
+            }
             exit(withError: error)
+        }
+    }
+
+    /// The exit code of an error whose message is for the user, or nil for swift-argument-
+    /// parser's own (usage) errors.
+    static func exitCode(for error: any Error) -> Int32? {
+        switch error {
+        case let error as TrainingError:
+            if case .nonFinite = error { return 70 }  // EX_SOFTWARE: the run itself failed
+            return 65
+        case is D4RLError, is HDF5Error, is CheckpointError, is EnvironmentError, is EvaluationError, is PolicyError:
+            return 65  // EX_DATAERR: bad input
+        default:
+            return nil
         }
     }
 }

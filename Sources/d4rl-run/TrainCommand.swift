@@ -161,11 +161,12 @@ final class ProgressLine {
         self.startStep = startStep
     }
 
-    func update(step: Int, loss: Float, elapsed: Double) {
+    func update(step: Int, loss: Float, elapsed: Double, label: String = "step", valueLabel: String = "loss") {
         let done = step - startStep
         let rate = Double(done) / max(elapsed, 1e-9)
         let remaining = Double(total - step) / max(rate, 1e-9)
-        let line = String(format: "step %d/%d  loss %.4f  %.1f steps/s  ETA %@", step, total, loss, rate, Self.clock(remaining))
+        let value = valueLabel == "loss" ? String(format: "loss %.4f", loss) : "\(valueLabel) \(Int(loss))"
+        let line = String(format: "%@ %d/%d  %@  %.1f steps/s  ETA %@", label, step, total, value, rate, Self.clock(remaining))
         if interactive {
             guard elapsed - lastDraw >= 0.1 || step == total else { return }
             lastDraw = elapsed

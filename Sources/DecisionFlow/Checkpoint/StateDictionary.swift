@@ -6,6 +6,12 @@ public struct CheckpointError: Error, CustomStringConvertible, Sendable {
     public var problem: String
 
     public var description: String { "\(file): \(problem)" }
+
+    /// Creates an error; see the properties for the meaning of each value.
+    public init(file: String, problem: String) {
+        self.file = file
+        self.problem = problem
+    }
 }
 
 extension DecisionTransformer {

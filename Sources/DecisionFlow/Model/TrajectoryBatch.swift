@@ -5,8 +5,13 @@
 public final class TrajectoryBatch {
     /// Capacity: the most sequences the batch can hold.
     public let capacity: Int
-    /// Timesteps per sequence.
-    public let timesteps: Int
+    /// The most timesteps per sequence the buffers hold.
+    public let timestepCapacity: Int
+    /// Timesteps per sequence in use (≤ timestepCapacity): rows are laid out densely as
+    /// (count, timesteps), so a rollout whose history is still shorter than K uses fewer.
+    public var timesteps: Int {
+        didSet { precondition(timesteps >= 1 && timesteps <= timestepCapacity, "\(timesteps) timesteps; capacity \(timestepCapacity)") }
+    }
     public let stateDimension: Int
     public let actionDimension: Int
 
@@ -27,6 +32,7 @@ public final class TrajectoryBatch {
     /// Allocates a batch of `capacity` sequences of `timesteps` steps, all zero.
     public init(capacity: Int, timesteps: Int, stateDimension: Int, actionDimension: Int) {
         self.capacity = capacity
+        self.timestepCapacity = timesteps
         self.timesteps = timesteps
         self.stateDimension = stateDimension
         self.actionDimension = actionDimension

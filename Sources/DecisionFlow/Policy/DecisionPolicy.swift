@@ -1,0 +1,148 @@
+import Foundation
+
+/// Why a policy call was refused. Nothing changes when one is thrown.
+public enum PolicyError: Error, Equatable, CustomStringConvertible, Sendable {
+    /// The observation has the wrong number of values.
+    case wrongObservationLength(expected: Int, got: Int)
+    /// The observation holds NaN or infinity.
+    case nonFiniteObservation(index: Int)
+    /// `action(for:)` was called twice without `record(reward:)` in between.
+    case rewardNotRecorded
+    /// `action(for:)` was called before `reset(targetReturn:)`.
+    case notReset
+    /// The caller's buffer for the action has the wrong size.
+    case wrongActionBuffer(expected: Int, got: Int)
+
+    public var description: String {
+        switch self {
+        case .wrongObservationLength(let expected, let got):
+            return "the observation has \(got) values, but the policy was trained on \(expected)"
+        case .nonFiniteObservation(let index): return "observation component \(index) is NaN or infinite"
+        case .rewardNotRecorded: return "record(reward:) the previous step's reward before asking for the next action"
+        case .notReset: return "call reset(targetReturn:) before the first action of an episode"
+        case .wrongActionBuffer(let expected, let got): return "the action buffer holds \(got) values; the policy outputs \(expected)"
+        }
+    }
+}
+
+/// A trained Decision Transformer, ready to be called every step of a Swift simulation.
+///
+/// ```swift
+/// let policy = try DecisionPolicy(checkpointPath: "runs/demo/checkpoint.safetensors")
+/// policy.reset(targetReturn: 3600)
+/// var observation = simulator.reset()
+/// while !done {
+///     let action = try policy.action(for: observation)
+///     (observation, reward, done) = simulator.step(action)
+///     policy.record(reward: reward)
+/// }
+/// ```
+///
+/// It follows the reference evaluation protocol: states normalized with the training data's
+/// statistics (saved in the checkpoint), a return-to-go that starts at target / scale and
+/// drops by reward / scale after each step, timesteps counting from 0, and the history cut to
+/// the last K steps with no padding.
+///
+/// Cost: every call runs the model over the current window (up to 3K tokens), one sequence on
+/// `threads` threads. `action(for:into:)` allocates nothing once warm; `action(for:)` allocates
+/// only the returned array. Nothing is reused between calls: when the window slides (after K
+/// steps) every position's attention changes, and even before that the previous step's
+/// action token, a zero placeholder when that step was chosen, is replaced by the real action,
+/// which changes every later token; a cache of the unchanged prefix would save at most the
+/// first K − 1 of an episode's steps, and is not implemented.
+public final class DecisionPolicy {
+    public let model: DecisionTransformer
+    public let normalization: PolicyNormalization
+    private var history: PolicyHistory
+    private let batch: TrajectoryBatch
+    private var awaitingReward = false
+    private var started = false
+
+    /// A policy from a model and its normalization.
+    public init(model: DecisionTransformer, normalization: PolicyNormalization) {
+        precondition(normalization.stateMean.count == model.configuration.stateDimension)
+        self.model = model
+        self.normalization = normalization
+        let c = model.configuration
+        history = PolicyHistory(
+            contextLength: c.contextLength, stateDimension: c.stateDimension, actionDimension: c.actionDimension,
+            maxEpisodeLength: c.maxEpisodeLength)
+        batch = TrajectoryBatch(capacity: 1, timesteps: c.contextLength, stateDimension: c.stateDimension, actionDimension: c.actionDimension)
+    }
+
+    /// A policy from a checkpoint written by `d4rl-run train` or `d4rl-run import`.
+    ///
+    /// - Throws: `CheckpointError` when the file is unreadable, corrupt, or has no saved
+    ///   normalization.
+    public convenience init(checkpointPath: String, threads: Int = 1) throws {
+        let checkpoint = try Checkpoint.read(checkpointPath)
+        guard let json = checkpoint.metadata[PolicyNormalization.metadataKey] else {
+            throw CheckpointError(file: checkpointPath, problem: "holds no state normalization ('policy' metadata); use a checkpoint written by `d4rl-run train` or `d4rl-run import`")
+        }
+        let normalization: PolicyNormalization
+        do {
+            normalization = try JSONDecoder().decode(PolicyNormalization.self, from: Data(json.utf8))
+        } catch {
+            throw CheckpointError(file: checkpointPath, problem: "has an unreadable state normalization (\(error)); the file is corrupt")
+        }
+        guard normalization.stateMean.count == checkpoint.configuration.stateDimension,
+            normalization.stateScale.count == checkpoint.configuration.stateDimension
+        else {
+            throw CheckpointError(file: checkpointPath, problem: "its state normalization has \(normalization.stateMean.count) features, but the model takes \(checkpoint.configuration.stateDimension)")
+        }
+        self.init(model: DecisionTransformer(checkpoint: checkpoint, batchCapacity: 1, threads: threads), normalization: normalization)
+    }
+
+    /// Observation width the policy expects.
+    public var observationDimension: Int { model.configuration.stateDimension }
+    /// Action width the policy returns.
+    public var actionDimension: Int { model.configuration.actionDimension }
+
+    /// Starts an episode aiming for `targetReturn`, in the environment's own reward scale
+    /// (e.g. 3600 for hopper).
+    public func reset(targetReturn: Float) {
+        history.reset(scaledTarget: targetReturn / normalization.rewardScale)
+        awaitingReward = false
+        started = true
+    }
+
+    /// The action for `observation`, written into `action` (actionDimension values).
+    public func action(for observation: UnsafeBufferPointer<Float>, into action: UnsafeMutableBufferPointer<Float>) throws {
+        guard started else { throw PolicyError.notReset }
+        guard !awaitingReward else { throw PolicyError.rewardNotRecorded }
+        guard observation.count == observationDimension else {
+            throw PolicyError.wrongObservationLength(expected: observationDimension, got: observation.count)
+        }
+        guard action.count == actionDimension else {
+            throw PolicyError.wrongActionBuffer(expected: actionDimension, got: action.count)
+        }
+        if let bad = observation.firstIndex(where: { !$0.isFinite }) { throw PolicyError.nonFiniteObservation(index: bad) }
+        let mean = normalization.stateMean
+        let scale = normalization.stateScale
+        history.append { j in (observation[j] - mean[j]) / scale[j] }
+        batch.count = 1
+        batch.timesteps = history.count
+        history.write(into: batch, sequence: 0)
+        model.forward(batch)
+        let predictions = model.actionPredictions
+        let last = (history.count - 1) * actionDimension
+        for j in 0..<actionDimension { action[j] = predictions[last + j] }
+        history.setLastAction { predictions[last + $0] }
+        awaitingReward = true
+    }
+
+    /// The action for `observation`.
+    public func action(for observation: [Float]) throws -> [Float] {
+        var action = [Float](repeating: 0, count: actionDimension)
+        try observation.withUnsafeBufferPointer { observation in
+            try action.withUnsafeMutableBufferPointer { try self.action(for: observation, into: $0) }
+        }
+        return action
+    }
+
+    /// Records the reward the environment gave for the last action.
+    public func record(reward: Float) {
+        history.record(scaledReward: reward / normalization.rewardScale)
+        awaitingReward = false
+    }
+}

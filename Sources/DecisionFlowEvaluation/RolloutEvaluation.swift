@@ -1,0 +1,152 @@
+import DecisionFlow
+import RLData
+import RLEnvironments
+
+/// One finished episode.
+public struct EpisodeResult: Codable, Sendable, Equatable {
+    /// The undiscounted return.
+    public var episodeReturn: Double
+    public var length: Int
+
+    public init(episodeReturn: Double, length: Int) {
+        self.episodeReturn = episodeReturn
+        self.length = length
+    }
+}
+
+/// The episodes run for one target return, summarized.
+public struct TargetReport: Codable, Sendable {
+    /// The target return, in the environment's reward scale.
+    public var target: Double
+    public var episodes: [EpisodeResult]
+    public var returnMean: Double
+    public var returnStd: Double
+    public var lengthMean: Double
+    /// D4RL normalized score ×100 of the mean return, and the std of the episodes' scores;
+    /// nil when the environment has no D4RL reference scores.
+    public var normalizedMean: Double?
+    public var normalizedStd: Double?
+
+    init(target: Double, episodes: [EpisodeResult], scores: D4RLReferenceScores?) {
+        self.target = target
+        self.episodes = episodes
+        let returns = SummaryStatistics(episodes.map(\.episodeReturn))
+        returnMean = returns.mean
+        returnStd = returns.std
+        lengthMean = SummaryStatistics(episodes.map { Double($0.length) }).mean
+        if let scores {
+            let normalized = SummaryStatistics(episodes.map { scores.normalize($0.episodeReturn) })
+            normalizedMean = normalized.mean
+            normalizedStd = normalized.std
+        }
+    }
+}
+
+/// Runs a Decision Transformer in an environment with the reference's evaluation protocol
+/// (see `PolicyHistory`), many episodes at once: one batched forward pass per environment
+/// step across the live episodes.
+///
+/// Episode i resets its own environment with seed `seed + i`. Every sequence of a batch is
+/// computed independently (the model never mixes sequences), so the episodes are those of
+/// running them one by one through `DecisionPolicy`: the same lengths and returns equal to
+/// rounding (tested). Not bit for bit: OpenBLAS rounds a row of a product differently
+/// depending on how many rows the product has.
+public enum RolloutEvaluation {
+    /// Runs `environments.count` episodes aiming for `target`.
+    ///
+    /// - Parameters:
+    ///   - model: a model whose batch capacity is at least `environments.count`.
+    ///   - progress: called after every environment step with (finished episodes, steps taken).
+    public static func run(
+        model: DecisionTransformer, normalization: PolicyNormalization, environments: [any Environment], target: Double,
+        seed: UInt64, progress: (Int, Int) -> Void = { _, _ in }
+    ) throws -> [EpisodeResult] {
+        let c = model.configuration
+        let count = environments.count
+        precondition(count <= model.batchCapacity, "\(count) episodes exceed the model's batch capacity \(model.batchCapacity)")
+        for environment in environments {
+            guard environment.observationSpace.dimension == c.stateDimension, environment.actionSpace.dimension == c.actionDimension else {
+                throw EvaluationError.shapeMismatch(
+                    environment: environment.name, observation: environment.observationSpace.dimension,
+                    action: environment.actionSpace.dimension, model: c)
+            }
+        }
+        let batch = TrajectoryBatch(capacity: count, timesteps: c.contextLength, stateDimension: c.stateDimension, actionDimension: c.actionDimension)
+        var histories = (0..<count).map { _ in
+            PolicyHistory(contextLength: c.contextLength, stateDimension: c.stateDimension, actionDimension: c.actionDimension, maxEpisodeLength: c.maxEpisodeLength)
+        }
+        var results = [EpisodeResult](repeating: EpisodeResult(episodeReturn: 0, length: 0), count: count)
+        var live = Array(0..<count)
+        let mean = normalization.stateMean
+        let scale = normalization.stateScale
+        for (index, environment) in environments.enumerated() {
+            let observation = environment.reset(seed: seed &+ UInt64(index))
+            histories[index].reset(scaledTarget: Float(target) / normalization.rewardScale)
+            histories[index].append { (observation[$0] - mean[$0]) / scale[$0] }
+        }
+        var steps = 0
+        var action = [Float](repeating: 0, count: c.actionDimension)
+        while !live.isEmpty {
+            batch.count = live.count
+            batch.timesteps = histories[live[0]].count  // every live episode is at the same step
+            for (slot, episode) in live.enumerated() { histories[episode].write(into: batch, sequence: slot) }
+            model.forward(batch)
+            let predictions = model.actionPredictions
+            var stillLive: [Int] = []
+            for (slot, episode) in live.enumerated() {
+                let last = (slot * batch.timesteps + batch.timesteps - 1) * c.actionDimension
+                for j in 0..<c.actionDimension { action[j] = predictions[last + j] }
+                histories[episode].setLastAction { action[$0] }
+                let result = try environments[episode].step(action: action)
+                results[episode].episodeReturn += result.reward
+                results[episode].length += 1
+                if !result.isDone {
+                    histories[episode].record(scaledReward: Float(result.reward) / normalization.rewardScale)
+                    let observation = result.observation
+                    histories[episode].append { (observation[$0] - mean[$0]) / scale[$0] }
+                    stillLive.append(episode)
+                }
+            }
+            live = stillLive
+            steps += 1
+            progress(count - live.count, steps)
+        }
+        return results
+    }
+
+    /// Runs the episodes one at a time through `policy` (the sequential reference for `run`).
+    public static func runSequentially(
+        policy: DecisionPolicy, environments: [any Environment], target: Double, seed: UInt64
+    ) throws -> [EpisodeResult] {
+        try environments.enumerated().map { index, environment in
+            var observation = environment.reset(seed: seed &+ UInt64(index))
+            policy.reset(targetReturn: Float(target))
+            var result = EpisodeResult(episodeReturn: 0, length: 0)
+            while true {
+                let step = try environment.step(action: try policy.action(for: observation))
+                result.episodeReturn += step.reward
+                result.length += 1
+                if step.isDone { return result }
+                policy.record(reward: Float(step.reward))
+                observation = step.observation
+            }
+        }
+    }
+
+    /// Summaries per target, with D4RL normalized scores when `environment` has them.
+    public static func report(target: Double, episodes: [EpisodeResult], environment: String) -> TargetReport {
+        TargetReport(target: target, episodes: episodes, scores: D4RLReferenceScores.forEnvironment(environment))
+    }
+}
+
+/// Why an evaluation could not run.
+public enum EvaluationError: Error, CustomStringConvertible, Sendable {
+    case shapeMismatch(environment: String, observation: Int, action: Int, model: ModelConfiguration)
+
+    public var description: String {
+        switch self {
+        case .shapeMismatch(let environment, let observation, let action, let model):
+            return "\(environment) has observations of \(observation) and actions of \(action), but the checkpoint's model takes states of \(model.stateDimension) and actions of \(model.actionDimension): evaluate it in the environment it was trained for"
+        }
+    }
+}

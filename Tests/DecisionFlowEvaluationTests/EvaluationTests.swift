@@ -1,0 +1,90 @@
+import DecisionFlow
+import DecisionFlowEvaluation
+import DecisionFlowTraining
+import Foundation
+import RLData
+import RLEnvironments
+import Testing
+
+@Suite(.serialized) struct EvaluationTests {
+    static let bundled = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("data/hopper-medium-replay-tail25k.hdf5").path
+
+    /// A small Decision-Flowformer trained briefly on hopper data.
+    static func trainedPolicy(steps: Int) throws -> (DecisionTransformer, PolicyNormalization) {
+        var configuration = TrainingConfiguration()
+        configuration.datasets = [bundled]
+        configuration.embeddingDimension = 64
+        configuration.layerCount = 2
+        configuration.headCount = 2
+        configuration.batchSize = 32
+        configuration.contextLength = 10
+        configuration.learningRate = 1e-3
+        configuration.warmupSteps = 50
+        configuration.steps = steps
+        configuration.seed = 3
+        let trainer = try Trainer(configuration: configuration, dataset: try D4RLDataset(file: bundled))
+        for _ in 0..<steps { try trainer.trainStep() }
+        return (trainer.model, trainer.normalization)
+    }
+
+    /// Eight episodes at once give the same episodes as one by one: the same lengths, and
+    /// returns equal to rounding. Not bit for bit: OpenBLAS rounds a row of a product
+    /// differently depending on how many rows the product has (its edge kernels sum in another
+    /// order), and a batch of 8 has 8 times the rows; 1e-6 relative is a thousand times the
+    /// differences seen.
+    @Test func batchedEqualsSequential() throws {
+        let (trained, normalization) = try Self.trainedPolicy(steps: 60)
+        let checkpoint = Checkpoint(model: trained)
+        let batched = DecisionTransformer(checkpoint: checkpoint, batchCapacity: 8)
+        let single = DecisionTransformer(checkpoint: checkpoint, batchCapacity: 1)
+        let together = try RolloutEvaluation.run(
+            model: batched, normalization: normalization, environments: (0..<8).map { _ in try Hopper() }, target: 3600, seed: 40)
+        let oneByOne = try RolloutEvaluation.runSequentially(
+            policy: DecisionPolicy(model: single, normalization: normalization), environments: (0..<8).map { _ in try Hopper() },
+            target: 3600, seed: 40)
+        #expect(together.map(\.length) == oneByOne.map(\.length))
+        for (batched, sequential) in zip(together, oneByOne) {
+            #expect(abs(batched.episodeReturn - sequential.episodeReturn) <= 1e-6 * abs(sequential.episodeReturn), "\(batched) vs \(sequential)")
+        }
+        #expect(Set(together.map(\.length)).count > 1, "episodes end at different steps: \(together)")
+    }
+
+    /// A policy trained for a few hundred steps hops further than an untrained one: same
+    /// environment, same seeds.
+    @Test func trainingBeatsRandomWeights() throws {
+        let (trained, normalization) = try Self.trainedPolicy(steps: 400)
+        let untrained = DecisionTransformer(configuration: trained.configuration, batchCapacity: 5, seed: 99)
+        let evaluated = DecisionTransformer(checkpoint: Checkpoint(model: trained), batchCapacity: 5)
+        func score(_ model: DecisionTransformer) throws -> Double {
+            let episodes = try RolloutEvaluation.run(
+                model: model, normalization: normalization, environments: (0..<5).map { _ in try Hopper() }, target: 1800, seed: 7)
+            return RolloutEvaluation.report(target: 1800, episodes: episodes, environment: "hopper").normalizedMean ?? .nan
+        }
+        let trainedScore = try score(evaluated)
+        let randomScore = try score(untrained)
+        #expect(trainedScore >= randomScore + 5, "trained \(trainedScore) vs untrained \(randomScore) (normalized ×100)")
+    }
+
+    @Test func aModelForAnotherEnvironmentIsRefused() throws {
+        let (model, normalization) = try Self.trainedPolicy(steps: 1)
+        do {
+            _ = try RolloutEvaluation.run(model: model, normalization: normalization, environments: [try Walker2d()], target: 1000, seed: 0)
+            Issue.record("ran a hopper policy in walker2d")
+        } catch let error as EvaluationError {
+            #expect("\(error)".contains("walker2d") && "\(error)".contains("17") && "\(error)".contains("11"))
+        }
+    }
+
+    @Test func normalizedScoresUseFACTSReferencePairs() {
+        let episodes = [EpisodeResult(episodeReturn: 3234.3, length: 1000), EpisodeResult(episodeReturn: -20.272305, length: 10)]
+        let report = RolloutEvaluation.report(target: 3600, episodes: episodes, environment: "hopper")
+        #expect(abs((report.normalizedMean ?? 0) - 50) < 1e-9)
+        #expect(abs((report.normalizedStd ?? 0) - 50) < 1e-9)
+        let cheetah = RolloutEvaluation.report(target: 0, episodes: [EpisodeResult(episodeReturn: 12135, length: 1)], environment: "halfcheetah")
+        #expect(abs((cheetah.normalizedMean ?? 0) - 100) < 1e-9)
+        let walker = RolloutEvaluation.report(target: 0, episodes: [EpisodeResult(episodeReturn: 1.629008, length: 1)], environment: "walker2d")
+        #expect(abs(walker.normalizedMean ?? 1) < 1e-9)
+        #expect(RolloutEvaluation.report(target: 0, episodes: episodes, environment: "pendulum").normalizedMean == nil)
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+import Testing
+
+@testable import DecisionFlow
+
+@Suite struct PolicyTests {
+    /// dt_flow_rollout reproduced step by step through the embedding API.
+    @Test func decisionPolicyReproducesTheReferenceRollout() throws {
+        let contents = try ReferenceFixtures.load("dt_flow_rollout")
+        let m = contents.metadata
+        let S = try #require(m["state_dim"].flatMap { Int($0) })
+        let A = try #require(m["act_dim"].flatMap { Int($0) })
+        let configuration = ModelConfiguration(
+            stateDimension: S, actionDimension: A, contextLength: try #require(m["K"].flatMap { Int($0) }),
+            embeddingDimension: try #require(m["hidden"].flatMap { Int($0) }), layerCount: try #require(m["n_layer"].flatMap { Int($0) }),
+            headCount: try #require(m["n_head"].flatMap { Int($0) }), maxEpisodeLength: try #require(m["max_ep_len"].flatMap { Int($0) }),
+            attention: .flow)
+        let model = DecisionTransformer(configuration: configuration, batchCapacity: 1, seed: 0)
+        try model.load(stateDictionary: contents.tensors, prefix: "param/", source: "dt_flow_rollout")
+        // The fixture feeds raw states and unscaled rewards.
+        let policy = DecisionPolicy(model: model, normalization: .identity(stateDimension: S))
+        let observations = try #require(contents.tensors["input/observations"]).values
+        let rewards = try #require(contents.tensors["input/rewards"]).values
+        let expected = try #require(contents.tensors["output/actions"]).values
+        policy.reset(targetReturn: try #require(contents.tensors["input/target_return"]).values[0])
+        for t in 0..<rewards.count {
+            let action = try policy.action(for: Array(observations[(t * S)..<((t + 1) * S)]))
+            expectClose(action, Array(expected[(t * A)..<((t + 1) * A)]), atol: 1e-5, rtol: 1e-4, "step \(t)")
+            policy.record(reward: rewards[t])
+        }
+    }
+
+    @Test func badCallsAreRefused() throws {
+        let (model, _) = smallModelAndBatch()
+        let policy = DecisionPolicy(model: model, normalization: .identity(stateDimension: 5))
+        #expect(throws: PolicyError.notReset) { try policy.action(for: [0, 0, 0, 0, 0]) }
+        policy.reset(targetReturn: 10)
+        #expect(throws: PolicyError.wrongObservationLength(expected: 5, got: 4)) { try policy.action(for: [0, 0, 0, 0]) }
+        #expect(throws: PolicyError.nonFiniteObservation(index: 2)) { try policy.action(for: [0, 0, .nan, 0, 0]) }
+        _ = try policy.action(for: [0, 0, 0, 0, 0])
+        #expect(throws: PolicyError.rewardNotRecorded) { try policy.action(for: [0, 0, 0, 0, 0]) }
+        policy.record(reward: 1)
+        #expect(try policy.action(for: [0, 0, 0, 0, 0]).count == 2)
+    }
+
+    /// Past the window (K = 4 here), every call still answers, from the last K steps.
+    @Test func longEpisodesSlideTheWindow() throws {
+        let (model, _) = smallModelAndBatch()
+        let policy = DecisionPolicy(model: model, normalization: .identity(stateDimension: 5))
+        policy.reset(targetReturn: 10)
+        for t in 0..<60 {
+            let action = try policy.action(for: [Float(t) / 60, 0.1, -0.2, 0.3, 0])
+            #expect(action.allSatisfy(\.isFinite) && action.allSatisfy { abs($0) <= 1 })
+            policy.record(reward: 0.5)
+        }
+    }
+}
