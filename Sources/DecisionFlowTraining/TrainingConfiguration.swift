@@ -53,6 +53,15 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     /// Write a log line every this many steps.
     public var logEvery: Int = 100
 
+    // Evaluation during training
+    /// Roll the policy out every this many steps (and at the end); 0 turns it off.
+    public var evaluateEvery: Int = 0
+    /// Episodes per evaluation.
+    public var evaluationEpisodes: Int = 10
+    /// Target return of the evaluations (environment scale); default: the reference's first
+    /// target for the environment (hopper 3600, halfcheetah 12000, walker2d 5000).
+    public var evaluationTarget: Double? = nil
+
     /// Creates the default configuration (the Decision Transformer's hyperparameters).
     public init() {}
 
@@ -75,6 +84,8 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         ] where value < 1 {
             result.append("\(name) must be at least 1 (it is \(value))")
         }
+        if evaluateEvery < 0 { result.append("evaluateEvery must not be negative (it is \(evaluateEvery))") }
+        if evaluationEpisodes < 1 { result.append("evaluationEpisodes must be at least 1 (it is \(evaluationEpisodes))") }
         if warmupSteps < 0 { result.append("warmupSteps must not be negative (it is \(warmupSteps))") }
         if !(learningRate > 0) { result.append("learningRate must be positive (it is \(learningRate))") }
         if !(rewardScale > 0) { result.append("rewardScale must be positive (it is \(rewardScale))") }
@@ -170,6 +181,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
             maxEpisodeLength
         case batchSize, learningRate, weightDecay, warmupSteps, gradientClip, steps
         case seed, threads, checkpointEvery, logEvery
+        case evaluateEvery, evaluationEpisodes, evaluationTarget
     }
 
     /// Decodes the fields present; absent ones keep their defaults.
@@ -203,6 +215,9 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         try read(.threads, into: &threads)
         try read(.checkpointEvery, into: &checkpointEvery)
         try read(.logEvery, into: &logEvery)
+        try read(.evaluateEvery, into: &evaluateEvery)
+        try read(.evaluationEpisodes, into: &evaluationEpisodes)
+        evaluationTarget = try c.decodeIfPresent(Double.self, forKey: .evaluationTarget)
     }
 }
 

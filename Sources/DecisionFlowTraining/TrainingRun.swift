@@ -152,11 +152,17 @@ public final class TrainingRun {
 
     /// Trains until `trainer.configuration.steps` steps, logging and checkpointing as
     /// configured. `onStep` sees every step (for progress display) with the seconds elapsed.
+    /// `evaluate`, when given, is called every `evaluateEvery` steps and at the end with the
+    /// trainer, and returns a D4RL normalized score that goes into that step's log line (the
+    /// caller rolls the policy out; training itself knows no environments). It must leave the
+    /// trainer as it found it.
     ///
     /// - Throws: `TrainingError.nonFinite` if the loss diverges; the last checkpoint on disk
     ///   is then left untouched.
     @discardableResult
-    public func run(onStep: (StepRecord, Double) -> Void = { _, _ in }) throws -> [StepRecord] {
+    public func run(
+        onStep: (StepRecord, Double) -> Void = { _, _ in }, evaluate: ((Trainer) throws -> Double)? = nil
+    ) throws -> [StepRecord] {
         let configuration = trainer.configuration
         let clock = ContinuousClock()
         let started = clock.now
@@ -182,11 +188,15 @@ public final class TrainingRun {
             let now = elapsed()
             onStep(record, now)
             let last = record.step == configuration.steps
-            if record.step % configuration.logEvery == 0 || last {
+            var score: Double?
+            if let evaluate, configuration.evaluateEvery > 0, record.step % configuration.evaluateEvery == 0 || last {
+                score = try evaluate(trainer)
+            }
+            if record.step % configuration.logEvery == 0 || last || score != nil {
                 try append(LogLine(
                     step: record.step, loss: lossSum / Double(lossCount), learningRate: record.learningRate,
                     gradientNorm: record.gradientNorm, elapsedSeconds: elapsedBefore + now,
-                    stepsPerSecond: Double(lossCount) / max(now - lastLogTime, 1e-9), normalizedScore: nil))
+                    stepsPerSecond: Double(lossCount) / max(now - lastLogTime, 1e-9), normalizedScore: score))
                 lastLogTime = now
                 lossSum = 0
                 lossCount = 0

@@ -1,8 +1,10 @@
 import ArgumentParser
 import DecisionFlow
+import DecisionFlowEvaluation
 import DecisionFlowTraining
 import Foundation
 import RLData
+import RLEnvironments
 
 /// `d4rl-run train`: train a Decision-Flowformer (or Decision Transformer) on D4RL data.
 struct TrainCommand: ParsableCommand {
@@ -56,6 +58,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Episode limit for files without timeouts (D4RL v0).") var maxEpisodeSteps: Int?
     @Option(help: "Checkpoint every this many steps.") var checkpointEvery: Int?
     @Option(help: "Log every this many steps.") var logEvery: Int?
+    @Option(help: "Evaluate in the environment every this many steps and at the end (0: never).") var evaluateEvery: Int?
+    @Option(help: "Episodes per evaluation during training.") var evaluationEpisodes: Int?
+    @Option(help: "Target return of evaluations during training (environment scale).") var evaluationTarget: Double?
 
     func validate() throws {
         if resume != nil, config != nil || !dataset.isEmpty || out != nil {
@@ -94,6 +99,9 @@ struct TrainCommand: ParsableCommand {
         if let maxEpisodeSteps { c.maxEpisodeSteps = maxEpisodeSteps }
         if let checkpointEvery { c.checkpointEvery = checkpointEvery }
         if let logEvery { c.logEvery = logEvery }
+        if let evaluateEvery { c.evaluateEvery = evaluateEvery }
+        if let evaluationEpisodes { c.evaluationEpisodes = evaluationEpisodes }
+        if let evaluationTarget { c.evaluationTarget = evaluationTarget }
         if let problem = c.problems.first {
             throw TrainingError.badConfiguration(file: config ?? "flags", problem: problem)
         }
@@ -122,11 +130,12 @@ struct TrainCommand: ParsableCommand {
 
         let progress = ProgressLine(total: c.steps, startStep: trainer.step)
         var recent: [Float] = []
-        let records = try run.run { record, elapsed in
+        let evaluator = try periodicEvaluator(for: trainer)
+        let records = try run.run(onStep: { record, elapsed in
             recent.append(record.loss)
             if recent.count > 100 { recent.removeFirst() }
             progress.update(step: record.step, loss: recent.reduce(0, +) / Float(recent.count), elapsed: elapsed)
-        }
+        }, evaluate: evaluator)
         progress.finish()
         let log = TrainingRun.readLog(run.logPath)
         let tail = records.suffix(min(100, records.count))
@@ -135,7 +144,27 @@ struct TrainCommand: ParsableCommand {
         print(String(format: "  final loss      %.5f (mean of the last %d steps)", finalLoss, tail.count))
         if let first = log.first { print(String(format: "  first log loss  %.5f (step %d)", first.loss, first.step)) }
         if let last = log.last { print(String(format: "  time            %.1f s, %.1f steps/s", last.elapsedSeconds, Double(records.count) / max(last.elapsedSeconds, 1e-9))) }
+        if let scored = log.last(where: { $0.normalizedScore != nil }), let score = scored.normalizedScore {
+            print(String(format: "  normalized      %.1f (D4RL score ×100 at step %d, %d episodes)", score, scored.step, c.evaluationEpisodes))
+        }
         print("  checkpoint      \(run.checkpointPath)")
+    }
+
+    /// Rolls a copy of the trainer's current policy out in the data's environment; nil when
+    /// evaluation is off.
+    private func periodicEvaluator(for trainer: Trainer) throws -> ((Trainer) throws -> Double)? {
+        let c = trainer.configuration
+        guard c.evaluateEvery > 0 else { return nil }
+        guard let name = trainer.environment, D4RLReferenceScores.forEnvironment(name) != nil else {
+            throw TrainingError.badConfiguration(file: config ?? "flags", problem: "evaluateEvery needs an environment with D4RL scores (hopper, halfcheetah, walker2d); set environment")
+        }
+        let environments = try (0..<c.evaluationEpisodes).map { _ in try EnvironmentRegistry.make(name) }
+        let target = c.evaluationTarget ?? EvaluateCommand.referenceTargets[name]?.first ?? 0
+        return { trainer in
+            let model = DecisionTransformer(checkpoint: Checkpoint(model: trainer.model), batchCapacity: c.evaluationEpisodes, threads: c.threads)
+            let episodes = try RolloutEvaluation.run(model: model, normalization: trainer.normalization, environments: environments, target: target, seed: 0)
+            return RolloutEvaluation.report(target: target, episodes: episodes, environment: name).normalizedMean ?? .nan
+        }
     }
 
     private func note(_ text: String) {

@@ -41,7 +41,7 @@ import Testing
     @Test func everyFieldIsDocumented() throws {
         let readme = try String(contentsOf: Self.directory.appendingPathComponent("README.md"), encoding: .utf8)
         let fields = try JSONSerialization.jsonObject(with: JSONEncoder().encode(TrainingConfiguration())) as? [String: Any] ?? [:]
-        for field in fields.keys.sorted() + ["environment", "mlpDimension"] {
+        for field in fields.keys.sorted() + ["environment", "mlpDimension", "evaluationTarget"] {
             #expect(readme.contains("| `\(field)` |"), "configs/README.md does not document \(field)")
         }
     }
