@@ -76,9 +76,12 @@ let package = Package(
             ]
         ),
 
+        // The embedding story in one page: a trained policy inside a Swift simulation loop.
+        .executableTarget(name: "EmbeddedPolicy", dependencies: ["DecisionFlow", "RLEnvironments"], path: "Examples/EmbeddedPolicy"),
+
         .testTarget(name: "CSmokeTests", dependencies: ["CHDF5", "CBLAS"]),
         .testTarget(name: "RLDataTests", dependencies: ["RLData", "CHDF5"]),
-        .testTarget(name: "CLITests", dependencies: ["d4rl-run"]),
+        .testTarget(name: "CLITests", dependencies: ["d4rl-run", "EmbeddedPolicy"]),
         .target(name: "MallocCounter", path: "Tests/Support/MallocCounter"),
         .testTarget(name: "RLEnvironmentsTests", dependencies: ["RLEnvironments"]),
         .testTarget(

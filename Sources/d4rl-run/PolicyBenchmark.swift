@@ -1,0 +1,88 @@
+import ArgumentParser
+import DecisionFlow
+import DecisionFlowEvaluation
+import Foundation
+import RLEnvironments
+
+/// `d4rl-run bench policy`: decision latency of the embedding API, and batched evaluation.
+struct PolicyBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "policy",
+        abstract: "Decision latency of DecisionPolicy (one thread, full window) and batched evaluation throughput.",
+        discussion: """
+            Latency: a DecisionPolicy for hopper-sized data (S 11, A 3) with K 20 is fed K \
+            steps to fill its window, then --decisions more; each decision (normalize, run the \
+            model on 60 tokens, read the action) is timed alone and p50 and p99 are reported. \
+            Throughput: --episodes hopper episodes run at once through RolloutEvaluation (one \
+            batched forward pass per environment step), with --checkpoint's policy or random \
+            weights; environment steps per second over the whole evaluation.
+            """
+    )
+
+    @Option(help: "Timed decisions per configuration.")
+    var decisions = 500
+
+    @Option(help: "Parallel episodes for the throughput measurement.")
+    var episodes = 100
+
+    @Option(help: "A hopper checkpoint for the throughput measurement (default: random weights).")
+    var checkpoint: String?
+
+    @Option(help: "Threads for the batched evaluation.")
+    var threads = 2
+
+    func run() throws {
+        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        print("decision latency, one thread, full K = 20 window:")
+        for (name, configuration) in [
+            ("dt-default", ModelConfiguration(stateDimension: 11, actionDimension: 3)),
+            ("paper", ModelConfiguration(stateDimension: 11, actionDimension: 3, embeddingDimension: 256, headCount: 4)),
+            ("softmax", ModelConfiguration(stateDimension: 11, actionDimension: 3, attention: .softmax)),
+        ] {
+            let model = DecisionTransformer(configuration: configuration, batchCapacity: 1, seed: 5, threads: 1)
+            let policy = DecisionPolicy(model: model, normalization: .identity(stateDimension: 11))
+            var random = RandomGenerator(seed: 3)
+            let observation = UnsafeMutableBufferPointer<Float>.allocate(capacity: 11)
+            let action = UnsafeMutableBufferPointer<Float>.allocate(capacity: 3)
+            defer {
+                observation.deallocate()
+                action.deallocate()
+            }
+            policy.reset(targetReturn: 3600)
+            var times: [Double] = []
+            times.reserveCapacity(decisions)
+            for step in 0..<(configuration.contextLength + decisions) {
+                for j in 0..<11 { observation[j] = random.nextGaussian() }
+                let start = DispatchTime.now().uptimeNanoseconds
+                try policy.action(for: UnsafeBufferPointer(observation), into: action)
+                let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+                if step >= configuration.contextLength { times.append(elapsed) }
+                policy.record(reward: 1)
+            }
+            times.sort()
+            print(name.padding(toLength: 12, withPad: " ", startingAt: 0)
+                + String(format: "p50 %.3f ms   p99 %.3f ms", times[times.count / 2], times[min(times.count - 1, times.count * 99 / 100)]))
+        }
+
+        let model: DecisionTransformer
+        let normalization: PolicyNormalization
+        if let checkpoint {
+            let saved = try Checkpoint.read(checkpoint)
+            model = DecisionTransformer(checkpoint: saved, batchCapacity: episodes, threads: threads)
+            normalization = try JSONDecoder().decode(PolicyNormalization.self, from: Data((saved.metadata[PolicyNormalization.metadataKey] ?? "").utf8))
+        } else {
+            model = DecisionTransformer(configuration: ModelConfiguration(stateDimension: 11, actionDimension: 3), batchCapacity: episodes, seed: 5, threads: threads)
+            normalization = .identity(stateDimension: 11, rewardScale: 1000)
+        }
+        let environments = try (0..<episodes).map { _ in try Hopper() }
+        let clock = ContinuousClock()
+        var results: [EpisodeResult] = []
+        let elapsed = try clock.measure {
+            results = try RolloutEvaluation.run(model: model, normalization: normalization, environments: environments, target: 3600, seed: 0)
+        }
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        let steps = results.map(\.length).reduce(0, +)
+        print(String(format: "batched evaluation: %d hopper episodes, %d environment steps (mean length %.0f) in %.2f s: %.0f steps/s (%d threads, %@)",
+            episodes, steps, Double(steps) / Double(episodes), seconds, Double(steps) / seconds, threads, checkpoint == nil ? "random weights" : "trained policy"))
+    }
+}

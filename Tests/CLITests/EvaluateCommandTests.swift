@@ -1,0 +1,69 @@
+import Foundation
+import Testing
+
+/// `d4rl-run evaluate`, periodic evaluation, and the embedding example, run as a user would.
+@Suite struct EvaluateCommandTests {
+    /// A tiny run, trained just enough to have a checkpoint with normalization.
+    static let run: String = {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cli-eval-\(UUID().uuidString)").path
+        let result = try? CLI.run(["train"] + TrainCommandTests.tiny + ["--steps", "4", "--out", directory, "--evaluate-every", "4", "--evaluation-episodes", "2"])
+        precondition(result?.status == 0, "training the fixture run failed: \(result?.error ?? "")")
+        return directory
+    }()
+
+    @Test func periodicEvaluationIsLoggedAndSummarized() throws {
+        let log = try String(contentsOfFile: Self.run + "/log.jsonl", encoding: .utf8)
+        #expect(log.contains("\"normalized_score\""))
+    }
+
+    @Test func evaluateReportsEveryTarget() throws {
+        let result = try CLI.run(["evaluate", "--checkpoint", Self.run + "/checkpoint.safetensors", "--episodes", "3", "--targets", "3600,1800", "--json"])
+        #expect(result.status == 0, "\(result.error)")
+        let reports = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [[String: Any]])
+        #expect(reports.count == 2)
+        #expect(reports.map { $0["target"] as? Double } == [3600, 1800])
+        for report in reports {
+            #expect((report["episodes"] as? [Any])?.count == 3)
+            #expect(report["normalizedMean"] is Double && report["returnStd"] is Double)
+        }
+        let text = try CLI.run(["evaluate", "--checkpoint", Self.run + "/checkpoint.safetensors", "--episodes", "2"])
+        #expect(text.output.contains("target    3600") && text.output.contains("normalized"), "\(text.output)")
+    }
+
+    @Test func badInputsAreClearErrors() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cli-bad-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let checkpoint = Self.run + "/checkpoint.safetensors"
+
+        let wrongEnvironment = try CLI.run(["evaluate", "--checkpoint", checkpoint, "--env", "walker2d", "--episodes", "1"])
+        #expect(wrongEnvironment.status == 65)
+        #expect(wrongEnvironment.error.contains("walker2d has observations of 17"), "\(wrongEnvironment.error)")
+
+        let unknown = try CLI.run(["evaluate", "--checkpoint", checkpoint, "--env", "pong", "--episodes", "1"])
+        #expect(unknown.status == 65)
+        #expect(unknown.error.contains("no environment named 'pong'"), "\(unknown.error)")
+
+        var data = try Data(contentsOf: URL(fileURLWithPath: checkpoint))
+        data[data.count - 100] ^= 0xFF
+        let corrupt = directory.appendingPathComponent("corrupt.safetensors").path
+        try data.write(to: URL(fileURLWithPath: corrupt))
+        let corrupted = try CLI.run(["evaluate", "--checkpoint", corrupt, "--episodes", "1"])
+        #expect(corrupted.status == 65)
+        #expect(corrupted.error.contains("checksum"), "\(corrupted.error)")
+    }
+
+    @Test func theEmbeddingExampleRunsAPolicyInASimulation() throws {
+        let example = CLI.executable.deletingLastPathComponent().appendingPathComponent("EmbeddedPolicy")
+        let process = Process()
+        process.executableURL = example
+        process.arguments = [Self.run + "/checkpoint.safetensors", "1800"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        #expect(output.hasPrefix("return ") && output.contains("target 1800"), "\(output)")
+    }
+}
