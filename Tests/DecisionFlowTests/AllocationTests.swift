@@ -46,3 +46,31 @@ import Testing
         #expect(count == 0, "a warm \(attention) training step made \(count) heap allocations")
     }
 }
+
+/// The embedding API allocates nothing per decision once warm.
+@Suite struct PolicyAllocationTests {
+    @Test(.enabled(if: !_isDebugAssertConfiguration(), "needs an optimized build: run `swift test -c release`"))
+    func warmDecisionsAllocateNothing() throws {
+        let (model, _) = smallModelAndBatch(seed: 4)
+        let policy = DecisionPolicy(model: model, normalization: .identity(stateDimension: 5))
+        let observation = UnsafeMutableBufferPointer<Float>.allocate(capacity: 5)
+        let action = UnsafeMutableBufferPointer<Float>.allocate(capacity: 2)
+        defer {
+            observation.deallocate()
+            action.deallocate()
+        }
+        observation.initialize(repeating: 0.25)
+        policy.reset(targetReturn: 5)
+        for _ in 0..<6 {  // past the window (K = 4), so the sliding path is warm too
+            try policy.action(for: UnsafeBufferPointer(observation), into: action)
+            policy.record(reward: 0.5)
+        }
+        malloc_counter_start()
+        for _ in 0..<3 {
+            try policy.action(for: UnsafeBufferPointer(observation), into: action)
+            policy.record(reward: 0.5)
+        }
+        let count = malloc_counter_stop()
+        #expect(count == 0, "three warm decisions made \(count) heap allocations")
+    }
+}
