@@ -55,3 +55,46 @@ import Testing
         }
     }
 }
+
+/// Reusing the unchanged prefix while the window grows gives the actions of full passes.
+@Suite struct PolicyReuseTests {
+    @Test(arguments: AttentionKind.allCases)
+    func reuseAgreesWithFullRecomputation(attention: AttentionKind) throws {
+        let (model, _) = smallModelAndBatch(attention: attention, seed: 21)
+        let checkpoint = Checkpoint(model: model)
+        let reusing = DecisionPolicy(model: DecisionTransformer(checkpoint: checkpoint, batchCapacity: 1), normalization: .identity(stateDimension: 5))
+        let full = DecisionPolicy(model: DecisionTransformer(checkpoint: checkpoint, batchCapacity: 1), normalization: .identity(stateDimension: 5))
+        full.reusesActivations = false
+        for episode in 0..<2 {
+            reusing.reset(targetReturn: 8)
+            full.reset(targetReturn: 8)
+            for t in 0..<12 {  // K = 4: grows for four steps, then slides
+                let observation = testValues(5, seed: UInt64(100 * episode + t))
+                let a = try reusing.action(for: observation)
+                let b = try full.action(for: observation)
+                expectClose(a, b, atol: 1e-6, rtol: 1e-5, "\(attention) episode \(episode) step \(t)")
+                reusing.record(reward: 0.3)
+                full.record(reward: 0.3)
+            }
+        }
+    }
+
+    /// If someone else runs the model between two calls, the policy notices and recomputes.
+    @Test func anOutsideForwardPassForcesRecomputation() throws {
+        let (model, batch) = smallModelAndBatch(seed: 22)
+        let checkpoint = Checkpoint(model: model)
+        let shared = DecisionTransformer(checkpoint: checkpoint, batchCapacity: 3)
+        let policy = DecisionPolicy(model: shared, normalization: .identity(stateDimension: 5))
+        let reference = DecisionPolicy(model: DecisionTransformer(checkpoint: checkpoint, batchCapacity: 1), normalization: .identity(stateDimension: 5))
+        reference.reusesActivations = false
+        policy.reset(targetReturn: 1)
+        reference.reset(targetReturn: 1)
+        for t in 0..<3 {
+            if t == 2 { shared.forward(batch) }  // overwrites the activations the policy would reuse
+            let observation = testValues(5, seed: UInt64(t))
+            expectClose(try policy.action(for: observation), try reference.action(for: observation), atol: 1e-6, rtol: 1e-5, "step \(t)")
+            policy.record(reward: 0.1)
+            reference.record(reward: 0.1)
+        }
+    }
+}

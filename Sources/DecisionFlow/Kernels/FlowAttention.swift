@@ -67,9 +67,9 @@ final class FlowAttentionScratch {
 
 @inline(__always) private func sigmoid(_ x: Float) -> Float { 1 / (1 + expf(-x)) }
 
-/// Zeroes the strictly upper triangle of an (L, L) matrix: the causal mask.
-@inline(__always) private func maskUpperTriangle(_ matrix: UnsafeMutablePointer<Float>, L: Int) {
-    for i in 0..<L {
+/// Zeroes the strictly upper triangle of rows `firstRow…` of an (L, L) matrix: the causal mask.
+@inline(__always) private func maskUpperTriangle(_ matrix: UnsafeMutablePointer<Float>, L: Int, firstRow: Int = 0) {
+    for i in firstRow..<L {
         let row = matrix + i * L
         for j in (i + 1)..<max(L, i + 1) { row[j] = 0 }
     }
@@ -78,13 +78,17 @@ final class FlowAttentionScratch {
 /// Forward pass of one pair. Applies the sigmoid kernel to `q` and `k` in place (the
 /// backward pass reads the sigmoid outputs), writes the output rows `y` (L, D), the causal
 /// dot product before allocation `beforeAllocation` (L, D) and `cache` (L × FlowCache.width).
+///
+/// With `firstRow` > 0, rows before it are those of the previous call, unchanged: their q and
+/// k already hold the sigmoid, and their outputs are kept. The O(L·D) causal sums still run
+/// from row 0 (later rows need them); the L×L products run for rows `firstRow…` only.
 func flowAttentionForward(
     y: UnsafeMutablePointer<Float>, ldY: Int, beforeAllocation: UnsafeMutablePointer<Float>, ldB: Int,
     cache: UnsafeMutablePointer<Float>, q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>,
-    v: UnsafePointer<Float>, ldQKV: Int, L: Int, D: Int, eps: Float, scratch: FlowAttentionScratch
+    v: UnsafePointer<Float>, ldQKV: Int, L: Int, D: Int, eps: Float, scratch: FlowAttentionScratch, firstRow: Int = 0
 ) {
     // queries = sigmoid(queries); keys = sigmoid(keys)
-    for i in 0..<L {
+    for i in firstRow..<L {
         for d in 0..<D {
             q[i * ldQKV + d] = sigmoid(q[i * ldQKV + d])
             k[i * ldQKV + d] = sigmoid(k[i * ldQKV + d])
@@ -155,14 +159,15 @@ func flowAttentionForward(
         }
     }
     // scores = tril(qs · kᵀ); beforeAllocation = scores · vs; y = beforeAllocation · sink_allocation
+    let rows = L - firstRow
     cblas_sgemm(
-        CblasRowMajor, CblasNoTrans, CblasTrans, Int32(L), Int32(L), Int32(D), 1, qs, Int32(D), k, Int32(ldQKV), 0,
-        scratch.scores, Int32(L))
-    maskUpperTriangle(scratch.scores, L: L)
+        CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(L), Int32(D), 1, qs + firstRow * D, Int32(D), k,
+        Int32(ldQKV), 0, scratch.scores + firstRow * L, Int32(L))
+    maskUpperTriangle(scratch.scores, L: L, firstRow: firstRow)
     cblas_sgemm(
-        CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(L), Int32(D), Int32(L), 1, scratch.scores, Int32(L), vs,
-        Int32(D), 0, beforeAllocation, Int32(ldB))
-    for i in 0..<L {
+        CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(D), Int32(L), 1, scratch.scores + firstRow * L,
+        Int32(L), vs, Int32(D), 0, beforeAllocation + firstRow * ldB, Int32(ldB))
+    for i in firstRow..<L {
         let allocation = cache[i * FlowCache.width + FlowCache.sinkAllocation]
         for d in 0..<D { y[i * ldY + d] = beforeAllocation[i * ldB + d] * allocation }
     }

@@ -18,13 +18,17 @@ import CBLAS
 func softmaxAttentionForward(
     y: UnsafeMutablePointer<Float>, ldY: Int, probabilities: UnsafeMutablePointer<Float>,
     dropMask: UnsafePointer<Float>, dropped: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>,
-    k: UnsafePointer<Float>, v: UnsafePointer<Float>, ldQKV: Int, keyMask: UnsafePointer<Float>, L: Int, D: Int
+    k: UnsafePointer<Float>, v: UnsafePointer<Float>, ldQKV: Int, keyMask: UnsafePointer<Float>, L: Int, D: Int,
+    firstRow: Int = 0
 ) {
+    // With firstRow > 0, query rows before it keep their probabilities and outputs from the
+    // previous call (their inputs are unchanged, and they never see later keys).
     let scale = 1 / Float(D).squareRoot()
+    let rows = L - firstRow
     cblas_sgemm(
-        CblasRowMajor, CblasNoTrans, CblasTrans, Int32(L), Int32(L), Int32(D), scale, q, Int32(ldQKV), k,
-        Int32(ldQKV), 0, probabilities, Int32(L))
-    for i in 0..<L {
+        CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(L), Int32(D), scale, q + firstRow * ldQKV,
+        Int32(ldQKV), k, Int32(ldQKV), 0, probabilities + firstRow * L, Int32(L))
+    for i in firstRow..<L {
         let row = probabilities + i * L
         var maximum = -Float.infinity
         for j in 0..<L {
@@ -39,10 +43,10 @@ func softmaxAttentionForward(
         }
         for j in 0..<L { row[j] /= sum }
     }
-    for index in 0..<(L * L) { dropped[index] = probabilities[index] * dropMask[index] }
+    for index in (firstRow * L)..<(L * L) { dropped[index] = probabilities[index] * dropMask[index] }
     cblas_sgemm(
-        CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(L), Int32(D), Int32(L), 1, dropped, Int32(L), v,
-        Int32(ldQKV), 0, y, Int32(ldY))
+        CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(D), Int32(L), 1, dropped + firstRow * L, Int32(L),
+        v, Int32(ldQKV), 0, y + firstRow * ldY, Int32(ldY))
 }
 
 /// Backward pass of one pair; accumulates into `dq`, `dk`, `dv`. `scratch` holds 2·L·L floats.

@@ -21,6 +21,8 @@ struct AttentionPairs {
     var flowScratch: [FlowAttentionScratch]
     /// Softmax: 3·L·L floats per worker.
     var softmaxScratch: UnsafeMutablePointer<Float>
+    /// Forward only: query rows before this keep their output from the previous pass.
+    var firstRow: Int = 0
 
     /// Forward pass of pair `pair` = b·H + h on worker `worker`.
     static let forward: ParallelKernel = { raw, pair, worker in
@@ -35,12 +37,12 @@ struct AttentionPairs {
             flowAttentionForward(
                 y: y, ldY: C, beforeAllocation: a.beforeAllocation + b * L * C + h * D, ldB: C,
                 cache: a.cache + pair * L * FlowCache.width, q: q, k: q + C, v: q + 2 * C, ldQKV: 3 * C, L: L, D: D,
-                eps: a.eps, scratch: a.flowScratch[worker])
+                eps: a.eps, scratch: a.flowScratch[worker], firstRow: a.firstRow)
         case .softmax:
             softmaxAttentionForward(
                 y: y, ldY: C, probabilities: a.cache + pair * L * L, dropMask: a.dropMask + pair * L * L,
                 dropped: a.softmaxScratch + worker * 3 * L * L, q: q, k: q + C, v: q + 2 * C, ldQKV: 3 * C,
-                keyMask: a.tokenMask + b * L, L: L, D: D)
+                keyMask: a.tokenMask + b * L, L: L, D: D, firstRow: a.firstRow)
         }
     }
 

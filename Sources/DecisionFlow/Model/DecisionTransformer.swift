@@ -119,6 +119,21 @@ public final class DecisionTransformer {
     ///   `backward()` needs; without it the pass is deterministic and dropout-free.
     @discardableResult
     public func forward(_ batch: TrajectoryBatch, training: Bool = false) -> Float {
+        forward(batch, training: training, firstRow: 0)
+    }
+
+    /// Forward passes run so far; lets a caller that reuses activations check that nobody
+    /// else ran the model in between.
+    public private(set) var forwardCount = 0
+
+    /// The forward pass, recomputing only token rows `firstRow…` of every row-wise stage and
+    /// every attention query; rows before it keep the activations of the previous pass.
+    ///
+    /// Exact when those rows' inputs are unchanged since that pass: attention is causal, so
+    /// an earlier row never sees a later one. `DecisionPolicy` uses it while an episode's
+    /// window is still growing. Only for a single sequence without dropout.
+    func forward(_ batch: TrajectoryBatch, training: Bool, firstRow r0: Int) -> Float {
+        forwardCount += 1
         let cfg = configuration
         let B = batch.count
         let T = batch.timesteps
@@ -136,6 +151,8 @@ public final class DecisionTransformer {
         let p = UnsafePointer(parameterBase)
         let a = activations
         let dropout = training ? cfg.dropout : 0
+        precondition(r0 == 0 || (B == 1 && !training && r0 < 3 * T), "row reuse is for one sequence, without dropout")
+        let R = N - r0  // rows recomputed
 
         // Embeddings: token 3t is the return-to-go, 3t+1 the state, 3t+2 the action; each is its
         // linear embedding plus the timestep's embedding row.
@@ -162,11 +179,11 @@ public final class DecisionTransformer {
             }
         }
         layerNormForward(
-            out: a.embedNorm, mean: a.embedNormMean, rstd: a.embedNormRstd, inp: a.stacked,
-            weight: p + layout.embedNormWeight, bias: p + layout.embedNormBias, N: N, C: C, eps: cfg.layerNormEpsilon, work: work)
+            out: a.embedNorm + r0 * C, mean: a.embedNormMean + r0, rstd: a.embedNormRstd + r0, inp: a.stacked + r0 * C,
+            weight: p + layout.embedNormWeight, bias: p + layout.embedNormBias, N: R, C: C, eps: cfg.layerNormEpsilon, work: work)
         dropoutForward(
-            out: a.residuals[0], mask: a.embedDropMask, inp: a.embedNorm, count: N * C, probability: dropout,
-            generator: &dropoutGenerator, work: work)
+            out: a.residuals[0] + r0 * C, mask: a.embedDropMask + r0 * C, inp: a.embedNorm + r0 * C, count: R * C,
+            probability: dropout, generator: &dropoutGenerator, work: work)
 
         // The (B, 3T) token mask, for the softmax attention's additive padding mask.
         let tokenMask = a.scratch
@@ -180,12 +197,12 @@ public final class DecisionTransformer {
             let x = a.residuals[index]
             let buffers = a.blocks[index]
             layerNormForward(
-                out: buffers.ln1, mean: buffers.ln1Mean, rstd: buffers.ln1Rstd, inp: x, weight: p + block.ln1Weight,
-                bias: p + block.ln1Bias, N: N, C: C, eps: cfg.layerNormEpsilon, work: work)
+                out: buffers.ln1 + r0 * C, mean: buffers.ln1Mean + r0, rstd: buffers.ln1Rstd + r0, inp: x + r0 * C,
+                weight: p + block.ln1Weight, bias: p + block.ln1Bias, N: R, C: C, eps: cfg.layerNormEpsilon, work: work)
             let projectionLayout: WeightLayout = cfg.attention == .flow ? .outIn : .inOut
             linearForward(
-                out: buffers.qkv, ldOut: 3 * C, inp: buffers.ln1, ldIn: C, weight: p + block.qkvWeight,
-                bias: p + block.qkvBias, layout: projectionLayout, N: N, I: C, O: 3 * C, work: work)
+                out: buffers.qkv + r0 * 3 * C, ldOut: 3 * C, inp: buffers.ln1 + r0 * C, ldIn: C, weight: p + block.qkvWeight,
+                bias: p + block.qkvBias, layout: projectionLayout, N: R, I: C, O: 3 * C, work: work)
             if cfg.attention == .softmax {
                 // Drawn in order before the parallel region, so results do not depend on threads.
                 dropoutMask(
@@ -195,37 +212,42 @@ public final class DecisionTransformer {
                 kind: cfg.attention, H: H, L: L, C: C, D: D, eps: cfg.flowEpsilon, qkv: buffers.qkv,
                 output: buffers.attentionOutput, beforeAllocation: buffers.beforeAllocation,
                 cache: buffers.attentionCache, dropMask: buffers.attentionDropMask, tokenMask: tokenMask,
-                dqkv: a.dQKV, flowScratch: flowScratch, softmaxScratch: softmaxScratch)
+                dqkv: a.dQKV, flowScratch: flowScratch, softmaxScratch: softmaxScratch, firstRow: r0)
             work.forEach(B * H, pairs, AttentionPairs.forward)
             linearForward(
-                out: a.dProjection, ldOut: C, inp: buffers.attentionOutput, ldIn: C, weight: p + block.projectionWeight,
-                bias: p + block.projectionBias, layout: projectionLayout, N: N, I: C, O: C, work: work)
-            dropoutForward(
-                out: a.dProjection, mask: buffers.attentionResidualMask, inp: a.dProjection, count: N * C,
-                probability: dropout, generator: &dropoutGenerator, work: work)
-            for index in 0..<(N * C) { buffers.residualMid[index] = x[index] + a.dProjection[index] }
-
-            layerNormForward(
-                out: buffers.ln2, mean: buffers.ln2Mean, rstd: buffers.ln2Rstd, inp: buffers.residualMid,
-                weight: p + block.ln2Weight, bias: p + block.ln2Bias, N: N, C: C, eps: cfg.layerNormEpsilon, work: work)
-            linearForward(
-                out: buffers.fcPre, ldOut: F, inp: buffers.ln2, ldIn: C, weight: p + block.fcWeight,
-                bias: p + block.fcBias, layout: .inOut, N: N, I: C, O: F, work: work)
-            activationForward(out: buffers.fcActivated, inp: buffers.fcPre, count: N * F, kind: cfg.activation, work: work)
-            linearForward(
-                out: a.dProjection, ldOut: C, inp: buffers.fcActivated, ldIn: F,
-                weight: p + block.fcProjectionWeight, bias: p + block.fcProjectionBias, layout: .inOut, N: N, I: F,
+                out: a.dProjection + r0 * C, ldOut: C, inp: buffers.attentionOutput + r0 * C, ldIn: C,
+                weight: p + block.projectionWeight, bias: p + block.projectionBias, layout: projectionLayout, N: R, I: C,
                 O: C, work: work)
             dropoutForward(
-                out: a.dProjection, mask: buffers.mlpResidualMask, inp: a.dProjection, count: N * C,
-                probability: dropout, generator: &dropoutGenerator, work: work)
+                out: a.dProjection + r0 * C, mask: buffers.attentionResidualMask + r0 * C, inp: a.dProjection + r0 * C,
+                count: R * C, probability: dropout, generator: &dropoutGenerator, work: work)
+            for index in (r0 * C)..<(N * C) { buffers.residualMid[index] = x[index] + a.dProjection[index] }
+
+            layerNormForward(
+                out: buffers.ln2 + r0 * C, mean: buffers.ln2Mean + r0, rstd: buffers.ln2Rstd + r0,
+                inp: buffers.residualMid + r0 * C, weight: p + block.ln2Weight, bias: p + block.ln2Bias, N: R, C: C,
+                eps: cfg.layerNormEpsilon, work: work)
+            linearForward(
+                out: buffers.fcPre + r0 * F, ldOut: F, inp: buffers.ln2 + r0 * C, ldIn: C, weight: p + block.fcWeight,
+                bias: p + block.fcBias, layout: .inOut, N: R, I: C, O: F, work: work)
+            activationForward(
+                out: buffers.fcActivated + r0 * F, inp: buffers.fcPre + r0 * F, count: R * F, kind: cfg.activation,
+                work: work)
+            linearForward(
+                out: a.dProjection + r0 * C, ldOut: C, inp: buffers.fcActivated + r0 * F, ldIn: F,
+                weight: p + block.fcProjectionWeight, bias: p + block.fcProjectionBias, layout: .inOut, N: R, I: F,
+                O: C, work: work)
+            dropoutForward(
+                out: a.dProjection + r0 * C, mask: buffers.mlpResidualMask + r0 * C, inp: a.dProjection + r0 * C,
+                count: R * C, probability: dropout, generator: &dropoutGenerator, work: work)
             let next = a.residuals[index + 1]
-            for index in 0..<(N * C) { next[index] = buffers.residualMid[index] + a.dProjection[index] }
+            for index in (r0 * C)..<(N * C) { next[index] = buffers.residualMid[index] + a.dProjection[index] }
         }
 
         layerNormForward(
-            out: a.finalNorm, mean: a.finalNormMean, rstd: a.finalNormRstd, inp: a.residuals[cfg.layerCount],
-            weight: p + layout.finalNormWeight, bias: p + layout.finalNormBias, N: N, C: C, eps: cfg.layerNormEpsilon, work: work)
+            out: a.finalNorm + r0 * C, mean: a.finalNormMean + r0, rstd: a.finalNormRstd + r0,
+            inp: a.residuals[cfg.layerCount] + r0 * C, weight: p + layout.finalNormWeight, bias: p + layout.finalNormBias,
+            N: R, C: C, eps: cfg.layerNormEpsilon, work: work)
 
         // Heads: the action from each state token, the next state and return from each action token.
         linearForward(

@@ -43,13 +43,19 @@ public enum PolicyError: Error, Equatable, CustomStringConvertible, Sendable {
 /// drops by reward / scale after each step, timesteps counting from 0, and the history cut to
 /// the last K steps with no padding.
 ///
-/// Cost: every call runs the model over the current window (up to 3K tokens), one sequence on
-/// `threads` threads. `action(for:into:)` allocates nothing once warm; `action(for:)` allocates
-/// only the returned array. Nothing is reused between calls: when the window slides (after K
-/// steps) every position's attention changes, and even before that the previous step's
-/// action token, a zero placeholder when that step was chosen, is replaced by the real action,
-/// which changes every later token; a cache of the unchanged prefix would save at most the
-/// first K − 1 of an episode's steps, and is not implemented.
+/// Cost: each call runs the model on one sequence of up to 3K tokens. `action(for:into:)`
+/// allocates nothing once warm; `action(for:)` allocates only the returned array.
+///
+/// Reuse: while an episode's window is still growing (its first K steps), a step only adds
+/// three tokens (return-to-go, state, action placeholder) and replaces one (the previous
+/// step's action placeholder, now the action taken). Attention is causal, so every earlier
+/// token's activations, in every layer, are exactly those of the previous call, and only the
+/// last four tokens are recomputed (their attention still reads every earlier key). Once the
+/// window is full it slides by a step each call: every token's position, and so its
+/// Flow-Attention normalization, changes, and the whole window is recomputed. It is recomputed
+/// too after `reset`, and whenever the model was run by someone else since the policy's last
+/// call (`DecisionTransformer.forwardCount` tells). With `reusesActivations` false it always
+/// recomputes; the two agree to rounding (tested).
 public final class DecisionPolicy {
     public let model: DecisionTransformer
     public let normalization: PolicyNormalization
@@ -57,6 +63,11 @@ public final class DecisionPolicy {
     private let batch: TrajectoryBatch
     private var awaitingReward = false
     private var started = false
+    /// The window length and the model's pass count after this policy's last forward pass.
+    private var lastCount = 0
+    private var lastForward = -1
+    /// Whether to reuse the unchanged prefix's activations while the window grows.
+    public var reusesActivations = true
 
     /// A policy from a model and its normalization.
     public init(model: DecisionTransformer, normalization: PolicyNormalization) {
@@ -104,6 +115,7 @@ public final class DecisionPolicy {
         history.reset(scaledTarget: targetReturn / normalization.rewardScale)
         awaitingReward = false
         started = true
+        lastCount = 0
     }
 
     /// The action for `observation`, written into `action` (actionDimension values).
@@ -123,7 +135,12 @@ public final class DecisionPolicy {
         batch.count = 1
         batch.timesteps = history.count
         history.write(into: batch, sequence: 0)
-        model.forward(batch)
+        // Reusable: the window grew by one step since our own last pass. Recompute from the
+        // previous step's action token (position 3·(count − 2) + 2) onward.
+        let grew = history.count == lastCount + 1 && lastCount >= 1 && model.forwardCount == lastForward
+        model.forward(batch, training: false, firstRow: reusesActivations && grew ? 3 * history.count - 4 : 0)
+        lastCount = history.count
+        lastForward = model.forwardCount
         let predictions = model.actionPredictions
         let last = (history.count - 1) * actionDimension
         for j in 0..<actionDimension { action[j] = predictions[last + j] }
