@@ -132,6 +132,7 @@ public final class DecisionTransformer {
     /// Exact when those rows' inputs are unchanged since that pass: attention is causal, so
     /// an earlier row never sees a later one. `DecisionPolicy` uses it while an episode's
     /// window is still growing. Only for a single sequence without dropout.
+    @discardableResult
     func forward(_ batch: TrajectoryBatch, training: Bool, firstRow r0: Int) -> Float {
         forwardCount += 1
         let cfg = configuration

@@ -118,22 +118,12 @@ public final class HDF5File {
             H5Gopen2(handle.id, location, swift_H5P_DEFAULT()), "open group", file: path,
             object: location)
         defer { HDF5Handle.close(group, kind: .group) }
-
-        final class Names { var values: [String] = [] }
-        let names = Names()
-        let box = Unmanaged.passRetained(names)
-        defer { box.release() }
-        var index: hsize_t = 0
-        let status = H5Literate(
-            group, H5_INDEX_NAME, H5_ITER_INC, &index,
-            { _, name, _, clientData in
-                guard let name, let clientData else { return 0 }
-                Unmanaged<Names>.fromOpaque(clientData).takeUnretainedValue().values.append(
-                    String(cString: name))
-                return 0
-            }, box.toOpaque())
-        try HDF5Call.check(status, "list group", file: path, object: location)
-        return names.values
+        return try NameCollector.collect("list group", file: path, object: location) { context in
+            var index: hsize_t = 0
+            return H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, &index, { _, name, _, context in
+                NameCollector.add(name, to: context)
+            }, context)
+        }
     }
 
     /// Opens the dataset at `objectPath`.
@@ -151,26 +141,40 @@ public final class HDF5File {
             H5Oopen(handle.id, location, swift_H5P_DEFAULT()), "open object", file: path,
             object: location)
         defer { HDF5Handle.close(object, kind: .object) }
-        final class Names { var values: [String] = [] }
-        let names = Names()
-        let box = Unmanaged.passRetained(names)
-        defer { box.release() }
-        var index: hsize_t = 0
-        let status = H5Aiterate2(
-            object, H5_INDEX_NAME, H5_ITER_INC, &index,
-            { _, name, _, clientData in
-                guard let name, let clientData else { return 0 }
-                Unmanaged<Names>.fromOpaque(clientData).takeUnretainedValue().values.append(
-                    String(cString: name))
-                return 0
-            }, box.toOpaque())
-        try HDF5Call.check(status, "list attributes", file: path, object: location)
-        return names.values
+        return try NameCollector.collect("list attributes", file: path, object: location) { context in
+            var index: hsize_t = 0
+            return H5Aiterate2(object, H5_INDEX_NAME, H5_ITER_INC, &index, { _, name, _, context in
+                NameCollector.add(name, to: context)
+            }, context)
+        }
     }
 
     /// Opens attribute `name` of the object at `objectPath` (`""` is the root group).
     public func attribute(_ name: String, of objectPath: String) throws -> HDF5Attribute {
         try HDF5Attribute(file: self, objectPath: objectPath, name: name)
+    }
+}
+
+/// Gathers the names an HDF5 iteration reports through its C callback's context pointer.
+private final class NameCollector {
+    var names: [String] = []
+
+    /// Runs `iterate` with a context pointer for `add(_:to:)`, checks its status, returns the names.
+    static func collect(
+        _ operation: String, file: String, object: String, _ iterate: (UnsafeMutableRawPointer) -> herr_t
+    ) throws -> [String] {
+        let collector = NameCollector()
+        let box = Unmanaged.passRetained(collector)
+        defer { box.release() }
+        try HDF5Call.check(iterate(box.toOpaque()), operation, file: file, object: object)
+        return collector.names
+    }
+
+    /// The body of every iteration callback: records `name`, continues the iteration.
+    static func add(_ name: UnsafePointer<CChar>?, to context: UnsafeMutableRawPointer?) -> herr_t {
+        guard let name, let context else { return 0 }
+        Unmanaged<NameCollector>.fromOpaque(context).takeUnretainedValue().names.append(String(cString: name))
+        return 0
     }
 }
 
