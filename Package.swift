@@ -21,7 +21,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1")
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
     ],
     targets: [
         // System libraries from Debian packages. Each is a module map plus a shim header.
@@ -77,7 +77,8 @@ let package = Package(
         ),
 
         // The embedding story in one page: a trained policy inside a Swift simulation loop.
-        .executableTarget(name: "EmbeddedPolicy", dependencies: ["DecisionFlow", "RLEnvironments"], path: "Examples/EmbeddedPolicy"),
+        .executableTarget(
+            name: "EmbeddedPolicy", dependencies: ["DecisionFlow", "RLEnvironments"], path: "Examples/EmbeddedPolicy"),
 
         .testTarget(name: "CSmokeTests", dependencies: ["CHDF5", "CBLAS"]),
         .testTarget(name: "RLDataTests", dependencies: ["RLData", "CHDF5"]),
@@ -86,9 +87,12 @@ let package = Package(
         .testTarget(name: "RLEnvironmentsTests", dependencies: ["RLEnvironments"]),
         .testTarget(
             name: "DecisionFlowEvaluationTests",
-            dependencies: ["DecisionFlowEvaluation", "RLEnvironments", "RLData", "DecisionFlow", "DecisionFlowTraining"]
+            dependencies: [
+                "DecisionFlowEvaluation", "RLEnvironments", "RLData", "DecisionFlow", "DecisionFlowTraining",
+            ]
         ),
-        .testTarget(name: "DecisionFlowTrainingTests", dependencies: ["DecisionFlowTraining", "RLData", "DecisionFlow"]),
+        .testTarget(
+            name: "DecisionFlowTrainingTests", dependencies: ["DecisionFlowTraining", "RLData", "DecisionFlow"]),
         .testTarget(
             name: "DecisionFlowTests",
             dependencies: ["DecisionFlow", "MallocCounter", .product(name: "RealModule", package: "swift-numerics")]

@@ -41,7 +41,10 @@ do {
         observation = result.observation
     }
     let perStep = Date().timeIntervalSince(started) / Double(steps) * 1000
-    print(String(format: "return %.1f over %d steps (target %.0f), %.2f ms per step including physics", episodeReturn, steps, target, perStep))
+    print(
+        String(
+            format: "return %.1f over %d steps (target %.0f), %.2f ms per step including physics", episodeReturn, steps,
+            target, perStep))
 } catch {
     FileHandle.standardError.write(Data("error: \(error)\n".utf8))
     exit(65)

@@ -29,8 +29,14 @@ public enum DatasetReplay {
     /// Replays up to `limit` transitions (all by default).
     public static func run(file: String, environment: MuJoCoEnvironment, limit: Int? = nil) throws -> ReplayReport {
         let hdf5 = try HDF5File.open(file)
-        for key in ["infos/qpos", "infos/qvel", "actions", "next_observations", "rewards", "terminals"] where !hdf5.contains(key) {
-            throw D4RLError(.missingKey, file: file, key: key, problem: "is missing; replay needs the simulator state and the next observations", remedy: "Use a file recorded with infos/qpos, infos/qvel and next_observations (D4RL v1/v2 files have them).")
+        for key in ["infos/qpos", "infos/qvel", "actions", "next_observations", "rewards", "terminals"]
+        where !hdf5.contains(key) {
+            throw D4RLError(
+                .missingKey, file: file, key: key,
+                problem: "is missing; replay needs the simulator state and the next observations",
+                remedy:
+                    "Use a file recorded with infos/qpos, infos/qvel and next_observations (D4RL v1/v2 files have them)."
+            )
         }
         let qpos = try hdf5.dataset("infos/qpos")
         let qvel = try hdf5.dataset("infos/qvel")
@@ -47,7 +53,11 @@ public enum DatasetReplay {
         let A = actionsData.rowWidth
         let S = environment.observationSpace.dimension
         guard nq + nv == environment.state.count, A == environment.actionSpace.dimension else {
-            throw D4RLError(.dimensionMismatch, file: file, key: "infos/qpos", problem: "holds states of \(nq)+\(nv) values and actions of \(A), but \(environment.name) has \(environment.state.count) and \(environment.actionSpace.dimension)", remedy: "Replay the file in the environment it was recorded in.")
+            throw D4RLError(
+                .dimensionMismatch, file: file, key: "infos/qpos",
+                problem:
+                    "holds states of \(nq)+\(nv) values and actions of \(A), but \(environment.name) has \(environment.state.count) and \(environment.actionSpace.dimension)",
+                remedy: "Replay the file in the environment it was recorded in.")
         }
         _ = environment.reset(seed: 0)
         var errors: [Double] = []
@@ -57,7 +67,8 @@ public enum DatasetReplay {
         var contactFree = 0
         var contactFreeHits = 0
         for row in 0..<count {
-            try environment.setState(Array(positions[(row * nq)..<((row + 1) * nq)]) + Array(velocities[(row * nv)..<((row + 1) * nv)]))
+            try environment.setState(
+                Array(positions[(row * nq)..<((row + 1) * nq)]) + Array(velocities[(row * nv)..<((row + 1) * nv)]))
             let result = try environment.step(action: Array(actions[(row * A)..<((row + 1) * A)]))
             var worst = 0.0
             for j in 0..<S { worst = max(worst, abs(Double(result.observation[j]) - nextObservations[row * S + j])) }
@@ -72,12 +83,15 @@ public enum DatasetReplay {
         }
         let sorted = errors.sorted()
         func share(_ hits: Int, of total: Int) -> Double { total == 0 ? 1 : Double(hits) / Double(total) }
-        func percentile(_ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(p / 100 * Double(sorted.count)))] }
+        func percentile(_ p: Double) -> Double {
+            sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(p / 100 * Double(sorted.count)))]
+        }
         return ReplayReport(
             file: file, environment: environment.name, transitions: count,
             observationsWithin1e4: share(errors.filter { $0 <= 1e-4 }.count, of: count),
             observationsWithin0_1: share(errors.filter { $0 <= 0.1 }.count, of: count),
-            contactFreeTransitions: contactFree, contactFreeObservationsWithin1e4: share(contactFreeHits, of: contactFree),
+            contactFreeTransitions: contactFree,
+            contactFreeObservationsWithin1e4: share(contactFreeHits, of: contactFree),
             rewardsWithin1e3Relative: share(rewardHits, of: count), terminalsAgree: share(terminalHits, of: count),
             observationErrorPercentiles: [percentile(50), percentile(90), percentile(99)])
     }

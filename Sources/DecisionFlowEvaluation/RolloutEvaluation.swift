@@ -63,17 +63,24 @@ public enum RolloutEvaluation {
     ) throws -> [EpisodeResult] {
         let c = model.configuration
         let count = environments.count
-        precondition(count <= model.batchCapacity, "\(count) episodes exceed the model's batch capacity \(model.batchCapacity)")
+        precondition(
+            count <= model.batchCapacity, "\(count) episodes exceed the model's batch capacity \(model.batchCapacity)")
         for environment in environments {
-            guard environment.observationSpace.dimension == c.stateDimension, environment.actionSpace.dimension == c.actionDimension else {
+            guard environment.observationSpace.dimension == c.stateDimension,
+                environment.actionSpace.dimension == c.actionDimension
+            else {
                 throw EvaluationError.shapeMismatch(
                     environment: environment.name, observation: environment.observationSpace.dimension,
                     action: environment.actionSpace.dimension, model: c)
             }
         }
-        let batch = TrajectoryBatch(capacity: count, timesteps: c.contextLength, stateDimension: c.stateDimension, actionDimension: c.actionDimension)
+        let batch = TrajectoryBatch(
+            capacity: count, timesteps: c.contextLength, stateDimension: c.stateDimension,
+            actionDimension: c.actionDimension)
         var histories = (0..<count).map { _ in
-            PolicyHistory(contextLength: c.contextLength, stateDimension: c.stateDimension, actionDimension: c.actionDimension, maxEpisodeLength: c.maxEpisodeLength)
+            PolicyHistory(
+                contextLength: c.contextLength, stateDimension: c.stateDimension, actionDimension: c.actionDimension,
+                maxEpisodeLength: c.maxEpisodeLength)
         }
         var results = [EpisodeResult](repeating: EpisodeResult(episodeReturn: 0, length: 0), count: count)
         var live = Array(0..<count)
@@ -146,7 +153,8 @@ public enum EvaluationError: Error, CustomStringConvertible, Sendable {
     public var description: String {
         switch self {
         case .shapeMismatch(let environment, let observation, let action, let model):
-            return "\(environment) has observations of \(observation) and actions of \(action), but the checkpoint's model takes states of \(model.stateDimension) and actions of \(model.actionDimension): evaluate it in the environment it was trained for"
+            return
+                "\(environment) has observations of \(observation) and actions of \(action), but the checkpoint's model takes states of \(model.stateDimension) and actions of \(model.actionDimension): evaluate it in the environment it was trained for"
         }
     }
 }

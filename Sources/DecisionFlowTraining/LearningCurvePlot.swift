@@ -66,13 +66,16 @@ public struct LearningCurvePlot {
         let plotHeight = height - 50
         let points = series.map { run in run.lines.compactMap { line in value(line).map { (Double(line.step), $0) } } }
         let all = points.flatMap { $0 }.filter { $0.1.isFinite && (!logScale || $0.1 > 0) }
-        var out = "<g>\n<rect x=\"\(left)\" y=\"\(top)\" width=\"\(plotWidth)\" height=\"\(plotHeight)\" fill=\"none\" stroke=\"#888\"/>\n"
+        var out =
+            "<g>\n<rect x=\"\(left)\" y=\"\(top)\" width=\"\(plotWidth)\" height=\"\(plotHeight)\" fill=\"none\" stroke=\"#888\"/>\n"
         out += "<text x=\"\(left + plotWidth / 2)\" y=\"\(top + plotHeight + 36)\" text-anchor=\"middle\">step</text>\n"
-        out += "<text x=\"\(x + 12)\" y=\"\(top + plotHeight / 2)\" text-anchor=\"middle\" transform=\"rotate(-90 \(x + 12) \(top + plotHeight / 2))\">\(escape(label))</text>\n"
+        out +=
+            "<text x=\"\(x + 12)\" y=\"\(top + plotHeight / 2)\" text-anchor=\"middle\" transform=\"rotate(-90 \(x + 12) \(top + plotHeight / 2))\">\(escape(label))</text>\n"
         guard let minStep = all.map(\.0).min(), let maxStep = all.map(\.0).max(),
             let minValue = all.map(\.1).min(), let maxValue = all.map(\.1).max()
         else {
-            return out + "<text x=\"\(left + plotWidth / 2)\" y=\"\(top + plotHeight / 2)\" text-anchor=\"middle\">no data</text>\n</g>\n"
+            return out
+                + "<text x=\"\(left + plotWidth / 2)\" y=\"\(top + plotHeight / 2)\" text-anchor=\"middle\">no data</text>\n</g>\n"
         }
         let transform: (Double) -> Double = logScale ? { Foundation.log10($0) } : { $0 }
         var low = transform(minValue)
@@ -88,12 +91,14 @@ public struct LearningCurvePlot {
         for tick in 0...4 {
             let fraction = Double(tick) / 4
             let step = minStep + fraction * stepSpan
-            out += "<text x=\"\(px(step))\" y=\"\(top + plotHeight + 16)\" text-anchor=\"middle\">\(Int(step.rounded()))</text>\n"
+            out +=
+                "<text x=\"\(px(step))\" y=\"\(top + plotHeight + 16)\" text-anchor=\"middle\">\(Int(step.rounded()))</text>\n"
             let level = low + fraction * (high - low)
             let shown = logScale ? Foundation.pow(10, level) : level
             let yTick = top + plotHeight - fraction * plotHeight
             out += "<line x1=\"\(left)\" y1=\"\(yTick)\" x2=\"\(left + plotWidth)\" y2=\"\(yTick)\" stroke=\"#eee\"/>"
-            out += "<text x=\"\(left - 6)\" y=\"\(yTick + 4)\" text-anchor=\"end\">\(String(format: "%.3g", shown))</text>\n"
+            out +=
+                "<text x=\"\(left - 6)\" y=\"\(yTick + 4)\" text-anchor=\"end\">\(String(format: "%.3g", shown))</text>\n"
         }
         for (index, curve) in points.enumerated() {
             let usable = curve.filter { $0.1.isFinite && (!logScale || $0.1 > 0) }
@@ -102,7 +107,9 @@ public struct LearningCurvePlot {
             let path = usable.map { String(format: "%.1f,%.1f", px($0.0), py($0.1)) }.joined(separator: " ")
             out += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\"\(path)\"/>\n"
             if usable.count == 1 {
-                out += String(format: "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%@\"/>\n", px(usable[0].0), py(usable[0].1), color)
+                out += String(
+                    format: "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%@\"/>\n", px(usable[0].0), py(usable[0].1),
+                    color)
             }
         }
         return out + "</g>\n"

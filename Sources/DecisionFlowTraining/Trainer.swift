@@ -54,7 +54,9 @@ public final class Trainer {
     /// - Throws: `TrainingError` when the checkpoint has no training state, or was made for
     ///   other data or another model.
     /// `steps` replaces the saved total, to train a finished run for longer.
-    public convenience init(resuming checkpoint: Checkpoint, dataset: D4RLDataset, source: String, steps: Int? = nil) throws {
+    public convenience init(resuming checkpoint: Checkpoint, dataset: D4RLDataset, source: String, steps: Int? = nil)
+        throws
+    {
         try self.init(configuration: nil, dataset: dataset, resuming: (checkpoint, source), steps: steps)
     }
 
@@ -65,12 +67,15 @@ public final class Trainer {
         var state: TrainingState?
         if let (checkpoint, source) = resuming {
             guard let json = checkpoint.metadata[TrainingState.metadataKey] else {
-                throw TrainingError.runDirectory(path: source, problem: "holds no training state (it was not written by d4rl-run train); it cannot be resumed")
+                throw TrainingError.runDirectory(
+                    path: source,
+                    problem: "holds no training state (it was not written by d4rl-run train); it cannot be resumed")
             }
             do {
                 state = try JSONDecoder().decode(TrainingState.self, from: Data(json.utf8))
             } catch {
-                throw TrainingError.runDirectory(path: source, problem: "has an unreadable training state (\(error)); the checkpoint is corrupt")
+                throw TrainingError.runDirectory(
+                    path: source, problem: "has an unreadable training state (\(error)); the checkpoint is corrupt")
             }
         }
         guard var configuration = given ?? state?.configuration else {
@@ -84,20 +89,24 @@ public final class Trainer {
         if let name = configuration.environment {
             guard let environment = D4RLReferenceScores.environmentName(forID: name) else {
                 let known = D4RLReferenceScores.byEnvironment.keys.sorted().joined(separator: ", ")
-                throw TrainingError.badConfiguration(file: "configuration", problem: "environment '\(name)' is unknown; known: \(known)")
+                throw TrainingError.badConfiguration(
+                    file: "configuration", problem: "environment '\(name)' is unknown; known: \(known)")
             }
             if let shape = D4RLEnvironmentShape.byEnvironment[environment],
-                shape.observationDimension != dataset.observationDimension || shape.actionDimension != dataset.actionDimension
+                shape.observationDimension != dataset.observationDimension
+                    || shape.actionDimension != dataset.actionDimension
             {
                 throw TrainingError.mismatch(
-                    "the configuration names environment \(environment) (observations \(shape.observationDimension), actions \(shape.actionDimension)), but \(dataset.files.joined(separator: ", ")) holds observations \(dataset.observationDimension), actions \(dataset.actionDimension): use a configuration made for this data's environment")
+                    "the configuration names environment \(environment) (observations \(shape.observationDimension), actions \(shape.actionDimension)), but \(dataset.files.joined(separator: ", ")) holds observations \(dataset.observationDimension), actions \(dataset.actionDimension): use a configuration made for this data's environment"
+                )
             }
         }
         let modelConfiguration = configuration.modelConfiguration(
             stateDimension: dataset.observationDimension, actionDimension: dataset.actionDimension)
         if let (checkpoint, source) = resuming, checkpoint.configuration != modelConfiguration {
             throw TrainingError.mismatch(
-                "\(source) holds a model for \(checkpoint.configuration.summary), but this data and configuration need \(modelConfiguration.summary)")
+                "\(source) holds a model for \(checkpoint.configuration.summary), but this data and configuration need \(modelConfiguration.summary)"
+            )
         }
         model = DecisionTransformer(
             configuration: modelConfiguration, batchCapacity: configuration.batchSize, seed: configuration.seed,
@@ -112,12 +121,15 @@ public final class Trainer {
         batch = TrajectoryBatch(
             capacity: configuration.batchSize, timesteps: configuration.contextLength,
             stateDimension: dataset.observationDimension, actionDimension: dataset.actionDimension)
-        environment = configuration.environment.flatMap { D4RLReferenceScores.environmentName(forID: $0) } ?? dataset.environmentName
+        environment =
+            configuration.environment.flatMap { D4RLReferenceScores.environmentName(forID: $0) }
+            ?? dataset.environmentName
         step = 0
         if let (checkpoint, source) = resuming, let state {
             try model.load(checkpoint, source: source)
             guard let saved = checkpoint.optimizer else {
-                throw TrainingError.runDirectory(path: source, problem: "holds no optimizer state; it cannot be resumed exactly")
+                throw TrainingError.runDirectory(
+                    path: source, problem: "holds no optimizer state; it cannot be resumed exactly")
             }
             optimizer = saved
             sampler.generator = state.samplerGenerator
@@ -141,7 +153,8 @@ public final class Trainer {
         guard norm.isFinite else {
             throw TrainingError.nonFinite(step: step + 1, what: "gradient norm", lastCheckpoint: nil)
         }
-        optimizer.update(parameters: model.parameters, gradients: UnsafeBufferPointer(model.gradients), learningRate: learningRate)
+        optimizer.update(
+            parameters: model.parameters, gradients: UnsafeBufferPointer(model.gradients), learningRate: learningRate)
         step += 1
         return StepRecord(step: step, loss: loss, learningRate: learningRate, gradientNorm: norm)
     }

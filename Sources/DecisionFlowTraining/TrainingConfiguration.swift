@@ -85,7 +85,9 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
             result.append("\(name) must be at least 1 (it is \(value))")
         }
         if evaluateEvery < 0 { result.append("evaluateEvery must not be negative (it is \(evaluateEvery))") }
-        if evaluationEpisodes < 1 { result.append("evaluationEpisodes must be at least 1 (it is \(evaluationEpisodes))") }
+        if evaluationEpisodes < 1 {
+            result.append("evaluationEpisodes must be at least 1 (it is \(evaluationEpisodes))")
+        }
         if warmupSteps < 0 { result.append("warmupSteps must not be negative (it is \(warmupSteps))") }
         if !(learningRate > 0) { result.append("learningRate must be positive (it is \(learningRate))") }
         if !(rewardScale > 0) { result.append("rewardScale must be positive (it is \(rewardScale))") }
@@ -110,7 +112,8 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
-            throw TrainingError.badConfiguration(file: path, problem: "cannot be read (\(error.localizedDescription)); check the path")
+            throw TrainingError.badConfiguration(
+                file: path, problem: "cannot be read (\(error.localizedDescription)); check the path")
         }
         return try decode(data, source: path)
     }
@@ -121,7 +124,8 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         do {
             object = try JSONSerialization.jsonObject(with: data)
         } catch {
-            throw TrainingError.badConfiguration(file: source, problem: "is not valid JSON (\(error.localizedDescription))")
+            throw TrainingError.badConfiguration(
+                file: source, problem: "is not valid JSON (\(error.localizedDescription))")
         }
         guard let fields = object as? [String: Any] else {
             throw TrainingError.badConfiguration(file: source, problem: "must be a JSON object of fields")
@@ -130,19 +134,30 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
             let suggestion = fieldNames.min { editDistance($0, unknown) < editDistance($1, unknown) }
             throw TrainingError.badConfiguration(
                 file: source,
-                problem: "has an unknown field '\(unknown)'\(suggestion.map { " (did you mean '\($0)'?)" } ?? ""); configs/README.md lists every field")
+                problem:
+                    "has an unknown field '\(unknown)'\(suggestion.map { " (did you mean '\($0)'?)" } ?? ""); configs/README.md lists every field"
+            )
         }
         do {
             return try JSONDecoder().decode(TrainingConfiguration.self, from: data)
         } catch let DecodingError.typeMismatch(type, context) {
             throw TrainingError.badConfiguration(
-                file: source, problem: "field '\(context.codingPath.map(\.stringValue).joined(separator: "."))' should be \(describe(type))")
+                file: source,
+                problem:
+                    "field '\(context.codingPath.map(\.stringValue).joined(separator: "."))' should be \(describe(type))"
+            )
         } catch let DecodingError.dataCorrupted(context) {
             throw TrainingError.badConfiguration(
-                file: source, problem: "field '\(context.codingPath.map(\.stringValue).joined(separator: "."))': \(context.debugDescription)")
+                file: source,
+                problem:
+                    "field '\(context.codingPath.map(\.stringValue).joined(separator: "."))': \(context.debugDescription)"
+            )
         } catch let DecodingError.valueNotFound(type, context) {
             throw TrainingError.badConfiguration(
-                file: source, problem: "field '\(context.codingPath.map(\.stringValue).joined(separator: "."))' should be \(describe(type)), not null")
+                file: source,
+                problem:
+                    "field '\(context.codingPath.map(\.stringValue).joined(separator: "."))' should be \(describe(type)), not null"
+            )
         } catch {
             throw TrainingError.badConfiguration(file: source, problem: "cannot be decoded (\(error))")
         }
@@ -238,7 +253,9 @@ public enum TrainingError: Error, CustomStringConvertible, Sendable {
         case .mismatch(let problem): return problem
         case .nonFinite(let step, let what, let lastCheckpoint):
             return "the \(what) became NaN or infinite at step \(step); training stopped. "
-                + (lastCheckpoint.map { "The last good checkpoint, \($0), is intact: lower the learning rate and resume from it." }
+                + (lastCheckpoint.map {
+                    "The last good checkpoint, \($0), is intact: lower the learning rate and resume from it."
+                }
                     ?? "No checkpoint had been written yet: lower the learning rate and start again.")
         case .runDirectory(let path, let problem): return "\(path): \(problem)"
         }

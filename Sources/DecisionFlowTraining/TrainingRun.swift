@@ -60,7 +60,10 @@ public final class TrainingRun {
         let checkpoint = url.appendingPathComponent("checkpoint.safetensors").path
         if FileManager.default.fileExists(atPath: checkpoint) {
             throw TrainingError.runDirectory(
-                path: directory, problem: "already holds a run (checkpoint.safetensors); continue it with --resume \(directory), or choose another --out")
+                path: directory,
+                problem:
+                    "already holds a run (checkpoint.safetensors); continue it with --resume \(directory), or choose another --out"
+            )
         }
         do {
             try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
@@ -69,7 +72,8 @@ public final class TrainingRun {
             try encoder.encode(configuration).write(to: url.appendingPathComponent("config.json"), options: .atomic)
             try Data().write(to: url.appendingPathComponent("log.jsonl"))
         } catch {
-            throw TrainingError.runDirectory(path: directory, problem: "cannot be written (\(error.localizedDescription))")
+            throw TrainingError.runDirectory(
+                path: directory, problem: "cannot be written (\(error.localizedDescription))")
         }
         let trainer = try Trainer(configuration: configuration, dataset: dataset)
         return TrainingRun(directory: url, trainer: trainer, elapsedBefore: 0)
@@ -79,9 +83,12 @@ public final class TrainingRun {
     public static func savedConfiguration(in directory: String) throws -> TrainingConfiguration {
         let checkpoint = URL(fileURLWithPath: directory).appendingPathComponent("checkpoint.safetensors").path
         guard FileManager.default.fileExists(atPath: checkpoint) else {
-            throw TrainingError.runDirectory(path: directory, problem: "holds no checkpoint.safetensors to resume; start a run there with --out instead")
+            throw TrainingError.runDirectory(
+                path: directory,
+                problem: "holds no checkpoint.safetensors to resume; start a run there with --out instead")
         }
-        return try TrainingConfiguration.read(URL(fileURLWithPath: directory).appendingPathComponent("config.json").path)
+        return try TrainingConfiguration.read(
+            URL(fileURLWithPath: directory).appendingPathComponent("config.json").path)
     }
 
     /// Resumes the run in `directory` from its checkpoint, with the run's own configuration
@@ -94,7 +101,8 @@ public final class TrainingRun {
         do {
             checkpoint = try Checkpoint.read(checkpointPath)
         } catch let error as CheckpointError {
-            throw TrainingError.runDirectory(path: directory, problem: "its checkpoint cannot be used: \(error.problem)")
+            throw TrainingError.runDirectory(
+                path: directory, problem: "its checkpoint cannot be used: \(error.problem)")
         }
         let trainer = try Trainer(resuming: checkpoint, dataset: dataset, source: checkpointPath, steps: steps)
         // Keep the log consistent with the checkpoint: drop lines from steps after it.
@@ -193,10 +201,11 @@ public final class TrainingRun {
                 score = try evaluate(trainer)
             }
             if record.step % configuration.logEvery == 0 || last || score != nil {
-                try append(LogLine(
-                    step: record.step, loss: lossSum / Double(lossCount), learningRate: record.learningRate,
-                    gradientNorm: record.gradientNorm, elapsedSeconds: elapsedBefore + now,
-                    stepsPerSecond: Double(lossCount) / max(now - lastLogTime, 1e-9), normalizedScore: score))
+                try append(
+                    LogLine(
+                        step: record.step, loss: lossSum / Double(lossCount), learningRate: record.learningRate,
+                        gradientNorm: record.gradientNorm, elapsedSeconds: elapsedBefore + now,
+                        stepsPerSecond: Double(lossCount) / max(now - lastLogTime, 1e-9), normalizedScore: score))
                 lastLogTime = now
                 lossSum = 0
                 lossCount = 0

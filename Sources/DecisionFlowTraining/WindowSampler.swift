@@ -96,7 +96,8 @@ public struct WindowSampler: Sendable {
 
     /// Fills every sequence of `batch` with a freshly drawn window.
     public mutating func fill(_ batch: TrajectoryBatch) {
-        precondition(batch.timesteps == contextLength, "batch holds \(batch.timesteps) steps, the sampler \(contextLength)")
+        precondition(
+            batch.timesteps == contextLength, "batch holds \(batch.timesteps) steps, the sampler \(contextLength)")
         for sequence in 0..<batch.count {
             let (trajectory, row) = drawStart()
             writeWindow(into: batch, sequence: sequence, trajectory: trajectory, startRow: row)

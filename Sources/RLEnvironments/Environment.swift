@@ -17,7 +17,8 @@ public struct BoxSpace: Sendable, Equatable {
 
     /// The same bounds in every one of `dimension` dimensions.
     public init(dimension: Int, bound: Float) {
-        self.init(lower: [Float](repeating: -bound, count: dimension), upper: [Float](repeating: bound, count: dimension))
+        self.init(
+            lower: [Float](repeating: -bound, count: dimension), upper: [Float](repeating: bound, count: dimension))
     }
 }
 
@@ -112,7 +113,8 @@ extension Environment {
     /// Checks an action's length and finiteness, throwing the matching error.
     func validate(_ action: [Float]) throws {
         guard action.count == actionSpace.dimension else {
-            throw EnvironmentError.wrongActionLength(environment: name, expected: actionSpace.dimension, got: action.count)
+            throw EnvironmentError.wrongActionLength(
+                environment: name, expected: actionSpace.dimension, got: action.count)
         }
         if let index = action.firstIndex(where: { !$0.isFinite }) {
             throw EnvironmentError.nonFiniteAction(environment: name, index: index, value: action[index])

@@ -57,7 +57,8 @@ public final class MountainCarContinuous: Environment {
         elapsedSteps += 1
         let truncated = elapsedSteps >= maxEpisodeSteps  // gymnasium's TimeLimit sets it even on a terminal step
         if terminated || truncated { running = false }
-        return StepResult(observation: [position, velocity], reward: reward, terminated: terminated, truncated: truncated)
+        return StepResult(
+            observation: [position, velocity], reward: reward, terminated: terminated, truncated: truncated)
     }
 
     /// (position, velocity).
@@ -65,7 +66,8 @@ public final class MountainCarContinuous: Environment {
 
     public func setState(_ state: [Double]) throws {
         guard state.count == 2, state.allSatisfy(\.isFinite) else {
-            throw EnvironmentError.badState(environment: name, problem: "expected 2 finite values (position, velocity), got \(state)")
+            throw EnvironmentError.badState(
+                environment: name, problem: "expected 2 finite values (position, velocity), got \(state)")
         }
         (position, velocity) = (Float(state[0]), Float(state[1]))
         running = true

@@ -81,7 +81,9 @@ public class MuJoCoEnvironment: Environment {
         let nq = Int(model.pointee.nq)
         let nv = Int(model.pointee.nv)
         guard state.count == nq + nv, state.allSatisfy(\.isFinite) else {
-            throw EnvironmentError.badState(environment: name, problem: "expected \(nq) positions and \(nv) velocities, all finite; got \(state.count) values")
+            throw EnvironmentError.badState(
+                environment: name,
+                problem: "expected \(nq) positions and \(nv) velocities, all finite; got \(state.count) values")
         }
         for i in 0..<nq { data.pointee.qpos[i] = state[i] }
         for i in 0..<nv { data.pointee.qvel[i] = state[nq + i] }
@@ -160,7 +162,10 @@ public final class Hopper: MuJoCoEnvironment {
     }
 
     override func resetState() -> (positions: [Double], velocities: [Double]) {
-        (uniformNoise(initialPositions, scale: 5e-3), uniformNoise([Double](repeating: 0, count: Int(model.pointee.nv)), scale: 5e-3))
+        (
+            uniformNoise(initialPositions, scale: 5e-3),
+            uniformNoise([Double](repeating: 0, count: Int(model.pointee.nv)), scale: 5e-3)
+        )
     }
 
     override func outcome(forwardVelocity: Double, controlCost: Double) -> (reward: Double, terminated: Bool) {
@@ -194,7 +199,10 @@ public final class Walker2d: MuJoCoEnvironment {
     }
 
     override func resetState() -> (positions: [Double], velocities: [Double]) {
-        (uniformNoise(initialPositions, scale: 5e-3), uniformNoise([Double](repeating: 0, count: Int(model.pointee.nv)), scale: 5e-3))
+        (
+            uniformNoise(initialPositions, scale: 5e-3),
+            uniformNoise([Double](repeating: 0, count: Int(model.pointee.nv)), scale: 5e-3)
+        )
     }
 
     override func outcome(forwardVelocity: Double, controlCost: Double) -> (reward: Double, terminated: Bool) {

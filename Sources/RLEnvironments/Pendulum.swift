@@ -49,7 +49,8 @@ public final class Pendulum: Environment {
         let wrapped = (normalized < 0 ? normalized + 2 * .pi : normalized) - .pi
         let cost = wrapped * wrapped + 0.1 * angularVelocity * angularVelocity + Double(0.001 * (u * u))
         let torqueTerm = Double(Float(3.0 / (Self.mass * Self.length * Self.length)) * u)
-        var newVelocity = angularVelocity
+        var newVelocity =
+            angularVelocity
             + (3 * Self.gravity / (2 * Self.length) * Double.sin(angle) + torqueTerm) * Self.dt
         newVelocity = min(max(newVelocity, -Self.maxSpeed), Self.maxSpeed)
         angle += newVelocity * Self.dt

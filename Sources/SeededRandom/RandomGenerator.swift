@@ -12,12 +12,14 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable, Equatable, Codab
         while !container.isAtEnd {
             let text = try container.decode(String.self)
             guard let word = UInt64(text, radix: 16) else {
-                throw DecodingError.dataCorruptedError(in: container, debugDescription: "'\(text)' is not a hexadecimal word")
+                throw DecodingError.dataCorruptedError(
+                    in: container, debugDescription: "'\(text)' is not a hexadecimal word")
             }
             words.append(word)
         }
         guard words.count == 4 else {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: "a generator state has 4 words, not \(words.count)")
+            throw DecodingError.dataCorruptedError(
+                in: container, debugDescription: "a generator state has 4 words, not \(words.count)")
         }
         (s0, s1, s2, s3) = (words[0], words[1], words[2], words[3])
     }

@@ -7,7 +7,10 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Run a benchmark and print its figures (build with -c release).",
-        subcommands: [DataBenchmark.self, ModelBenchmark.self, TrainingBenchmark.self, EnvironmentBenchmark.self, PolicyBenchmark.self]
+        subcommands: [
+            DataBenchmark.self, ModelBenchmark.self, TrainingBenchmark.self, EnvironmentBenchmark.self,
+            PolicyBenchmark.self,
+        ]
     )
 }
 

@@ -12,7 +12,10 @@ struct D4RLRun: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "d4rl-run",
         abstract: "Offline reinforcement learning on D4RL datasets: train, inspect, slice, bench.",
-        subcommands: [TrainCommand.self, EvaluateCommand.self, PlotCommand.self, ImportCommand.self, InspectCommand.self, ReplayCommand.self, SliceCommand.self, BenchCommand.self]
+        subcommands: [
+            TrainCommand.self, EvaluateCommand.self, PlotCommand.self, ImportCommand.self, InspectCommand.self,
+            ReplayCommand.self, SliceCommand.self, BenchCommand.self,
+        ]
     )
 
     /// Runs the command, and maps every user-facing error to a message and an exit code in

@@ -28,7 +28,9 @@ struct EnvironmentBenchmark: ParsableCommand {
         for name in envs.split(separator: ",").map(String.init) {
             let environment = try EnvironmentRegistry.make(name)
             var random = RandomGenerator(seed: 9)
-            let actions = (0..<steps).map { _ in (0..<environment.actionSpace.dimension).map { _ in random.nextFloat() * 2 - 1 } }
+            let actions = (0..<steps).map { _ in
+                (0..<environment.actionSpace.dimension).map { _ in random.nextFloat() * 2 - 1 }
+            }
             var resets = Set<Int>()
             _ = environment.reset(seed: 1)
             let clock = ContinuousClock()
@@ -43,7 +45,9 @@ struct EnvironmentBenchmark: ParsableCommand {
             var line = name.padding(toLength: 13, withPad: " ", startingAt: 0) + String(format: " %9.0f", rate)
             if let mujoco = environment as? MuJoCoEnvironment {
                 let bare = mujoco.timeBarePhysics(actions: actions, resets: resets)
-                line += String(format: "   %15.0f   %20.0f   %+9.1f%%", rate * Double(mujoco.frameSkip), Double(steps) / bare, 100 * (seconds - bare) / bare)
+                line += String(
+                    format: "   %15.0f   %20.0f   %+9.1f%%", rate * Double(mujoco.frameSkip), Double(steps) / bare,
+                    100 * (seconds - bare) / bare)
             }
             print(line)
         }

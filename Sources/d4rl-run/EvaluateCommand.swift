@@ -20,13 +20,18 @@ struct EvaluateCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "A checkpoint written by `d4rl-run train` or `d4rl-run import`.", completion: .file(extensions: ["safetensors"]))
+    @Option(
+        help: "A checkpoint written by `d4rl-run train` or `d4rl-run import`.",
+        completion: .file(extensions: ["safetensors"]))
     var checkpoint: String
 
     @Option(help: "Environment: hopper, walker2d, halfcheetah, pendulum, mountaincar. Default: the checkpoint's.")
     var env: String?
 
-    @Option(help: "Target returns in the environment's scale, comma-separated. Default: the reference's (hopper 3600,1800; halfcheetah 12000,6000; walker2d 5000,2500).")
+    @Option(
+        help:
+            "Target returns in the environment's scale, comma-separated. Default: the reference's (hopper 3600,1800; halfcheetah 12000,6000; walker2d 5000,2500)."
+    )
     var targets: String?
 
     @Option(help: "Episodes per target.")
@@ -47,7 +52,9 @@ struct EvaluateCommand: ParsableCommand {
 
     func validate() throws {
         guard episodes > 0 else { throw ValidationError("--episodes must be positive") }
-        if let targets, targets.split(separator: ",").contains(where: { Double($0.trimmingCharacters(in: .whitespaces)) == nil }) {
+        if let targets,
+            targets.split(separator: ",").contains(where: { Double($0.trimmingCharacters(in: .whitespaces)) == nil })
+        {
             throw ValidationError("--targets takes numbers separated by commas, e.g. 3600,1800")
         }
     }
@@ -55,14 +62,19 @@ struct EvaluateCommand: ParsableCommand {
     func run() throws {
         let saved = try Checkpoint.read(checkpoint)
         guard let json = saved.metadata[PolicyNormalization.metadataKey] else {
-            throw CheckpointError(file: checkpoint, problem: "holds no state normalization ('policy' metadata); use a checkpoint written by `d4rl-run train` or `d4rl-run import`")
+            throw CheckpointError(
+                file: checkpoint,
+                problem:
+                    "holds no state normalization ('policy' metadata); use a checkpoint written by `d4rl-run train` or `d4rl-run import`"
+            )
         }
         let normalization = try JSONDecoder().decode(PolicyNormalization.self, from: Data(json.utf8))
         guard let name = env ?? normalization.environment else {
             throw ValidationError("\(checkpoint) does not name its environment; pass --env")
         }
         let environmentName = D4RLReferenceScores.environmentName(forID: name) ?? name
-        let targetList = targets.map { $0.split(separator: ",").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) } }
+        let targetList =
+            targets.map { $0.split(separator: ",").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) } }
             ?? Self.referenceTargets[environmentName] ?? [0]
         let environments = try (0..<episodes).map { _ in try EnvironmentRegistry.make(environmentName) }
         let model = DecisionTransformer(checkpoint: saved, batchCapacity: episodes, threads: threads)
@@ -76,7 +88,9 @@ struct EvaluateCommand: ParsableCommand {
             ) { finished, steps in
                 let duration = clock.now - started
                 let elapsed = Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
-                bar.update(step: min(steps, environments[0].maxEpisodeSteps), loss: Float(finished), elapsed: elapsed, label: "target \(Int(target)): step", valueLabel: "episodes done")
+                bar.update(
+                    step: min(steps, environments[0].maxEpisodeSteps), loss: Float(finished), elapsed: elapsed,
+                    label: "target \(Int(target)): step", valueLabel: "episodes done")
             }
             bar.finish()
             reports.append(RolloutEvaluation.report(target: target, episodes: results, environment: environmentName))
@@ -87,9 +101,13 @@ struct EvaluateCommand: ParsableCommand {
             print(String(decoding: try encoder.encode(reports), as: UTF8.self))
             return
         }
-        print("\(checkpoint) in \(environmentName): \(episodes) episodes per target, seeds \(seed)…\(seed + UInt64(episodes) - 1)")
+        print(
+            "\(checkpoint) in \(environmentName): \(episodes) episodes per target, seeds \(seed)…\(seed + UInt64(episodes) - 1)"
+        )
         for report in reports {
-            var line = String(format: "  target %7.0f   return %8.1f ± %6.1f   length %6.1f", report.target, report.returnMean, report.returnStd, report.lengthMean)
+            var line = String(
+                format: "  target %7.0f   return %8.1f ± %6.1f   length %6.1f", report.target, report.returnMean,
+                report.returnStd, report.lengthMean)
             if let score = report.normalizedMean, let spread = report.normalizedStd {
                 line += String(format: "   normalized %6.1f ± %5.1f", score, spread)
             }

@@ -22,7 +22,8 @@ struct ImportCommand: ParsableCommand {
     @Option(help: "The state dict, as safetensors.", completion: .file(extensions: ["safetensors"]))
     var stateDict: String
 
-    @Option(help: "The JSON description of the model and its state normalization.", completion: .file(extensions: ["json"]))
+    @Option(
+        help: "The JSON description of the model and its state normalization.", completion: .file(extensions: ["json"]))
     var description: String
 
     @Option(name: .shortAndLong, help: "The checkpoint to write.")

@@ -32,33 +32,49 @@ struct ModelBenchmark: ParsableCommand {
     var configs = "dt-default,paper,softmax"
 
     func run() throws {
-        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; threads \(threads); batch \(batch), K 20")
+        print(
+            "machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; threads \(threads); batch \(batch), K 20")
         print("config        ms/step   GFLOP/step   GFLOP/s   sgemm GFLOP/s (same shapes)   share")
         for name in configs.split(separator: ",").map(String.init) {
             guard let configuration = Self.named(name) else {
                 throw ValidationError("unknown configuration '\(name)': use dt-default, paper or softmax")
             }
-            let (milliseconds, cost) = Self.timeTraining(configuration, batch: batch, steps: steps, warmup: warmup, threads: threads)
+            let (milliseconds, cost) = Self.timeTraining(
+                configuration, batch: batch, steps: steps, warmup: warmup, threads: threads)
             let sgemm = Self.sgemmRate(cost, repeats: 3, threads: threads)
             let rate = cost.flops / (milliseconds / 1000) / 1e9
-            print(name.padding(toLength: 12, withPad: " ", startingAt: 0) + String(format: " %8.1f   %10.2f   %7.1f   %27.1f   %4.0f%%",
-                milliseconds, cost.flops / 1e9, rate, sgemm, 100 * rate / sgemm))
+            print(
+                name.padding(toLength: 12, withPad: " ", startingAt: 0)
+                    + String(
+                        format: " %8.1f   %10.2f   %7.1f   %27.1f   %4.0f%%",
+                        milliseconds, cost.flops / 1e9, rate, sgemm, 100 * rate / sgemm))
         }
     }
 
     static func named(_ name: String) -> ModelConfiguration? {
         switch name {
-        case "dt-default": return ModelConfiguration(stateDimension: 11, actionDimension: 3, embeddingDimension: 128, layerCount: 3, headCount: 1)
-        case "paper": return ModelConfiguration(stateDimension: 11, actionDimension: 3, embeddingDimension: 256, layerCount: 3, headCount: 4)
-        case "softmax": return ModelConfiguration(stateDimension: 11, actionDimension: 3, embeddingDimension: 128, layerCount: 3, headCount: 1, attention: .softmax)
+        case "dt-default":
+            return ModelConfiguration(
+                stateDimension: 11, actionDimension: 3, embeddingDimension: 128, layerCount: 3, headCount: 1)
+        case "paper":
+            return ModelConfiguration(
+                stateDimension: 11, actionDimension: 3, embeddingDimension: 256, layerCount: 3, headCount: 4)
+        case "softmax":
+            return ModelConfiguration(
+                stateDimension: 11, actionDimension: 3, embeddingDimension: 128, layerCount: 3, headCount: 1,
+                attention: .softmax)
         default: return nil
         }
     }
 
     /// Median milliseconds of a full training step, and the step's cost.
-    static func timeTraining(_ configuration: ModelConfiguration, batch: Int, steps: Int, warmup: Int, threads: Int) -> (Double, ModelCost) {
+    static func timeTraining(_ configuration: ModelConfiguration, batch: Int, steps: Int, warmup: Int, threads: Int)
+        -> (Double, ModelCost)
+    {
         let model = DecisionTransformer(configuration: configuration, batchCapacity: batch, seed: 1, threads: threads)
-        let data = TrajectoryBatch(capacity: batch, timesteps: configuration.contextLength, stateDimension: configuration.stateDimension, actionDimension: configuration.actionDimension)
+        let data = TrajectoryBatch(
+            capacity: batch, timesteps: configuration.contextLength, stateDimension: configuration.stateDimension,
+            actionDimension: configuration.actionDimension)
         var generator = RandomGenerator(seed: 2)
         for i in data.states.indices { data.states[i] = generator.nextGaussian() }
         for i in data.actions.indices { data.actions[i] = generator.nextFloat() * 2 - 1 }
@@ -71,7 +87,8 @@ struct ModelBenchmark: ParsableCommand {
             model.forward(data, training: true)
             model.backward()
             clipGradientNorm(model.gradients, maxNorm: 0.25)
-            optimizer.update(parameters: model.parameters, gradients: UnsafeBufferPointer(model.gradients), learningRate: 1e-4)
+            optimizer.update(
+                parameters: model.parameters, gradients: UnsafeBufferPointer(model.gradients), learningRate: 1e-4)
             let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
             if step >= warmup { times.append(elapsed) }
         }
@@ -84,7 +101,10 @@ struct ModelBenchmark: ParsableCommand {
     static func sgemmRate(_ cost: ModelCost, repeats: Int, threads: Int) -> Double {
         openblas_set_num_threads(Int32(threads))
         defer { openblas_set_num_threads(1) }
-        let largest = cost.products.map { max($0.product.m * $0.product.k, $0.product.k * $0.product.n, $0.product.m * $0.product.n) }.max() ?? 1
+        let largest =
+            cost.products.map {
+                max($0.product.m * $0.product.k, $0.product.k * $0.product.n, $0.product.m * $0.product.n)
+            }.max() ?? 1
         let a = [Float](repeating: 0.01, count: largest)
         let b = [Float](repeating: 0.02, count: largest)
         var c = [Float](repeating: 0, count: largest)
@@ -93,7 +113,9 @@ struct ModelBenchmark: ParsableCommand {
             let start = DispatchTime.now().uptimeNanoseconds
             for (product, count) in cost.products {
                 for _ in 0..<count {
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(product.m), Int32(product.n), Int32(product.k), 1, a, Int32(product.k), b, Int32(product.n), 0, &c, Int32(product.n))
+                    cblas_sgemm(
+                        CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(product.m), Int32(product.n), Int32(product.k),
+                        1, a, Int32(product.k), b, Int32(product.n), 0, &c, Int32(product.n))
                 }
             }
             best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)

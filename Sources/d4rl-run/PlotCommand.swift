@@ -40,6 +40,8 @@ struct PlotCommand: ParsableCommand {
         } catch {
             throw ValidationError("cannot write \(output): \(error.localizedDescription)")
         }
-        print("wrote \(output): \(series.count) run\(series.count == 1 ? "" : "s"), \(series.map(\.lines.count).reduce(0, +)) log points")
+        print(
+            "wrote \(output): \(series.count) run\(series.count == 1 ? "" : "s"), \(series.map(\.lines.count).reduce(0, +)) log points"
+        )
     }
 }

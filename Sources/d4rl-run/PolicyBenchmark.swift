@@ -36,7 +36,10 @@ struct PolicyBenchmark: ParsableCommand {
         print("decision latency, one thread, full K = 20 window:")
         for (name, configuration) in [
             ("dt-default", ModelConfiguration(stateDimension: 11, actionDimension: 3)),
-            ("paper", ModelConfiguration(stateDimension: 11, actionDimension: 3, embeddingDimension: 256, headCount: 4)),
+            (
+                "paper",
+                ModelConfiguration(stateDimension: 11, actionDimension: 3, embeddingDimension: 256, headCount: 4)
+            ),
             ("softmax", ModelConfiguration(stateDimension: 11, actionDimension: 3, attention: .softmax)),
         ] {
             let model = DecisionTransformer(configuration: configuration, batchCapacity: 1, seed: 5, threads: 1)
@@ -60,8 +63,11 @@ struct PolicyBenchmark: ParsableCommand {
                 policy.record(reward: 1)
             }
             times.sort()
-            print(name.padding(toLength: 12, withPad: " ", startingAt: 0)
-                + String(format: "p50 %.3f ms   p99 %.3f ms", times[times.count / 2], times[min(times.count - 1, times.count * 99 / 100)]))
+            print(
+                name.padding(toLength: 12, withPad: " ", startingAt: 0)
+                    + String(
+                        format: "p50 %.3f ms   p99 %.3f ms", times[times.count / 2],
+                        times[min(times.count - 1, times.count * 99 / 100)]))
         }
 
         let model: DecisionTransformer
@@ -69,20 +75,28 @@ struct PolicyBenchmark: ParsableCommand {
         if let checkpoint {
             let saved = try Checkpoint.read(checkpoint)
             model = DecisionTransformer(checkpoint: saved, batchCapacity: episodes, threads: threads)
-            normalization = try JSONDecoder().decode(PolicyNormalization.self, from: Data((saved.metadata[PolicyNormalization.metadataKey] ?? "").utf8))
+            normalization = try JSONDecoder().decode(
+                PolicyNormalization.self, from: Data((saved.metadata[PolicyNormalization.metadataKey] ?? "").utf8))
         } else {
-            model = DecisionTransformer(configuration: ModelConfiguration(stateDimension: 11, actionDimension: 3), batchCapacity: episodes, seed: 5, threads: threads)
+            model = DecisionTransformer(
+                configuration: ModelConfiguration(stateDimension: 11, actionDimension: 3), batchCapacity: episodes,
+                seed: 5, threads: threads)
             normalization = .identity(stateDimension: 11, rewardScale: 1000)
         }
         let environments = try (0..<episodes).map { _ in try Hopper() }
         let clock = ContinuousClock()
         var results: [EpisodeResult] = []
         let elapsed = try clock.measure {
-            results = try RolloutEvaluation.run(model: model, normalization: normalization, environments: environments, target: 3600, seed: 0)
+            results = try RolloutEvaluation.run(
+                model: model, normalization: normalization, environments: environments, target: 3600, seed: 0)
         }
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
         let steps = results.map(\.length).reduce(0, +)
-        print(String(format: "batched evaluation: %d hopper episodes, %d environment steps (mean length %.0f) in %.2f s: %.0f steps/s (%d threads, %@)",
-            episodes, steps, Double(steps) / Double(episodes), seconds, Double(steps) / seconds, threads, checkpoint == nil ? "random weights" : "trained policy"))
+        print(
+            String(
+                format:
+                    "batched evaluation: %d hopper episodes, %d environment steps (mean length %.0f) in %.2f s: %.0f steps/s (%d threads, %@)",
+                episodes, steps, Double(steps) / Double(episodes), seconds, Double(steps) / seconds, threads,
+                checkpoint == nil ? "random weights" : "trained policy"))
     }
 }

@@ -16,7 +16,9 @@ struct ReplayCommand: ParsableCommand {
             """
     )
 
-    @Argument(help: "D4RL files with infos/qpos, infos/qvel and next_observations.", completion: .file(extensions: ["hdf5", "h5"]))
+    @Argument(
+        help: "D4RL files with infos/qpos, infos/qvel and next_observations.",
+        completion: .file(extensions: ["hdf5", "h5"]))
     var files: [String]
 
     @Option(help: "Environment: hopper, walker2d or halfcheetah. Default: from the file's metadata.")
@@ -31,11 +33,14 @@ struct ReplayCommand: ParsableCommand {
     func run() throws {
         var reports: [ReplayReport] = []
         for file in files {
-            let name = try env ?? D4RLDataset(file: file).environmentName ?? {
-                throw ValidationError("\(file): cannot tell the environment from its metadata; pass --env")
-            }()
+            let name =
+                try env ?? D4RLDataset(file: file).environmentName
+                ?? {
+                    throw ValidationError("\(file): cannot tell the environment from its metadata; pass --env")
+                }()
             guard let environment = try EnvironmentRegistry.make(name) as? MuJoCoEnvironment else {
-                throw ValidationError("\(name) is not a MuJoCo environment; replay needs one of hopper, walker2d, halfcheetah")
+                throw ValidationError(
+                    "\(name) is not a MuJoCo environment; replay needs one of hopper, walker2d, halfcheetah")
             }
             reports.append(try DatasetReplay.run(file: file, environment: environment, limit: limit))
         }
@@ -49,10 +54,15 @@ struct ReplayCommand: ParsableCommand {
             print("\(report.file)  (\(report.environment), \(report.transitions) transitions)")
             print(String(format: "  next observation within 1e-4   %6.2f%%", 100 * report.observationsWithin1e4))
             print(String(format: "  next observation within 0.1    %6.2f%%", 100 * report.observationsWithin0_1))
-            print(String(format: "  contact-free, within 1e-4      %6.2f%% of %d", 100 * report.contactFreeObservationsWithin1e4, report.contactFreeTransitions))
+            print(
+                String(
+                    format: "  contact-free, within 1e-4      %6.2f%% of %d",
+                    100 * report.contactFreeObservationsWithin1e4, report.contactFreeTransitions))
             print(String(format: "  reward within 1e-3 relative    %6.2f%%", 100 * report.rewardsWithin1e3Relative))
             print(String(format: "  terminal flag agrees           %6.2f%%", 100 * report.terminalsAgree))
-            print("  observation error p50 / p90 / p99: " + report.observationErrorPercentiles.map { String(format: "%.2g", $0) }.joined(separator: " / "))
+            print(
+                "  observation error p50 / p90 / p99: "
+                    + report.observationErrorPercentiles.map { String(format: "%.2g", $0) }.joined(separator: " / "))
         }
     }
 }

@@ -25,7 +25,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "A JSON preset (see configs/README.md).", completion: .file(extensions: ["json"]))
     var config: String?
 
-    @Option(parsing: .upToNextOption, help: "D4RL files, concatenated in order.", completion: .file(extensions: ["hdf5", "h5"]))
+    @Option(
+        parsing: .upToNextOption, help: "D4RL files, concatenated in order.",
+        completion: .file(extensions: ["hdf5", "h5"]))
     var dataset: [String] = []
 
     @Option(help: "Run directory. Default: runs/<preset or dataset>-seed<seed>.")
@@ -36,9 +38,11 @@ struct TrainCommand: ParsableCommand {
 
     @Option(help: "Total training steps.") var steps: Int?
     @Option(help: "Random seed (weights, windows, dropout).") var seed: UInt64?
-    @Option(help: "Worker threads; a run is bit-for-bit reproducible for a given seed and thread count.") var threads: Int?
+    @Option(help: "Worker threads; a run is bit-for-bit reproducible for a given seed and thread count.") var threads:
+        Int?
     @Option(help: "Environment for normalized scores: hopper, halfcheetah, walker2d, ant.") var environment: String?
-    @Option(help: "Attention: flow (Decision-Flowformer) or softmax (Decision Transformer).") var attention: AttentionKind?
+    @Option(help: "Attention: flow (Decision-Flowformer) or softmax (Decision Transformer).") var attention:
+        AttentionKind?
     @Option(help: "Context length K in timesteps.") var contextLength: Int?
     @Option(help: "Embedding width.") var embeddingDimension: Int?
     @Option(help: "Transformer blocks.") var layerCount: Int?
@@ -58,13 +62,16 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Episode limit for files without timeouts (D4RL v0).") var maxEpisodeSteps: Int?
     @Option(help: "Checkpoint every this many steps.") var checkpointEvery: Int?
     @Option(help: "Log every this many steps.") var logEvery: Int?
-    @Option(help: "Evaluate in the environment every this many steps and at the end (0: never).") var evaluateEvery: Int?
+    @Option(help: "Evaluate in the environment every this many steps and at the end (0: never).") var evaluateEvery:
+        Int?
     @Option(help: "Episodes per evaluation during training.") var evaluationEpisodes: Int?
     @Option(help: "Target return of evaluations during training (environment scale).") var evaluationTarget: Double?
 
     func validate() throws {
         if resume != nil, config != nil || !dataset.isEmpty || out != nil {
-            throw ValidationError("--resume continues a run with its own configuration and data; do not combine it with --config, --dataset or --out")
+            throw ValidationError(
+                "--resume continues a run with its own configuration and data; do not combine it with --config, --dataset or --out"
+            )
         }
         if resume == nil, config == nil, dataset.isEmpty {
             throw ValidationError("name the data: --config configs/NAME.json or --dataset FILE")
@@ -112,30 +119,39 @@ struct TrainCommand: ParsableCommand {
         let run: TrainingRun
         if let resume {
             let saved = try TrainingRun.savedConfiguration(in: resume)
-            let data = try D4RLDataset(files: saved.datasets, options: D4RLLoadOptions(maxEpisodeSteps: saved.maxEpisodeSteps))
+            let data = try D4RLDataset(
+                files: saved.datasets, options: D4RLLoadOptions(maxEpisodeSteps: saved.maxEpisodeSteps))
             run = try TrainingRun.resume(directory: resume, dataset: data, steps: steps)
             note("resuming \(resume) at step \(run.trainer.step) of \(run.trainer.configuration.steps)")
         } else {
             let configuration = try resolvedConfiguration()
-            let data = try D4RLDataset(files: configuration.datasets, options: D4RLLoadOptions(maxEpisodeSteps: configuration.maxEpisodeSteps))
-            let name = config.map { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent }
+            let data = try D4RLDataset(
+                files: configuration.datasets, options: D4RLLoadOptions(maxEpisodeSteps: configuration.maxEpisodeSteps))
+            let name =
+                config.map { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent }
                 ?? URL(fileURLWithPath: configuration.datasets[0]).deletingPathExtension().lastPathComponent
-            run = try TrainingRun.start(configuration: configuration, dataset: data, directory: out ?? "runs/\(name)-seed\(configuration.seed)")
+            run = try TrainingRun.start(
+                configuration: configuration, dataset: data, directory: out ?? "runs/\(name)-seed\(configuration.seed)")
         }
         let trainer = run.trainer
         let c = trainer.configuration
         note("run \(run.directory.path): \(trainer.model.configuration.summary)")
-        note("data \(c.datasets.joined(separator: " + ")): \(trainer.sampler.dataset.count) steps, \(trainer.sampler.dataset.trajectories.count) trajectories; environment \(trainer.environment ?? "unknown")")
-        note("seed \(c.seed), threads \(c.threads), batch \(c.batchSize), lr \(c.learningRate) (warmup \(c.warmupSteps)), \(c.steps) steps, \(trainer.model.layout.count) parameters")
+        note(
+            "data \(c.datasets.joined(separator: " + ")): \(trainer.sampler.dataset.count) steps, \(trainer.sampler.dataset.trajectories.count) trajectories; environment \(trainer.environment ?? "unknown")"
+        )
+        note(
+            "seed \(c.seed), threads \(c.threads), batch \(c.batchSize), lr \(c.learningRate) (warmup \(c.warmupSteps)), \(c.steps) steps, \(trainer.model.layout.count) parameters"
+        )
 
         let progress = ProgressLine(total: c.steps, startStep: trainer.step)
         var recent: [Float] = []
         let evaluator = try periodicEvaluator(for: trainer)
-        let records = try run.run(onStep: { record, elapsed in
-            recent.append(record.loss)
-            if recent.count > 100 { recent.removeFirst() }
-            progress.update(step: record.step, loss: recent.reduce(0, +) / Float(recent.count), elapsed: elapsed)
-        }, evaluate: evaluator)
+        let records = try run.run(
+            onStep: { record, elapsed in
+                recent.append(record.loss)
+                if recent.count > 100 { recent.removeFirst() }
+                progress.update(step: record.step, loss: recent.reduce(0, +) / Float(recent.count), elapsed: elapsed)
+            }, evaluate: evaluator)
         progress.finish()
         let log = TrainingRun.readLog(run.logPath)
         let tail = records.suffix(min(100, records.count))
@@ -143,9 +159,17 @@ struct TrainCommand: ParsableCommand {
         print("trained \(run.directory.path) to step \(trainer.step)")
         print(String(format: "  final loss      %.5f (mean of the last %d steps)", finalLoss, tail.count))
         if let first = log.first { print(String(format: "  first log loss  %.5f (step %d)", first.loss, first.step)) }
-        if let last = log.last { print(String(format: "  time            %.1f s, %.1f steps/s", last.elapsedSeconds, Double(records.count) / max(last.elapsedSeconds, 1e-9))) }
+        if let last = log.last {
+            print(
+                String(
+                    format: "  time            %.1f s, %.1f steps/s", last.elapsedSeconds,
+                    Double(records.count) / max(last.elapsedSeconds, 1e-9)))
+        }
         if let scored = log.last(where: { $0.normalizedScore != nil }), let score = scored.normalizedScore {
-            print(String(format: "  normalized      %.1f (D4RL score ×100 at step %d, %d episodes)", score, scored.step, c.evaluationEpisodes))
+            print(
+                String(
+                    format: "  normalized      %.1f (D4RL score ×100 at step %d, %d episodes)", score, scored.step,
+                    c.evaluationEpisodes))
         }
         print("  checkpoint      \(run.checkpointPath)")
     }
@@ -156,14 +180,21 @@ struct TrainCommand: ParsableCommand {
         let c = trainer.configuration
         guard c.evaluateEvery > 0 else { return nil }
         guard let name = trainer.environment, D4RLReferenceScores.forEnvironment(name) != nil else {
-            throw TrainingError.badConfiguration(file: config ?? "flags", problem: "evaluateEvery needs an environment with D4RL scores (hopper, halfcheetah, walker2d); set environment")
+            throw TrainingError.badConfiguration(
+                file: config ?? "flags",
+                problem:
+                    "evaluateEvery needs an environment with D4RL scores (hopper, halfcheetah, walker2d); set environment"
+            )
         }
         let environments = try (0..<c.evaluationEpisodes).map { _ in try EnvironmentRegistry.make(name) }
         let target = c.evaluationTarget ?? EvaluateCommand.referenceTargets[name]?.first ?? 0
         return { trainer in
-            let model = DecisionTransformer(checkpoint: Checkpoint(model: trainer.model), batchCapacity: c.evaluationEpisodes, threads: c.threads)
-            let episodes = try RolloutEvaluation.run(model: model, normalization: trainer.normalization, environments: environments, target: target, seed: 0)
-            return RolloutEvaluation.report(target: target, episodes: episodes, environment: name).normalizedMean ?? .nan
+            let model = DecisionTransformer(
+                checkpoint: Checkpoint(model: trainer.model), batchCapacity: c.evaluationEpisodes, threads: c.threads)
+            let episodes = try RolloutEvaluation.run(
+                model: model, normalization: trainer.normalization, environments: environments, target: target, seed: 0)
+            return RolloutEvaluation.report(target: target, episodes: episodes, environment: name).normalizedMean
+                ?? .nan
         }
     }
 
@@ -195,7 +226,8 @@ final class ProgressLine {
         let rate = Double(done) / max(elapsed, 1e-9)
         let remaining = Double(total - step) / max(rate, 1e-9)
         let value = valueLabel == "loss" ? String(format: "loss %.4f", loss) : "\(valueLabel) \(Int(loss))"
-        let line = String(format: "%@ %d/%d  %@  %.1f steps/s  ETA %@", label, step, total, value, rate, Self.clock(remaining))
+        let line = String(
+            format: "%@ %d/%d  %@  %.1f steps/s  ETA %@", label, step, total, value, rate, Self.clock(remaining))
         if interactive {
             guard elapsed - lastDraw >= 0.1 || step == total else { return }
             lastDraw = elapsed

@@ -41,15 +41,20 @@ struct TrainingBenchmark: ParsableCommand {
         let trainingTime = try clock.measure { for _ in 0..<steps { try trainer.trainStep() } }
 
         var sampler = trainer.sampler
-        let batch = TrajectoryBatch(capacity: configuration.batchSize, timesteps: configuration.contextLength, stateDimension: data.observationDimension, actionDimension: data.actionDimension)
+        let batch = TrajectoryBatch(
+            capacity: configuration.batchSize, timesteps: configuration.contextLength,
+            stateDimension: data.observationDimension, actionDimension: data.actionDimension)
         let samplingTime = clock.measure { for _ in 0..<steps { sampler.fill(batch) } }
 
         func milliseconds(_ duration: Duration) -> Double {
-            (Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18) * 1000 / Double(steps)
+            (Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18) * 1000
+                / Double(steps)
         }
         let step = milliseconds(trainingTime)
         let sample = milliseconds(samplingTime)
-        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; threads \(threads); dt-default flow model, batch 64, K 20, \(dataset)")
+        print(
+            "machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; threads \(threads); dt-default flow model, batch 64, K 20, \(dataset)"
+        )
         print(String(format: "end to end      %7.1f ms/step   %5.2f steps/s", step, 1000 / step))
         print(String(format: "sampler alone   %7.3f ms/batch  %5.2f%% of a step", sample, 100 * sample / step))
     }

@@ -5,8 +5,12 @@ import Testing
 @Suite struct EvaluateCommandTests {
     /// A tiny run, trained just enough to have a checkpoint with normalization.
     static let run: String = {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cli-eval-\(UUID().uuidString)").path
-        let result = try? CLI.run(["train"] + TrainCommandTests.tiny + ["--steps", "4", "--out", directory, "--evaluate-every", "4", "--evaluation-episodes", "2"])
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cli-eval-\(UUID().uuidString)")
+            .path
+        let result = try? CLI.run(
+            ["train"] + TrainCommandTests.tiny + [
+                "--steps", "4", "--out", directory, "--evaluate-every", "4", "--evaluation-episodes", "2",
+            ])
         precondition(result?.status == 0, "training the fixture run failed: \(result?.error ?? "")")
         return directory
     }()
@@ -17,7 +21,10 @@ import Testing
     }
 
     @Test func evaluateReportsEveryTarget() throws {
-        let result = try CLI.run(["evaluate", "--checkpoint", Self.run + "/checkpoint.safetensors", "--episodes", "3", "--targets", "3600,1800", "--json"])
+        let result = try CLI.run([
+            "evaluate", "--checkpoint", Self.run + "/checkpoint.safetensors", "--episodes", "3", "--targets",
+            "3600,1800", "--json",
+        ])
         #expect(result.status == 0, "\(result.error)")
         let reports = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [[String: Any]])
         #expect(reports.count == 2)
@@ -36,7 +43,9 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         let checkpoint = Self.run + "/checkpoint.safetensors"
 
-        let wrongEnvironment = try CLI.run(["evaluate", "--checkpoint", checkpoint, "--env", "walker2d", "--episodes", "1"])
+        let wrongEnvironment = try CLI.run([
+            "evaluate", "--checkpoint", checkpoint, "--env", "walker2d", "--episodes", "1",
+        ])
         #expect(wrongEnvironment.status == 65)
         #expect(wrongEnvironment.error.contains("walker2d has observations of 17"), "\(wrongEnvironment.error)")
 

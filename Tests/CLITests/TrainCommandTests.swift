@@ -26,7 +26,11 @@ import Testing
         #expect(first.error.contains("step 6/6"), "progress is shown")
         let log = try String(contentsOfFile: run + "/log.jsonl", encoding: .utf8).split(separator: "\n")
         #expect(log.count == 3)
-        #expect(log.allSatisfy { $0.contains("\"loss\"") && $0.contains("\"learning_rate\"") && $0.contains("\"grad_norm\"") && $0.contains("\"elapsed_seconds\"") })
+        #expect(
+            log.allSatisfy {
+                $0.contains("\"loss\"") && $0.contains("\"learning_rate\"") && $0.contains("\"grad_norm\"")
+                    && $0.contains("\"elapsed_seconds\"")
+            })
 
         let again = try CLI.run(["train"] + Self.tiny + ["--steps", "6", "--out", run])
         #expect(again.status == 65)
@@ -48,19 +52,26 @@ import Testing
         let directory = try scratch()
         defer { try? FileManager.default.removeItem(at: directory) }
         let config = directory.appendingPathComponent("bad.json").path
-        try Data(#"{"datasets": ["data/hopper-medium-replay-tail25k.hdf5"], "batchSise": 8}"#.utf8).write(to: URL(fileURLWithPath: config))
+        try Data(#"{"datasets": ["data/hopper-medium-replay-tail25k.hdf5"], "batchSise": 8}"#.utf8).write(
+            to: URL(fileURLWithPath: config))
         let out = directory.appendingPathComponent("run").path
         let unknown = try CLI.run(["train", "--config", config, "--out", out])
         #expect(unknown.status == 65)
-        #expect(unknown.error.contains("\(config): has an unknown field 'batchSise' (did you mean 'batchSize'?)"), "\(unknown.error)")
+        #expect(
+            unknown.error.contains("\(config): has an unknown field 'batchSise' (did you mean 'batchSize'?)"),
+            "\(unknown.error)")
         #expect(!FileManager.default.fileExists(atPath: out), "nothing was started")
 
-        try Data(#"{"datasets": ["data/hopper-medium-replay-tail25k.hdf5"], "steps": "many"}"#.utf8).write(to: URL(fileURLWithPath: config))
+        try Data(#"{"datasets": ["data/hopper-medium-replay-tail25k.hdf5"], "steps": "many"}"#.utf8).write(
+            to: URL(fileURLWithPath: config))
         let wrongType = try CLI.run(["train", "--config", config, "--out", out])
         #expect(wrongType.status == 65)
         #expect(wrongType.error.contains("field 'steps' should be a whole number"), "\(wrongType.error)")
 
-        let mismatch = try CLI.run(["train", "--config", "configs/cpu/walker2d-medium.json", "--dataset", "data/hopper-medium-replay-tail25k.hdf5", "--out", out])
+        let mismatch = try CLI.run([
+            "train", "--config", "configs/cpu/walker2d-medium.json", "--dataset",
+            "data/hopper-medium-replay-tail25k.hdf5", "--out", out,
+        ])
         #expect(mismatch.status == 65)
         #expect(mismatch.error.contains("walker2d") && mismatch.error.contains("observations 11"), "\(mismatch.error)")
         #expect(!FileManager.default.fileExists(atPath: out + "/checkpoint.safetensors"))
@@ -70,10 +81,13 @@ import Testing
         let help = try CLI.run(["train", "--help"])
         #expect(help.status == 0)
         for option in [
-            "--config", "--dataset", "--out", "--resume", "--steps", "--seed", "--threads", "--environment", "--attention",
-            "--context-length", "--embedding-dimension", "--layer-count", "--head-count", "--mlp-dimension", "--activation",
+            "--config", "--dataset", "--out", "--resume", "--steps", "--seed", "--threads", "--environment",
+            "--attention",
+            "--context-length", "--embedding-dimension", "--layer-count", "--head-count", "--mlp-dimension",
+            "--activation",
             "--dropout", "--max-episode-length", "--batch-size", "--learning-rate", "--weight-decay", "--warmup-steps",
-            "--gradient-clip", "--reward-scale", "--discount", "--sampling", "--max-episode-steps", "--checkpoint-every",
+            "--gradient-clip", "--reward-scale", "--discount", "--sampling", "--max-episode-steps",
+            "--checkpoint-every",
             "--log-every",
         ] {
             #expect(help.output.contains(option), "train --help lacks \(option)")

@@ -39,13 +39,17 @@ import Testing
         let batched = DecisionTransformer(checkpoint: checkpoint, batchCapacity: 8)
         let single = DecisionTransformer(checkpoint: checkpoint, batchCapacity: 1)
         let together = try RolloutEvaluation.run(
-            model: batched, normalization: normalization, environments: (0..<8).map { _ in try Hopper() }, target: 3600, seed: 40)
+            model: batched, normalization: normalization, environments: (0..<8).map { _ in try Hopper() }, target: 3600,
+            seed: 40)
         let oneByOne = try RolloutEvaluation.runSequentially(
-            policy: DecisionPolicy(model: single, normalization: normalization), environments: (0..<8).map { _ in try Hopper() },
+            policy: DecisionPolicy(model: single, normalization: normalization),
+            environments: (0..<8).map { _ in try Hopper() },
             target: 3600, seed: 40)
         #expect(together.map(\.length) == oneByOne.map(\.length))
         for (batched, sequential) in zip(together, oneByOne) {
-            #expect(abs(batched.episodeReturn - sequential.episodeReturn) <= 1e-6 * abs(sequential.episodeReturn), "\(batched) vs \(sequential)")
+            #expect(
+                abs(batched.episodeReturn - sequential.episodeReturn) <= 1e-6 * abs(sequential.episodeReturn),
+                "\(batched) vs \(sequential)")
         }
         #expect(Set(together.map(\.length)).count > 1, "episodes end at different steps: \(together)")
     }
@@ -58,18 +62,22 @@ import Testing
         let evaluated = DecisionTransformer(checkpoint: Checkpoint(model: trained), batchCapacity: 5)
         func score(_ model: DecisionTransformer) throws -> Double {
             let episodes = try RolloutEvaluation.run(
-                model: model, normalization: normalization, environments: (0..<5).map { _ in try Hopper() }, target: 1800, seed: 7)
-            return RolloutEvaluation.report(target: 1800, episodes: episodes, environment: "hopper").normalizedMean ?? .nan
+                model: model, normalization: normalization, environments: (0..<5).map { _ in try Hopper() },
+                target: 1800, seed: 7)
+            return RolloutEvaluation.report(target: 1800, episodes: episodes, environment: "hopper").normalizedMean
+                ?? .nan
         }
         let trainedScore = try score(evaluated)
         let randomScore = try score(untrained)
-        #expect(trainedScore >= randomScore + 5, "trained \(trainedScore) vs untrained \(randomScore) (normalized ×100)")
+        #expect(
+            trainedScore >= randomScore + 5, "trained \(trainedScore) vs untrained \(randomScore) (normalized ×100)")
     }
 
     @Test func aModelForAnotherEnvironmentIsRefused() throws {
         let (model, normalization) = try Self.trainedPolicy(steps: 1)
         do {
-            _ = try RolloutEvaluation.run(model: model, normalization: normalization, environments: [try Walker2d()], target: 1000, seed: 0)
+            _ = try RolloutEvaluation.run(
+                model: model, normalization: normalization, environments: [try Walker2d()], target: 1000, seed: 0)
             Issue.record("ran a hopper policy in walker2d")
         } catch let error as EvaluationError {
             #expect("\(error)".contains("walker2d") && "\(error)".contains("17") && "\(error)".contains("11"))
@@ -77,13 +85,17 @@ import Testing
     }
 
     @Test func normalizedScoresUseFACTSReferencePairs() {
-        let episodes = [EpisodeResult(episodeReturn: 3234.3, length: 1000), EpisodeResult(episodeReturn: -20.272305, length: 10)]
+        let episodes = [
+            EpisodeResult(episodeReturn: 3234.3, length: 1000), EpisodeResult(episodeReturn: -20.272305, length: 10),
+        ]
         let report = RolloutEvaluation.report(target: 3600, episodes: episodes, environment: "hopper")
         #expect(abs((report.normalizedMean ?? 0) - 50) < 1e-9)
         #expect(abs((report.normalizedStd ?? 0) - 50) < 1e-9)
-        let cheetah = RolloutEvaluation.report(target: 0, episodes: [EpisodeResult(episodeReturn: 12135, length: 1)], environment: "halfcheetah")
+        let cheetah = RolloutEvaluation.report(
+            target: 0, episodes: [EpisodeResult(episodeReturn: 12135, length: 1)], environment: "halfcheetah")
         #expect(abs((cheetah.normalizedMean ?? 0) - 100) < 1e-9)
-        let walker = RolloutEvaluation.report(target: 0, episodes: [EpisodeResult(episodeReturn: 1.629008, length: 1)], environment: "walker2d")
+        let walker = RolloutEvaluation.report(
+            target: 0, episodes: [EpisodeResult(episodeReturn: 1.629008, length: 1)], environment: "walker2d")
         #expect(abs(walker.normalizedMean ?? 1) < 1e-9)
         #expect(RolloutEvaluation.report(target: 0, episodes: episodes, environment: "pendulum").normalizedMean == nil)
     }

@@ -17,7 +17,8 @@ import Testing
     @Test(arguments: ["halfcheetah-medium", "halfcheetah-expert", "walker2d-medium", "walker2d-expert"])
     func contactFaithfulEnvironmentsReproduceEveryTransition(name: String) throws {
         let environment = try EnvironmentRegistry.make(String(name.split(separator: "-")[0])) as! MuJoCoEnvironment
-        let report = try DatasetReplay.run(file: Self.datasets.appendingPathComponent("\(name).hdf5").path, environment: environment)
+        let report = try DatasetReplay.run(
+            file: Self.datasets.appendingPathComponent("\(name).hdf5").path, environment: environment)
         #expect(report.transitions == 50_000)
         #expect(report.observationsWithin1e4 >= 0.995, "\(name): \(report.observationsWithin1e4)")
         #expect(report.rewardsWithin1e3Relative >= 0.995, "\(name): \(report.rewardsWithin1e3Relative)")
@@ -28,7 +29,8 @@ import Testing
     /// step that ends in contact; contact-free steps must agree.
     @Test(arguments: ["hopper-medium", "hopper-expert"])
     func hopperAgreesWhereContactsDoNotDiffer(name: String) throws {
-        let report = try DatasetReplay.run(file: Self.datasets.appendingPathComponent("\(name).hdf5").path, environment: try Hopper())
+        let report = try DatasetReplay.run(
+            file: Self.datasets.appendingPathComponent("\(name).hdf5").path, environment: try Hopper())
         #expect(report.transitions == 50_000)
         #expect(report.contactFreeObservationsWithin1e4 >= 0.95, "\(name): \(report.contactFreeObservationsWithin1e4)")
         #expect(report.contactFreeTransitions > 20_000)

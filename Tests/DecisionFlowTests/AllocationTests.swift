@@ -36,7 +36,8 @@ import Testing
             model.forward(batch, training: true)
             model.backward()
             clipGradientNorm(model.gradients, maxNorm: 0.25)
-            optimizer.update(parameters: model.parameters, gradients: UnsafeBufferPointer(model.gradients), learningRate: 1e-3)
+            optimizer.update(
+                parameters: model.parameters, gradients: UnsafeBufferPointer(model.gradients), learningRate: 1e-3)
         }
         step()
         step()

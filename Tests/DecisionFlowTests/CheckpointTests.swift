@@ -18,7 +18,9 @@ final class ScratchDirectory {
 }
 
 /// A small model and a random batch for it.
-func smallModelAndBatch(attention: AttentionKind = .flow, seed: UInt64 = 3, threads: Int = 2) -> (DecisionTransformer, TrajectoryBatch) {
+func smallModelAndBatch(attention: AttentionKind = .flow, seed: UInt64 = 3, threads: Int = 2) -> (
+    DecisionTransformer, TrajectoryBatch
+) {
     let configuration = ModelConfiguration(
         stateDimension: 5, actionDimension: 2, contextLength: 4, embeddingDimension: 16, layerCount: 2, headCount: 2,
         maxEpisodeLength: 50, attention: attention)
@@ -40,7 +42,8 @@ func smallModelAndBatch(attention: AttentionKind = .flow, seed: UInt64 = 3, thre
         for _ in 0..<2 {
             model.forward(batch, training: true)
             model.backward()
-            optimizer.update(parameters: model.parameters, gradients: UnsafeBufferPointer(model.gradients), learningRate: 1e-3)
+            optimizer.update(
+                parameters: model.parameters, gradients: UnsafeBufferPointer(model.gradients), learningRate: 1e-3)
         }
         let path = scratch.path("model.safetensors")
         try Checkpoint(model: model, optimizer: optimizer, metadata: ["run": "test", "step": "2"]).write(to: path)
@@ -72,11 +75,15 @@ func smallModelAndBatch(attention: AttentionKind = .flow, seed: UInt64 = 3, thre
         try Checkpoint(model: model).write(to: path)
         let saved = try Safetensors.read(path)
         for (name, tensor) in contents.tensors where name.hasPrefix("param/") {
-            #expect(saved.tensors[String(name.dropFirst("param/".count))] == SafetensorsTensor(shape: tensor.shape, values: tensor.values))
+            #expect(
+                saved.tensors[String(name.dropFirst("param/".count))]
+                    == SafetensorsTensor(shape: tensor.shape, values: tensor.values))
         }
         let restored = DecisionTransformer(checkpoint: try Checkpoint.read(path), batchCapacity: 3)
         restored.forward(batch)
-        expectClose(Array(restored.actionPredictions), try #require(contents.tensors["output/action_preds"]).values, atol: 1e-5, rtol: 1e-4, "action_preds")
+        expectClose(
+            Array(restored.actionPredictions), try #require(contents.tensors["output/action_preds"]).values, atol: 1e-5,
+            rtol: 1e-4, "action_preds")
     }
 
     @Test func corruptionIsDetected() throws {
@@ -111,7 +118,8 @@ func smallModelAndBatch(attention: AttentionKind = .flow, seed: UInt64 = 3, thre
         #expect(throws: CheckpointError.self) { try Checkpoint.read(scratch.path("missing.safetensors")) }
         // A reference fixture is safetensors, but not a DecisionFlow checkpoint.
         do {
-            _ = try Checkpoint.read(ReferenceFixtures.directory.appendingPathComponent("dt_flow_small.safetensors").path)
+            _ = try Checkpoint.read(
+                ReferenceFixtures.directory.appendingPathComponent("dt_flow_small.safetensors").path)
             Issue.record("read a fixture as a checkpoint")
         } catch let error as CheckpointError {
             #expect(error.problem.contains("d4rl-run import"))
@@ -148,6 +156,8 @@ func smallModelAndBatch(attention: AttentionKind = .flow, seed: UInt64 = 3, thre
         model.parameters[0] += 1
         #expect(throws: CheckpointError.self) { try Checkpoint(model: model).write(to: path) }
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == good)
-        #expect(throws: CheckpointError.self) { try Checkpoint(model: model).write(to: scratch.path("no/such/dir/model.safetensors")) }
+        #expect(throws: CheckpointError.self) {
+            try Checkpoint(model: model).write(to: scratch.path("no/such/dir/model.safetensors"))
+        }
     }
 }

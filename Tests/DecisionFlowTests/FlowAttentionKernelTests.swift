@@ -14,7 +14,9 @@ func expectClose(
     _ actual: [Float], _ expected: [Float], atol: Float, rtol: Float, _ label: String,
     sourceLocation: SourceLocation = #_sourceLocation
 ) {
-    #expect(actual.count == expected.count, "\(label): \(actual.count) vs \(expected.count) values", sourceLocation: sourceLocation)
+    #expect(
+        actual.count == expected.count, "\(label): \(actual.count) vs \(expected.count) values",
+        sourceLocation: sourceLocation)
     var worst: (index: Int, excess: Float) = (-1, 0)
     for index in 0..<min(actual.count, expected.count) {
         let error = abs(actual[index] - expected[index])
@@ -23,7 +25,9 @@ func expectClose(
     }
     if worst.index >= 0 {
         let i = worst.index
-        Issue.record("\(label): element \(i) is \(actual[i]), expected \(expected[i]) (atol \(atol), rtol \(rtol))", sourceLocation: sourceLocation)
+        Issue.record(
+            "\(label): element \(i) is \(actual[i]), expected \(expected[i]) (atol \(atol), rtol \(rtol))",
+            sourceLocation: sourceLocation)
     }
 }
 
@@ -45,12 +49,15 @@ func expectClose(
         _ inputs: [[Double]], L: Int, D: Int, h: Double, atol: Double, rtol: Double, paddedTail: Int = 0
     ) {
         // Padded positions (right padding, as the reference trains) carry no loss weight.
-        let weights = testValues(L * D, seed: 4).enumerated().map { $0.offset / D >= L - paddedTail ? 0 : Double($0.element) }
+        let weights = testValues(L * D, seed: 4).enumerated().map {
+            $0.offset / D >= L - paddedTail ? 0 : Double($0.element)
+        }
         func loss(_ x: [[Double]]) -> Double {
             let attention = NaiveFlowAttention(queries: x[0], keys: x[1], values: x[2], L: L, D: D, eps: 1e-6)
             return zip(attention.output, weights).reduce(0) { $0 + $1.0 * $1.1 }
         }
-        let attention = NaiveFlowAttention(queries: inputs[0], keys: inputs[1], values: inputs[2], L: L, D: D, eps: 1e-6)
+        let attention = NaiveFlowAttention(
+            queries: inputs[0], keys: inputs[1], values: inputs[2], L: L, D: D, eps: 1e-6)
         let gradients = attention.backward(outputGradient: weights)
         let analytic = [gradients.queries, gradients.keys, gradients.values]
         for which in 0..<3 {
@@ -67,7 +74,8 @@ func expectClose(
     @Test(arguments: [(L: 4, D: 3, scale: 1.0), (L: 5, D: 2, scale: 6.0)])
     func naiveBackwardMatchesFiniteDifferences(L: Int, D: Int, scale: Double) {
         let inputs = [
-            testValues(L * D, seed: 1).map { Double($0) * scale }, testValues(L * D, seed: 2).map { Double($0) * scale },
+            testValues(L * D, seed: 1).map { Double($0) * scale },
+            testValues(L * D, seed: 2).map { Double($0) * scale },
             testValues(L * D, seed: 3).map { Double($0) },
         ]
         // Central differences in Double are good to about h² and 1e-16/h.
@@ -79,14 +87,19 @@ func expectClose(
     /// padding is at the end, and no real position looks ahead).
     @Test func naiveBackwardWithAPaddedTail() {
         let (L, D) = (7, 3)
-        let inputs = [testValues(L * D, seed: 7), testValues(L * D, seed: 8), testValues(L * D, seed: 9)].map { $0.map(Double.init) }
+        let inputs = [testValues(L * D, seed: 7), testValues(L * D, seed: 8), testValues(L * D, seed: 9)].map {
+            $0.map(Double.init)
+        }
         Self.checkNaiveBackward(inputs, L: L, D: D, h: 1e-6, atol: 1e-7, rtol: 1e-5, paddedTail: 3)
-        let attention = NaiveFlowAttention(queries: inputs[0], keys: inputs[1], values: inputs[2], L: L, D: D, eps: 1e-6)
+        let attention = NaiveFlowAttention(
+            queries: inputs[0], keys: inputs[1], values: inputs[2], L: L, D: D, eps: 1e-6)
         let weights = (0..<(L * D)).map { $0 / D >= L - 3 ? 0.0 : 1.0 }
         let gradients = attention.backward(outputGradient: weights)
         // Causality: padded inputs at the end cannot influence earlier outputs.
         for index in ((L - 3) * D)..<(L * D) {
-            #expect(abs(gradients.queries[index]) < 1e-12 && abs(gradients.keys[index]) < 1e-12 && abs(gradients.values[index]) < 1e-12)
+            #expect(
+                abs(gradients.queries[index]) < 1e-12 && abs(gradients.keys[index]) < 1e-12
+                    && abs(gradients.values[index]) < 1e-12)
         }
     }
 

@@ -16,9 +16,11 @@ import Testing
         let D = C / H
         let N = B * L
         // The model's layout: q, k, v weights stacked into one (3C, C) matrix, then their biases.
-        let qkvWeight = try tensor("param/query_projection.weight") + tensor("param/key_projection.weight")
+        let qkvWeight =
+            try tensor("param/query_projection.weight") + tensor("param/key_projection.weight")
             + tensor("param/value_projection.weight")
-        let qkvBias = try tensor("param/query_projection.bias") + tensor("param/key_projection.bias")
+        let qkvBias =
+            try tensor("param/query_projection.bias") + tensor("param/key_projection.bias")
             + tensor("param/value_projection.bias")
         let outWeight = try tensor("param/out_projection.weight")
         let outBias = try tensor("param/out_projection.bias")
@@ -38,7 +40,9 @@ import Testing
         var dOutBias = [Float](repeating: 0, count: C)
         let scratch = FlowAttentionScratch(L: L, D: D)
 
-        linearForward(out: &qkv, ldOut: 3 * C, inp: x.values, ldIn: C, weight: qkvWeight, bias: qkvBias, layout: .outIn, N: N, I: C, O: 3 * C)
+        linearForward(
+            out: &qkv, ldOut: 3 * C, inp: x.values, ldIn: C, weight: qkvWeight, bias: qkvBias, layout: .outIn, N: N,
+            I: C, O: 3 * C)
         qkv.withUnsafeMutableBufferPointer { qkvBuffer in
             attention.withUnsafeMutableBufferPointer { attentionBuffer in
                 before.withUnsafeMutableBufferPointer { beforeBuffer in
@@ -57,7 +61,9 @@ import Testing
                 }
             }
         }
-        linearForward(out: &y, ldOut: C, inp: attention, ldIn: C, weight: outWeight, bias: outBias, layout: .outIn, N: N, I: C, O: C)
+        linearForward(
+            out: &y, ldOut: C, inp: attention, ldIn: C, weight: outWeight, bias: outBias, layout: .outIn, N: N, I: C,
+            O: C)
         expectClose(y, try tensor("output/y"), atol: 1e-5, rtol: 1e-4, "\(name) y")
 
         linearBackward(
@@ -74,9 +80,11 @@ import Testing
                                     let q = qkvBuffer.baseAddress! + head
                                     let dq = dqkvBuffer.baseAddress! + head
                                     flowAttentionBackward(
-                                        dq: dq, dk: dq + C, dv: dq + 2 * C, ldD: 3 * C, dy: dy.baseAddress! + b * L * C + h * D,
+                                        dq: dq, dk: dq + C, dv: dq + 2 * C, ldD: 3 * C,
+                                        dy: dy.baseAddress! + b * L * C + h * D,
                                         ldY: C, beforeAllocation: beforeBuffer.baseAddress! + b * L * C + h * D, ldB: C,
-                                        cache: cacheBuffer.baseAddress! + (b * H + h) * L * FlowCache.width, q: q, k: q + C,
+                                        cache: cacheBuffer.baseAddress! + (b * H + h) * L * FlowCache.width, q: q,
+                                        k: q + C,
                                         v: q + 2 * C, ldQKV: 3 * C, L: L, D: D, eps: 1e-6, scratch: scratch)
                                 }
                             }

@@ -34,9 +34,12 @@ import Testing
         var mean = [Float](repeating: 0, count: N)
         var rstd = [Float](repeating: 0, count: N)
         layerNormForward(out: &out, mean: &mean, rstd: &rstd, inp: x, weight: weight, bias: bias, N: N, C: C, eps: 1e-5)
-        let reference = layerNormForwardNaive(x.map(Double.init), weight: weight.map(Double.init), bias: bias.map(Double.init), N: N, C: C, eps: 1e-5)
+        let reference = layerNormForwardNaive(
+            x.map(Double.init), weight: weight.map(Double.init), bias: bias.map(Double.init), N: N, C: C, eps: 1e-5)
         expectClose(out, reference.map { Float($0) }, atol: 1e-5, rtol: 1e-5, "layer norm forward")
-        layerNormBackward(dinp: &dx, dweight: &dweight, dbias: &dbias, dout: dout, inp: x, weight: weight, mean: mean, rstd: rstd, N: N, C: C)
+        layerNormBackward(
+            dinp: &dx, dweight: &dweight, dbias: &dbias, dout: dout, inp: x, weight: weight, mean: mean, rstd: rstd,
+            N: N, C: C)
 
         let g = dout.map(Double.init)
         let w = weight.map(Double.init)
@@ -45,9 +48,14 @@ import Testing
         func loss(_ x: [Double], _ w: [Double], _ b: [Double]) -> Double {
             zip(layerNormForwardNaive(x, weight: w, bias: b, N: N, C: C, eps: 1e-5), g).reduce(0) { $0 + $1.0 * $1.1 }
         }
-        expectClose(dx, Self.numericGradient(xd) { loss($0, w, b) }.map { Float($0) }, atol: 1e-4, rtol: 1e-3, "layer norm dx")
-        expectClose(dweight, Self.numericGradient(w) { loss(xd, $0, b) }.map { Float($0) }, atol: 1e-5, rtol: 1e-4, "layer norm dweight")
-        expectClose(dbias, Self.numericGradient(b) { loss(xd, w, $0) }.map { Float($0) }, atol: 1e-5, rtol: 1e-4, "layer norm dbias")
+        expectClose(
+            dx, Self.numericGradient(xd) { loss($0, w, b) }.map { Float($0) }, atol: 1e-4, rtol: 1e-3, "layer norm dx")
+        expectClose(
+            dweight, Self.numericGradient(w) { loss(xd, $0, b) }.map { Float($0) }, atol: 1e-5, rtol: 1e-4,
+            "layer norm dweight")
+        expectClose(
+            dbias, Self.numericGradient(b) { loss(xd, w, $0) }.map { Float($0) }, atol: 1e-5, rtol: 1e-4,
+            "layer norm dbias")
     }
 
     @Test(arguments: Activation.allCases)
@@ -57,7 +65,8 @@ import Testing
         let dout = testValues(13, seed: 32)
         var out = [Float](repeating: 0, count: 13)
         activationForward(out: &out, inp: x, count: 13, kind: kind)
-        expectClose(out, x.map { Float(activationNaive(Double($0), kind: kind)) }, atol: 1e-6, rtol: 1e-5, "\(kind) forward")
+        expectClose(
+            out, x.map { Float(activationNaive(Double($0), kind: kind)) }, atol: 1e-6, rtol: 1e-5, "\(kind) forward")
         var dx = [Float](repeating: 0.5, count: 13)  // backward accumulates
         activationBackward(dinp: &dx, dout: dout, inp: x, count: 13, kind: kind)
         let numeric = Self.numericGradient(x.map(Double.init)) { input in
@@ -74,7 +83,8 @@ import Testing
             let bias = testValues(O, seed: 43)
             var fast = [Float](repeating: 0, count: N * O)
             var naive = [Float](repeating: 0, count: N * O)
-            linearForward(out: &fast, ldOut: O, inp: x, ldIn: I, weight: w, bias: bias, layout: layout, N: N, I: I, O: O)
+            linearForward(
+                out: &fast, ldOut: O, inp: x, ldIn: I, weight: w, bias: bias, layout: layout, N: N, I: I, O: O)
             linearForwardNaive(out: &naive, inp: x, weight: w, bias: bias, layout: layout, N: N, I: I, O: O)
             expectClose(fast, naive, atol: 1e-6, rtol: 1e-5, "linear \(layout) forward")
 
@@ -82,22 +92,32 @@ import Testing
             var dx = [Float](repeating: 0, count: N * I)
             var dw = [Float](repeating: 0, count: I * O)
             var db = [Float](repeating: 0, count: O)
-            linearBackward(dinp: &dx, ldDinp: I, dweight: &dw, dbias: &db, dout: dout, ldDout: O, inp: x, ldIn: I, weight: w, layout: layout, N: N, I: I, O: O)
+            linearBackward(
+                dinp: &dx, ldDinp: I, dweight: &dw, dbias: &db, dout: dout, ldDout: O, inp: x, ldIn: I, weight: w,
+                layout: layout, N: N, I: I, O: O)
             func loss(_ x: [Double], _ w: [Double], _ b: [Double]) -> Double {
                 var total = 0.0
                 for row in 0..<N {
                     for column in 0..<O {
                         var sum = b[column]
-                        for k in 0..<I { sum += x[row * I + k] * (layout == .outIn ? w[column * I + k] : w[k * O + column]) }
+                        for k in 0..<I {
+                            sum += x[row * I + k] * (layout == .outIn ? w[column * I + k] : w[k * O + column])
+                        }
                         total += sum * Double(dout[row * O + column])
                     }
                 }
                 return total
             }
             let (xd, wd, bd) = (x.map(Double.init), w.map(Double.init), bias.map(Double.init))
-            expectClose(dx, Self.numericGradient(xd) { loss($0, wd, bd) }.map { Float($0) }, atol: 1e-5, rtol: 1e-4, "linear \(layout) dx")
-            expectClose(dw, Self.numericGradient(wd) { loss(xd, $0, bd) }.map { Float($0) }, atol: 1e-5, rtol: 1e-4, "linear \(layout) dw")
-            expectClose(db, Self.numericGradient(bd) { loss(xd, wd, $0) }.map { Float($0) }, atol: 1e-5, rtol: 1e-4, "linear \(layout) db")
+            expectClose(
+                dx, Self.numericGradient(xd) { loss($0, wd, bd) }.map { Float($0) }, atol: 1e-5, rtol: 1e-4,
+                "linear \(layout) dx")
+            expectClose(
+                dw, Self.numericGradient(wd) { loss(xd, $0, bd) }.map { Float($0) }, atol: 1e-5, rtol: 1e-4,
+                "linear \(layout) dw")
+            expectClose(
+                db, Self.numericGradient(bd) { loss(xd, wd, $0) }.map { Float($0) }, atol: 1e-5, rtol: 1e-4,
+                "linear \(layout) db")
         }
     }
 
@@ -110,24 +130,36 @@ import Testing
         let b = testValues(K * N, seed: 52)
         var whole = [Float](repeating: 0, count: M * N)
         var split = [Float](repeating: 0, count: M * N)
-        ParallelWork(threadCount: 1).sgemm(transA: false, transB: false, M: M, N: N, K: K, alpha: 1, A: a, lda: K, B: b, ldb: N, beta: 0, C: &whole, ldc: N)
-        ParallelWork(threadCount: 2).sgemm(transA: false, transB: false, M: M, N: N, K: K, alpha: 1, A: a, lda: K, B: b, ldb: N, beta: 0, C: &split, ldc: N)
+        ParallelWork(threadCount: 1).sgemm(
+            transA: false, transB: false, M: M, N: N, K: K, alpha: 1, A: a, lda: K, B: b, ldb: N, beta: 0, C: &whole,
+            ldc: N)
+        ParallelWork(threadCount: 2).sgemm(
+            transA: false, transB: false, M: M, N: N, K: K, alpha: 1, A: a, lda: K, B: b, ldb: N, beta: 0, C: &split,
+            ldc: N)
         expectClose(split, whole, atol: 1e-6, rtol: 1e-5, "split product")
     }
 
     /// The naive softmax attention's backward against finite differences, with a padded key.
     @Test func naiveSoftmaxBackwardMatchesFiniteDifferences() {
         let (L, D) = (5, 3)
-        let inputs = [testValues(L * D, seed: 61), testValues(L * D, seed: 62), testValues(L * D, seed: 63)].map { $0.map(Double.init) }
+        let inputs = [testValues(L * D, seed: 61), testValues(L * D, seed: 62), testValues(L * D, seed: 63)].map {
+            $0.map(Double.init)
+        }
         let mask: [Double] = [1, 1, 1, 0, 0]
         let weights = testValues(L * D, seed: 64).map(Double.init)
         func loss(_ x: [[Double]]) -> Double {
-            zip(NaiveSoftmaxAttention(queries: x[0], keys: x[1], values: x[2], keyMask: mask, L: L, D: D).output, weights).reduce(0) { $0 + $1.0 * $1.1 }
+            zip(
+                NaiveSoftmaxAttention(queries: x[0], keys: x[1], values: x[2], keyMask: mask, L: L, D: D).output,
+                weights
+            ).reduce(0) { $0 + $1.0 * $1.1 }
         }
-        let analytic = NaiveSoftmaxAttention(queries: inputs[0], keys: inputs[1], values: inputs[2], keyMask: mask, L: L, D: D).backward(outputGradient: weights)
+        let analytic = NaiveSoftmaxAttention(
+            queries: inputs[0], keys: inputs[1], values: inputs[2], keyMask: mask, L: L, D: D
+        ).backward(outputGradient: weights)
         for (which, gradient) in [analytic.queries, analytic.keys, analytic.values].enumerated() {
             for index in 0..<(L * D) {
-                let numeric = FlowAttentionKernelTests.finiteDifference(inputs, which: which, index: index, h: 1e-6, loss: loss)
+                let numeric = FlowAttentionKernelTests.finiteDifference(
+                    inputs, which: which, index: index, h: 1e-6, loss: loss)
                 #expect(abs(numeric - gradient[index]) <= 1e-7 + 1e-5 * abs(numeric), "input \(which)[\(index)]")
             }
         }
@@ -150,14 +182,17 @@ import Testing
         var scratch = [Float](repeating: 0, count: 2 * L * L)
         var dqkv = [Float](repeating: 0, count: L * ld)
         softmaxAttentionForward(
-            y: &y, ldY: D, probabilities: &probabilities, dropMask: ones, dropped: &scratch, q: qkv, k: Array(qkv.dropFirst(D)),
+            y: &y, ldY: D, probabilities: &probabilities, dropMask: ones, dropped: &scratch, q: qkv,
+            k: Array(qkv.dropFirst(D)),
             v: Array(qkv.dropFirst(2 * D)), ldQKV: ld, keyMask: mask, L: L, D: D)
         expectClose(y, naive.output, atol: 1e-5, rtol: 1e-4, "softmax y")
         qkv.withUnsafeBufferPointer { q in
             dqkv.withUnsafeMutableBufferPointer { d in
                 softmaxAttentionBackward(
-                    dq: d.baseAddress!, dk: d.baseAddress! + D, dv: d.baseAddress! + 2 * D, ldD: ld, dy: dyContiguous, ldY: D,
-                    probabilities: probabilities, dropMask: ones, q: q.baseAddress!, k: q.baseAddress! + D, v: q.baseAddress! + 2 * D,
+                    dq: d.baseAddress!, dk: d.baseAddress! + D, dv: d.baseAddress! + 2 * D, ldD: ld, dy: dyContiguous,
+                    ldY: D,
+                    probabilities: probabilities, dropMask: ones, q: q.baseAddress!, k: q.baseAddress! + D,
+                    v: q.baseAddress! + 2 * D,
                     ldQKV: ld, L: L, D: D, scratch: &scratch)
             }
         }
@@ -180,7 +215,8 @@ import Testing
                 let loss = model.forward(batch, training: true)
                 model.backward()
                 clipGradientNorm(model.gradients, maxNorm: 0.25)
-                optimizer.update(parameters: model.parameters, gradients: UnsafeBufferPointer(model.gradients), learningRate: 1e-3)
+                optimizer.update(
+                    parameters: model.parameters, gradients: UnsafeBufferPointer(model.gradients), learningRate: 1e-3)
                 return loss
             }
         }

@@ -12,8 +12,10 @@ import Testing
         let A = try #require(m["act_dim"].flatMap { Int($0) })
         let configuration = ModelConfiguration(
             stateDimension: S, actionDimension: A, contextLength: try #require(m["K"].flatMap { Int($0) }),
-            embeddingDimension: try #require(m["hidden"].flatMap { Int($0) }), layerCount: try #require(m["n_layer"].flatMap { Int($0) }),
-            headCount: try #require(m["n_head"].flatMap { Int($0) }), maxEpisodeLength: try #require(m["max_ep_len"].flatMap { Int($0) }),
+            embeddingDimension: try #require(m["hidden"].flatMap { Int($0) }),
+            layerCount: try #require(m["n_layer"].flatMap { Int($0) }),
+            headCount: try #require(m["n_head"].flatMap { Int($0) }),
+            maxEpisodeLength: try #require(m["max_ep_len"].flatMap { Int($0) }),
             attention: .flow)
         let model = DecisionTransformer(configuration: configuration, batchCapacity: 1, seed: 0)
         try model.load(stateDictionary: contents.tensors, prefix: "param/", source: "dt_flow_rollout")
@@ -35,7 +37,9 @@ import Testing
         let policy = DecisionPolicy(model: model, normalization: .identity(stateDimension: 5))
         #expect(throws: PolicyError.notReset) { try policy.action(for: [0, 0, 0, 0, 0]) }
         policy.reset(targetReturn: 10)
-        #expect(throws: PolicyError.wrongObservationLength(expected: 5, got: 4)) { try policy.action(for: [0, 0, 0, 0]) }
+        #expect(throws: PolicyError.wrongObservationLength(expected: 5, got: 4)) {
+            try policy.action(for: [0, 0, 0, 0])
+        }
         #expect(throws: PolicyError.nonFiniteObservation(index: 2)) { try policy.action(for: [0, 0, .nan, 0, 0]) }
         _ = try policy.action(for: [0, 0, 0, 0, 0])
         #expect(throws: PolicyError.rewardNotRecorded) { try policy.action(for: [0, 0, 0, 0, 0]) }
@@ -62,8 +66,12 @@ import Testing
     func reuseAgreesWithFullRecomputation(attention: AttentionKind) throws {
         let (model, _) = smallModelAndBatch(attention: attention, seed: 21)
         let checkpoint = Checkpoint(model: model)
-        let reusing = DecisionPolicy(model: DecisionTransformer(checkpoint: checkpoint, batchCapacity: 1), normalization: .identity(stateDimension: 5))
-        let full = DecisionPolicy(model: DecisionTransformer(checkpoint: checkpoint, batchCapacity: 1), normalization: .identity(stateDimension: 5))
+        let reusing = DecisionPolicy(
+            model: DecisionTransformer(checkpoint: checkpoint, batchCapacity: 1),
+            normalization: .identity(stateDimension: 5))
+        let full = DecisionPolicy(
+            model: DecisionTransformer(checkpoint: checkpoint, batchCapacity: 1),
+            normalization: .identity(stateDimension: 5))
         full.reusesActivations = false
         for episode in 0..<2 {
             reusing.reset(targetReturn: 8)
@@ -85,14 +93,18 @@ import Testing
         let checkpoint = Checkpoint(model: model)
         let shared = DecisionTransformer(checkpoint: checkpoint, batchCapacity: 3)
         let policy = DecisionPolicy(model: shared, normalization: .identity(stateDimension: 5))
-        let reference = DecisionPolicy(model: DecisionTransformer(checkpoint: checkpoint, batchCapacity: 1), normalization: .identity(stateDimension: 5))
+        let reference = DecisionPolicy(
+            model: DecisionTransformer(checkpoint: checkpoint, batchCapacity: 1),
+            normalization: .identity(stateDimension: 5))
         reference.reusesActivations = false
         policy.reset(targetReturn: 1)
         reference.reset(targetReturn: 1)
         for t in 0..<3 {
             if t == 2 { shared.forward(batch) }  // overwrites the activations the policy would reuse
             let observation = testValues(5, seed: UInt64(t))
-            expectClose(try policy.action(for: observation), try reference.action(for: observation), atol: 1e-6, rtol: 1e-5, "step \(t)")
+            expectClose(
+                try policy.action(for: observation), try reference.action(for: observation), atol: 1e-6, rtol: 1e-5,
+                "step \(t)")
             policy.record(reward: 0.1)
             reference.record(reward: 0.1)
         }

@@ -20,11 +20,14 @@ enum ReferenceFixtures {
     /// The model configuration written in a fixture's metadata.
     static func configuration(_ metadata: [String: String]) throws -> ModelConfiguration {
         func int(_ key: String) throws -> Int { try #require(metadata[key].flatMap { Int($0) }, "metadata \(key)") }
-        func float(_ key: String) throws -> Float { try #require(metadata[key].flatMap { Float($0) }, "metadata \(key)") }
+        func float(_ key: String) throws -> Float {
+            try #require(metadata[key].flatMap { Float($0) }, "metadata \(key)")
+        }
         return ModelConfiguration(
             stateDimension: try int("state_dim"), actionDimension: try int("act_dim"), contextLength: try int("K"),
             embeddingDimension: try int("hidden"), layerCount: try int("n_layer"), headCount: try int("n_head"),
-            mlpDimension: try int("n_inner"), activation: try #require(Activation(rawValue: metadata["activation"] ?? "")),
+            mlpDimension: try int("n_inner"),
+            activation: try #require(Activation(rawValue: metadata["activation"] ?? "")),
             dropout: 0.1, maxEpisodeLength: try int("max_ep_len"),
             attention: try #require(AttentionKind(rawValue: metadata["attention"] ?? "")),
             actionTanh: metadata["action_tanh"] == "true", layerNormEpsilon: try float("layer_norm_epsilon"),
@@ -32,7 +35,9 @@ enum ReferenceFixtures {
     }
 
     /// A model with the fixture's initial weights, and its input batch.
-    static func modelAndBatch(_ contents: Safetensors.Contents, name: String) throws -> (DecisionTransformer, TrajectoryBatch) {
+    static func modelAndBatch(_ contents: Safetensors.Contents, name: String) throws -> (
+        DecisionTransformer, TrajectoryBatch
+    ) {
         let configuration = try configuration(contents.metadata)
         let states = try #require(contents.tensors["input/states"])
         let B = states.shape[0]
@@ -64,23 +69,36 @@ enum ReferenceFixtures {
         let loss = model.forward(batch, training: false)
         func expected(_ key: String) throws -> [Float] { try #require(contents.tensors[key], "\(name) \(key)").values }
 
-        expectClose(Array(model.actionPredictions), try expected("output/action_preds"), atol: Self.atol, rtol: Self.rtol, "\(name) action_preds")
-        expectClose(Array(model.statePredictions), try expected("output/state_preds"), atol: Self.atol, rtol: Self.rtol, "\(name) state_preds")
-        expectClose(Array(model.returnPredictions), try expected("output/return_preds"), atol: Self.atol, rtol: Self.rtol, "\(name) return_preds")
+        expectClose(
+            Array(model.actionPredictions), try expected("output/action_preds"), atol: Self.atol, rtol: Self.rtol,
+            "\(name) action_preds")
+        expectClose(
+            Array(model.statePredictions), try expected("output/state_preds"), atol: Self.atol, rtol: Self.rtol,
+            "\(name) state_preds")
+        expectClose(
+            Array(model.returnPredictions), try expected("output/return_preds"), atol: Self.atol, rtol: Self.rtol,
+            "\(name) return_preds")
         expectClose([loss], try expected("output/loss"), atol: Self.atol, rtol: Self.rtol, "\(name) loss")
 
         model.backward()
-        expectClose([model.gradientNorm()], try expected("output/grad_norm_before_clip"), atol: Self.atol, rtol: Self.rtol, "\(name) grad norm")
+        expectClose(
+            [model.gradientNorm()], try expected("output/grad_norm_before_clip"), atol: Self.atol, rtol: Self.rtol,
+            "\(name) grad norm")
         for entry in model.layout.entries {
             // Gradients are sums over every token: atol 1e-5 on values of order 1e-2 to 1.
-            expectClose(Array(model.gradients[entry.range]), try expected("grad/\(entry.name)"), atol: 1e-5, rtol: Self.rtol, "\(name) grad \(entry.name)")
+            expectClose(
+                Array(model.gradients[entry.range]), try expected("grad/\(entry.name)"), atol: 1e-5, rtol: Self.rtol,
+                "\(name) grad \(entry.name)")
         }
 
         var optimizer = AdamW(layout: model.layout, settings: AdamW.Settings(weightDecay: 1e-4))
         clipGradientNorm(model.gradients, maxNorm: 0.25)
-        optimizer.update(parameters: model.parameters, gradients: UnsafeBufferPointer(model.gradients), learningRate: 1e-3)
+        optimizer.update(
+            parameters: model.parameters, gradients: UnsafeBufferPointer(model.gradients), learningRate: 1e-3)
         for entry in model.layout.entries {
-            expectClose(Array(model.parameters[entry.range]), try expected("adamw1/\(entry.name)"), atol: 1e-5, rtol: Self.rtol, "\(name) adamw1 \(entry.name)")
+            expectClose(
+                Array(model.parameters[entry.range]), try expected("adamw1/\(entry.name)"), atol: 1e-5, rtol: Self.rtol,
+                "\(name) adamw1 \(entry.name)")
         }
     }
 }

@@ -26,12 +26,20 @@ import Testing
     @Test func publishedHyperparametersAreThePapers() throws {
         for env in ["hopper", "halfcheetah", "walker2d"] {
             for dataset in ["medium", "medium-replay", "medium-expert"] {
-                let dt = try TrainingConfiguration.read(Self.directory.appendingPathComponent("\(env)-\(dataset)-dt.json").path)
-                #expect(dt.attention == .softmax && dt.embeddingDimension == 128 && dt.layerCount == 3 && dt.headCount == 1)
-                #expect(dt.learningRate == 1e-4 && dt.warmupSteps == 10_000 && dt.batchSize == 64 && dt.contextLength == 20)
-                let flow = try TrainingConfiguration.read(Self.directory.appendingPathComponent("\(env)-\(dataset)-flowformer.json").path)
-                #expect(flow.attention == .flow && flow.embeddingDimension == 256 && flow.layerCount == 3 && flow.headCount == 4)
-                #expect(flow.learningRate == 1e-3 && flow.dropout == 0.1 && flow.gradientClip == 0.25 && flow.steps == 100_000)
+                let dt = try TrainingConfiguration.read(
+                    Self.directory.appendingPathComponent("\(env)-\(dataset)-dt.json").path)
+                #expect(
+                    dt.attention == .softmax && dt.embeddingDimension == 128 && dt.layerCount == 3 && dt.headCount == 1)
+                #expect(
+                    dt.learningRate == 1e-4 && dt.warmupSteps == 10_000 && dt.batchSize == 64 && dt.contextLength == 20)
+                let flow = try TrainingConfiguration.read(
+                    Self.directory.appendingPathComponent("\(env)-\(dataset)-flowformer.json").path)
+                #expect(
+                    flow.attention == .flow && flow.embeddingDimension == 256 && flow.layerCount == 3
+                        && flow.headCount == 4)
+                #expect(
+                    flow.learningRate == 1e-3 && flow.dropout == 0.1 && flow.gradientClip == 0.25
+                        && flow.steps == 100_000)
                 #expect(flow.datasets == ["data/d4rl/\(env)-\(dataset)-v2.hdf5"] && flow.environment == env)
             }
         }
@@ -40,7 +48,9 @@ import Testing
     /// The README documents every field of the configuration.
     @Test func everyFieldIsDocumented() throws {
         let readme = try String(contentsOf: Self.directory.appendingPathComponent("README.md"), encoding: .utf8)
-        let fields = try JSONSerialization.jsonObject(with: JSONEncoder().encode(TrainingConfiguration())) as? [String: Any] ?? [:]
+        let fields =
+            try JSONSerialization.jsonObject(with: JSONEncoder().encode(TrainingConfiguration())) as? [String: Any]
+            ?? [:]
         for field in fields.keys.sorted() + ["environment", "mlpDimension", "evaluationTarget"] {
             #expect(readme.contains("| `\(field)` |"), "configs/README.md does not document \(field)")
         }

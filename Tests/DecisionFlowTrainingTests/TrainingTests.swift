@@ -27,14 +27,17 @@ enum TrainingFixtures {
     /// 2-step unfinished tail at the end of the file; 3-dim states, 2-dim actions.
     static func writeSmallDataset(_ path: String) throws {
         let writer = try TrajectoryWriter(
-            path: path, configuration: TrajectoryWriter.Configuration(observationDimension: 3, actionDimension: 2, recordsNextObservations: false))
+            path: path,
+            configuration: TrajectoryWriter.Configuration(
+                observationDimension: 3, actionDimension: 2, recordsNextObservations: false))
         var row = 0
         for (length, ending) in [(9, "terminal"), (3, "timeout"), (7, "terminal"), (2, "none")] {
             for t in 0..<length {
                 let last = t == length - 1
                 try writer.append(
                     observation: [Float(row), Float(row % 3) * 2, -Float(row) / 4], action: [Float(row % 5) / 5, -0.5],
-                    reward: Float(row % 4) + 0.5, terminal: last && ending == "terminal", timeout: last && ending == "timeout")
+                    reward: Float(row % 4) + 0.5, terminal: last && ending == "terminal",
+                    timeout: last && ending == "timeout")
                 row += 1
             }
         }
@@ -75,9 +78,12 @@ enum TrainingFixtures {
         let rewards = try file.dataset("rewards").readArray(as: Double.self)
         let N = rewards.count
         // Independent statistics: population mean and std per feature, + 1e-6.
-        let mean = (0..<3).map { j in stride(from: j, to: 3 * N, by: 3).map { observations[$0] }.reduce(0, +) / Double(N) }
+        let mean = (0..<3).map { j in
+            stride(from: j, to: 3 * N, by: 3).map { observations[$0] }.reduce(0, +) / Double(N)
+        }
         let std = (0..<3).map { j in
-            (stride(from: j, to: 3 * N, by: 3).map { (observations[$0] - mean[j]) * (observations[$0] - mean[j]) }.reduce(0, +) / Double(N)).squareRoot() + 1e-6
+            (stride(from: j, to: 3 * N, by: 3).map { (observations[$0] - mean[j]) * (observations[$0] - mean[j]) }
+                .reduce(0, +) / Double(N)).squareRoot() + 1e-6
         }
         let episodes = [0..<9, 9..<12, 12..<19, 19..<21]
 
@@ -111,12 +117,17 @@ enum TrainingFixtures {
                 #expect(batch.mask[index] == 1)
                 for j in 0..<3 {
                     let expected = (observations[row * 3 + j] - mean[j]) / std[j]
-                    #expect(abs(Double(batch.states[index * 3 + j]) - expected) < 1e-4, "state \(sequence) \(slot) \(j)")
+                    #expect(
+                        abs(Double(batch.states[index * 3 + j]) - expected) < 1e-4, "state \(sequence) \(slot) \(j)")
                 }
-                #expect(batch.actions[index * 2] == Float(actions[row * 2]) && batch.actions[index * 2 + 1] == Float(actions[row * 2 + 1]))
+                #expect(
+                    batch.actions[index * 2] == Float(actions[row * 2])
+                        && batch.actions[index * 2 + 1] == Float(actions[row * 2 + 1]))
                 let toGo = rewards[row..<episode.upperBound].reduce(0, +) / Double(scale)
                 #expect(abs(Double(batch.returnsToGo[index]) - toGo) < 1e-5, "rtg \(sequence) \(slot)")
-                #expect(batch.timestepIndices[index] == Int32(min(row - episode.lowerBound, 5)), "timestep \(sequence) \(slot)")
+                #expect(
+                    batch.timestepIndices[index] == Int32(min(row - episode.lowerBound, 5)),
+                    "timestep \(sequence) \(slot)")
             }
         }
     }
@@ -163,7 +174,9 @@ enum TrainingFixtures {
         let scratch = try ScratchDirectory()
         let dataset = try D4RLDataset(file: TrainingFixtures.bundledDataset)
         let configuration = TrainingFixtures.smallConfiguration(datasets: [TrainingFixtures.bundledDataset], steps: 300)
-        let straight = try TrainingRun.start(configuration: configuration, dataset: dataset, directory: scratch.path("straight")).run()
+        let straight = try TrainingRun.start(
+            configuration: configuration, dataset: dataset, directory: scratch.path("straight")
+        ).run()
 
         var half = configuration
         half.steps = 150
@@ -229,8 +242,12 @@ enum TrainingFixtures {
     }
 
     @Test func missingFieldsTakeDefaultsAndPresentOnesApply() throws {
-        let configuration = try TrainingConfiguration.decode(Data(#"{"datasets": ["a.hdf5"], "embeddingDimension": 256, "headCount": 4, "learningRate": 0.001}"#.utf8), source: "x")
-        #expect(configuration.embeddingDimension == 256 && configuration.headCount == 4 && configuration.learningRate == 1e-3)
+        let configuration = try TrainingConfiguration.decode(
+            Data(#"{"datasets": ["a.hdf5"], "embeddingDimension": 256, "headCount": 4, "learningRate": 0.001}"#.utf8),
+            source: "x")
+        #expect(
+            configuration.embeddingDimension == 256 && configuration.headCount == 4
+                && configuration.learningRate == 1e-3)
         #expect(configuration.batchSize == 64 && configuration.contextLength == 20 && configuration.attention == .flow)
         #expect(configuration.problems.isEmpty)
     }

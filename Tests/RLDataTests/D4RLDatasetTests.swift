@@ -158,10 +158,15 @@ import Testing
         #expect(D4RLReferenceScores.forEnvironment("halfcheetah-medium-v2")?.normalize(-280.178953) == 0)
         #expect(D4RLReferenceScores.forEnvironment("walker2d")?.normalize(4592.3) == 100)
         // The other FACTS.md pairs: ant, maze2d (v1, sparse) and antmaze.
-        #expect(D4RLReferenceScores.forEnvironment("ant-medium-v2").map { abs($0.normalize((-325.6 + 3879.7) / 2) - 50) < 1e-9 } == true)
+        #expect(
+            D4RLReferenceScores.forEnvironment("ant-medium-v2").map {
+                abs($0.normalize((-325.6 + 3879.7) / 2) - 50) < 1e-9
+            } == true)
         #expect(D4RLReferenceScores.forEnvironment("maze2d-umaze-v1")?.normalize(161.86) == 100)
         #expect(D4RLReferenceScores.forEnvironment("maze2d-medium-v1")?.normalize(13.13) == 0)
-        #expect(D4RLReferenceScores.forEnvironment("maze2d-large-v1").map { abs($0.normalize(273.99) - 100) < 1e-9 } == true)
+        #expect(
+            D4RLReferenceScores.forEnvironment("maze2d-large-v1").map { abs($0.normalize(273.99) - 100) < 1e-9 } == true
+        )
         #expect(D4RLReferenceScores.forEnvironment("antmaze-umaze-v0")?.normalize(1) == 100)
         #expect(D4RLReferenceScores.environmentName(forID: "HalfCheetah-v3") == "halfcheetah")
         #expect(D4RLReferenceScores.environmentName(forID: "Pendulum-v1") == nil)

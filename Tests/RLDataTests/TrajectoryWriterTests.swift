@@ -100,7 +100,8 @@ import Testing
                 var name = [CChar](repeating: 0, count: 16)
                 var one: Int8 = 1
                 #expect(H5Tenum_nameof(type, &one, &name, 16) >= 0)
-                #expect(String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) == "TRUE")
+                #expect(
+                    String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) == "TRUE")
             }
             let space = H5Dget_space(dataset)
             defer { H5Sclose(space) }

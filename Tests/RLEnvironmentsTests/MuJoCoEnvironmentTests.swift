@@ -23,7 +23,9 @@ import Testing
     }
 
     @Test func walkerTerminationBounds() {
-        func state(z: Double = 1.25, angle: Double = 0) -> [Double] { [0, z, angle] + [Double](repeating: 0, count: 15) }
+        func state(z: Double = 1.25, angle: Double = 0) -> [Double] {
+            [0, z, angle] + [Double](repeating: 0, count: 15)
+        }
         let tiny = 1e-9
         #expect(Walker2d.isHealthy(state(z: 0.8 + tiny)) && !Walker2d.isHealthy(state(z: 0.8)))
         #expect(Walker2d.isHealthy(state(z: 2.0 - tiny)) && !Walker2d.isHealthy(state(z: 2.0)))
@@ -55,7 +57,9 @@ import Testing
         let expected = ["hopper": (11, 3), "walker2d": (17, 6), "halfcheetah": (17, 6)][name]!
         let first = environment.reset(seed: 5)
         #expect(first.count == expected.0 && environment.actionSpace.dimension == expected.1)
-        #expect(environment.actionSpace.lower.allSatisfy { $0 == -1 } && environment.actionSpace.upper.allSatisfy { $0 == 1 })
+        #expect(
+            environment.actionSpace.lower.allSatisfy { $0 == -1 }
+                && environment.actionSpace.upper.allSatisfy { $0 == 1 })
         #expect(environment.reset(seed: 5) == first, "a seeded reset repeats")
         #expect(environment.reset(seed: 6) != first)
         #expect(environment.maxEpisodeSteps == 1000)
@@ -88,7 +92,8 @@ import Testing
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
 
-        #expect(throws: EnvironmentError.badModel(file: "/nonexistent/hopper.xml", message: "the file does not exist")) {
+        #expect(throws: EnvironmentError.badModel(file: "/nonexistent/hopper.xml", message: "the file does not exist"))
+        {
             try Hopper(modelFile: "/nonexistent/hopper.xml")
         }
         let broken = directory.appendingPathComponent("broken.xml").path
@@ -101,7 +106,8 @@ import Testing
             #expect(message.contains("XML") || message.contains("Error"), "MuJoCo's text: \(message)")
         }
         let wrong = directory.appendingPathComponent("wrong.xml").path
-        try Data("<mujoco><worldbody><geom type=\"sphere\" size=\"-1\"/></worldbody><bogus/></mujoco>".utf8).write(to: URL(fileURLWithPath: wrong))
+        try Data("<mujoco><worldbody><geom type=\"sphere\" size=\"-1\"/></worldbody><bogus/></mujoco>".utf8).write(
+            to: URL(fileURLWithPath: wrong))
         do {
             _ = try Hopper(modelFile: wrong)
             Issue.record("loaded an invalid model")

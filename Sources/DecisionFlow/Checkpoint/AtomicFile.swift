@@ -14,7 +14,11 @@ enum AtomicFile {
         let temporary = "\(path).tmp-\(getpid())"
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard descriptor >= 0 else {
-            throw CheckpointError(file: path, problem: "cannot create \(temporary) (\(String(cString: strerror(errno)))); check that the directory exists and is writable")
+            throw CheckpointError(
+                file: path,
+                problem:
+                    "cannot create \(temporary) (\(String(cString: strerror(errno)))); check that the directory exists and is writable"
+            )
         }
         var failure: String?
         data.withUnsafeBytes { bytes in
@@ -33,12 +37,14 @@ enum AtomicFile {
         close(descriptor)
         if let failure {
             unlink(temporary)
-            throw CheckpointError(file: path, problem: "could not be written (\(failure)); the previous file, if any, is intact")
+            throw CheckpointError(
+                file: path, problem: "could not be written (\(failure)); the previous file, if any, is intact")
         }
         guard rename(temporary, path) == 0 else {
             let reason = String(cString: strerror(errno))
             unlink(temporary)
-            throw CheckpointError(file: path, problem: "could not be moved into place (\(reason)); the previous file, if any, is intact")
+            throw CheckpointError(
+                file: path, problem: "could not be moved into place (\(reason)); the previous file, if any, is intact")
         }
         let directoryDescriptor = open(directory.isEmpty ? "." : directory, O_RDONLY)
         if directoryDescriptor >= 0 {

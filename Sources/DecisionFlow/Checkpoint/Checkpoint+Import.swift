@@ -37,31 +37,48 @@ extension Checkpoint {
     /// - Throws: `CheckpointError` naming the file and what is wrong: unreadable files, an
     ///   unknown attention or activation, statistics of the wrong width, or tensors that do not
     ///   match the described model.
-    public static func importing(stateDictionary stateDictionaryPath: String, description descriptionPath: String, prefix: String = "") throws -> Checkpoint {
+    public static func importing(
+        stateDictionary stateDictionaryPath: String, description descriptionPath: String, prefix: String = ""
+    ) throws -> Checkpoint {
         let description: ImportedModelDescription
         do {
-            description = try JSONDecoder().decode(ImportedModelDescription.self, from: Data(contentsOf: URL(fileURLWithPath: descriptionPath)))
+            description = try JSONDecoder().decode(
+                ImportedModelDescription.self, from: Data(contentsOf: URL(fileURLWithPath: descriptionPath)))
         } catch let DecodingError.keyNotFound(key, _) {
             throw CheckpointError(file: descriptionPath, problem: "lacks the field '\(key.stringValue)'")
         } catch let DecodingError.typeMismatch(_, context) {
-            throw CheckpointError(file: descriptionPath, problem: "field '\(context.codingPath.map(\.stringValue).joined(separator: "."))' has the wrong type")
+            throw CheckpointError(
+                file: descriptionPath,
+                problem: "field '\(context.codingPath.map(\.stringValue).joined(separator: "."))' has the wrong type")
         } catch {
-            throw CheckpointError(file: descriptionPath, problem: "cannot be read as a model description (\(error.localizedDescription))")
+            throw CheckpointError(
+                file: descriptionPath, problem: "cannot be read as a model description (\(error.localizedDescription))")
         }
         guard let attention = AttentionKind(rawValue: description.attention ?? "flow") else {
-            throw CheckpointError(file: descriptionPath, problem: "attention '\(description.attention ?? "")' is neither flow nor softmax")
+            throw CheckpointError(
+                file: descriptionPath, problem: "attention '\(description.attention ?? "")' is neither flow nor softmax"
+            )
         }
         let activationName = description.activation_function ?? "relu"
         guard let activation = Activation(rawValue: activationName == "gelu_new" ? "gelu" : activationName) else {
-            throw CheckpointError(file: descriptionPath, problem: "activation_function '\(activationName)' is neither relu nor gelu_new")
+            throw CheckpointError(
+                file: descriptionPath, problem: "activation_function '\(activationName)' is neither relu nor gelu_new")
         }
-        guard description.state_mean.count == description.state_dim, description.state_std.count == description.state_dim else {
-            throw CheckpointError(file: descriptionPath, problem: "state_mean and state_std need \(description.state_dim) values each (state_dim); they have \(description.state_mean.count) and \(description.state_std.count)")
+        guard description.state_mean.count == description.state_dim,
+            description.state_std.count == description.state_dim
+        else {
+            throw CheckpointError(
+                file: descriptionPath,
+                problem:
+                    "state_mean and state_std need \(description.state_dim) values each (state_dim); they have \(description.state_mean.count) and \(description.state_std.count)"
+            )
         }
         let configuration = ModelConfiguration(
-            stateDimension: description.state_dim, actionDimension: description.act_dim, contextLength: description.max_length,
+            stateDimension: description.state_dim, actionDimension: description.act_dim,
+            contextLength: description.max_length,
             embeddingDimension: description.hidden_size, layerCount: description.n_layer, headCount: description.n_head,
-            mlpDimension: description.n_inner, activation: activation, maxEpisodeLength: description.max_ep_len, attention: attention)
+            mlpDimension: description.n_inner, activation: activation, maxEpisodeLength: description.max_ep_len,
+            attention: attention)
         if let problem = configuration.problems.first {
             throw CheckpointError(file: descriptionPath, problem: problem)
         }
@@ -72,11 +89,18 @@ extension Checkpoint {
             throw CheckpointError(file: stateDictionaryPath, problem: error.problem)
         }
         let model = DecisionTransformer(configuration: configuration, batchCapacity: 1, seed: 0, threads: 1)
-        try model.load(stateDictionary: tensors.filter { $0.key.hasPrefix(prefix) }, prefix: prefix, source: stateDictionaryPath)
+        try model.load(
+            stateDictionary: tensors.filter { $0.key.hasPrefix(prefix) }, prefix: prefix, source: stateDictionaryPath)
         let normalization = PolicyNormalization(
-            stateMean: description.state_mean, stateScale: description.state_std, rewardScale: description.scale ?? 1000,
+            stateMean: description.state_mean, stateScale: description.state_std,
+            rewardScale: description.scale ?? 1000,
             environment: description.env)
         let json = String(decoding: try JSONEncoder.sorted.encode(normalization), as: UTF8.self)
-        return Checkpoint(model: model, metadata: [PolicyNormalization.metadataKey: json, "imported_from": URL(fileURLWithPath: stateDictionaryPath).lastPathComponent])
+        return Checkpoint(
+            model: model,
+            metadata: [
+                PolicyNormalization.metadataKey: json,
+                "imported_from": URL(fileURLWithPath: stateDictionaryPath).lastPathComponent,
+            ])
     }
 }

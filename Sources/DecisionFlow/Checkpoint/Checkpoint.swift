@@ -49,10 +49,19 @@ public struct Checkpoint: Sendable {
                         tensors.append((entry.name, entry.shape, UnsafeBufferPointer(rebasing: weights[entry.range])))
                     }
                     if let optimizer {
-                        header["optimizer"] = String(decoding: try JSONEncoder.sorted.encode(OptimizerHeader(optimizer)), as: UTF8.self)
+                        header["optimizer"] = String(
+                            decoding: try JSONEncoder.sorted.encode(OptimizerHeader(optimizer)), as: UTF8.self)
                         for entry in layout.entries {
-                            tensors.append(("optimizer.exp_avg/\(entry.name)", entry.shape, UnsafeBufferPointer(rebasing: first[entry.range])))
-                            tensors.append(("optimizer.exp_avg_sq/\(entry.name)", entry.shape, UnsafeBufferPointer(rebasing: second[entry.range])))
+                            tensors.append(
+                                (
+                                    "optimizer.exp_avg/\(entry.name)", entry.shape,
+                                    UnsafeBufferPointer(rebasing: first[entry.range])
+                                ))
+                            tensors.append(
+                                (
+                                    "optimizer.exp_avg_sq/\(entry.name)", entry.shape,
+                                    UnsafeBufferPointer(rebasing: second[entry.range])
+                                ))
                         }
                     }
                     // The checksum covers the data section, which does not depend on the header.
@@ -87,32 +96,48 @@ public struct Checkpoint: Sendable {
         guard metadata["format"] == format else {
             throw CheckpointError(
                 file: path,
-                problem: "is not a DecisionFlow checkpoint (format '\(metadata["format"] ?? "none")'); to use a PyTorch state dict, run `d4rl-run import`")
+                problem:
+                    "is not a DecisionFlow checkpoint (format '\(metadata["format"] ?? "none")'); to use a PyTorch state dict, run `d4rl-run import`"
+            )
         }
         let configuration: ModelConfiguration
         do {
-            configuration = try JSONDecoder().decode(ModelConfiguration.self, from: Data((metadata["configuration"] ?? "").utf8))
+            configuration = try JSONDecoder().decode(
+                ModelConfiguration.self, from: Data((metadata["configuration"] ?? "").utf8))
         } catch {
-            throw CheckpointError(file: path, problem: "has no readable configuration in its header; the file is corrupt")
+            throw CheckpointError(
+                file: path, problem: "has no readable configuration in its header; the file is corrupt")
         }
         guard configuration.problems.isEmpty else {
-            throw CheckpointError(file: path, problem: "holds an invalid configuration: \(configuration.problems.joined(separator: "; "))")
+            throw CheckpointError(
+                file: path, problem: "holds an invalid configuration: \(configuration.problems.joined(separator: "; "))"
+            )
         }
         let layout = ParameterLayout(configuration: configuration)
         func gather(_ prefix: String) throws -> [Float] {
             var values = [Float](repeating: 0, count: layout.count)
             for entry in layout.entries {
                 guard let tensor = contents.tensors[prefix + entry.name], tensor.shape == entry.shape else {
-                    throw CheckpointError(file: path, problem: "tensor '\(prefix + entry.name)' is missing or has the wrong shape for its configuration; the file is corrupt")
+                    throw CheckpointError(
+                        file: path,
+                        problem:
+                            "tensor '\(prefix + entry.name)' is missing or has the wrong shape for its configuration; the file is corrupt"
+                    )
                 }
                 values.replaceSubrange(entry.range, with: tensor.values)
             }
             return values
         }
-        var checkpoint = Checkpoint(configuration: configuration, parameters: try gather(""), optimizer: nil, metadata: [:])
+        var checkpoint = Checkpoint(
+            configuration: configuration, parameters: try gather(""), optimizer: nil, metadata: [:])
         var checksum = FNV1a64()
         checkpoint.parameters.withUnsafeBufferPointer { weights in
-            for entry in layout.entries { checksum.add(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(weights)[(entry.offset * 4)..<((entry.offset + entry.count) * 4)])) }
+            for entry in layout.entries {
+                checksum.add(
+                    UnsafeRawBufferPointer(
+                        rebasing: UnsafeRawBufferPointer(weights)[
+                            (entry.offset * 4)..<((entry.offset + entry.count) * 4)]))
+            }
         }
         if let optimizerJSON = metadata["optimizer"] {
             let header: OptimizerHeader
@@ -134,14 +159,17 @@ public struct Checkpoint: Sendable {
         guard metadata["checksum"] == checksum.hex else {
             throw CheckpointError(
                 file: path,
-                problem: "fails its checksum (stored \(metadata["checksum"] ?? "none"), computed \(checksum.hex)); the file is corrupt: use an earlier checkpoint")
+                problem:
+                    "fails its checksum (stored \(metadata["checksum"] ?? "none"), computed \(checksum.hex)); the file is corrupt: use an earlier checkpoint"
+            )
         }
         for key in reservedKeys { metadata.removeValue(forKey: key) }
         checkpoint.metadata = metadata
         return checkpoint
     }
 
-    private init(configuration: ModelConfiguration, parameters: [Float], optimizer: AdamW?, metadata: [String: String]) {
+    private init(configuration: ModelConfiguration, parameters: [Float], optimizer: AdamW?, metadata: [String: String])
+    {
         self.configuration = configuration
         self.parameters = parameters
         self.optimizer = optimizer
@@ -175,7 +203,9 @@ extension DecisionTransformer {
         guard checkpoint.configuration == configuration else {
             throw CheckpointError(
                 file: source,
-                problem: "was saved for a different model (\(checkpoint.configuration.summary)) than this one (\(configuration.summary)); build the model from the checkpoint's configuration")
+                problem:
+                    "was saved for a different model (\(checkpoint.configuration.summary)) than this one (\(configuration.summary)); build the model from the checkpoint's configuration"
+            )
         }
         for index in 0..<layout.count { parameterBase[index] = checkpoint.parameters[index] }
     }

@@ -73,7 +73,8 @@ public enum Safetensors {
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
-            throw SafetensorsError(file: path, problem: "cannot be read (\(error.localizedDescription)); check the path")
+            throw SafetensorsError(
+                file: path, problem: "cannot be read (\(error.localizedDescription)); check the path")
         }
         return try parse(data, file: path)
     }
@@ -81,18 +82,27 @@ public enum Safetensors {
     /// Parses the bytes of a safetensors file; `file` names it in errors.
     public static func parse(_ data: Data, file: String) throws -> Contents {
         guard data.count >= 8 else {
-            throw SafetensorsError(file: file, problem: "is \(data.count) bytes, too short for a safetensors header; the file is truncated")
+            throw SafetensorsError(
+                file: file, problem: "is \(data.count) bytes, too short for a safetensors header; the file is truncated"
+            )
         }
-        let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | (UInt64($1.element) << (8 * UInt64($1.offset))) }
+        let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) {
+            $0 | (UInt64($1.element) << (8 * UInt64($1.offset)))
+        }
         guard headerLength <= UInt64(data.count - 8) else {
-            throw SafetensorsError(file: file, problem: "declares a \(headerLength)-byte header but holds \(data.count) bytes; the file is truncated or not safetensors")
+            throw SafetensorsError(
+                file: file,
+                problem:
+                    "declares a \(headerLength)-byte header but holds \(data.count) bytes; the file is truncated or not safetensors"
+            )
         }
         let headerData = data.subdata(in: 8..<(8 + Int(headerLength)))
         let parsed: Any
         do {
             parsed = try JSONSerialization.jsonObject(with: headerData)
         } catch {
-            throw SafetensorsError(file: file, problem: "has a header that is not JSON; the file is corrupt or not safetensors")
+            throw SafetensorsError(
+                file: file, problem: "has a header that is not JSON; the file is corrupt or not safetensors")
         }
         guard let header = parsed as? [String: Any] else {
             throw SafetensorsError(file: file, problem: "has a header that is not a JSON object")
@@ -111,11 +121,17 @@ public enum Safetensors {
                 throw SafetensorsError(file: file, tensor: name, problem: "has a malformed header entry")
             }
             guard let dtype = SafetensorsTensor.DType(rawValue: dtypeName) else {
-                throw SafetensorsError(file: file, tensor: name, problem: "has dtype \(dtypeName); only F32, F64, I64 and I32 are supported")
+                throw SafetensorsError(
+                    file: file, tensor: name,
+                    problem: "has dtype \(dtypeName); only F32, F64, I64 and I32 are supported")
             }
             let count = shape.reduce(1, *)
             guard offsets[0] >= 0, offsets[1] <= body.count, offsets[1] - offsets[0] == count * dtype.byteWidth else {
-                throw SafetensorsError(file: file, tensor: name, problem: "byte range \(offsets) does not fit shape \(shape) of \(dtypeName) inside the \(body.count)-byte body; the file is truncated or corrupt")
+                throw SafetensorsError(
+                    file: file, tensor: name,
+                    problem:
+                        "byte range \(offsets) does not fit shape \(shape) of \(dtypeName) inside the \(body.count)-byte body; the file is truncated or corrupt"
+                )
             }
             contents.tensors[name] = body.withUnsafeBytes { raw in
                 decode(raw, offset: offsets[0], count: count, dtype: dtype, shape: shape)
@@ -129,22 +145,37 @@ public enum Safetensors {
     ) -> SafetensorsTensor {
         switch dtype {
         case .float32:
-            let values = (0..<count).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 4 * $0, as: UInt32.self))) }
+            let values = (0..<count).map {
+                Float(
+                    bitPattern: UInt32(
+                        littleEndian: raw.loadUnaligned(fromByteOffset: offset + 4 * $0, as: UInt32.self)))
+            }
             return SafetensorsTensor(dtype: dtype, shape: shape, values: values, integers: nil)
         case .float64:
-            let values = (0..<count).map { Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 8 * $0, as: UInt64.self)))) }
+            let values = (0..<count).map {
+                Float(
+                    Double(
+                        bitPattern: UInt64(
+                            littleEndian: raw.loadUnaligned(fromByteOffset: offset + 8 * $0, as: UInt64.self))))
+            }
             return SafetensorsTensor(dtype: dtype, shape: shape, values: values, integers: nil)
         case .int64:
-            let integers = (0..<count).map { Int(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 8 * $0, as: Int64.self))) }
+            let integers = (0..<count).map {
+                Int(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 8 * $0, as: Int64.self)))
+            }
             return SafetensorsTensor(dtype: dtype, shape: shape, values: integers.map { Float($0) }, integers: integers)
         case .int32:
-            let integers = (0..<count).map { Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 4 * $0, as: Int32.self))) }
+            let integers = (0..<count).map {
+                Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 4 * $0, as: Int32.self)))
+            }
             return SafetensorsTensor(dtype: dtype, shape: shape, values: integers.map { Float($0) }, integers: integers)
         }
     }
 
     /// Serializes float32 tensors (in name order, so output is reproducible) and metadata.
-    public static func serialize(_ tensors: [(name: String, shape: [Int], values: UnsafeBufferPointer<Float>)], metadata: [String: String]) throws -> Data {
+    public static func serialize(
+        _ tensors: [(name: String, shape: [Int], values: UnsafeBufferPointer<Float>)], metadata: [String: String]
+    ) throws -> Data {
         var header: [String: Any] = [:]
         var offset = 0
         for tensor in tensors {

@@ -27,12 +27,16 @@ extension DecisionTransformer {
             guard let tensor = stateDictionary[key] else {
                 throw CheckpointError(
                     file: source,
-                    problem: "tensor '\(entry.name)' is missing; the checkpoint was made for a different configuration (this model: \(configuration.summary))")
+                    problem:
+                        "tensor '\(entry.name)' is missing; the checkpoint was made for a different configuration (this model: \(configuration.summary))"
+                )
             }
             guard tensor.shape == entry.shape else {
                 throw CheckpointError(
                     file: source,
-                    problem: "tensor '\(entry.name)' has shape \(tensor.shape) but this model needs \(entry.shape); the checkpoint was made for a different configuration (this model: \(configuration.summary))")
+                    problem:
+                        "tensor '\(entry.name)' has shape \(tensor.shape) but this model needs \(entry.shape); the checkpoint was made for a different configuration (this model: \(configuration.summary))"
+                )
             }
             for (offset, value) in tensor.values.enumerated() { parameterBase[entry.offset + offset] = value }
             remaining.remove(key)
@@ -40,7 +44,9 @@ extension DecisionTransformer {
         if let extra = remaining.sorted().first {
             throw CheckpointError(
                 file: source,
-                problem: "tensor '\(extra.dropFirst(prefix.count))' has no place in this model (\(configuration.summary)); the checkpoint was made for a different architecture")
+                problem:
+                    "tensor '\(extra.dropFirst(prefix.count))' has no place in this model (\(configuration.summary)); the checkpoint was made for a different architecture"
+            )
         }
     }
 }

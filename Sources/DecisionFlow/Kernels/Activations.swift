@@ -1,4 +1,5 @@
 import RealModule
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -43,7 +44,8 @@ func activationBackward(
         while i + 8 <= count {
             let x = UnsafeRawPointer(inp + i).loadUnaligned(as: SIMD8<Float>.self)
             let g = UnsafeRawPointer(dout + i).loadUnaligned(as: SIMD8<Float>.self)
-            let sum = UnsafeRawPointer(dinp + i).loadUnaligned(as: SIMD8<Float>.self) + g.replacing(with: 0, where: x .<= 0)
+            let sum =
+                UnsafeRawPointer(dinp + i).loadUnaligned(as: SIMD8<Float>.self) + g.replacing(with: 0, where: x .<= 0)
             UnsafeMutableRawPointer(dinp + i).storeBytes(of: sum, as: SIMD8<Float>.self)
             i += 8
         }
@@ -83,7 +85,8 @@ func activationForward(
     work.forEach((count + elementwiseChunk - 1) / elementwiseChunk, arguments) { raw, chunk, _ in
         let a = raw.assumingMemoryBound(to: ActivationChunks.self).pointee
         let first = chunk * elementwiseChunk
-        activationForward(out: a.out + first, inp: a.inp + first, count: min(elementwiseChunk, a.count - first), kind: a.kind)
+        activationForward(
+            out: a.out + first, inp: a.inp + first, count: min(elementwiseChunk, a.count - first), kind: a.kind)
     }
 }
 

@@ -41,7 +41,8 @@ func layerNormBackward(
         let center = SIMD8<Float>(repeating: m)
         var c = 0
         while c + 8 <= C {
-            let dn = UnsafeRawPointer(weight + c).loadUnaligned(as: SIMD8<Float>.self)
+            let dn =
+                UnsafeRawPointer(weight + c).loadUnaligned(as: SIMD8<Float>.self)
                 * UnsafeRawPointer(g + c).loadUnaligned(as: SIMD8<Float>.self)
             sumLanes += dn
             dotLanes += dn * (UnsafeRawPointer(x + c).loadUnaligned(as: SIMD8<Float>.self) - center)
@@ -140,7 +141,9 @@ func layerNormForwardNaive<T: BinaryFloatingPoint>(_ x: [T], weight: [T], bias: 
         let values = x[(row * C)..<((row + 1) * C)]
         let mean = values.reduce(0, +) / T(C)
         let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / T(C)
-        for c in 0..<C { out[row * C + c] = (x[row * C + c] - mean) / (variance + eps).squareRoot() * weight[c] + bias[c] }
+        for c in 0..<C {
+            out[row * C + c] = (x[row * C + c] - mean) / (variance + eps).squareRoot() * weight[c] + bias[c]
+        }
     }
     return out
 }

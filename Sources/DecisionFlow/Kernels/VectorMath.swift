@@ -28,7 +28,8 @@ func vectorDot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, count: Int)
     var lanes = SIMD8<Float>()
     var i = 0
     while i + 8 <= count {
-        lanes += UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+        lanes +=
+            UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
             * UnsafeRawPointer(y + i).loadUnaligned(as: SIMD8<Float>.self)
         i += 8
     }
@@ -42,13 +43,15 @@ func vectorDot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, count: Int)
 
 /// Σ (x[i] + a)·(y[i] + b) for i in 0..<count: Flow-Attention's dot products with eps.
 @inline(__always)
-func vectorShiftedDot(_ x: UnsafePointer<Float>, _ a: Float, _ y: UnsafePointer<Float>, _ b: Float, count: Int) -> Float {
+func vectorShiftedDot(_ x: UnsafePointer<Float>, _ a: Float, _ y: UnsafePointer<Float>, _ b: Float, count: Int) -> Float
+{
     var lanes = SIMD8<Float>()
     let shiftX = SIMD8<Float>(repeating: a)
     let shiftY = SIMD8<Float>(repeating: b)
     var i = 0
     while i + 8 <= count {
-        lanes += (UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self) + shiftX)
+        lanes +=
+            (UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self) + shiftX)
             * (UnsafeRawPointer(y + i).loadUnaligned(as: SIMD8<Float>.self) + shiftY)
         i += 8
     }

@@ -45,7 +45,8 @@ extension DecisionTransformer {
         linearBackward(
             dinp: a.dNorm + C, ldDinp: 3 * C, dweight: g + layout.predictActionWeight,
             dbias: g + layout.predictActionBias, dout: a.dActionPredictions, ldDout: A, inp: a.finalNorm + C,
-            ldIn: 3 * C, weight: p + layout.predictActionWeight, layout: .outIn, N: B * T, I: C, O: A, ones: a.ones, work: work)
+            ldIn: 3 * C, weight: p + layout.predictActionWeight, layout: .outIn, N: B * T, I: C, O: A, ones: a.ones,
+            work: work)
         // finalNorm = ln_f(residual[last])
         a.dResidual.update(repeating: 0, count: N * C)
         layerNormBackward(
@@ -65,11 +66,13 @@ extension DecisionTransformer {
                 layout: .inOut, N: N, I: F, O: C, ones: a.ones, work: work)
             // fcActivated = act(fcPre): the gradient w.r.t. fcPre goes to scratch, then back to dFc.
             a.scratch.update(repeating: 0, count: N * F)
-            activationBackward(dinp: a.scratch, dout: a.dFc, inp: buffers.fcPre, count: N * F, kind: cfg.activation, work: work)
+            activationBackward(
+                dinp: a.scratch, dout: a.dFc, inp: buffers.fcPre, count: N * F, kind: cfg.activation, work: work)
             a.dNorm.update(repeating: 0, count: N * C)
             linearBackward(
                 dinp: a.dNorm, ldDinp: C, dweight: g + block.fcWeight, dbias: g + block.fcBias, dout: a.scratch,
-                ldDout: F, inp: buffers.ln2, ldIn: C, weight: p + block.fcWeight, layout: .inOut, N: N, I: C, O: F, ones: a.ones, work: work)
+                ldDout: F, inp: buffers.ln2, ldIn: C, weight: p + block.fcWeight, layout: .inOut, N: N, I: C, O: F,
+                ones: a.ones, work: work)
             layerNormBackward(
                 dinp: a.dResidual, dweight: g + block.ln2Weight, dbias: g + block.ln2Bias, dout: a.dNorm,
                 inp: buffers.residualMid, weight: p + block.ln2Weight, mean: buffers.ln2Mean, rstd: buffers.ln2Rstd,
@@ -82,7 +85,8 @@ extension DecisionTransformer {
             linearBackward(
                 dinp: a.dAttentionOutput, ldDinp: C, dweight: g + block.projectionWeight,
                 dbias: g + block.projectionBias, dout: a.dProjection, ldDout: C, inp: buffers.attentionOutput, ldIn: C,
-                weight: p + block.projectionWeight, layout: projectionLayout, N: N, I: C, O: C, ones: a.ones, work: work)
+                weight: p + block.projectionWeight, layout: projectionLayout, N: N, I: C, O: C, ones: a.ones, work: work
+            )
             a.dQKV.update(repeating: 0, count: N * 3 * C)
             let pairs = AttentionPairs(
                 kind: cfg.attention, H: H, L: L, C: C, D: D, eps: cfg.flowEpsilon, qkv: buffers.qkv,

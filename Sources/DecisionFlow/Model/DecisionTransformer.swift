@@ -103,7 +103,9 @@ public final class DecisionTransformer {
                 for index in slice.indices { slice[index] = generator.nextGaussian() }  // nn.Embedding
             } else if !name.hasPrefix("embed_ln") {
                 // nn.Linear's default: U(−1/√fan_in, 1/√fan_in) for weight and bias.
-                let fanIn = name.hasSuffix(".weight") ? entry.shape[1] : (layout.entries.first { $0.name == name.replacingBias() }?.shape[1] ?? 1)
+                let fanIn =
+                    name.hasSuffix(".weight")
+                    ? entry.shape[1] : (layout.entries.first { $0.name == name.replacingBias() }?.shape[1] ?? 1)
                 let bound = 1 / Float(fanIn).squareRoot()
                 for index in slice.indices { slice[index] = (generator.nextFloat() * 2 - 1) * bound }
             }
@@ -165,11 +167,13 @@ public final class DecisionTransformer {
         batch.actions.withUnsafeBufferPointer { actions in
             linearForward(
                 out: a.stacked + 2 * C, ldOut: 3 * C, inp: actions.baseAddress!, ldIn: A,
-                weight: p + layout.actionWeight, bias: p + layout.actionBias, layout: .outIn, N: B * T, I: A, O: C, work: work)
+                weight: p + layout.actionWeight, bias: p + layout.actionBias, layout: .outIn, N: B * T, I: A, O: C,
+                work: work)
         }
         for row in 0..<(B * T) {
             let timestep = Int(batch.timestepIndices[row])
-            precondition(timestep >= 0 && timestep < cfg.maxEpisodeLength, "timestep \(timestep) outside the embedding table")
+            precondition(
+                timestep >= 0 && timestep < cfg.maxEpisodeLength, "timestep \(timestep) outside the embedding table")
             let time = p + layout.timestepEmbedding + timestep * C
             let rtg = batch.returnsToGo[row]
             let tokens = a.stacked + 3 * row * C
@@ -181,7 +185,8 @@ public final class DecisionTransformer {
         }
         layerNormForward(
             out: a.embedNorm + r0 * C, mean: a.embedNormMean + r0, rstd: a.embedNormRstd + r0, inp: a.stacked + r0 * C,
-            weight: p + layout.embedNormWeight, bias: p + layout.embedNormBias, N: R, C: C, eps: cfg.layerNormEpsilon, work: work)
+            weight: p + layout.embedNormWeight, bias: p + layout.embedNormBias, N: R, C: C, eps: cfg.layerNormEpsilon,
+            work: work)
         dropoutForward(
             out: a.residuals[0] + r0 * C, mask: a.embedDropMask + r0 * C, inp: a.embedNorm + r0 * C, count: R * C,
             probability: dropout, generator: &dropoutGenerator, work: work)
@@ -202,12 +207,14 @@ public final class DecisionTransformer {
                 weight: p + block.ln1Weight, bias: p + block.ln1Bias, N: R, C: C, eps: cfg.layerNormEpsilon, work: work)
             let projectionLayout: WeightLayout = cfg.attention == .flow ? .outIn : .inOut
             linearForward(
-                out: buffers.qkv + r0 * 3 * C, ldOut: 3 * C, inp: buffers.ln1 + r0 * C, ldIn: C, weight: p + block.qkvWeight,
+                out: buffers.qkv + r0 * 3 * C, ldOut: 3 * C, inp: buffers.ln1 + r0 * C, ldIn: C,
+                weight: p + block.qkvWeight,
                 bias: p + block.qkvBias, layout: projectionLayout, N: R, I: C, O: 3 * C, work: work)
             if cfg.attention == .softmax {
                 // Drawn in order before the parallel region, so results do not depend on threads.
                 dropoutMask(
-                    buffers.attentionDropMask, count: B * H * L * L, probability: dropout, generator: &dropoutGenerator, work: work)
+                    buffers.attentionDropMask, count: B * H * L * L, probability: dropout, generator: &dropoutGenerator,
+                    work: work)
             }
             let pairs = AttentionPairs(
                 kind: cfg.attention, H: H, L: L, C: C, D: D, eps: cfg.flowEpsilon, qkv: buffers.qkv,
@@ -217,7 +224,8 @@ public final class DecisionTransformer {
             work.forEach(B * H, pairs, AttentionPairs.forward)
             linearForward(
                 out: a.dProjection + r0 * C, ldOut: C, inp: buffers.attentionOutput + r0 * C, ldIn: C,
-                weight: p + block.projectionWeight, bias: p + block.projectionBias, layout: projectionLayout, N: R, I: C,
+                weight: p + block.projectionWeight, bias: p + block.projectionBias, layout: projectionLayout, N: R,
+                I: C,
                 O: C, work: work)
             dropoutForward(
                 out: a.dProjection + r0 * C, mask: buffers.attentionResidualMask + r0 * C, inp: a.dProjection + r0 * C,
@@ -247,12 +255,14 @@ public final class DecisionTransformer {
 
         layerNormForward(
             out: a.finalNorm + r0 * C, mean: a.finalNormMean + r0, rstd: a.finalNormRstd + r0,
-            inp: a.residuals[cfg.layerCount] + r0 * C, weight: p + layout.finalNormWeight, bias: p + layout.finalNormBias,
+            inp: a.residuals[cfg.layerCount] + r0 * C, weight: p + layout.finalNormWeight,
+            bias: p + layout.finalNormBias,
             N: R, C: C, eps: cfg.layerNormEpsilon, work: work)
 
         // Heads: the action from each state token, the next state and return from each action token.
         linearForward(
-            out: a.actionPredictions, ldOut: A, inp: a.finalNorm + C, ldIn: 3 * C, weight: p + layout.predictActionWeight,
+            out: a.actionPredictions, ldOut: A, inp: a.finalNorm + C, ldIn: 3 * C,
+            weight: p + layout.predictActionWeight,
             bias: p + layout.predictActionBias, layout: .outIn, N: B * T, I: C, O: A, work: work)
         if cfg.actionTanh {
             for index in 0..<(B * T * A) { a.actionPredictions[index] = tanhf(a.actionPredictions[index]) }
@@ -289,12 +299,14 @@ public final class DecisionTransformer {
 
     /// The action predictions of the last forward pass, (B, T, A).
     public var actionPredictions: UnsafeBufferPointer<Float> {
-        UnsafeBufferPointer(start: activations.actionPredictions, count: lastBatchCount * lastTimesteps * configuration.actionDimension)
+        UnsafeBufferPointer(
+            start: activations.actionPredictions, count: lastBatchCount * lastTimesteps * configuration.actionDimension)
     }
 
     /// The state predictions of the last forward pass, (B, T, S).
     public var statePredictions: UnsafeBufferPointer<Float> {
-        UnsafeBufferPointer(start: activations.statePredictions, count: lastBatchCount * lastTimesteps * configuration.stateDimension)
+        UnsafeBufferPointer(
+            start: activations.statePredictions, count: lastBatchCount * lastTimesteps * configuration.stateDimension)
     }
 
     /// The return predictions of the last forward pass, (B, T).

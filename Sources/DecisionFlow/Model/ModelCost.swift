@@ -24,7 +24,9 @@ public struct ModelCost: Sendable {
         let T = c.contextLength
         let L = 3 * T
         let N = B * L
-        let (C, F, S, A, H, D) = (c.embeddingDimension, c.mlpDimension, c.stateDimension, c.actionDimension, c.headCount, c.headDimension)
+        let (C, F, S, A, H, D) = (
+            c.embeddingDimension, c.mlpDimension, c.stateDimension, c.actionDimension, c.headCount, c.headDimension
+        )
         var tally: [Product: Int] = [:]
         func linear(_ rows: Int, _ inputs: Int, _ outputs: Int, inputGradient: Bool = true) {
             tally[Product(m: rows, n: outputs, k: inputs), default: 0] += 1  // forward
@@ -53,6 +55,8 @@ public struct ModelCost: Sendable {
         linear(B * T, C, A)
         tally[Product(m: B * T, n: S, k: C), default: 0] += 1
         tally[Product(m: B * T, n: 1, k: C), default: 0] += 1
-        products = tally.map { ($0.key, $0.value) }.sorted { $0.product.flops * Double($0.count) > $1.product.flops * Double($1.count) }
+        products = tally.map { ($0.key, $0.value) }.sorted {
+            $0.product.flops * Double($0.count) > $1.product.flops * Double($1.count)
+        }
     }
 }

@@ -10,7 +10,10 @@ public final class TrajectoryBatch {
     /// Timesteps per sequence in use (≤ timestepCapacity): rows are laid out densely as
     /// (count, timesteps), so a rollout whose history is still shorter than K uses fewer.
     public var timesteps: Int {
-        didSet { precondition(timesteps >= 1 && timesteps <= timestepCapacity, "\(timesteps) timesteps; capacity \(timestepCapacity)") }
+        didSet {
+            precondition(
+                timesteps >= 1 && timesteps <= timestepCapacity, "\(timesteps) timesteps; capacity \(timestepCapacity)")
+        }
     }
     public let stateDimension: Int
     public let actionDimension: Int

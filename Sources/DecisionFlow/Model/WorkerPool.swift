@@ -38,15 +38,17 @@ final class WorkerPool: @unchecked Sendable {
             // Unretained: deinit joins every thread before the pool's memory goes away.
             context.initialize(to: (self, worker))
             var thread = pthread_t()
-            let status = pthread_create(&thread, nil, { raw in
-                guard let raw else { return nil }
-                let context = raw.assumingMemoryBound(to: (WorkerPool, Int).self)
-                let (pool, worker) = context.pointee
-                context.deinitialize(count: 1)
-                context.deallocate()
-                pool.workerLoop(worker)
-                return nil
-            }, context)
+            let status = pthread_create(
+                &thread, nil,
+                { raw in
+                    guard let raw else { return nil }
+                    let context = raw.assumingMemoryBound(to: (WorkerPool, Int).self)
+                    let (pool, worker) = context.pointee
+                    context.deinitialize(count: 1)
+                    context.deallocate()
+                    pool.workerLoop(worker)
+                    return nil
+                }, context)
             precondition(status == 0, "pthread_create failed with \(status)")
             threads.append(thread)
         }

@@ -20,7 +20,8 @@ public enum PolicyError: Error, Equatable, CustomStringConvertible, Sendable {
         case .nonFiniteObservation(let index): return "observation component \(index) is NaN or infinite"
         case .rewardNotRecorded: return "record(reward:) the previous step's reward before asking for the next action"
         case .notReset: return "call reset(targetReturn:) before the first action of an episode"
-        case .wrongActionBuffer(let expected, let got): return "the action buffer holds \(got) values; the policy outputs \(expected)"
+        case .wrongActionBuffer(let expected, let got):
+            return "the action buffer holds \(got) values; the policy outputs \(expected)"
         }
     }
 }
@@ -78,7 +79,9 @@ public final class DecisionPolicy {
         history = PolicyHistory(
             contextLength: c.contextLength, stateDimension: c.stateDimension, actionDimension: c.actionDimension,
             maxEpisodeLength: c.maxEpisodeLength)
-        batch = TrajectoryBatch(capacity: 1, timesteps: c.contextLength, stateDimension: c.stateDimension, actionDimension: c.actionDimension)
+        batch = TrajectoryBatch(
+            capacity: 1, timesteps: c.contextLength, stateDimension: c.stateDimension,
+            actionDimension: c.actionDimension)
     }
 
     /// A policy from a checkpoint written by `d4rl-run train` or `d4rl-run import`.
@@ -88,20 +91,31 @@ public final class DecisionPolicy {
     public convenience init(checkpointPath: String, threads: Int = 1) throws {
         let checkpoint = try Checkpoint.read(checkpointPath)
         guard let json = checkpoint.metadata[PolicyNormalization.metadataKey] else {
-            throw CheckpointError(file: checkpointPath, problem: "holds no state normalization ('policy' metadata); use a checkpoint written by `d4rl-run train` or `d4rl-run import`")
+            throw CheckpointError(
+                file: checkpointPath,
+                problem:
+                    "holds no state normalization ('policy' metadata); use a checkpoint written by `d4rl-run train` or `d4rl-run import`"
+            )
         }
         let normalization: PolicyNormalization
         do {
             normalization = try JSONDecoder().decode(PolicyNormalization.self, from: Data(json.utf8))
         } catch {
-            throw CheckpointError(file: checkpointPath, problem: "has an unreadable state normalization (\(error)); the file is corrupt")
+            throw CheckpointError(
+                file: checkpointPath, problem: "has an unreadable state normalization (\(error)); the file is corrupt")
         }
         guard normalization.stateMean.count == checkpoint.configuration.stateDimension,
             normalization.stateScale.count == checkpoint.configuration.stateDimension
         else {
-            throw CheckpointError(file: checkpointPath, problem: "its state normalization has \(normalization.stateMean.count) features, but the model takes \(checkpoint.configuration.stateDimension)")
+            throw CheckpointError(
+                file: checkpointPath,
+                problem:
+                    "its state normalization has \(normalization.stateMean.count) features, but the model takes \(checkpoint.configuration.stateDimension)"
+            )
         }
-        self.init(model: DecisionTransformer(checkpoint: checkpoint, batchCapacity: 1, threads: threads), normalization: normalization)
+        self.init(
+            model: DecisionTransformer(checkpoint: checkpoint, batchCapacity: 1, threads: threads),
+            normalization: normalization)
     }
 
     /// Observation width the policy expects.
@@ -119,7 +133,9 @@ public final class DecisionPolicy {
     }
 
     /// The action for `observation`, written into `action` (actionDimension values).
-    public func action(for observation: UnsafeBufferPointer<Float>, into action: UnsafeMutableBufferPointer<Float>) throws {
+    public func action(for observation: UnsafeBufferPointer<Float>, into action: UnsafeMutableBufferPointer<Float>)
+        throws
+    {
         guard started else { throw PolicyError.notReset }
         guard !awaitingReward else { throw PolicyError.rewardNotRecorded }
         guard observation.count == observationDimension else {
@@ -128,7 +144,9 @@ public final class DecisionPolicy {
         guard action.count == actionDimension else {
             throw PolicyError.wrongActionBuffer(expected: actionDimension, got: action.count)
         }
-        if let bad = observation.firstIndex(where: { !$0.isFinite }) { throw PolicyError.nonFiniteObservation(index: bad) }
+        if let bad = observation.firstIndex(where: { !$0.isFinite }) {
+            throw PolicyError.nonFiniteObservation(index: bad)
+        }
         let mean = normalization.stateMean
         let scale = normalization.stateScale
         history.append { j in (observation[j] - mean[j]) / scale[j] }

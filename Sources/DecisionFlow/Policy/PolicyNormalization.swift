@@ -24,7 +24,8 @@ public struct PolicyNormalization: Codable, Sendable, Equatable {
     /// No normalization: mean 0, divisor 1 (states are fed raw).
     public static func identity(stateDimension: Int, rewardScale: Float = 1) -> PolicyNormalization {
         PolicyNormalization(
-            stateMean: [Float](repeating: 0, count: stateDimension), stateScale: [Float](repeating: 1, count: stateDimension),
+            stateMean: [Float](repeating: 0, count: stateDimension),
+            stateScale: [Float](repeating: 1, count: stateDimension),
             rewardScale: rewardScale, environment: nil)
     }
 }

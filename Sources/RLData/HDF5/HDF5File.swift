@@ -120,9 +120,11 @@ public final class HDF5File {
         defer { HDF5Handle.close(group, kind: .group) }
         return try NameCollector.collect("list group", file: path, object: location) { context in
             var index: hsize_t = 0
-            return H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, &index, { _, name, _, context in
-                NameCollector.add(name, to: context)
-            }, context)
+            return H5Literate(
+                group, H5_INDEX_NAME, H5_ITER_INC, &index,
+                { _, name, _, context in
+                    NameCollector.add(name, to: context)
+                }, context)
         }
     }
 
@@ -143,9 +145,11 @@ public final class HDF5File {
         defer { HDF5Handle.close(object, kind: .object) }
         return try NameCollector.collect("list attributes", file: path, object: location) { context in
             var index: hsize_t = 0
-            return H5Aiterate2(object, H5_INDEX_NAME, H5_ITER_INC, &index, { _, name, _, context in
-                NameCollector.add(name, to: context)
-            }, context)
+            return H5Aiterate2(
+                object, H5_INDEX_NAME, H5_ITER_INC, &index,
+                { _, name, _, context in
+                    NameCollector.add(name, to: context)
+                }, context)
         }
     }
 
