@@ -61,14 +61,7 @@ struct EvaluateCommand: ParsableCommand {
 
     func run() throws {
         let saved = try Checkpoint.read(checkpoint)
-        guard let json = saved.metadata[PolicyNormalization.metadataKey] else {
-            throw CheckpointError(
-                file: checkpoint,
-                problem:
-                    "holds no state normalization ('policy' metadata); use a checkpoint written by `d4rl-run train` or `d4rl-run import`"
-            )
-        }
-        let normalization = try JSONDecoder().decode(PolicyNormalization.self, from: Data(json.utf8))
+        let normalization = try saved.policyNormalization(source: checkpoint)
         guard let name = env ?? normalization.environment else {
             throw ValidationError("\(checkpoint) does not name its environment; pass --env")
         }

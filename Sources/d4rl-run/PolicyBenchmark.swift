@@ -75,8 +75,7 @@ struct PolicyBenchmark: ParsableCommand {
         if let checkpoint {
             let saved = try Checkpoint.read(checkpoint)
             model = DecisionTransformer(checkpoint: saved, batchCapacity: episodes, threads: threads)
-            normalization = try JSONDecoder().decode(
-                PolicyNormalization.self, from: Data((saved.metadata[PolicyNormalization.metadataKey] ?? "").utf8))
+            normalization = try saved.policyNormalization(source: checkpoint)
         } else {
             model = DecisionTransformer(
                 configuration: ModelConfiguration(stateDimension: 11, actionDimension: 3), batchCapacity: episodes,

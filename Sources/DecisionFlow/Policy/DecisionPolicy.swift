@@ -90,29 +90,7 @@ public final class DecisionPolicy {
     ///   normalization.
     public convenience init(checkpointPath: String, threads: Int = 1) throws {
         let checkpoint = try Checkpoint.read(checkpointPath)
-        guard let json = checkpoint.metadata[PolicyNormalization.metadataKey] else {
-            throw CheckpointError(
-                file: checkpointPath,
-                problem:
-                    "holds no state normalization ('policy' metadata); use a checkpoint written by `d4rl-run train` or `d4rl-run import`"
-            )
-        }
-        let normalization: PolicyNormalization
-        do {
-            normalization = try JSONDecoder().decode(PolicyNormalization.self, from: Data(json.utf8))
-        } catch {
-            throw CheckpointError(
-                file: checkpointPath, problem: "has an unreadable state normalization (\(error)); the file is corrupt")
-        }
-        guard normalization.stateMean.count == checkpoint.configuration.stateDimension,
-            normalization.stateScale.count == checkpoint.configuration.stateDimension
-        else {
-            throw CheckpointError(
-                file: checkpointPath,
-                problem:
-                    "its state normalization has \(normalization.stateMean.count) features, but the model takes \(checkpoint.configuration.stateDimension)"
-            )
-        }
+        let normalization = try checkpoint.policyNormalization(source: checkpointPath)
         self.init(
             model: DecisionTransformer(checkpoint: checkpoint, batchCapacity: 1, threads: threads),
             normalization: normalization)

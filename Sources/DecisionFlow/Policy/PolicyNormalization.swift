@@ -1,3 +1,5 @@
+import Foundation
+
 /// What a policy needs besides its weights to act in an environment: the state normalization
 /// and the reward scale it was trained with. Saved in checkpoints (metadata key `policy`, as
 /// JSON) by `d4rl-run train` and `d4rl-run import`.
@@ -27,5 +29,38 @@ public struct PolicyNormalization: Codable, Sendable, Equatable {
             stateMean: [Float](repeating: 0, count: stateDimension),
             stateScale: [Float](repeating: 1, count: stateDimension),
             rewardScale: rewardScale, environment: nil)
+    }
+}
+
+extension Checkpoint {
+    /// The state normalization saved with the weights (`policy` metadata).
+    ///
+    /// - Throws: `CheckpointError` naming `source` when the entry is missing, unreadable, or of
+    ///   the wrong width for the model.
+    public func policyNormalization(source: String) throws -> PolicyNormalization {
+        guard let json = metadata[PolicyNormalization.metadataKey] else {
+            throw CheckpointError(
+                file: source,
+                problem:
+                    "holds no state normalization ('policy' metadata); use a checkpoint written by `d4rl-run train` or `d4rl-run import`"
+            )
+        }
+        let normalization: PolicyNormalization
+        do {
+            normalization = try JSONDecoder().decode(PolicyNormalization.self, from: Data(json.utf8))
+        } catch {
+            throw CheckpointError(
+                file: source, problem: "has an unreadable state normalization (\(error)); the file is corrupt")
+        }
+        guard normalization.stateMean.count == configuration.stateDimension,
+            normalization.stateScale.count == configuration.stateDimension
+        else {
+            throw CheckpointError(
+                file: source,
+                problem:
+                    "its state normalization has \(normalization.stateMean.count) features, but the model takes \(configuration.stateDimension)"
+            )
+        }
+        return normalization
     }
 }
