@@ -169,10 +169,10 @@ public final class Trainer {
 
     /// A checkpoint holding everything needed to resume exactly or to evaluate.
     public func checkpoint() throws -> Checkpoint {
-        let json = String(decoding: try JSONEncoder.sortedKeys.encode(state), as: UTF8.self)
+        let json = String(decoding: try JSONEncoder.sorted.encode(state), as: UTF8.self)
         return Checkpoint(
             model: model, optimizer: optimizer,
-            metadata: [TrainingState.metadataKey: json, PolicyNormalization.metadataKey: try normalizationJSON()])
+            metadata: [TrainingState.metadataKey: json, PolicyNormalization.metadataKey: try normalization.json()])
     }
 
     /// What a policy needs to act: the state normalization and reward scale, as JSON.
@@ -182,16 +182,4 @@ public final class Trainer {
             rewardScale: configuration.rewardScale, environment: environment)
     }
 
-    private func normalizationJSON() throws -> String {
-        String(decoding: try JSONEncoder.sortedKeys.encode(normalization), as: UTF8.self)
-    }
-}
-
-extension JSONEncoder {
-    /// An encoder with sorted keys, so files are reproducible.
-    static var sortedKeys: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return encoder
-    }
 }

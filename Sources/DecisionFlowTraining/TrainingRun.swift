@@ -67,8 +67,7 @@ public final class TrainingRun {
         }
         do {
             try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            let encoder = JSONEncoder.prettySorted
             try encoder.encode(configuration).write(to: url.appendingPathComponent("config.json"), options: .atomic)
             try Data().write(to: url.appendingPathComponent("log.jsonl"))
         } catch {
@@ -133,7 +132,7 @@ public final class TrainingRun {
     }
 
     private func rewriteLog(_ lines: [LogLine]) throws {
-        let encoder = JSONEncoder.sortedKeys
+        let encoder = JSONEncoder.sorted
         var data = Data()
         for line in lines {
             data.append(try encoder.encode(line))
@@ -143,7 +142,7 @@ public final class TrainingRun {
     }
 
     private func append(_ line: LogLine) throws {
-        var data = try JSONEncoder.sortedKeys.encode(line)
+        var data = try JSONEncoder.sorted.encode(line)
         data.append(0x0A)
         guard let handle = FileHandle(forWritingAtPath: logPath) else {
             throw TrainingError.runDirectory(path: logPath, problem: "cannot be opened for writing")
@@ -180,7 +179,7 @@ public final class TrainingRun {
         var records: [StepRecord] = []
         func elapsed() -> Double {
             let duration = clock.now - started
-            return Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
+            return duration / .seconds(1)
         }
         while trainer.step < configuration.steps {
             let record: StepRecord

@@ -16,6 +16,10 @@ public class MuJoCoEnvironment: Environment {
     public private(set) var elapsedSteps = 0
     /// Physics steps per environment step.
     public let frameSkip: Int
+    /// Velocities in the observation are clipped to ±this (infinity: unclipped).
+    let velocityLimit: Double
+    /// Reset adds U(−noise, noise) to qpos and qvel (the default `resetState`).
+    let resetNoise: Double
     /// The model file this environment was loaded from.
     public let modelFile: String
 
@@ -29,10 +33,15 @@ public class MuJoCoEnvironment: Environment {
     /// Serializes model loading: MuJoCo 2.2's XML parser keeps global state.
     private static let loadLock = NSLock()
 
-    init(name: String, modelFile: String, frameSkip: Int, observationDimension: Int) throws {
+    init(
+        name: String, modelFile: String, frameSkip: Int, observationDimension: Int, velocityLimit: Double = .infinity,
+        resetNoise: Double
+    ) throws {
         self.name = name
         self.modelFile = modelFile
         self.frameSkip = frameSkip
+        self.velocityLimit = velocityLimit
+        self.resetNoise = resetNoise
         guard FileManager.default.fileExists(atPath: modelFile) else {
             throw EnvironmentError.badModel(file: modelFile, message: "the file does not exist")
         }
@@ -120,12 +129,18 @@ public class MuJoCoEnvironment: Environment {
 
     // MARK: - The task (overridden by each environment)
 
-    /// The observation of the current state.
-    func observation() -> [Float] { preconditionFailure("\(type(of: self)) must override observation()") }
+    /// The observation gym's locomotion tasks share: qpos without the root's x position,
+    /// then qvel clipped to ±`velocityLimit`.
+    func observation() -> [Float] {
+        positions.dropFirst().map { Float($0) } + velocities.map { Float(min(max($0, -velocityLimit), velocityLimit)) }
+    }
 
-    /// The initial qpos and qvel with the task's reset noise.
+    /// The initial qpos and qvel, each plus U(−resetNoise, resetNoise).
     func resetState() -> (positions: [Double], velocities: [Double]) {
-        preconditionFailure("\(type(of: self)) must override resetState()")
+        (
+            uniformNoise(initialPositions, scale: resetNoise),
+            uniformNoise([Double](repeating: 0, count: Int(model.pointee.nv)), scale: resetNoise)
+        )
     }
 
     /// The reward and termination after a step, from Δx/dt and Σ action².
@@ -154,18 +169,7 @@ public final class Hopper: MuJoCoEnvironment {
     public init(modelFile: String? = nil) throws {
         try super.init(
             name: "hopper", modelFile: modelFile ?? MuJoCoEnvironment.modelDirectory + "/hopper.xml", frameSkip: 4,
-            observationDimension: 11)
-    }
-
-    override func observation() -> [Float] {
-        positions.dropFirst().map { Float($0) } + velocities.map { Float(min(max($0, -10), 10)) }
-    }
-
-    override func resetState() -> (positions: [Double], velocities: [Double]) {
-        (
-            uniformNoise(initialPositions, scale: 5e-3),
-            uniformNoise([Double](repeating: 0, count: Int(model.pointee.nv)), scale: 5e-3)
-        )
+            observationDimension: 11, velocityLimit: 10, resetNoise: 5e-3)
     }
 
     override func outcome(forwardVelocity: Double, controlCost: Double) -> (reward: Double, terminated: Bool) {
@@ -191,18 +195,7 @@ public final class Walker2d: MuJoCoEnvironment {
     public init(modelFile: String? = nil) throws {
         try super.init(
             name: "walker2d", modelFile: modelFile ?? MuJoCoEnvironment.modelDirectory + "/walker2d.xml", frameSkip: 4,
-            observationDimension: 17)
-    }
-
-    override func observation() -> [Float] {
-        positions.dropFirst().map { Float($0) } + velocities.map { Float(min(max($0, -10), 10)) }
-    }
-
-    override func resetState() -> (positions: [Double], velocities: [Double]) {
-        (
-            uniformNoise(initialPositions, scale: 5e-3),
-            uniformNoise([Double](repeating: 0, count: Int(model.pointee.nv)), scale: 5e-3)
-        )
+            observationDimension: 17, velocityLimit: 10, resetNoise: 5e-3)
     }
 
     override func outcome(forwardVelocity: Double, controlCost: Double) -> (reward: Double, terminated: Bool) {
@@ -224,15 +217,11 @@ public final class HalfCheetah: MuJoCoEnvironment {
     public init(modelFile: String? = nil) throws {
         try super.init(
             name: "halfcheetah", modelFile: modelFile ?? MuJoCoEnvironment.modelDirectory + "/half_cheetah.xml",
-            frameSkip: 5, observationDimension: 17)
-    }
-
-    override func observation() -> [Float] {
-        positions.dropFirst().map { Float($0) } + velocities.map { Float($0) }
+            frameSkip: 5, observationDimension: 17, resetNoise: 0.1)
     }
 
     override func resetState() -> (positions: [Double], velocities: [Double]) {
-        let positions = uniformNoise(initialPositions, scale: 0.1)
+        let positions = uniformNoise(initialPositions, scale: resetNoise)
         let velocities = (0..<Int(model.pointee.nv)).map { _ in 0.1 * Double(generator.nextGaussian()) }
         return (positions, velocities)
     }
@@ -263,6 +252,6 @@ extension MuJoCoEnvironment {
             }
         }
         running = false
-        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        return elapsed / .seconds(1)
     }
 }

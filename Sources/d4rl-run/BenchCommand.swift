@@ -145,7 +145,7 @@ struct DataBenchmark: ParsableCommand {
                     + dataset.terminals.count + dataset.timeouts.count
             }
         }
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        let seconds = elapsed / .seconds(1)
         let result = Measurement(seconds: seconds, peakMB: peakResidentMB(), baseMB: base, arrayBytes: arrayBytes)
         print(String(decoding: try JSONEncoder().encode(result), as: UTF8.self))
     }

@@ -11,7 +11,8 @@ import RLEnvironments
 struct D4RLRun: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "d4rl-run",
-        abstract: "Offline reinforcement learning on D4RL datasets: train, evaluate, embed, and inspect data and simulators.",
+        abstract:
+            "Offline reinforcement learning on D4RL datasets: train, evaluate, embed, and inspect data and simulators.",
         subcommands: [
             TrainCommand.self, EvaluateCommand.self, PlotCommand.self, ImportCommand.self, InspectCommand.self,
             ReplayCommand.self, SliceCommand.self, BenchCommand.self,

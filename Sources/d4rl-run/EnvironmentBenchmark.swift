@@ -40,7 +40,7 @@ struct EnvironmentBenchmark: ParsableCommand {
                     resets.insert(index)
                 }
             }
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            let seconds = elapsed / .seconds(1)
             let rate = Double(steps) / seconds
             var line = name.padding(toLength: 13, withPad: " ", startingAt: 0) + String(format: " %9.0f", rate)
             if let mujoco = environment as? MuJoCoEnvironment {

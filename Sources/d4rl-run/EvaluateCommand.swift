@@ -80,7 +80,7 @@ struct EvaluateCommand: ParsableCommand {
                 model: model, normalization: normalization, environments: environments, target: target, seed: seed
             ) { finished, steps in
                 let duration = clock.now - started
-                let elapsed = Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
+                let elapsed = duration / .seconds(1)
                 bar.update(
                     step: min(steps, environments[0].maxEpisodeSteps), loss: Float(finished), elapsed: elapsed,
                     label: "target \(Int(target)): step", valueLabel: "episodes done")
@@ -89,8 +89,7 @@ struct EvaluateCommand: ParsableCommand {
             reports.append(RolloutEvaluation.report(target: target, episodes: results, environment: environmentName))
         }
         if self.json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            let encoder = JSONEncoder.prettySorted
             print(String(decoding: try encoder.encode(reports), as: UTF8.self))
             return
         }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DecisionFlow
 import Foundation
 import RLData
 
@@ -48,8 +49,7 @@ struct InspectCommand: ParsableCommand {
             }
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            let encoder = JSONEncoder.prettySorted
             print(String(decoding: try encoder.encode(outcomes), as: UTF8.self))
         } else {
             for (index, outcome) in outcomes.enumerated() {

@@ -89,7 +89,7 @@ struct PolicyBenchmark: ParsableCommand {
             results = try RolloutEvaluation.run(
                 model: model, normalization: normalization, environments: environments, target: 3600, seed: 0)
         }
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        let seconds = elapsed / .seconds(1)
         let steps = results.map(\.length).reduce(0, +)
         print(
             String(

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DecisionFlow
 import DecisionFlowEvaluation
 import Foundation
 import RLData
@@ -45,8 +46,7 @@ struct ReplayCommand: ParsableCommand {
             reports.append(try DatasetReplay.run(file: file, environment: environment, limit: limit))
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            let encoder = JSONEncoder.prettySorted
             print(String(decoding: try encoder.encode(reports), as: UTF8.self))
             return
         }

@@ -47,7 +47,7 @@ struct TrainingBenchmark: ParsableCommand {
         let samplingTime = clock.measure { for _ in 0..<steps { sampler.fill(batch) } }
 
         func milliseconds(_ duration: Duration) -> Double {
-            (Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18) * 1000
+            duration / .seconds(1) * 1000
                 / Double(steps)
         }
         let step = milliseconds(trainingTime)

@@ -95,7 +95,7 @@ extension Checkpoint {
             stateMean: description.state_mean, stateScale: description.state_std,
             rewardScale: description.scale ?? 1000,
             environment: description.env)
-        let json = String(decoding: try JSONEncoder.sorted.encode(normalization), as: UTF8.self)
+        let json = try normalization.json()
         return Checkpoint(
             model: model,
             metadata: [

@@ -23,6 +23,11 @@ public struct PolicyNormalization: Codable, Sendable, Equatable {
         self.environment = environment
     }
 
+    /// The JSON stored under `metadataKey`.
+    public func json() throws -> String {
+        String(decoding: try JSONEncoder.sorted.encode(self), as: UTF8.self)
+    }
+
     /// No normalization: mean 0, divisor 1 (states are fed raw).
     public static func identity(stateDimension: Int, rewardScale: Float = 1) -> PolicyNormalization {
         PolicyNormalization(
