@@ -6,7 +6,7 @@ import Testing
 /// reference's `Flowformer_attention`: output, every parameter gradient, and the gradient
 /// with respect to the input. The loss is Σ y · grad_output.
 @Suite struct FlowAttentionLayerTests {
-    @Test(arguments: ["flow_attention_layer", "flow_attention_layer_long"])
+    @Test(arguments: ["flow_attention_layer", "flow_attention_layer_long", "flow_attention_layer_1500"])
     func layerMatchesReference(name: String) throws {
         let contents = try ReferenceFixtures.load(name)
         func tensor(_ key: String) throws -> [Float] { try #require(contents.tensors[key], "\(name) \(key)").values }
@@ -29,7 +29,9 @@ import Testing
         var qkv = [Float](repeating: 0, count: N * 3 * C)
         var attention = [Float](repeating: 0, count: N * C)
         var before = [Float](repeating: 0, count: N * C)
-        var cache = [Float](repeating: 0, count: B * H * L * FlowCache.width)
+        let scratch = FlowAttentionScratch(L: L, D: D)
+        let pairCache = FlowCache.count(L: L, D: D, chunk: scratch.chunk)
+        var cache = [Float](repeating: 0, count: B * H * pairCache)
         var y = [Float](repeating: 0, count: N * C)
         var dAttention = [Float](repeating: 0, count: N * C)
         var dqkv = [Float](repeating: 0, count: N * 3 * C)
@@ -38,7 +40,6 @@ import Testing
         var dQKVBias = [Float](repeating: 0, count: 3 * C)
         var dOutWeight = [Float](repeating: 0, count: C * C)
         var dOutBias = [Float](repeating: 0, count: C)
-        let scratch = FlowAttentionScratch(L: L, D: D)
 
         linearForward(
             out: &qkv, ldOut: 3 * C, inp: x.values, ldIn: C, weight: qkvWeight, bias: qkvBias, layout: .outIn, N: N,
@@ -53,7 +54,7 @@ import Testing
                                 flowAttentionForward(
                                     y: attentionBuffer.baseAddress! + b * L * C + h * D, ldY: C,
                                     beforeAllocation: beforeBuffer.baseAddress! + b * L * C + h * D, ldB: C,
-                                    cache: cacheBuffer.baseAddress! + (b * H + h) * L * FlowCache.width, q: q, k: q + C,
+                                    cache: cacheBuffer.baseAddress! + (b * H + h) * pairCache, q: q, k: q + C,
                                     v: q + 2 * C, ldQKV: 3 * C, L: L, D: D, eps: 1e-6, scratch: scratch)
                             }
                         }
@@ -83,7 +84,7 @@ import Testing
                                         dq: dq, dk: dq + C, dv: dq + 2 * C, ldD: 3 * C,
                                         dy: dy.baseAddress! + b * L * C + h * D,
                                         ldY: C, beforeAllocation: beforeBuffer.baseAddress! + b * L * C + h * D, ldB: C,
-                                        cache: cacheBuffer.baseAddress! + (b * H + h) * L * FlowCache.width, q: q,
+                                        cache: cacheBuffer.baseAddress! + (b * H + h) * pairCache, q: q,
                                         k: q + C,
                                         v: q + 2 * C, ldQKV: 3 * C, L: L, D: D, eps: 1e-6, scratch: scratch)
                                 }

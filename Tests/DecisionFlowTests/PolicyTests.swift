@@ -4,9 +4,12 @@ import Testing
 @testable import DecisionFlow
 
 @Suite struct PolicyTests {
-    /// dt_flow_rollout reproduced step by step through the embedding API.
-    @Test func decisionPolicyReproducesTheReferenceRollout() throws {
-        let contents = try ReferenceFixtures.load("dt_flow_rollout")
+    /// dt_flow_rollout (12 steps, K 5: the window slides) and dt_flow_rollout_long (300
+    /// steps, K 500: the window only grows, so every decision after the first continues the
+    /// carried Flow-Attention state) reproduced step by step through the embedding API.
+    @Test(arguments: ["dt_flow_rollout", "dt_flow_rollout_long"])
+    func decisionPolicyReproducesTheReferenceRollout(name: String) throws {
+        let contents = try ReferenceFixtures.load(name)
         let m = contents.metadata
         let S = try #require(m["state_dim"].flatMap { Int($0) })
         let A = try #require(m["act_dim"].flatMap { Int($0) })
@@ -18,7 +21,7 @@ import Testing
             maxEpisodeLength: try #require(m["max_ep_len"].flatMap { Int($0) }),
             attention: .flow)
         let model = DecisionTransformer(configuration: configuration, batchCapacity: 1, seed: 0)
-        try model.load(stateDictionary: contents.tensors, prefix: "param/", source: "dt_flow_rollout")
+        try model.load(stateDictionary: contents.tensors, prefix: "param/", source: name)
         // The fixture feeds raw states and unscaled rewards.
         let policy = DecisionPolicy(model: model, normalization: .identity(stateDimension: S))
         let observations = try #require(contents.tensors["input/observations"]).values
@@ -27,7 +30,7 @@ import Testing
         policy.reset(targetReturn: try #require(contents.tensors["input/target_return"]).values[0])
         for t in 0..<rewards.count {
             let action = try policy.action(for: Array(observations[(t * S)..<((t + 1) * S)]))
-            expectClose(action, Array(expected[(t * A)..<((t + 1) * A)]), atol: 1e-5, rtol: 1e-4, "step \(t)")
+            expectClose(action, Array(expected[(t * A)..<((t + 1) * A)]), atol: 1e-5, rtol: 1e-4, "\(name) step \(t)")
             policy.record(reward: rewards[t])
         }
     }

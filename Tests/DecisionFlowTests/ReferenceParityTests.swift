@@ -62,7 +62,7 @@ enum ReferenceFixtures {
     static let atol: Float = 1e-5
     static let rtol: Float = 1e-4
 
-    @Test(arguments: ["dt_flow_small", "dt_flow_mid", "dt_softmax_small"])
+    @Test(arguments: ["dt_flow_small", "dt_flow_mid", "dt_softmax_small", "dt_flow_long"])
     func forwardBackwardAndOneAdamWStep(name: String) throws {
         let contents = try ReferenceFixtures.load(name)
         let (model, batch) = try ReferenceFixtures.modelAndBatch(contents, name: name)

@@ -7,8 +7,9 @@ import Testing
 /// to-go with rtg[t] = rtg[t−1] − rewards[t−1], and timesteps 0…t; only the last K steps are
 /// kept, with no padding, and the action predicted at the last state is the answer.
 @Suite struct RolloutParityTests {
-    @Test func getActionProtocolMatchesReference() throws {
-        let contents = try ReferenceFixtures.load("dt_flow_rollout")
+    @Test(arguments: ["dt_flow_rollout", "dt_flow_rollout_long"])
+    func getActionProtocolMatchesReference(name: String) throws {
+        let contents = try ReferenceFixtures.load(name)
         let metadata = contents.metadata
         let S = try #require(metadata["state_dim"].flatMap { Int($0) })
         let A = try #require(metadata["act_dim"].flatMap { Int($0) })
@@ -20,7 +21,7 @@ import Testing
             headCount: try #require(metadata["n_head"].flatMap { Int($0) }),
             maxEpisodeLength: try #require(metadata["max_ep_len"].flatMap { Int($0) }), attention: .flow)
         let model = DecisionTransformer(configuration: configuration, batchCapacity: 1, seed: 0)
-        try model.load(stateDictionary: contents.tensors, prefix: "param/", source: "dt_flow_rollout")
+        try model.load(stateDictionary: contents.tensors, prefix: "param/", source: name)
 
         let observations = try #require(contents.tensors["input/observations"]).values
         let rewards = try #require(contents.tensors["input/rewards"]).values
@@ -41,7 +42,7 @@ import Testing
             batch.mask = [Float](repeating: 1, count: T)
             model.forward(batch)
             let action = Array(model.actionPredictions[((T - 1) * A)..<(T * A)])
-            expectClose(action, Array(expected[(t * A)..<((t + 1) * A)]), atol: 1e-5, rtol: 1e-4, "step \(t) action")
+            expectClose(action, Array(expected[(t * A)..<((t + 1) * A)]), atol: 1e-5, rtol: 1e-4, "\(name) step \(t) action")
             actions.replaceSubrange((t * A)..<((t + 1) * A), with: action)
         }
     }

@@ -27,11 +27,15 @@ struct NaiveFlowAttention<T: Real> {
     var sourceCompetition: [T]
     var beforeAllocation: [T]  // (L, D): the causal dot product
     var output: [T]  // (L, D)
+    /// When set, the causal dot product and its gradient run chunk by chunk through a D×D
+    /// state, the fast kernel's scheme, so finite differences can check that scheme in Double.
+    let chunk: Int?
 
-    init(queries: [T], keys: [T], values: [T], L: Int, D: Int, eps: T) {
+    init(queries: [T], keys: [T], values: [T], L: Int, D: Int, eps: T, chunk: Int? = nil) {
         self.L = L
         self.D = D
         self.eps = eps
+        self.chunk = chunk
         func sigmoid(_ x: T) -> T { 1 / (1 + T.exp(-x)) }
         q = queries.map(sigmoid)
         k = keys.map(sigmoid)
@@ -94,11 +98,17 @@ struct NaiveFlowAttention<T: Real> {
 
         // (4) causal dot product: Σ_{j ≤ i} (q_i·si_i/n_i · k_j) (v_j · comp_j).
         var beforeAllocation = [T](repeating: 0, count: L * D)
-        for i in 0..<L {
-            for j in 0...i {
-                var score: T = 0
-                for d in 0..<D { score += q[i * D + d] * (sinkIncoming[i] / normal[i]) * k[j * D + d] }
-                for m in 0..<D { beforeAllocation[i * D + m] += score * v[j * D + m] * sourceCompetition[j] }
+        if let chunk {
+            let qs = (0..<(L * D)).map { q[$0] * sinkIncoming[$0 / D] / normal[$0 / D] }
+            let vs = (0..<(L * D)).map { v[$0] * sourceCompetition[$0 / D] }
+            beforeAllocation = Self.chunkedCausalProduct(qs: qs, k: k, vs: vs, L: L, D: D, chunk: chunk)
+        } else {
+            for i in 0..<L {
+                for j in 0...i {
+                    var score: T = 0
+                    for d in 0..<D { score += q[i * D + d] * (sinkIncoming[i] / normal[i]) * k[j * D + d] }
+                    for m in 0..<D { beforeAllocation[i * D + m] += score * v[j * D + m] * sourceCompetition[j] }
+                }
             }
         }
         let allocation = sinkAllocation
@@ -130,20 +140,38 @@ struct NaiveFlowAttention<T: Real> {
         }
 
         // beforeAllocation_i = Σ_{j ≤ i} (q_i·si_i/n_i · k_j) v_j comp_j
-        for i in 0..<L {
-            for j in 0...i {
-                var score: T = 0
-                for d in 0..<D { score += q[i * D + d] * (sinkIncoming[i] / normal[i]) * k[j * D + d] }
-                var dScore: T = 0
-                for m in 0..<D {
-                    dScore += dBefore[i * D + m] * v[j * D + m] * sourceCompetition[j]
-                    dv[j * D + m] += score * dBefore[i * D + m] * sourceCompetition[j]
-                    dCompetition[j] += score * dBefore[i * D + m] * v[j * D + m]
-                }
+        if let chunk {
+            // With qs_i = q_i·si_i/n_i and vs_j = v_j·comp_j: the chunked product's gradients,
+            // then through the two scalings.
+            let qs = (0..<(L * D)).map { q[$0] * sinkIncoming[$0 / D] / normal[$0 / D] }
+            let vs = (0..<(L * D)).map { v[$0] * sourceCompetition[$0 / D] }
+            let (dQs, dK, dVs) = Self.chunkedCausalProductBackward(
+                dOut: dBefore, qs: qs, k: k, vs: vs, L: L, D: D, chunk: chunk)
+            for i in 0..<L {
                 for d in 0..<D {
-                    dq[i * D + d] += dScore * (sinkIncoming[i] / normal[i]) * k[j * D + d]
-                    dSinkIncoming[i] += dScore * q[i * D + d] * k[j * D + d] / normal[i]
-                    dk[j * D + d] += dScore * q[i * D + d] * (sinkIncoming[i] / normal[i])
+                    dq[i * D + d] += dQs[i * D + d] * sinkIncoming[i] / normal[i]
+                    dSinkIncoming[i] += dQs[i * D + d] * q[i * D + d] / normal[i]
+                    dk[i * D + d] += dK[i * D + d]
+                    dv[i * D + d] += dVs[i * D + d] * sourceCompetition[i]
+                    dCompetition[i] += dVs[i * D + d] * v[i * D + d]
+                }
+            }
+        } else {
+            for i in 0..<L {
+                for j in 0...i {
+                    var score: T = 0
+                    for d in 0..<D { score += q[i * D + d] * (sinkIncoming[i] / normal[i]) * k[j * D + d] }
+                    var dScore: T = 0
+                    for m in 0..<D {
+                        dScore += dBefore[i * D + m] * v[j * D + m] * sourceCompetition[j]
+                        dv[j * D + m] += score * dBefore[i * D + m] * sourceCompetition[j]
+                        dCompetition[j] += score * dBefore[i * D + m] * v[j * D + m]
+                    }
+                    for d in 0..<D {
+                        dq[i * D + d] += dScore * (sinkIncoming[i] / normal[i]) * k[j * D + d]
+                        dSinkIncoming[i] += dScore * q[i * D + d] * k[j * D + d] / normal[i]
+                        dk[j * D + d] += dScore * q[i * D + d] * (sinkIncoming[i] / normal[i])
+                    }
                 }
             }
         }
@@ -209,5 +237,91 @@ struct NaiveFlowAttention<T: Real> {
         let dQueries = (0..<(L * D)).map { dq[$0] * q[$0] * (1 - q[$0]) }
         let dKeys = (0..<(L * D)).map { dk[$0] * k[$0] * (1 - k[$0]) }
         return (dQueries, dKeys, dv)
+    }
+
+    // MARK: - The chunked causal dot product, literally
+
+    /// out_i = Σ_{j ≤ i} (qs_i · k_j) vs_j, chunk by chunk: inside a chunk the masked sum over
+    /// its own positions, plus qs_i · S, with S = Σ k_j ⊗ vs_j over the earlier chunks.
+    static func chunkedCausalProduct(qs: [T], k: [T], vs: [T], L: Int, D: Int, chunk: Int) -> [T] {
+        var out = [T](repeating: 0, count: L * D)
+        var state = [T](repeating: 0, count: D * D)  // S[a][b] = Σ k_j[a] vs_j[b]
+        for c0 in stride(from: 0, to: L, by: chunk) {
+            let c1 = min(c0 + chunk, L)
+            for i in c0..<c1 {
+                for b in 0..<D {
+                    var sum: T = 0
+                    for a in 0..<D { sum += qs[i * D + a] * state[a * D + b] }
+                    out[i * D + b] = sum
+                }
+                for j in c0...i {
+                    var score: T = 0
+                    for a in 0..<D { score += qs[i * D + a] * k[j * D + a] }
+                    for b in 0..<D { out[i * D + b] += score * vs[j * D + b] }
+                }
+            }
+            for j in c0..<c1 {
+                for a in 0..<D { for b in 0..<D { state[a * D + b] += k[j * D + a] * vs[j * D + b] } }
+            }
+        }
+        return out
+    }
+
+    /// Gradients of `chunkedCausalProduct` with respect to qs, k and vs, from the last chunk
+    /// back, carrying G = d out / d S over the later chunks.
+    static func chunkedCausalProductBackward(
+        dOut: [T], qs: [T], k: [T], vs: [T], L: Int, D: Int, chunk: Int
+    ) -> (qs: [T], k: [T], vs: [T]) {
+        var dQs = [T](repeating: 0, count: L * D)
+        var dK = [T](repeating: 0, count: L * D)
+        var dVs = [T](repeating: 0, count: L * D)
+        // The state before each chunk, as the forward pass built it.
+        let starts = Array(stride(from: 0, to: L, by: chunk))
+        var states: [[T]] = []
+        var state = [T](repeating: 0, count: D * D)
+        for c0 in starts {
+            states.append(state)
+            for j in c0..<min(c0 + chunk, L) {
+                for a in 0..<D { for b in 0..<D { state[a * D + b] += k[j * D + a] * vs[j * D + b] } }
+            }
+        }
+        var g = [T](repeating: 0, count: D * D)  // d loss / d (state after this chunk)
+        for (index, c0) in starts.enumerated().reversed() {
+            let c1 = min(c0 + chunk, L)
+            let before = states[index]
+            for i in c0..<c1 {
+                // out_i = qs_i · S_before + Σ_{c0 ≤ j ≤ i} (qs_i · k_j) vs_j
+                for a in 0..<D {
+                    for b in 0..<D { dQs[i * D + a] += dOut[i * D + b] * before[a * D + b] }
+                }
+                for j in c0...i {
+                    var score: T = 0
+                    var dScore: T = 0
+                    for a in 0..<D { score += qs[i * D + a] * k[j * D + a] }
+                    for b in 0..<D {
+                        dScore += dOut[i * D + b] * vs[j * D + b]
+                        dVs[j * D + b] += score * dOut[i * D + b]
+                    }
+                    for a in 0..<D {
+                        dQs[i * D + a] += dScore * k[j * D + a]
+                        dK[j * D + a] += dScore * qs[i * D + a]
+                    }
+                }
+            }
+            // S_after = S_before + Σ_{j in chunk} k_j ⊗ vs_j: its gradient G reaches k and vs.
+            for j in c0..<c1 {
+                for a in 0..<D {
+                    for b in 0..<D {
+                        dK[j * D + a] += g[a * D + b] * vs[j * D + b]
+                        dVs[j * D + b] += g[a * D + b] * k[j * D + a]
+                    }
+                }
+            }
+            // S_before feeds this chunk's outputs (and, through S_after, the later ones).
+            for i in c0..<c1 {
+                for a in 0..<D { for b in 0..<D { g[a * D + b] += qs[i * D + a] * dOut[i * D + b] } }
+            }
+        }
+        return (dQs, dK, dVs)
     }
 }

@@ -8,38 +8,93 @@ import CBLAS
 // Reference: thuml/Flowformer, Flowformer_RL/decision_transformer/models/flowformer_attention.py.
 // The literal O(L²·D) version is `NaiveFlowAttention`; tests compare the two.
 //
-// Dimension letters: L positions, D head width. Matrices are row-major with a row stride
-// (`ld…`), so a head is read straight out of the (B·L, 3C) projection buffer.
+// Dimension letters: L positions, D head width, c the chunk length. Matrices are row-major
+// with a row stride (`ld…`), so a head is read straight out of the (B·L, 3C) projection buffer.
 //
-// The reference forms the (L, D, D) cumulative outer products cumsum(k ⊗ v). Here the
-// D-vector causal sums (Σk, Σq, Σk·so, Σq·si) are running sums, and the causal dot product is
-// the exact masked L×L form: scores = tril(qs · kᵀ), out = scores · vs: two sgemm calls of
-// L·L·D each instead of L·D² work and memory.
+// Every quantity at position i depends on positions ≤ i only through running sums: the
+// D-vectors Σk, Σq, Σk·so, Σq·si, the scalar Σexp(conserved source), and, for the causal dot
+// product, the D×D matrix Σ k ⊗ vs. The reference forms that matrix at every position (an
+// (L, D, D) cumsum). Here the dot product runs in chunks of c positions: inside a chunk the
+// exact masked c×c form, tril(qs · kᵀ) · vs (two sgemm calls), plus qs · S, where S is the
+// D×D sum over the earlier chunks; then S += kᵀ · vs over the chunk. Cost O(L·(c + D)·D),
+// memory O(L·D + c² + D²) per pair, and the D×D state at each chunk boundary for the
+// backward pass. With L ≤ c there is one chunk and no state: the masked L×L form.
+//
+// The same running state, carried between calls (`FlowState`), lets a policy add tokens to a
+// growing sequence at a cost that does not depend on how long the sequence already is.
 
-/// Per-position scalars the forward pass caches for the backward pass, in this order.
+/// Per-position scalars the forward pass caches for the backward pass, in this order; after
+/// the L rows of scalars, the D×D state before each chunk but the first.
 enum FlowCache {
     static let sinkIncoming = 0, sourceOutgoing = 1, conservedSourceRaw = 2, sinkAllocation = 3
     static let expSource = 4, expSourceSum = 5
     /// Scalars per position.
     static let width = 6
+
+    /// Floats the cache of one (batch, head) pair takes.
+    static func count(L: Int, D: Int, chunk: Int) -> Int {
+        L * width + (FlowChunking.count(L: L, chunk: chunk) - 1) * D * D
+    }
+}
+
+/// How a sequence is cut into chunks.
+public enum FlowChunking {
+    /// The chunk length the model uses unless told otherwise: chosen with
+    /// `d4rl-run bench context --chunks` (README, *Context length*).
+    public static let defaultLength = 64
+
+    /// Chunks of `chunk` positions covering L (the last may be shorter); at least 1.
+    static func count(L: Int, chunk: Int) -> Int { max(1, (L + chunk - 1) / chunk) }
+}
+
+/// The running state of one (sequence, head) pair after some positions: what the next
+/// positions need from the earlier ones. Laid out as `kv` (D×D, Σ k ⊗ vs), then the D-vectors
+/// Σk, Σq, Σk·so, Σq·si, then the scalars Σexp(clamped conserved source) and the count of
+/// positions folded in.
+enum FlowState {
+    static func count(D: Int) -> Int { D * D + 4 * D + 2 }
+    static func kv(_ s: UnsafeMutablePointer<Float>, D: Int) -> UnsafeMutablePointer<Float> { s }
+    static func keySum(_ s: UnsafeMutablePointer<Float>, D: Int) -> UnsafeMutablePointer<Float> { s + D * D }
+    static func querySum(_ s: UnsafeMutablePointer<Float>, D: Int) -> UnsafeMutablePointer<Float> { s + D * D + D }
+    static func keyOutSum(_ s: UnsafeMutablePointer<Float>, D: Int) -> UnsafeMutablePointer<Float> {
+        s + D * D + 2 * D
+    }
+    static func queryInSum(_ s: UnsafeMutablePointer<Float>, D: Int) -> UnsafeMutablePointer<Float> {
+        s + D * D + 3 * D
+    }
+    static func expSum(_ s: UnsafeMutablePointer<Float>, D: Int) -> UnsafeMutablePointer<Float> { s + D * D + 4 * D }
+    /// Positions folded in, as a Float (exact up to 2²⁴).
+    static func positions(_ s: UnsafeMutablePointer<Float>, D: Int) -> UnsafeMutablePointer<Float> {
+        s + D * D + 4 * D + 1
+    }
+    /// The state before any position.
+    static func clear(_ s: UnsafeMutablePointer<Float>, D: Int) { s.update(repeating: 0, count: count(D: D)) }
 }
 
 /// Work buffers for one (batch, head) pair; one per worker thread, reused every call.
 final class FlowAttentionScratch {
     let L: Int
     let D: Int
+    /// The chunk length (≤ L when L > 0).
+    let chunk: Int
     /// (L, D) each.
     let qs, vs, go, gqs, gvs, keySum, querySum, keyOutSum, queryInSum: UnsafeMutablePointer<Float>
-    /// (L, L) each.
+    /// (c, c) each.
     let scores, dScores: UnsafeMutablePointer<Float>
     /// Backward only: 4 per-position scalar gradients (4·L) and 4 reverse running sums (4·D).
     let positionGradients, reverseSums: UnsafeMutablePointer<Float>
+    /// A running state, for passes that start from nothing; and the backward pass's D×D
+    /// gradient of the state after the current chunk.
+    let state, stateGradient: UnsafeMutablePointer<Float>
     private let storage: UnsafeMutablePointer<Float>
 
-    init(L: Int, D: Int) {
+    init(L: Int, D: Int, chunk: Int = FlowChunking.defaultLength) {
+        precondition(chunk >= 1)
         self.L = L
         self.D = D
-        let count = 9 * L * D + 2 * L * L + 4 * L + 4 * D
+        self.chunk = min(chunk, max(L, 1))
+        let c = self.chunk
+        let count = 9 * L * D + 2 * c * c + 4 * L + 4 * D + FlowState.count(D: D) + D * D
         storage = .allocate(capacity: count)
         storage.initialize(repeating: 0, count: count)
         var cursor = storage
@@ -56,10 +111,12 @@ final class FlowAttentionScratch {
         querySum = take(L * D)
         keyOutSum = take(L * D)
         queryInSum = take(L * D)
-        scores = take(L * L)
-        dScores = take(L * L)
+        scores = take(c * c)
+        dScores = take(c * c)
         positionGradients = take(4 * L)
         reverseSums = take(4 * D)
+        state = take(FlowState.count(D: D))
+        stateGradient = take(D * D)
     }
 
     deinit { storage.deallocate() }
@@ -67,40 +124,68 @@ final class FlowAttentionScratch {
 
 @inline(__always) private func sigmoid(_ x: Float) -> Float { 1 / (1 + expf(-x)) }
 
-/// Zeroes the strictly upper triangle of rows `firstRow…` of an (L, L) matrix: the causal mask.
-@inline(__always) private func maskUpperTriangle(_ matrix: UnsafeMutablePointer<Float>, L: Int, firstRow: Int = 0) {
-    for i in firstRow..<L {
-        let row = matrix + i * L
-        for j in (i + 1)..<max(L, i + 1) { row[j] = 0 }
+/// Zeroes the strictly upper triangle of an (m, m) matrix: the causal mask.
+@inline(__always) private func maskUpperTriangle(_ matrix: UnsafeMutablePointer<Float>, m: Int) {
+    for i in 0..<m {
+        let row = matrix + i * m
+        for j in (i + 1)..<max(m, i + 1) { row[j] = 0 }
     }
+}
+
+/// C = alpha·op(A)·op(B) + beta·C, row-major, with Int arguments.
+@inline(__always) private func gemm(
+    _ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int,
+    _ b: UnsafePointer<Float>, _ ldb: Int, _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int
+) {
+    cblas_sgemm(
+        CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n),
+        Int32(k), 1, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }
 
 /// Forward pass of one pair. Applies the sigmoid kernel to `q` and `k` in place (the
 /// backward pass reads the sigmoid outputs), writes the output rows `y` (L, D), the causal
-/// dot product before allocation `beforeAllocation` (L, D) and `cache` (L × FlowCache.width).
+/// dot product before allocation `beforeAllocation` (L, D), and `cache`
+/// (`FlowCache.count(L:D:chunk:)` floats).
 ///
-/// With `firstRow` > 0, rows before it are those of the previous call, unchanged: their q and
-/// k already hold the sigmoid, and their outputs are kept. The O(L·D) causal sums still run
-/// from row 0 (later rows need them); the L×L products run for rows `firstRow…` only.
+/// - Parameters:
+///   - state: the running state of the positions before row 0 (`FlowState`), advanced in
+///     place through the first `committedRows` rows; row i is then position
+///     `positions + i`. Nil (training): start from no earlier position and keep no state.
+///   - committedRows: rows folded into `state` (default L). A policy leaves out its last
+///     token, the action placeholder that the next call replaces. Every chunk but the last
+///     must be committed whole.
 func flowAttentionForward(
     y: UnsafeMutablePointer<Float>, ldY: Int, beforeAllocation: UnsafeMutablePointer<Float>, ldB: Int,
     cache: UnsafeMutablePointer<Float>, q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>,
-    v: UnsafePointer<Float>, ldQKV: Int, L: Int, D: Int, eps: Float, scratch: FlowAttentionScratch, firstRow: Int = 0
+    v: UnsafePointer<Float>, ldQKV: Int, L: Int, D: Int, eps: Float, scratch: FlowAttentionScratch,
+    state: UnsafeMutablePointer<Float>? = nil, committedRows: Int? = nil
 ) {
+    let chunk = scratch.chunk
+    let chunkCount = FlowChunking.count(L: L, chunk: chunk)
+    let committed = committedRows ?? L
+    precondition(L <= scratch.L && committed <= L && committed >= (chunkCount - 1) * chunk)
+    let st = state ?? scratch.state
+    if state == nil { FlowState.clear(st, D: D) }
+    let offset = Int(FlowState.positions(st, D: D).pointee)
+    let keepsState = state != nil
+
     // queries = sigmoid(queries); keys = sigmoid(keys)
-    for i in firstRow..<L {
+    for i in 0..<L {
         for d in 0..<D {
             q[i * ldQKV + d] = sigmoid(q[i * ldQKV + d])
             k[i * ldQKV + d] = sigmoid(k[i * ldQKV + d])
         }
     }
+    /// Copies the running D-vector `sum` into the state once the committed rows are in.
+    @inline(__always) func commit(_ sum: UnsafeMutablePointer<Float>, to target: UnsafeMutablePointer<Float>, row: Int)
+    {
+        if keepsState && row == committed - 1 { target.update(from: sum, count: D) }
+    }
     // (1) sink_incoming = n / ((q+eps)·(cumsum k + eps)); source_outgoing = n / ((k+eps)·(cumsum q + eps))
     let keySum = scratch.keySum
     let querySum = scratch.querySum
-    for d in 0..<D {
-        keySum[d] = 0
-        querySum[d] = 0
-    }
+    keySum.update(from: FlowState.keySum(st, D: D), count: D)
+    querySum.update(from: FlowState.querySum(st, D: D), count: D)
     for i in 0..<L {
         let qi = q + i * ldQKV
         let ki = k + i * ldQKV
@@ -108,9 +193,11 @@ func flowAttentionForward(
             keySum[d] += ki[d]
             querySum[d] += qi[d]
         }
+        commit(keySum, to: FlowState.keySum(st, D: D), row: i)
+        commit(querySum, to: FlowState.querySum(st, D: D), row: i)
         let sinkDot = vectorShiftedDot(qi, eps, keySum, eps, count: D)
         let sourceDot = vectorShiftedDot(ki, eps, querySum, eps, count: D)
-        let n = Float(i + 1)
+        let n = Float(offset + i + 1)
         cache[i * FlowCache.width + FlowCache.sinkIncoming] = n / sinkDot
         cache[i * FlowCache.width + FlowCache.sourceOutgoing] = n / sourceDot
     }
@@ -118,11 +205,9 @@ func flowAttentionForward(
     // (3) sink_allocation = sigmoid(conserved_sink); competition = exp(cs)/cumsum(exp(cs))·n
     let keyOutSum = scratch.keyOutSum  // used here as a running D-vector only
     let queryInSum = scratch.queryInSum
-    for d in 0..<D {
-        keyOutSum[d] = 0
-        queryInSum[d] = 0
-    }
-    var expSum: Float = 0
+    keyOutSum.update(from: FlowState.keyOutSum(st, D: D), count: D)
+    queryInSum.update(from: FlowState.queryInSum(st, D: D), count: D)
+    var expSum = FlowState.expSum(st, D: D).pointee
     for i in 0..<L {
         let qi = q + i * ldQKV
         let ki = k + i * ldQKV
@@ -133,13 +218,16 @@ func flowAttentionForward(
             keyOutSum[d] += ki[d] * so
             queryInSum[d] += qi[d] * si
         }
+        commit(keyOutSum, to: FlowState.keyOutSum(st, D: D), row: i)
+        commit(queryInSum, to: FlowState.queryInSum(st, D: D), row: i)
         let sinkDot = vectorShiftedDot(qi, eps, keyOutSum, eps, count: D)
         let sourceDot = vectorShiftedDot(ki, eps, queryInSum, eps, count: D)
-        let n = Float(i + 1)
+        let n = Float(offset + i + 1)
         let conservedSink = sinkDot / n
         let conservedSource = sourceDot / n
         let e = expf(min(max(conservedSource, -10), 10))
         expSum += e
+        if keepsState && i == committed - 1 { FlowState.expSum(st, D: D).pointee = expSum }
         line[FlowCache.conservedSourceRaw] = conservedSource
         line[FlowCache.sinkAllocation] = sigmoid(conservedSink)
         line[FlowCache.expSource] = e
@@ -150,7 +238,7 @@ func flowAttentionForward(
     let vs = scratch.vs
     for i in 0..<L {
         let line = cache + i * FlowCache.width
-        let n = Float(i + 1)
+        let n = Float(offset + i + 1)
         let queryScale = line[FlowCache.sinkIncoming] / n
         let competition = line[FlowCache.expSource] / line[FlowCache.expSourceSum] * n
         for d in 0..<D {
@@ -158,30 +246,45 @@ func flowAttentionForward(
             vs[i * D + d] = v[i * ldQKV + d] * competition
         }
     }
-    // scores = tril(qs · kᵀ); beforeAllocation = scores · vs; y = beforeAllocation · sink_allocation
-    let rows = L - firstRow
-    cblas_sgemm(
-        CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(L), Int32(D), 1, qs + firstRow * D, Int32(D), k,
-        Int32(ldQKV), 0, scratch.scores + firstRow * L, Int32(L))
-    maskUpperTriangle(scratch.scores, L: L, firstRow: firstRow)
-    cblas_sgemm(
-        CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(D), Int32(L), 1, scratch.scores + firstRow * L,
-        Int32(L), vs, Int32(D), 0, beforeAllocation + firstRow * ldB, Int32(ldB))
-    for i in firstRow..<L {
+    // (5) beforeAllocation = causal_dot_product(qs, k, vs), chunk by chunk:
+    //   rows I: tril(qs_I · k_Iᵀ) · vs_I + qs_I · kv, then kv += k_Iᵀ · vs_I.
+    let kv = FlowState.kv(st, D: D)
+    let chunkStates = cache + L * FlowCache.width
+    for index in 0..<chunkCount {
+        let c0 = index * chunk
+        let m = min(chunk, L - c0)
+        if index > 0 { (chunkStates + (index - 1) * D * D).update(from: kv, count: D * D) }
+        gemm(false, true, m, m, D, qs + c0 * D, D, k + c0 * ldQKV, ldQKV, 0, scratch.scores, m)
+        maskUpperTriangle(scratch.scores, m: m)
+        gemm(false, false, m, D, m, scratch.scores, m, vs + c0 * D, D, 0, beforeAllocation + c0 * ldB, ldB)
+        // Earlier positions exist (an earlier chunk, or a carried state): add their part.
+        if index > 0 || offset > 0 {
+            gemm(false, false, m, D, D, qs + c0 * D, D, kv, D, 1, beforeAllocation + c0 * ldB, ldB)
+        }
+        let folded = min(c0 + m, committed) - c0
+        if folded > 0 && (index < chunkCount - 1 || keepsState) {
+            gemm(true, false, D, D, folded, k + c0 * ldQKV, ldQKV, vs + c0 * D, D, 1, kv, D)
+        }
+    }
+    if keepsState { FlowState.positions(st, D: D).pointee += Float(committed) }
+    // y = beforeAllocation · sink_allocation
+    for i in 0..<L {
         let allocation = cache[i * FlowCache.width + FlowCache.sinkAllocation]
         for d in 0..<D { y[i * ldY + d] = beforeAllocation[i * ldB + d] * allocation }
     }
 }
 
-/// Backward pass of one pair. `q` and `k` hold the sigmoid outputs the forward pass left
-/// there. Accumulates (+=) the gradients with respect to the pre-sigmoid queries and keys and
-/// the values into `dq`, `dk`, `dv`.
+/// Backward pass of one pair, after a forward pass that started from no earlier position
+/// (`state` nil). `q` and `k` hold the sigmoid outputs the forward pass left there.
+/// Accumulates (+=) the gradients with respect to the pre-sigmoid queries and keys and the
+/// values into `dq`, `dk`, `dv`.
 func flowAttentionBackward(
     dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>, ldD: Int,
     dy: UnsafePointer<Float>, ldY: Int, beforeAllocation: UnsafePointer<Float>, ldB: Int, cache: UnsafePointer<Float>,
     q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, ldQKV: Int, L: Int, D: Int,
     eps: Float, scratch: FlowAttentionScratch
 ) {
+    precondition(L <= scratch.L)
     let qs = scratch.qs
     let vs = scratch.vs
     let go = scratch.go
@@ -209,25 +312,37 @@ func flowAttentionBackward(
             vs[i * D + d] = v[i * ldQKV + d] * competition
         }
     }
-    // beforeAllocation = tril(qs · kᵀ) · vs  ⇒
-    //   dScores = tril(go · vsᵀ), gvs = scoresᵀ · go, gqs = dScores · k, gk = dScoresᵀ · qs
-    cblas_sgemm(
-        CblasRowMajor, CblasNoTrans, CblasTrans, Int32(L), Int32(L), Int32(D), 1, qs, Int32(D), k, Int32(ldQKV), 0,
-        scratch.scores, Int32(L))
-    maskUpperTriangle(scratch.scores, L: L)
-    cblas_sgemm(
-        CblasRowMajor, CblasNoTrans, CblasTrans, Int32(L), Int32(L), Int32(D), 1, go, Int32(D), vs, Int32(D), 0,
-        scratch.dScores, Int32(L))
-    maskUpperTriangle(scratch.dScores, L: L)
-    cblas_sgemm(
-        CblasRowMajor, CblasTrans, CblasNoTrans, Int32(L), Int32(D), Int32(L), 1, scratch.scores, Int32(L), go,
-        Int32(D), 0, gvs, Int32(D))
-    cblas_sgemm(
-        CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(L), Int32(D), Int32(L), 1, scratch.dScores, Int32(L), k,
-        Int32(ldQKV), 0, gqs, Int32(D))
-    cblas_sgemm(
-        CblasRowMajor, CblasTrans, CblasNoTrans, Int32(L), Int32(D), Int32(L), 1, scratch.dScores, Int32(L), qs,
-        Int32(D), 0, gk, Int32(D))
+    // beforeAllocation_I = tril(qs_I · k_Iᵀ) · vs_I + qs_I · kv_I, chunk by chunk, where kv_I
+    // (saved by the forward pass) sums k ⊗ vs over the earlier chunks. From the last chunk
+    // back, with G the gradient of kv after chunk I (Σ over later chunks J of qs_Jᵀ · go_J):
+    //   dScores = tril(go_I · vs_Iᵀ)
+    //   gvs_I = scoresᵀ · go_I + k_I · G
+    //   gqs_I = dScores · k_I + go_I · kv_Iᵀ
+    //   gk_I  = dScoresᵀ · qs_I + vs_I · Gᵀ
+    // then G += qs_Iᵀ · go_I.
+    let chunk = scratch.chunk
+    let chunkCount = FlowChunking.count(L: L, chunk: chunk)
+    let chunkStates = cache + L * FlowCache.width
+    let stateGradient = scratch.stateGradient
+    for index in stride(from: chunkCount - 1, through: 0, by: -1) {
+        let c0 = index * chunk
+        let m = min(chunk, L - c0)
+        gemm(false, true, m, m, D, qs + c0 * D, D, k + c0 * ldQKV, ldQKV, 0, scratch.scores, m)
+        maskUpperTriangle(scratch.scores, m: m)
+        gemm(false, true, m, m, D, go + c0 * D, D, vs + c0 * D, D, 0, scratch.dScores, m)
+        maskUpperTriangle(scratch.dScores, m: m)
+        gemm(true, false, m, D, m, scratch.scores, m, go + c0 * D, D, 0, gvs + c0 * D, D)
+        gemm(false, false, m, D, m, scratch.dScores, m, k + c0 * ldQKV, ldQKV, 0, gqs + c0 * D, D)
+        gemm(true, false, m, D, m, scratch.dScores, m, qs + c0 * D, D, 0, gk + c0 * D, D)
+        if index < chunkCount - 1 {
+            gemm(false, false, m, D, D, k + c0 * ldQKV, ldQKV, stateGradient, D, 1, gvs + c0 * D, D)
+            gemm(false, true, m, D, D, vs + c0 * D, D, stateGradient, D, 1, gk + c0 * D, D)
+        }
+        if index > 0 {
+            gemm(false, true, m, D, D, go + c0 * D, D, chunkStates + (index - 1) * D * D, D, 1, gqs + c0 * D, D)
+            gemm(true, false, D, D, m, qs + c0 * D, D, go + c0 * D, D, index < chunkCount - 1 ? 1 : 0, stateGradient, D)
+        }
+    }
 
     // vs = v · competition  ⇒  dv += gvs · competition, dCompetition_i = gvs_i · v_i.
     // competition_i = e_i / E_i · n_i, E_i = Σ_{j≤i} e_j  ⇒  dE_i = −dCompetition_i · n_i e_i / E_i²,

@@ -8,7 +8,8 @@ final class ActivationBuffers {
         var ln1, ln1Mean, ln1Rstd: UnsafeMutablePointer<Float>
         /// (N, 3C): projections; for flow attention q and k hold their sigmoid after forward.
         var qkv: UnsafeMutablePointer<Float>
-        /// Flow: (B, H, L, FlowCache.width) scalars. Softmax: (B, H, L, L) probabilities.
+        /// Flow: per (batch, head) pair, L × FlowCache.width scalars and the chunk states.
+        /// Softmax: (B, H, L, L) probabilities.
         var attentionCache: UnsafeMutablePointer<Float>
         /// Softmax only: (B, H, L, L) dropout multipliers of the probabilities.
         var attentionDropMask: UnsafeMutablePointer<Float>
@@ -51,7 +52,7 @@ final class ActivationBuffers {
     private let storage: UnsafeMutablePointer<Float>
     let floatCount: Int
 
-    init(configuration: ModelConfiguration, batchCapacity: Int) {
+    init(configuration: ModelConfiguration, batchCapacity: Int, flowChunk: Int) {
         let B = batchCapacity
         let T = configuration.contextLength
         let L = configuration.tokenCount
@@ -60,7 +61,7 @@ final class ActivationBuffers {
         let F = configuration.mlpDimension
         let H = configuration.headCount
         let flow = configuration.attention == .flow
-        let cacheCount = flow ? B * H * L * FlowCache.width : B * H * L * L
+        let cacheCount = flow ? B * H * FlowCache.count(L: L, D: configuration.headDimension, chunk: flowChunk) : B * H * L * L
         var sizes: [Int] = []
         // Compute the total first, then hand out slices in the same order.
         func plan(_ count: Int) { sizes.append(count) }

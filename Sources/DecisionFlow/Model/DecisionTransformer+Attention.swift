@@ -2,6 +2,7 @@
 /// worker threads by pointer (see `ParallelKernel`).
 struct AttentionPairs {
     var kind: AttentionKind
+    /// Heads, token rows per sequence in the buffers, channels, head width.
     var H: Int, L: Int, C: Int, D: Int
     var eps: Float
     /// (N, 3C) projections; the flow forward pass leaves sigmoid(q), sigmoid(k) in place.
@@ -10,7 +11,7 @@ struct AttentionPairs {
     var output: UnsafeMutablePointer<Float>
     /// Flow: (N, C) causal dot products before allocation.
     var beforeAllocation: UnsafeMutablePointer<Float>
-    /// Flow: per-position scalars; softmax: probabilities.
+    /// Flow: per-position scalars and chunk states; softmax: probabilities.
     var cache: UnsafeMutablePointer<Float>
     /// Softmax: dropout multipliers of the probabilities.
     var dropMask: UnsafeMutablePointer<Float>
@@ -20,9 +21,16 @@ struct AttentionPairs {
     var dqkv: UnsafeMutablePointer<Float>
     var flowScratch: [FlowAttentionScratch]
     /// Softmax: 3·L·L floats per worker.
-    var softmaxScratch: UnsafeMutablePointer<Float>
-    /// Forward only: query rows before this keep their output from the previous pass.
+    var softmaxScratch: UnsafeMutablePointer<Float>?
+    /// Softmax forward only: query rows before this keep their output from the previous pass.
     var firstRow: Int = 0
+    /// Flow forward only: the running states of this layer's pairs, carried between calls.
+    var recurrence: FlowRecurrence.Layer? = nil
+
+    /// Floats of `cache` per pair.
+    var cacheStride: Int {
+        kind == .flow ? FlowCache.count(L: L, D: D, chunk: flowScratch[0].chunk) : L * L
+    }
 
     /// Forward pass of pair `pair` = b·H + h on worker `worker`.
     static let forward: ParallelKernel = { raw, pair, worker in
@@ -34,14 +42,16 @@ struct AttentionPairs {
         let y = a.output + b * L * C + h * D
         switch a.kind {
         case .flow:
+            // A policy's pass: fold every token but its last, the action placeholder.
+            let state = a.recurrence.map { $0.state(sequence: b, head: h) }
             flowAttentionForward(
                 y: y, ldY: C, beforeAllocation: a.beforeAllocation + b * L * C + h * D, ldB: C,
-                cache: a.cache + pair * L * FlowCache.width, q: q, k: q + C, v: q + 2 * C, ldQKV: 3 * C, L: L, D: D,
-                eps: a.eps, scratch: a.flowScratch[worker], firstRow: a.firstRow)
+                cache: a.cache + pair * a.cacheStride, q: q, k: q + C, v: q + 2 * C, ldQKV: 3 * C, L: L, D: D,
+                eps: a.eps, scratch: a.flowScratch[worker], state: state, committedRows: state == nil ? nil : L - 1)
         case .softmax:
             softmaxAttentionForward(
                 y: y, ldY: C, probabilities: a.cache + pair * L * L, dropMask: a.dropMask + pair * L * L,
-                dropped: a.softmaxScratch + worker * 3 * L * L, q: q, k: q + C, v: q + 2 * C, ldQKV: 3 * C,
+                dropped: a.softmaxScratch! + worker * 3 * L * L, q: q, k: q + C, v: q + 2 * C, ldQKV: 3 * C,
                 keyMask: a.tokenMask + b * L, L: L, D: D, firstRow: a.firstRow)
         }
     }
@@ -61,13 +71,13 @@ struct AttentionPairs {
             flowAttentionBackward(
                 dq: dq, dk: dq + C, dv: dq + 2 * C, ldD: 3 * C, dy: dy, ldY: C,
                 beforeAllocation: a.beforeAllocation + b * L * C + h * D, ldB: C,
-                cache: a.cache + pair * L * FlowCache.width, q: q, k: q + C, v: q + 2 * C, ldQKV: 3 * C, L: L, D: D,
+                cache: a.cache + pair * a.cacheStride, q: q, k: q + C, v: q + 2 * C, ldQKV: 3 * C, L: L, D: D,
                 eps: a.eps, scratch: a.flowScratch[worker])
         case .softmax:
             softmaxAttentionBackward(
                 dq: dq, dk: dq + C, dv: dq + 2 * C, ldD: 3 * C, dy: dy, ldY: C, probabilities: a.cache + pair * L * L,
                 dropMask: a.dropMask + pair * L * L, q: q, k: q + C, v: q + 2 * C, ldQKV: 3 * C, L: L, D: D,
-                scratch: a.softmaxScratch + worker * 3 * L * L + L * L)
+                scratch: a.softmaxScratch! + worker * 3 * L * L + L * L)
         }
     }
 }

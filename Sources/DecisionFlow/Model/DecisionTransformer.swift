@@ -39,8 +39,8 @@ public final class DecisionTransformer {
     let work: ParallelWork
     /// One scratch per worker.
     let flowScratch: [FlowAttentionScratch]
-    /// One (3·L·L) scratch per worker, for softmax attention.
-    let softmaxScratch: UnsafeMutablePointer<Float>
+    /// One (3·L·L) scratch per worker, for softmax attention only.
+    let softmaxScratch: UnsafeMutablePointer<Float>?
     /// The shape of the last forward pass, for `backward()` and the prediction accessors.
     private var lastBatchCount = 0
     private var lastTimesteps = 0
@@ -55,7 +55,12 @@ public final class DecisionTransformer {
     ///   - batchCapacity: the most sequences one forward pass may hold.
     ///   - threads: worker threads (and BLAS threads); results are bit-for-bit the same for
     ///     a given count. Default: 2, the machines this is tuned for.
-    public init(configuration: ModelConfiguration, batchCapacity: Int, seed: UInt64, threads: Int = 2) {
+    ///   - flowChunkLength: the chunk length of causal Flow-Attention (see `FlowChunking`);
+    ///     results differ only in rounding between chunk lengths.
+    public init(
+        configuration: ModelConfiguration, batchCapacity: Int, seed: UInt64, threads: Int = 2,
+        flowChunkLength: Int = FlowChunking.defaultLength
+    ) {
         precondition(configuration.problems.isEmpty, configuration.problems.joined(separator: "; "))
         precondition(batchCapacity > 0)
         self.configuration = configuration
@@ -65,14 +70,22 @@ public final class DecisionTransformer {
         gradientBase = .allocate(capacity: layout.count)
         gradientBase.initialize(repeating: 0, count: layout.count)
         dropoutGenerator = RandomGenerator(seed: seed &+ 0x5EED)
-        activations = ActivationBuffers(configuration: configuration, batchCapacity: batchCapacity)
+        precondition(flowChunkLength >= 1)
         work = ParallelWork(threadCount: threads)
-        flowScratch = (0..<work.threadCount).map { _ in
-            FlowAttentionScratch(L: configuration.tokenCount, D: configuration.headDimension)
+        let flow = configuration.attention == .flow
+        flowScratch = (0..<(flow ? work.threadCount : 1)).map { _ in
+            FlowAttentionScratch(
+                L: flow ? configuration.tokenCount : 0, D: configuration.headDimension, chunk: flowChunkLength)
         }
-        let softmaxScratchCount = 3 * configuration.tokenCount * configuration.tokenCount * work.threadCount
-        softmaxScratch = .allocate(capacity: softmaxScratchCount)
-        softmaxScratch.initialize(repeating: 0, count: softmaxScratchCount)
+        activations = ActivationBuffers(
+            configuration: configuration, batchCapacity: batchCapacity, flowChunk: flowScratch[0].chunk)
+        if flow {
+            softmaxScratch = nil
+        } else {
+            let softmaxScratchCount = 3 * configuration.tokenCount * configuration.tokenCount * work.threadCount
+            softmaxScratch = .allocate(capacity: softmaxScratchCount)
+            softmaxScratch!.initialize(repeating: 0, count: softmaxScratchCount)
+        }
         var generator = RandomGenerator(seed: seed)
         initializeWeights(&generator)
     }
@@ -80,8 +93,11 @@ public final class DecisionTransformer {
     deinit {
         parameterBase.deallocate()
         gradientBase.deallocate()
-        softmaxScratch.deallocate()
+        softmaxScratch?.deallocate()
     }
+
+    /// The chunk length of causal Flow-Attention.
+    public var flowChunkLength: Int { flowScratch[0].chunk }
 
     /// The most sequences one forward pass may hold.
     public var batchCapacity: Int { activations.batchCapacity }
@@ -121,21 +137,55 @@ public final class DecisionTransformer {
     ///   `backward()` needs; without it the pass is deterministic and dropout-free.
     @discardableResult
     public func forward(_ batch: TrajectoryBatch, training: Bool = false) -> Float {
-        forward(batch, training: training, firstRow: 0)
+        forward(batch, training: training, reuse: .none)
+    }
+
+    /// Runs the model on `batch` without dropout, and keeps in `recurrence` each sequence's
+    /// running Flow-Attention state after every token but its last (the action placeholder
+    /// of a policy's window), so `forwardAppending` can continue the sequences.
+    ///
+    /// - Precondition: flow attention; `batch.count` ≤ `recurrence.capacity`.
+    public func forward(_ batch: TrajectoryBatch, recurrence: FlowRecurrence) {
+        forward(batch, training: false, reuse: .recurrent(recurrence, firstToken: 0))
+    }
+
+    /// Continues sequences whose earlier tokens are folded into `recurrence`: runs only tokens
+    /// `firstToken…` of each sequence of `batch` (which holds the sequences' last
+    /// `batch.timesteps` steps; tokens before `firstToken` are ignored) and folds all of them
+    /// but the last into the state. Each token costs O(layers · (C² + D²)), however long the
+    /// sequence already is. Only each sequence's last action prediction is computed.
+    ///
+    /// A policy whose window grew by one step passes its last two steps with `firstToken` 2:
+    /// the previous step's action token (the placeholder, now the action taken), then the
+    /// new step's return-to-go, state and action placeholder.
+    ///
+    /// - Precondition: flow attention; the last two tokens (state, action) are in range.
+    public func forwardAppending(_ batch: TrajectoryBatch, firstToken: Int, recurrence: FlowRecurrence) {
+        precondition(firstToken >= 1 && firstToken <= 3 * batch.timesteps - 2, "firstToken \(firstToken) out of range")
+        forward(batch, training: false, reuse: .recurrent(recurrence, firstToken: firstToken))
     }
 
     /// Forward passes run so far; lets a caller that reuses activations check that nobody
     /// else ran the model in between.
     public private(set) var forwardCount = 0
 
-    /// The forward pass, recomputing only token rows `firstRow…` of every row-wise stage and
-    /// every attention query; rows before it keep the activations of the previous pass.
-    ///
-    /// Exact when those rows' inputs are unchanged since that pass: attention is causal, so
-    /// an earlier row never sees a later one. `DecisionPolicy` uses it while an episode's
-    /// window is still growing. Only for a single sequence without dropout.
+    /// What a forward pass may take over from earlier passes.
+    enum RowReuse {
+        /// Nothing: every token of every sequence is computed.
+        case none
+        /// Token rows before `firstRow` keep the activations of the previous pass, which must
+        /// have run on the same single sequence with unchanged inputs there; their keys stay
+        /// in the buffers for attention to read (softmax `DecisionPolicy`).
+        case inPlace(firstRow: Int)
+        /// Everything before `firstToken` is folded into `recurrence` (flow attention).
+        case recurrent(FlowRecurrence, firstToken: Int)
+    }
+
+    /// The forward pass. Row-wise stages run on one contiguous range of token rows: all of
+    /// them; rows `firstRow…` in place; or, for `.recurrent`, the `R = L − firstToken` new
+    /// tokens of each sequence packed as (B, R).
     @discardableResult
-    func forward(_ batch: TrajectoryBatch, training: Bool, firstRow r0: Int) -> Float {
+    func forward(_ batch: TrajectoryBatch, training: Bool, reuse: RowReuse) -> Float {
         forwardCount += 1
         let cfg = configuration
         let B = batch.count
@@ -144,7 +194,6 @@ public final class DecisionTransformer {
         precondition(T >= 1 && T <= cfg.contextLength, "\(T) timesteps; the context length is \(cfg.contextLength)")
         precondition(batch.stateDimension == cfg.stateDimension && batch.actionDimension == cfg.actionDimension)
         let L = 3 * T
-        let N = B * L
         let C = cfg.embeddingDimension
         let S = cfg.stateDimension
         let A = cfg.actionDimension
@@ -154,42 +203,44 @@ public final class DecisionTransformer {
         let p = UnsafePointer(parameterBase)
         let a = activations
         let dropout = training ? cfg.dropout : 0
-        precondition(r0 == 0 || (B == 1 && !training && r0 < 3 * T), "row reuse is for one sequence, without dropout")
-        let R = N - r0  // rows recomputed
+
+        // first: the first token computed in each sequence; R: tokens computed per sequence;
+        // base: the first buffer row computed; rows: buffer rows computed, from base on.
+        var first = 0
+        var base = 0
+        var recurrence: FlowRecurrence?
+        switch reuse {
+        case .none: break
+        case .inPlace(let firstRow):
+            precondition(B == 1 && !training && firstRow < L, "row reuse is for one sequence, without dropout")
+            first = firstRow
+            base = firstRow
+        case .recurrent(let states, let firstToken):
+            precondition(cfg.attention == .flow && !training && B <= states.capacity && firstToken < L)
+            precondition(states.layerCount == cfg.layerCount && states.headDimension == D)
+            first = firstToken
+            recurrence = states
+            if firstToken == 0 { for b in 0..<B { states.clear(sequence: b) } }
+        }
+        let R = L - first
+        let rows = B * R
 
         // Embeddings: token 3t is the return-to-go, 3t+1 the state, 3t+2 the action; each is its
         // linear embedding plus the timestep's embedding row.
-        batch.states.withUnsafeBufferPointer { states in
-            linearForward(
-                out: a.stacked + C, ldOut: 3 * C, inp: states.baseAddress!, ldIn: S, weight: p + layout.stateWeight,
-                bias: p + layout.stateBias, layout: .outIn, N: B * T, I: S, O: C, work: work)
-        }
-        batch.actions.withUnsafeBufferPointer { actions in
-            linearForward(
-                out: a.stacked + 2 * C, ldOut: 3 * C, inp: actions.baseAddress!, ldIn: A,
-                weight: p + layout.actionWeight, bias: p + layout.actionBias, layout: .outIn, N: B * T, I: A, O: C,
-                work: work)
-        }
-        for row in 0..<(B * T) {
-            let timestep = Int(batch.timestepIndices[row])
-            precondition(
-                timestep >= 0 && timestep < cfg.maxEpisodeLength, "timestep \(timestep) outside the embedding table")
-            let time = p + layout.timestepEmbedding + timestep * C
-            let rtg = batch.returnsToGo[row]
-            let tokens = a.stacked + 3 * row * C
-            for c in 0..<C {
-                tokens[c] = rtg * p[layout.returnWeight + c] + p[layout.returnBias + c] + time[c]
-                tokens[C + c] += time[c]
-                tokens[2 * C + c] += time[c]
+        if recurrence == nil || first == 0 {
+            embedAllTokens(batch)
+        } else {
+            for b in 0..<B {
+                for token in first..<L { embedToken(batch, sequence: b, token: token, into: a.stacked + (b * R + token - first) * C) }
             }
         }
         layerNormForward(
-            out: a.embedNorm + r0 * C, mean: a.embedNormMean + r0, rstd: a.embedNormRstd + r0, inp: a.stacked + r0 * C,
-            weight: p + layout.embedNormWeight, bias: p + layout.embedNormBias, N: R, C: C, eps: cfg.layerNormEpsilon,
-            work: work)
+            out: a.embedNorm + base * C, mean: a.embedNormMean + base, rstd: a.embedNormRstd + base,
+            inp: a.stacked + base * C, weight: p + layout.embedNormWeight, bias: p + layout.embedNormBias, N: rows,
+            C: C, eps: cfg.layerNormEpsilon, work: work)
         dropoutForward(
-            out: a.residuals[0] + r0 * C, mask: a.embedDropMask + r0 * C, inp: a.embedNorm + r0 * C, count: R * C,
-            probability: dropout, generator: &dropoutGenerator, work: work)
+            out: a.residuals[0] + base * C, mask: a.embedDropMask + base * C, inp: a.embedNorm + base * C,
+            count: rows * C, probability: dropout, generator: &dropoutGenerator, work: work)
 
         // The (B, 3T) token mask, for the softmax attention's additive padding mask.
         let tokenMask = a.scratch
@@ -199,17 +250,19 @@ public final class DecisionTransformer {
             }
         }
 
+        let rowRange = (base * C)..<((base + rows) * C)
         for (index, block) in layout.blocks.enumerated() {
             let x = a.residuals[index]
             let buffers = a.blocks[index]
             layerNormForward(
-                out: buffers.ln1 + r0 * C, mean: buffers.ln1Mean + r0, rstd: buffers.ln1Rstd + r0, inp: x + r0 * C,
-                weight: p + block.ln1Weight, bias: p + block.ln1Bias, N: R, C: C, eps: cfg.layerNormEpsilon, work: work)
+                out: buffers.ln1 + base * C, mean: buffers.ln1Mean + base, rstd: buffers.ln1Rstd + base,
+                inp: x + base * C, weight: p + block.ln1Weight, bias: p + block.ln1Bias, N: rows, C: C,
+                eps: cfg.layerNormEpsilon, work: work)
             let projectionLayout: WeightLayout = cfg.attention == .flow ? .outIn : .inOut
             linearForward(
-                out: buffers.qkv + r0 * 3 * C, ldOut: 3 * C, inp: buffers.ln1 + r0 * C, ldIn: C,
-                weight: p + block.qkvWeight,
-                bias: p + block.qkvBias, layout: projectionLayout, N: R, I: C, O: 3 * C, work: work)
+                out: buffers.qkv + base * 3 * C, ldOut: 3 * C, inp: buffers.ln1 + base * C, ldIn: C,
+                weight: p + block.qkvWeight, bias: p + block.qkvBias, layout: projectionLayout, N: rows, I: C,
+                O: 3 * C, work: work)
             if cfg.attention == .softmax {
                 // Drawn in order before the parallel region, so results do not depend on threads.
                 dropoutMask(
@@ -217,47 +270,65 @@ public final class DecisionTransformer {
                     work: work)
             }
             let pairs = AttentionPairs(
-                kind: cfg.attention, H: H, L: L, C: C, D: D, eps: cfg.flowEpsilon, qkv: buffers.qkv,
-                output: buffers.attentionOutput, beforeAllocation: buffers.beforeAllocation,
+                kind: cfg.attention, H: H, L: recurrence == nil ? L : R, C: C, D: D, eps: cfg.flowEpsilon,
+                qkv: buffers.qkv, output: buffers.attentionOutput, beforeAllocation: buffers.beforeAllocation,
                 cache: buffers.attentionCache, dropMask: buffers.attentionDropMask, tokenMask: tokenMask,
-                dqkv: a.dQKV, flowScratch: flowScratch, softmaxScratch: softmaxScratch, firstRow: r0)
+                dqkv: a.dQKV, flowScratch: flowScratch, softmaxScratch: softmaxScratch,
+                firstRow: recurrence == nil ? first : 0, recurrence: recurrence?.layer(index))
             work.forEach(B * H, pairs, AttentionPairs.forward)
             linearForward(
-                out: a.dProjection + r0 * C, ldOut: C, inp: buffers.attentionOutput + r0 * C, ldIn: C,
-                weight: p + block.projectionWeight, bias: p + block.projectionBias, layout: projectionLayout, N: R,
-                I: C,
-                O: C, work: work)
+                out: a.dProjection + base * C, ldOut: C, inp: buffers.attentionOutput + base * C, ldIn: C,
+                weight: p + block.projectionWeight, bias: p + block.projectionBias, layout: projectionLayout, N: rows,
+                I: C, O: C, work: work)
             dropoutForward(
-                out: a.dProjection + r0 * C, mask: buffers.attentionResidualMask + r0 * C, inp: a.dProjection + r0 * C,
-                count: R * C, probability: dropout, generator: &dropoutGenerator, work: work)
-            for index in (r0 * C)..<(N * C) { buffers.residualMid[index] = x[index] + a.dProjection[index] }
+                out: a.dProjection + base * C, mask: buffers.attentionResidualMask + base * C,
+                inp: a.dProjection + base * C, count: rows * C, probability: dropout, generator: &dropoutGenerator,
+                work: work)
+            for index in rowRange { buffers.residualMid[index] = x[index] + a.dProjection[index] }
 
             layerNormForward(
-                out: buffers.ln2 + r0 * C, mean: buffers.ln2Mean + r0, rstd: buffers.ln2Rstd + r0,
-                inp: buffers.residualMid + r0 * C, weight: p + block.ln2Weight, bias: p + block.ln2Bias, N: R, C: C,
-                eps: cfg.layerNormEpsilon, work: work)
+                out: buffers.ln2 + base * C, mean: buffers.ln2Mean + base, rstd: buffers.ln2Rstd + base,
+                inp: buffers.residualMid + base * C, weight: p + block.ln2Weight, bias: p + block.ln2Bias, N: rows,
+                C: C, eps: cfg.layerNormEpsilon, work: work)
             linearForward(
-                out: buffers.fcPre + r0 * F, ldOut: F, inp: buffers.ln2 + r0 * C, ldIn: C, weight: p + block.fcWeight,
-                bias: p + block.fcBias, layout: .inOut, N: R, I: C, O: F, work: work)
+                out: buffers.fcPre + base * F, ldOut: F, inp: buffers.ln2 + base * C, ldIn: C,
+                weight: p + block.fcWeight, bias: p + block.fcBias, layout: .inOut, N: rows, I: C, O: F, work: work)
             activationForward(
-                out: buffers.fcActivated + r0 * F, inp: buffers.fcPre + r0 * F, count: R * F, kind: cfg.activation,
-                work: work)
+                out: buffers.fcActivated + base * F, inp: buffers.fcPre + base * F, count: rows * F,
+                kind: cfg.activation, work: work)
             linearForward(
-                out: a.dProjection + r0 * C, ldOut: C, inp: buffers.fcActivated + r0 * F, ldIn: F,
-                weight: p + block.fcProjectionWeight, bias: p + block.fcProjectionBias, layout: .inOut, N: R, I: F,
+                out: a.dProjection + base * C, ldOut: C, inp: buffers.fcActivated + base * F, ldIn: F,
+                weight: p + block.fcProjectionWeight, bias: p + block.fcProjectionBias, layout: .inOut, N: rows, I: F,
                 O: C, work: work)
             dropoutForward(
-                out: a.dProjection + r0 * C, mask: buffers.mlpResidualMask + r0 * C, inp: a.dProjection + r0 * C,
-                count: R * C, probability: dropout, generator: &dropoutGenerator, work: work)
+                out: a.dProjection + base * C, mask: buffers.mlpResidualMask + base * C, inp: a.dProjection + base * C,
+                count: rows * C, probability: dropout, generator: &dropoutGenerator, work: work)
             let next = a.residuals[index + 1]
-            for index in (r0 * C)..<(N * C) { next[index] = buffers.residualMid[index] + a.dProjection[index] }
+            for index in rowRange { next[index] = buffers.residualMid[index] + a.dProjection[index] }
         }
 
         layerNormForward(
-            out: a.finalNorm + r0 * C, mean: a.finalNormMean + r0, rstd: a.finalNormRstd + r0,
-            inp: a.residuals[cfg.layerCount] + r0 * C, weight: p + layout.finalNormWeight,
-            bias: p + layout.finalNormBias,
-            N: R, C: C, eps: cfg.layerNormEpsilon, work: work)
+            out: a.finalNorm + base * C, mean: a.finalNormMean + base, rstd: a.finalNormRstd + base,
+            inp: a.residuals[cfg.layerCount] + base * C, weight: p + layout.finalNormWeight,
+            bias: p + layout.finalNormBias, N: rows, C: C, eps: cfg.layerNormEpsilon, work: work)
+
+        lastBatchCount = B
+        lastTimesteps = T
+        if first > 0 {
+            // Only each sequence's last action: from its last state token, row R − 2 of its rows.
+            linearForward(
+                out: a.actionPredictions + (T - 1) * A, ldOut: T * A, inp: a.finalNorm + (base + R - 2) * C,
+                ldIn: R * C, weight: p + layout.predictActionWeight, bias: p + layout.predictActionBias,
+                layout: .outIn, N: B, I: C, O: A, work: work)
+            if cfg.actionTanh {
+                for b in 0..<B {
+                    let action = a.actionPredictions + (b * T + T - 1) * A
+                    for j in 0..<A { action[j] = tanhf(action[j]) }
+                }
+            }
+            lastBatchForBackward = nil
+            return 0
+        }
 
         // Heads: the action from each state token, the next state and return from each action token.
         linearForward(
@@ -276,10 +347,70 @@ public final class DecisionTransformer {
             weight: p + layout.predictReturnWeight, bias: p + layout.predictReturnBias, layout: .outIn, N: B * T,
             I: C, O: 1, work: work)
 
-        lastBatchCount = B
-        lastTimesteps = T
-        lastBatchForBackward = batch
+        lastBatchForBackward = recurrence == nil ? batch : nil
         return actionLoss(batch)
+    }
+
+    /// Writes every token's embedding into `stacked`, (B, 3T, C).
+    private func embedAllTokens(_ batch: TrajectoryBatch) {
+        let cfg = configuration
+        let (B, T, C, S, A) = (batch.count, batch.timesteps, cfg.embeddingDimension, cfg.stateDimension, cfg.actionDimension)
+        let p = UnsafePointer(parameterBase)
+        let a = activations
+        batch.states.withUnsafeBufferPointer { states in
+            linearForward(
+                out: a.stacked + C, ldOut: 3 * C, inp: states.baseAddress!, ldIn: S, weight: p + layout.stateWeight,
+                bias: p + layout.stateBias, layout: .outIn, N: B * T, I: S, O: C, work: work)
+        }
+        batch.actions.withUnsafeBufferPointer { actions in
+            linearForward(
+                out: a.stacked + 2 * C, ldOut: 3 * C, inp: actions.baseAddress!, ldIn: A,
+                weight: p + layout.actionWeight, bias: p + layout.actionBias, layout: .outIn, N: B * T, I: A, O: C,
+                work: work)
+        }
+        for row in 0..<(B * T) {
+            let time = timestepEmbedding(batch.timestepIndices[row])
+            let rtg = batch.returnsToGo[row]
+            let tokens = a.stacked + 3 * row * C
+            for c in 0..<C {
+                tokens[c] = rtg * p[layout.returnWeight + c] + p[layout.returnBias + c] + time[c]
+                tokens[C + c] += time[c]
+                tokens[2 * C + c] += time[c]
+            }
+        }
+    }
+
+    /// Writes the embedding of token `token` of sequence `sequence` into `out` (C floats): the
+    /// one-token form of `embedAllTokens`, for passes that add a few tokens.
+    private func embedToken(_ batch: TrajectoryBatch, sequence: Int, token: Int, into out: UnsafeMutablePointer<Float>) {
+        let cfg = configuration
+        let C = cfg.embeddingDimension
+        let p = UnsafePointer(parameterBase)
+        let row = sequence * batch.timesteps + token / 3
+        let time = timestepEmbedding(batch.timestepIndices[row])
+        func linear(_ weight: Int, _ bias: Int, _ input: UnsafePointer<Float>, _ width: Int) {
+            for c in 0..<C { out[c] = vectorDot(p + weight + c * width, input, count: width) + p[bias + c] + time[c] }
+        }
+        switch token % 3 {
+        case 0:
+            let rtg = batch.returnsToGo[row]
+            for c in 0..<C { out[c] = rtg * p[layout.returnWeight + c] + p[layout.returnBias + c] + time[c] }
+        case 1:
+            let S = cfg.stateDimension
+            batch.states.withUnsafeBufferPointer { linear(layout.stateWeight, layout.stateBias, $0.baseAddress! + row * S, S) }
+        default:
+            let A = cfg.actionDimension
+            batch.actions.withUnsafeBufferPointer {
+                linear(layout.actionWeight, layout.actionBias, $0.baseAddress! + row * A, A)
+            }
+        }
+    }
+
+    /// The embedding row of an episode step.
+    private func timestepEmbedding(_ timestep: Int32) -> UnsafePointer<Float> {
+        precondition(
+            timestep >= 0 && timestep < configuration.maxEpisodeLength, "timestep \(timestep) outside the embedding table")
+        return UnsafePointer(parameterBase) + layout.timestepEmbedding + Int(timestep) * configuration.embeddingDimension
     }
 
     /// Mean squared error of the action predictions over unmasked steps.

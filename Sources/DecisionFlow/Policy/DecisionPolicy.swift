@@ -49,19 +49,30 @@ public enum PolicyError: Error, Equatable, CustomStringConvertible, Sendable {
 ///
 /// Reuse: while an episode's window is still growing (its first K steps), a step only adds
 /// three tokens (return-to-go, state, action placeholder) and replaces one (the previous
-/// step's action placeholder, now the action taken). Attention is causal, so every earlier
-/// token's activations, in every layer, are exactly those of the previous call, and only the
-/// last four tokens are recomputed (their attention still reads every earlier key). Once the
-/// window is full it slides by a step each call: every token's position, and so its
-/// Flow-Attention normalization, changes, and the whole window is recomputed. It is recomputed
-/// too after `reset`, and whenever the model was run by someone else since the policy's last
-/// call (`DecisionTransformer.forwardCount` tells). With `reusesActivations` false it always
+/// step's action placeholder, now the action taken). Attention is causal, so nothing about
+/// the earlier tokens changes:
+/// - With flow attention the policy keeps each layer's running Flow-Attention state
+///   (`FlowRecurrence`) and runs only those four tokens: a decision costs the same at step
+///   999 as at step 10, so a policy with K ≥ the episode length acts in constant time for a
+///   whole episode.
+/// - With softmax attention it keeps every earlier token's activations and recomputes the
+///   last four tokens, whose attention still reads every earlier key.
+///
+/// Once the window is full it slides by a step each call: every token's position, and so
+/// its Flow-Attention normalization n = i + 1, changes, and the whole window is recomputed
+/// (in time linear in K for flow attention). It is recomputed too after `reset`, and
+/// whenever the model was run by someone else since the policy's last call
+/// (`DecisionTransformer.forwardCount` tells). With `reusesActivations` false it always
 /// recomputes; the two agree to rounding (tested).
 public final class DecisionPolicy {
     public let model: DecisionTransformer
     public let normalization: PolicyNormalization
     private var history: PolicyHistory
     private let batch: TrajectoryBatch
+    /// Flow attention: each layer's running state after the window's tokens but the last.
+    private let recurrence: FlowRecurrence?
+    /// Flow attention: the window's last two steps, for a pass that continues it.
+    private let tail: TrajectoryBatch
     private var awaitingReward = false
     private var started = false
     /// The window length and the model's pass count after this policy's last forward pass.
@@ -81,6 +92,10 @@ public final class DecisionPolicy {
             maxEpisodeLength: c.maxEpisodeLength)
         batch = TrajectoryBatch(
             capacity: 1, timesteps: c.contextLength, stateDimension: c.stateDimension,
+            actionDimension: c.actionDimension)
+        recurrence = c.attention == .flow ? FlowRecurrence(model: model, capacity: 1) : nil
+        tail = TrajectoryBatch(
+            capacity: 1, timesteps: min(2, c.contextLength), stateDimension: c.stateDimension,
             actionDimension: c.actionDimension)
     }
 
@@ -128,17 +143,34 @@ public final class DecisionPolicy {
         let mean = normalization.stateMean
         let scale = normalization.stateScale
         history.append { j in (observation[j] - mean[j]) / scale[j] }
-        batch.count = 1
-        batch.timesteps = history.count
-        history.write(into: batch, sequence: 0)
-        // Reusable: the window grew by one step since our own last pass. Recompute from the
-        // previous step's action token (position 3·(count − 2) + 2) onward.
+        // Reusable: the window grew by one step since our own last pass.
         let grew = history.count == lastCount + 1 && lastCount >= 1 && model.forwardCount == lastForward
-        model.forward(batch, training: false, firstRow: reusesActivations && grew ? 3 * history.count - 4 : 0)
+        let predictions: UnsafeBufferPointer<Float>
+        let last: Int
+        if let recurrence, reusesActivations && grew {
+            // The previous step's action token (token 2 of the last two steps) onward.
+            tail.count = 1
+            tail.timesteps = 2
+            history.write(into: tail, sequence: 0, lastSteps: 2)
+            model.forwardAppending(tail, firstToken: 2, recurrence: recurrence)
+            predictions = model.actionPredictions
+            last = actionDimension
+        } else {
+            batch.count = 1
+            batch.timesteps = history.count
+            history.write(into: batch, sequence: 0)
+            if let recurrence {
+                model.forward(batch, recurrence: recurrence)
+            } else {
+                // Softmax: recompute from the previous step's action token (position 3·(count − 2) + 2).
+                model.forward(
+                    batch, training: false, reuse: reusesActivations && grew ? .inPlace(firstRow: 3 * history.count - 4) : .none)
+            }
+            predictions = model.actionPredictions
+            last = (history.count - 1) * actionDimension
+        }
         lastCount = history.count
         lastForward = model.forwardCount
-        let predictions = model.actionPredictions
-        let last = (history.count - 1) * actionDimension
         for j in 0..<actionDimension { action[j] = predictions[last + j] }
         history.setLastAction { predictions[last + $0] }
         awaitingReward = true

@@ -73,15 +73,24 @@ public struct PolicyHistory: Sendable {
     /// Writes the window into sequence `sequence` of `batch`, whose `timesteps` must equal
     /// `count`.
     public func write(into batch: TrajectoryBatch, sequence: Int) {
-        precondition(batch.timesteps == count, "batch holds \(batch.timesteps) steps, the history \(count)")
+        write(into: batch, sequence: sequence, lastSteps: count)
+    }
+
+    /// Writes the window's last `lastSteps` steps into sequence `sequence` of `batch`, whose
+    /// `timesteps` must equal `lastSteps`: what a pass that continues a sequence needs.
+    public func write(into batch: TrajectoryBatch, sequence: Int, lastSteps: Int) {
+        precondition(
+            lastSteps >= 1 && lastSteps <= count && batch.timesteps == lastSteps,
+            "batch holds \(batch.timesteps) steps; writing \(lastSteps) of the history's \(count)")
         let S = stateDimension
         let A = actionDimension
-        let base = sequence * count
-        for i in 0..<(count * S) { batch.states[base * S + i] = states[i] }
-        for i in 0..<(count * A) { batch.actions[base * A + i] = actions[i] }
-        for i in 0..<count {
-            batch.returnsToGo[base + i] = returnsToGo[i]
-            batch.timestepIndices[base + i] = timesteps[i]
+        let base = sequence * lastSteps
+        let skipped = count - lastSteps
+        for i in 0..<(lastSteps * S) { batch.states[base * S + i] = states[skipped * S + i] }
+        for i in 0..<(lastSteps * A) { batch.actions[base * A + i] = actions[skipped * A + i] }
+        for i in 0..<lastSteps {
+            batch.returnsToGo[base + i] = returnsToGo[skipped + i]
+            batch.timestepIndices[base + i] = timesteps[skipped + i]
             batch.mask[base + i] = 1
         }
     }
