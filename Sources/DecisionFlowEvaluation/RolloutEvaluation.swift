@@ -44,7 +44,9 @@ public struct TargetReport: Codable, Sendable {
 
 /// Runs a Decision Transformer in an environment with the reference's evaluation protocol
 /// (see `PolicyHistory`), many episodes at once: one batched forward pass per environment
-/// step across the live episodes.
+/// step across the live episodes. With flow attention, while the episodes' windows are still
+/// growing a step runs only the newly added tokens on each episode's carried Flow-Attention
+/// state, as `DecisionPolicy` does; once they slide, the whole window is recomputed.
 ///
 /// Episode i resets its own environment with seed `seed + i`. Every sequence of a batch is
 /// computed independently (the model never mixes sequences), so the episodes are those of
@@ -83,6 +85,7 @@ public enum RolloutEvaluation {
                 maxEpisodeLength: c.maxEpisodeLength)
         }
         var results = [EpisodeResult](repeating: EpisodeResult(episodeReturn: 0, length: 0), count: count)
+        var previousWindow = 0
         var live = Array(0..<count)
         let mean = normalization.stateMean
         let scale = normalization.stateScale
@@ -91,17 +94,37 @@ public enum RolloutEvaluation {
             histories[index].reset(scaledTarget: Float(target) / normalization.rewardScale)
             histories[index].append { (observation[$0] - mean[$0]) / scale[$0] }
         }
+        // Flow attention: while the windows grow, each step runs only the new tokens on top of
+        // every episode's carried state (see `DecisionPolicy`); `tail` holds their last two steps.
+        let recurrence = c.attention == .flow ? FlowRecurrence(model: model, capacity: count) : nil
+        let tail = TrajectoryBatch(
+            capacity: count, timesteps: min(2, c.contextLength), stateDimension: c.stateDimension,
+            actionDimension: c.actionDimension)
         var steps = 0
         var action = [Float](repeating: 0, count: c.actionDimension)
         while !live.isEmpty {
-            batch.count = live.count
-            batch.timesteps = histories[live[0]].count  // every live episode is at the same step
-            for (slot, episode) in live.enumerated() { histories[episode].write(into: batch, sequence: slot) }
-            model.forward(batch)
+            let window = histories[live[0]].count  // every live episode is at the same step
+            let continues = recurrence != nil && steps > 0 && window > 1 && window > previousWindow
+            let target = continues ? tail : batch
+            target.count = live.count
+            target.timesteps = continues ? 2 : window
+            for (slot, episode) in live.enumerated() {
+                histories[episode].write(into: target, sequence: slot, lastSteps: target.timesteps)
+            }
+            if let recurrence {
+                if continues {
+                    model.forwardAppending(tail, firstToken: 2, recurrence: recurrence)
+                } else {
+                    model.forward(batch, recurrence: recurrence)
+                }
+            } else {
+                model.forward(batch)
+            }
+            previousWindow = window
             let predictions = model.actionPredictions
             var stillLive: [Int] = []
             for (slot, episode) in live.enumerated() {
-                let last = (slot * batch.timesteps + batch.timesteps - 1) * c.actionDimension
+                let last = (slot * target.timesteps + target.timesteps - 1) * c.actionDimension
                 for j in 0..<c.actionDimension { action[j] = predictions[last + j] }
                 histories[episode].setLastAction { action[$0] }
                 let result = try environments[episode].step(action: action)
@@ -111,6 +134,8 @@ public enum RolloutEvaluation {
                     histories[episode].record(scaledReward: Float(result.reward) / normalization.rewardScale)
                     let observation = result.observation
                     histories[episode].append { (observation[$0] - mean[$0]) / scale[$0] }
+                    // Its batch slot shrinks to the number of episodes still running before it.
+                    recurrence?.copy(sequence: slot, to: stillLive.count)
                     stillLive.append(episode)
                 }
             }

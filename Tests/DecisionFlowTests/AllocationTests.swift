@@ -73,5 +73,17 @@ import Testing
         }
         let count = malloc_counter_stop()
         #expect(count == 0, "three warm decisions made \(count) heap allocations")
+
+        // A new episode: its first decision runs the window, the next ones continue the
+        // carried Flow-Attention state (four tokens each).
+        malloc_counter_start()
+        policy.reset(targetReturn: 5)
+        for _ in 0..<3 {
+            try policy.action(for: UnsafeBufferPointer(observation), into: action)
+            policy.record(reward: 0.5)
+        }
+        let growing = malloc_counter_stop()
+        #expect(policy.lastPassTokenCount == 4)
+        #expect(growing == 0, "a reset and three decisions on a growing window made \(growing) heap allocations")
     }
 }

@@ -112,4 +112,63 @@ import Testing
             reference.record(reward: 0.1)
         }
     }
+
+    /// A flow policy whose window holds a whole episode (K = 1000) continues its carried
+    /// Flow-Attention state at every step, running four tokens a decision, and matches a full
+    /// recompute of the window at every one of the 1000 steps.
+    @Test func recurrentActingMatchesFullRecomputationOverAWholeEpisode() throws {
+        let configuration = ModelConfiguration(
+            stateDimension: 5, actionDimension: 2, contextLength: 1000, embeddingDimension: 16, layerCount: 2,
+            headCount: 2, maxEpisodeLength: 1000, attention: .flow)
+        let checkpoint = Checkpoint(model: DecisionTransformer(configuration: configuration, batchCapacity: 1, seed: 31))
+        let recurrent = DecisionPolicy(
+            model: DecisionTransformer(checkpoint: checkpoint, batchCapacity: 1, threads: 1),
+            normalization: .identity(stateDimension: 5))
+        let full = DecisionPolicy(
+            model: DecisionTransformer(checkpoint: checkpoint, batchCapacity: 1, threads: 1),
+            normalization: .identity(stateDimension: 5))
+        full.reusesActivations = false
+        recurrent.reset(targetReturn: 300)
+        full.reset(targetReturn: 300)
+        for t in 0..<1000 {
+            let observation = testValues(5, seed: UInt64(5000 + t))
+            let a = try recurrent.action(for: observation)
+            let b = try full.action(for: observation)
+            #expect(recurrent.lastPassTokenCount == (t == 0 ? 3 : 4), "step \(t)")
+            #expect(full.lastPassTokenCount == 3 * (t + 1))
+            for j in 0..<2 {
+                #expect(abs(a[j] - b[j]) <= 1e-5 + 1e-4 * abs(b[j]), "step \(t) component \(j): \(a[j]) vs \(b[j])")
+            }
+            recurrent.record(reward: 0.3)
+            full.record(reward: 0.3)
+        }
+    }
+
+    /// Once the window slides, every position changes: the policy recomputes the window, and
+    /// when a new episode starts it grows (and continues its state) again.
+    @Test func aSlidingWindowIsRecomputedAndAResetGrowsAgain() throws {
+        let configuration = ModelConfiguration(
+            stateDimension: 5, actionDimension: 2, contextLength: 6, embeddingDimension: 16, layerCount: 2,
+            headCount: 2, maxEpisodeLength: 100, attention: .flow)
+        let checkpoint = Checkpoint(model: DecisionTransformer(configuration: configuration, batchCapacity: 1, seed: 32))
+        let recurrent = DecisionPolicy(
+            model: DecisionTransformer(checkpoint: checkpoint, batchCapacity: 1), normalization: .identity(stateDimension: 5))
+        let full = DecisionPolicy(
+            model: DecisionTransformer(checkpoint: checkpoint, batchCapacity: 1), normalization: .identity(stateDimension: 5))
+        full.reusesActivations = false
+        for episode in 0..<2 {
+            recurrent.reset(targetReturn: 20)
+            full.reset(targetReturn: 20)
+            for t in 0..<40 {
+                let observation = testValues(5, seed: UInt64(700 * episode + t))
+                let a = try recurrent.action(for: observation)
+                let b = try full.action(for: observation)
+                expectClose(a, b, atol: 1e-5, rtol: 1e-4, "episode \(episode) step \(t)")
+                let expectedTokens = t == 0 ? 3 : (t < 6 ? 4 : 18)
+                #expect(recurrent.lastPassTokenCount == expectedTokens, "episode \(episode) step \(t)")
+                recurrent.record(reward: 0.5)
+                full.record(reward: 0.5)
+            }
+        }
+    }
 }

@@ -80,6 +80,9 @@ public final class DecisionPolicy {
     private var lastForward = -1
     /// Whether to reuse the unchanged prefix's activations while the window grows.
     public var reusesActivations = true
+    /// Tokens per sequence the last decision ran through the model (for tests: 4 when a
+    /// flow policy continued its window, 3·K after a full recompute).
+    private(set) var lastPassTokenCount = 0
 
     /// A policy from a model and its normalization.
     public init(model: DecisionTransformer, normalization: PolicyNormalization) {
@@ -155,6 +158,7 @@ public final class DecisionPolicy {
             model.forwardAppending(tail, firstToken: 2, recurrence: recurrence)
             predictions = model.actionPredictions
             last = actionDimension
+            lastPassTokenCount = 4
         } else {
             batch.count = 1
             batch.timesteps = history.count
@@ -168,6 +172,7 @@ public final class DecisionPolicy {
             }
             predictions = model.actionPredictions
             last = (history.count - 1) * actionDimension
+            lastPassTokenCount = 3 * history.count
         }
         lastCount = history.count
         lastForward = model.forwardCount
