@@ -40,6 +40,9 @@ public final class Trainer {
     public let schedule: WarmupSchedule
     /// The environment whose scores apply, if known.
     public let environment: String?
+    /// Things about the configuration and data worth telling the user, that do not stop
+    /// training (a context longer than every episode, which only adds padding).
+    public let warnings: [String]
     private let batch: TrajectoryBatch
 
     /// A fresh run.
@@ -124,6 +127,12 @@ public final class Trainer {
         environment =
             configuration.environment.flatMap { D4RLReferenceScores.environmentName(forID: $0) }
             ?? dataset.environmentName
+        let longest = dataset.trajectories.map(\.length).max() ?? 0
+        warnings =
+            longest < configuration.contextLength
+            ? [
+                "contextLength \(configuration.contextLength) is longer than every episode in the data (the longest has \(longest) steps): every window is padded, which costs time and memory but teaches nothing; a contextLength of \(longest) sees the same data"
+            ] : []
         step = 0
         if let (checkpoint, source) = resuming, let state {
             try model.load(checkpoint, source: source)

@@ -94,6 +94,11 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         if !(gradientClip > 0) { result.append("gradientClip must be positive (it is \(gradientClip))") }
         if weightDecay < 0 { result.append("weightDecay must not be negative (it is \(weightDecay))") }
         if !(0...1).contains(discount) { result.append("discount must be in [0, 1] (it is \(discount))") }
+        if contextLength > maxEpisodeLength {
+            result.append(
+                "contextLength \(contextLength) exceeds maxEpisodeLength \(maxEpisodeLength): a window holds at most one episode; lower contextLength (or raise maxEpisodeLength for longer episodes)"
+            )
+        }
         result += modelConfiguration(stateDimension: 1, actionDimension: 1).problems
         return result
     }

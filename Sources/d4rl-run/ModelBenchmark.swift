@@ -68,10 +68,13 @@ struct ModelBenchmark: ParsableCommand {
     }
 
     /// Median milliseconds of a full training step, and the step's cost.
-    static func timeTraining(_ configuration: ModelConfiguration, batch: Int, steps: Int, warmup: Int, threads: Int)
-        -> (Double, ModelCost)
-    {
-        let model = DecisionTransformer(configuration: configuration, batchCapacity: batch, seed: 1, threads: threads)
+    static func timeTraining(
+        _ configuration: ModelConfiguration, batch: Int, steps: Int, warmup: Int, threads: Int,
+        flowChunkLength: Int = FlowChunking.defaultLength
+    ) -> (Double, ModelCost) {
+        let model = DecisionTransformer(
+            configuration: configuration, batchCapacity: batch, seed: 1, threads: threads,
+            flowChunkLength: flowChunkLength)
         let data = TrajectoryBatch(
             capacity: batch, timesteps: configuration.contextLength, stateDimension: configuration.stateDimension,
             actionDimension: configuration.actionDimension)
@@ -79,7 +82,10 @@ struct ModelBenchmark: ParsableCommand {
         for i in data.states.indices { data.states[i] = generator.nextGaussian() }
         for i in data.actions.indices { data.actions[i] = generator.nextFloat() * 2 - 1 }
         for i in data.returnsToGo.indices { data.returnsToGo[i] = generator.nextFloat() * 3 }
-        for i in data.timestepIndices.indices { data.timestepIndices[i] = Int32(i % configuration.contextLength) }
+        data.mask = [Float](repeating: 1, count: data.mask.count)
+        for i in data.timestepIndices.indices {
+            data.timestepIndices[i] = Int32(i % configuration.contextLength % configuration.maxEpisodeLength)
+        }
         var optimizer = AdamW(layout: model.layout)
         var times: [Double] = []
         for step in 0..<(warmup + steps) {

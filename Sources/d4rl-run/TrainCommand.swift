@@ -135,6 +135,7 @@ struct TrainCommand: ParsableCommand {
         }
         let trainer = run.trainer
         let c = trainer.configuration
+        for warning in trainer.warnings { note("warning: \(warning)") }
         note("run \(run.directory.path): \(trainer.model.configuration.summary)")
         note(
             "data \(c.datasets.joined(separator: " + ")): \(trainer.sampler.dataset.count) steps, \(trainer.sampler.dataset.trajectories.count) trajectories; environment \(trainer.environment ?? "unknown")"
