@@ -99,7 +99,10 @@ struct ModelBenchmark: ParsableCommand {
             if step >= warmup { times.append(elapsed) }
         }
         times.sort()
-        return (times[times.count / 2], ModelCost(configuration: configuration, batch: batch))
+        return (
+            times[times.count / 2],
+            ModelCost(configuration: configuration, batch: batch, flowChunkLength: model.flowChunkLength)
+        )
     }
 
     /// cblas_sgemm's GFLOP/s over the step's own products (each timed as often as it occurs),

@@ -1,3 +1,4 @@
+import Foundation
 import RealModule
 import Testing
 
@@ -10,6 +11,27 @@ import Testing
 /// with step 1e-4 (truncation error ~1e-8), so the bound is Float rounding of sums of a few
 /// dozen terms: 1e-4 relative plus 1e-5 absolute.
 @Suite struct KernelTests {
+    /// The vectorized exponential against Double's, across the range the sigmoid sees and
+    /// beyond, and the sigmoid built on it against the scalar formula.
+    @Test func vectorExpIsAccurate() {
+        var worst = 0.0
+        var x: Float = -87
+        while x < 88 {
+            let lanes = SIMD8<Float>((0..<8).map { x + Float($0) * 0.013 })
+            let result = vectorExp(lanes)
+            for lane in 0..<8 {
+                let exact = Foundation.exp(Double(lanes[lane]))
+                worst = max(worst, abs(Double(result[lane]) - exact) / exact)
+            }
+            x += 0.37
+        }
+        #expect(worst < 3e-7, "largest relative error \(worst)")
+        var values = (0..<37).map { Float($0) * 0.9 - 16 }
+        let expected = values.map { 1 / (1 + Foundation.exp(-Double($0))) }
+        values.withUnsafeMutableBufferPointer { vectorSigmoidInPlace($0.baseAddress!, count: $0.count) }
+        for (value, exact) in zip(values, expected) { #expect(abs(Double(value) - exact) <= 1e-7 * max(exact, 1e-30) + 1e-12) }
+    }
+
     /// Central differences of `loss` with respect to every element of `input`.
     static func numericGradient(_ input: [Double], h: Double = 1e-4, loss: ([Double]) -> Double) -> [Double] {
         (0..<input.count).map { index in

@@ -91,6 +91,20 @@ enum ReferenceFixtures {
                 "\(name) grad \(entry.name)")
         }
 
+        // The training pass computes the last block's MLP and ln_f for state tokens only, and
+        // no state or return predictions: the same loss and gradients.
+        let compactLoss = model.forward(batch, training: false, reuse: .none, actionsOnly: true)
+        expectClose([compactLoss], try expected("output/loss"), atol: Self.atol, rtol: Self.rtol, "\(name) compact loss")
+        expectClose(
+            Array(model.actionPredictions), try expected("output/action_preds"), atol: Self.atol, rtol: Self.rtol,
+            "\(name) compact action_preds")
+        model.backward()
+        for entry in model.layout.entries {
+            expectClose(
+                Array(model.gradients[entry.range]), try expected("grad/\(entry.name)"), atol: 1e-5, rtol: Self.rtol,
+                "\(name) compact grad \(entry.name)")
+        }
+
         var optimizer = AdamW(layout: model.layout, settings: AdamW.Settings(weightDecay: 1e-4))
         clipGradientNorm(model.gradients, maxNorm: 0.25)
         optimizer.update(

@@ -171,10 +171,8 @@ func flowAttentionForward(
 
     // queries = sigmoid(queries); keys = sigmoid(keys)
     for i in 0..<L {
-        for d in 0..<D {
-            q[i * ldQKV + d] = sigmoid(q[i * ldQKV + d])
-            k[i * ldQKV + d] = sigmoid(k[i * ldQKV + d])
-        }
+        vectorSigmoidInPlace(q + i * ldQKV, count: D)
+        vectorSigmoidInPlace(k + i * ldQKV, count: D)
     }
     /// Copies the running D-vector `sum` into the state once the committed rows are in.
     @inline(__always) func commit(_ sum: UnsafeMutablePointer<Float>, to target: UnsafeMutablePointer<Float>, row: Int)
@@ -189,10 +187,8 @@ func flowAttentionForward(
     for i in 0..<L {
         let qi = q + i * ldQKV
         let ki = k + i * ldQKV
-        for d in 0..<D {
-            keySum[d] += ki[d]
-            querySum[d] += qi[d]
-        }
+        vectorScaleAdd(keySum, ki, 1, keySum, count: D)
+        vectorScaleAdd(querySum, qi, 1, querySum, count: D)
         commit(keySum, to: FlowState.keySum(st, D: D), row: i)
         commit(querySum, to: FlowState.querySum(st, D: D), row: i)
         let sinkDot = vectorShiftedDot(qi, eps, keySum, eps, count: D)
@@ -214,10 +210,8 @@ func flowAttentionForward(
         let line = cache + i * FlowCache.width
         let si = line[FlowCache.sinkIncoming]
         let so = line[FlowCache.sourceOutgoing]
-        for d in 0..<D {
-            keyOutSum[d] += ki[d] * so
-            queryInSum[d] += qi[d] * si
-        }
+        vectorScaleAdd(keyOutSum, ki, so, keyOutSum, count: D)
+        vectorScaleAdd(queryInSum, qi, si, queryInSum, count: D)
         commit(keyOutSum, to: FlowState.keyOutSum(st, D: D), row: i)
         commit(queryInSum, to: FlowState.queryInSum(st, D: D), row: i)
         let sinkDot = vectorShiftedDot(qi, eps, keyOutSum, eps, count: D)
@@ -241,10 +235,8 @@ func flowAttentionForward(
         let n = Float(offset + i + 1)
         let queryScale = line[FlowCache.sinkIncoming] / n
         let competition = line[FlowCache.expSource] / line[FlowCache.expSourceSum] * n
-        for d in 0..<D {
-            qs[i * D + d] = q[i * ldQKV + d] * queryScale
-            vs[i * D + d] = v[i * ldQKV + d] * competition
-        }
+        vectorScale(qs + i * D, q + i * ldQKV, queryScale, count: D)
+        vectorScale(vs + i * D, v + i * ldQKV, competition, count: D)
     }
     // (5) beforeAllocation = causal_dot_product(qs, k, vs), chunk by chunk:
     //   rows I: tril(qs_I · k_Iᵀ) · vs_I + qs_I · kv, then kv += k_Iᵀ · vs_I.
@@ -270,7 +262,7 @@ func flowAttentionForward(
     // y = beforeAllocation · sink_allocation
     for i in 0..<L {
         let allocation = cache[i * FlowCache.width + FlowCache.sinkAllocation]
-        for d in 0..<D { y[i * ldY + d] = beforeAllocation[i * ldB + d] * allocation }
+        vectorScale(y + i * ldY, beforeAllocation + i * ldB, allocation, count: D)
     }
 }
 
@@ -306,11 +298,9 @@ func flowAttentionBackward(
         let allocation = line[FlowCache.sinkAllocation]
         let queryScale = line[FlowCache.sinkIncoming] / n
         let competition = line[FlowCache.expSource] / line[FlowCache.expSourceSum] * n
-        for d in 0..<D {
-            go[i * D + d] = dy[i * ldY + d] * allocation
-            qs[i * D + d] = q[i * ldQKV + d] * queryScale
-            vs[i * D + d] = v[i * ldQKV + d] * competition
-        }
+        vectorScale(go + i * D, dy + i * ldY, allocation, count: D)
+        vectorScale(qs + i * D, q + i * ldQKV, queryScale, count: D)
+        vectorScale(vs + i * D, v + i * ldQKV, competition, count: D)
     }
     // beforeAllocation_I = tril(qs_I · k_Iᵀ) · vs_I + qs_I · kv_I, chunk by chunk, where kv_I
     // (saved by the forward pass) sums k ⊗ vs over the earlier chunks. From the last chunk
@@ -356,7 +346,7 @@ func flowAttentionBackward(
         let e = line[FlowCache.expSource]
         let total = line[FlowCache.expSourceSum]
         let competition = e / total * n
-        for d in 0..<D { dv[i * ldD + d] += gvs[i * D + d] * competition }
+        vectorScaleAdd(dv + i * ldD, gvs + i * D, competition, dv + i * ldD, count: D)
         let dCompetition = vectorDot(gvs + i * D, v + i * ldQKV, count: D)
         let dAllocation = vectorDot(dy + i * ldY, beforeAllocation + i * ldB, count: D)
         reverseExpGradient += -dCompetition * n * e / (total * total)
@@ -371,7 +361,7 @@ func flowAttentionBackward(
     for i in 0..<L {
         let n = Float(i + 1)
         let si = cache[i * FlowCache.width + FlowCache.sinkIncoming]
-        for d in 0..<D { gq[i * D + d] = gqs[i * D + d] * si / n }
+        vectorScale(gq + i * D, gqs + i * D, si / n, count: D)
         dSinkIncoming[i] = vectorDot(gqs + i * D, q + i * ldQKV, count: D) / n
     }
 
@@ -381,19 +371,19 @@ func flowAttentionBackward(
     let queryPrefix = vs
     let keyOutPrefix = go
     let queryInPrefix = gqs
+    let zeros = scratch.reverseSums  // D zeros: the sums before position 0
+    zeros.update(repeating: 0, count: D)
     for i in 0..<L {
         let line = cache + i * FlowCache.width
         let si = line[FlowCache.sinkIncoming]
         let so = line[FlowCache.sourceOutgoing]
-        for d in 0..<D {
-            let before = i * D + d - D
-            let ki = k[i * ldQKV + d]
-            let qi = q[i * ldQKV + d]
-            keyPrefix[i * D + d] = ki + (i > 0 ? keyPrefix[before] : 0)
-            queryPrefix[i * D + d] = qi + (i > 0 ? queryPrefix[before] : 0)
-            keyOutPrefix[i * D + d] = ki * so + (i > 0 ? keyOutPrefix[before] : 0)
-            queryInPrefix[i * D + d] = qi * si + (i > 0 ? queryInPrefix[before] : 0)
-        }
+        let ki = k + i * ldQKV
+        let qi = q + i * ldQKV
+        let previous = i * D - D
+        vectorScaleAdd(keyPrefix + i * D, ki, 1, i > 0 ? keyPrefix + previous : zeros, count: D)
+        vectorScaleAdd(queryPrefix + i * D, qi, 1, i > 0 ? queryPrefix + previous : zeros, count: D)
+        vectorScaleAdd(keyOutPrefix + i * D, ki, so, i > 0 ? keyOutPrefix + previous : zeros, count: D)
+        vectorScaleAdd(queryInPrefix + i * D, qi, si, i > 0 ? queryInPrefix + previous : zeros, count: D)
     }
 
     // One reverse sweep. Each causal sum Σ_{j≤i} x_j sends its gradient to every x_j with
@@ -414,40 +404,79 @@ func flowAttentionBackward(
         let so = line[FlowCache.sourceOutgoing]
         let sinkScale = dSink[i] / n
         let sourceScale = dSource[i] / n
-        for d in 0..<D {
-            let qi = q[i * ldQKV + d]
-            let ki = k[i * ldQKV + d]
-            gq[i * D + d] += sinkScale * (keyOutPrefix[i * D + d] + eps)
-            gk[i * D + d] += sourceScale * (queryInPrefix[i * D + d] + eps)
-            reverseKeyOut[d] += sinkScale * (qi + eps)
-            reverseQueryIn[d] += sourceScale * (ki + eps)
-            gk[i * D + d] += reverseKeyOut[d] * so
-            gq[i * D + d] += reverseQueryIn[d] * si
-        }
+        reverseSweepStep(
+            gq: gq + i * D, gk: gk + i * D, q: q + i * ldQKV, k: k + i * ldQKV, prefixForQ: keyOutPrefix + i * D,
+            prefixForK: queryInPrefix + i * D, reverseFromQ: reverseKeyOut, reverseFromK: reverseQueryIn,
+            scaleQ: sinkScale, scaleK: sourceScale, keyWeight: so, queryWeight: si, eps: eps, count: D)
         let dSo = vectorDot(reverseKeyOut, k + i * ldQKV, count: D)
         let dSi = dSinkIncoming[i] + vectorDot(reverseQueryIn, q + i * ldQKV, count: D)
         // si = n / a  ⇒  da = −dsi · n / a² = −dsi · si² / n (and likewise for so, b).
         let dSinkDot = -dSi * si * si / n
         let dSourceDot = -dSo * so * so / n
-        for d in 0..<D {
-            let qi = q[i * ldQKV + d]
-            let ki = k[i * ldQKV + d]
-            gq[i * D + d] += dSinkDot * (keyPrefix[i * D + d] + eps)
-            gk[i * D + d] += dSourceDot * (queryPrefix[i * D + d] + eps)
-            reverseKey[d] += dSinkDot * (qi + eps)
-            reverseQuery[d] += dSourceDot * (ki + eps)
-            gk[i * D + d] += reverseKey[d]
-            gq[i * D + d] += reverseQuery[d]
-        }
+        reverseSweepStep(
+            gq: gq + i * D, gk: gk + i * D, q: q + i * ldQKV, k: k + i * ldQKV, prefixForQ: keyPrefix + i * D,
+            prefixForK: queryPrefix + i * D, reverseFromQ: reverseKey, reverseFromK: reverseQuery, scaleQ: dSinkDot,
+            scaleK: dSourceDot, keyWeight: 1, queryWeight: 1, eps: eps, count: D)
     }
 
     // q = sigmoid(queries), k = sigmoid(keys)  ⇒  multiply by σ(1 − σ).
     for i in 0..<L {
-        for d in 0..<D {
-            let qi = q[i * ldQKV + d]
-            let ki = k[i * ldQKV + d]
-            dq[i * ldD + d] += gq[i * D + d] * qi * (1 - qi)
-            dk[i * ldD + d] += gk[i * D + d] * ki * (1 - ki)
-        }
+        sigmoidBackward(dq + i * ldD, gq + i * D, q + i * ldQKV, count: D)
+        sigmoidBackward(dk + i * ldD, gk + i * D, k + i * ldQKV, count: D)
+    }
+}
+
+/// One position of the backward pass's reverse sweep, for one pair of causal sums
+/// (`prefixForQ` read by the query side, `prefixForK` by the key side):
+///   gq += scaleQ·(prefixForQ + eps);  gk += scaleK·(prefixForK + eps)
+///   reverseFromQ += scaleQ·(q + eps);  reverseFromK += scaleK·(k + eps)
+///   gk += reverseFromQ·keyWeight;  gq += reverseFromK·queryWeight
+@inline(__always) private func reverseSweepStep(
+    gq: UnsafeMutablePointer<Float>, gk: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>,
+    k: UnsafePointer<Float>, prefixForQ: UnsafePointer<Float>, prefixForK: UnsafePointer<Float>,
+    reverseFromQ: UnsafeMutablePointer<Float>, reverseFromK: UnsafeMutablePointer<Float>, scaleQ: Float,
+    scaleK: Float, keyWeight: Float, queryWeight: Float, eps: Float, count: Int
+) {
+    let (a, b, e) = (SIMD8<Float>(repeating: scaleQ), SIMD8<Float>(repeating: scaleK), SIMD8<Float>(repeating: eps))
+    let (wk, wq) = (SIMD8<Float>(repeating: keyWeight), SIMD8<Float>(repeating: queryWeight))
+    var d = 0
+    while d + 8 <= count {
+        var gqv = load8(gq + d) + a * (load8(prefixForQ + d) + e)
+        var gkv = load8(gk + d) + b * (load8(prefixForK + d) + e)
+        let rq = load8(reverseFromQ + d) + a * (load8(q + d) + e)
+        let rk = load8(reverseFromK + d) + b * (load8(k + d) + e)
+        gkv += rq * wk
+        gqv += rk * wq
+        store8(rq, reverseFromQ + d)
+        store8(rk, reverseFromK + d)
+        store8(gqv, gq + d)
+        store8(gkv, gk + d)
+        d += 8
+    }
+    while d < count {
+        gq[d] += scaleQ * (prefixForQ[d] + eps)
+        gk[d] += scaleK * (prefixForK[d] + eps)
+        reverseFromQ[d] += scaleQ * (q[d] + eps)
+        reverseFromK[d] += scaleK * (k[d] + eps)
+        gk[d] += reverseFromQ[d] * keyWeight
+        gq[d] += reverseFromK[d] * queryWeight
+        d += 1
+    }
+}
+
+/// dx += g · σ · (1 − σ), where `sigma` holds σ(x).
+@inline(__always) private func sigmoidBackward(
+    _ dx: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ sigma: UnsafePointer<Float>, count: Int
+) {
+    let one = SIMD8<Float>(repeating: 1)
+    var d = 0
+    while d + 8 <= count {
+        let s = load8(sigma + d)
+        store8(load8(dx + d) + load8(g + d) * s * (one - s), dx + d)
+        d += 8
+    }
+    while d < count {
+        dx[d] += g[d] * sigma[d] * (1 - sigma[d])
+        d += 1
     }
 }

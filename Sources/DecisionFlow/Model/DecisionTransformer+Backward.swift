@@ -40,53 +40,63 @@ extension DecisionTransformer {
                 a.dActionPredictions[index] = gradient
             }
         }
+        // A compact pass ran the last block after attention, and ln_f, on the B·T state
+        // tokens packed densely; their gradients live in the first B·T rows until expanded.
+        let compact = lastPassCompact
+        let stateRows = B * T
+        let finalRows = compact ? stateRows : N
         // action = predict_action(finalNorm[state tokens])
         a.dNorm.update(repeating: 0, count: N * C)
         linearBackward(
-            dinp: a.dNorm + C, ldDinp: 3 * C, dweight: g + layout.predictActionWeight,
-            dbias: g + layout.predictActionBias, dout: a.dActionPredictions, ldDout: A, inp: a.finalNorm + C,
-            ldIn: 3 * C, weight: p + layout.predictActionWeight, layout: .outIn, N: B * T, I: C, O: A, ones: a.ones,
-            work: work)
+            dinp: a.dNorm + (compact ? 0 : C), ldDinp: compact ? C : 3 * C, dweight: g + layout.predictActionWeight,
+            dbias: g + layout.predictActionBias, dout: a.dActionPredictions, ldDout: A,
+            inp: a.finalNorm + (compact ? 0 : C), ldIn: compact ? C : 3 * C, weight: p + layout.predictActionWeight,
+            layout: .outIn, N: B * T, I: C, O: A, ones: a.ones, work: work)
         // finalNorm = ln_f(residual[last])
         a.dResidual.update(repeating: 0, count: N * C)
         layerNormBackward(
             dinp: a.dResidual, dweight: g + layout.finalNormWeight, dbias: g + layout.finalNormBias, dout: a.dNorm,
             inp: a.residuals[cfg.layerCount], weight: p + layout.finalNormWeight, mean: a.finalNormMean,
-            rstd: a.finalNormRstd, N: N, C: C, work: work, partials: a.normPartials)
+            rstd: a.finalNormRstd, N: finalRows, C: C, work: work, partials: a.normPartials)
 
         for index in stride(from: cfg.layerCount - 1, through: 0, by: -1) {
             let block = layout.blocks[index]
             let buffers = a.blocks[index]
+            // The rows after attention: the packed state tokens in a compact pass's last block.
+            let packed = compact && index == cfg.layerCount - 1
+            let M = packed ? stateRows : N
             // next = residualMid + dropout(c_proj(act(c_fc(ln_2(residualMid)))))
-            for i in 0..<(N * C) { a.dProjection[i] = a.dResidual[i] * buffers.mlpResidualMask[i] }
-            a.dFc.update(repeating: 0, count: N * F)
+            for i in 0..<(M * C) { a.dProjection[i] = a.dResidual[i] * buffers.mlpResidualMask[i] }
+            a.dFc.update(repeating: 0, count: M * F)
             linearBackward(
                 dinp: a.dFc, ldDinp: F, dweight: g + block.fcProjectionWeight, dbias: g + block.fcProjectionBias,
                 dout: a.dProjection, ldDout: C, inp: buffers.fcActivated, ldIn: F, weight: p + block.fcProjectionWeight,
-                layout: .inOut, N: N, I: F, O: C, ones: a.ones, work: work)
+                layout: .inOut, N: M, I: F, O: C, ones: a.ones, work: work)
             // fcActivated = act(fcPre): the gradient w.r.t. fcPre goes to scratch, then back to dFc.
-            a.scratch.update(repeating: 0, count: N * F)
+            a.scratch.update(repeating: 0, count: M * F)
             activationBackward(
-                dinp: a.scratch, dout: a.dFc, inp: buffers.fcPre, count: N * F, kind: cfg.activation, work: work)
-            a.dNorm.update(repeating: 0, count: N * C)
+                dinp: a.scratch, dout: a.dFc, inp: buffers.fcPre, count: M * F, kind: cfg.activation, work: work)
+            a.dNorm.update(repeating: 0, count: M * C)
             linearBackward(
                 dinp: a.dNorm, ldDinp: C, dweight: g + block.fcWeight, dbias: g + block.fcBias, dout: a.scratch,
-                ldDout: F, inp: buffers.ln2, ldIn: C, weight: p + block.fcWeight, layout: .inOut, N: N, I: C, O: F,
+                ldDout: F, inp: buffers.ln2, ldIn: C, weight: p + block.fcWeight, layout: .inOut, N: M, I: C, O: F,
                 ones: a.ones, work: work)
             layerNormBackward(
                 dinp: a.dResidual, dweight: g + block.ln2Weight, dbias: g + block.ln2Bias, dout: a.dNorm,
                 inp: buffers.residualMid, weight: p + block.ln2Weight, mean: buffers.ln2Mean, rstd: buffers.ln2Rstd,
-                N: N, C: C, work: work, partials: a.normPartials)
+                N: M, C: C, work: work, partials: a.normPartials)
 
             // residualMid = x + dropout(proj(attention(ln_1(x))))
             let projectionLayout: WeightLayout = cfg.attention == .flow ? .outIn : .inOut
-            for i in 0..<(N * C) { a.dProjection[i] = a.dResidual[i] * buffers.attentionResidualMask[i] }
+            for i in 0..<(M * C) { a.dProjection[i] = a.dResidual[i] * buffers.attentionResidualMask[i] }
             a.dAttentionOutput.update(repeating: 0, count: N * C)
             linearBackward(
-                dinp: a.dAttentionOutput, ldDinp: C, dweight: g + block.projectionWeight,
-                dbias: g + block.projectionBias, dout: a.dProjection, ldDout: C, inp: buffers.attentionOutput, ldIn: C,
-                weight: p + block.projectionWeight, layout: projectionLayout, N: N, I: C, O: C, ones: a.ones, work: work
+                dinp: a.dAttentionOutput + (packed ? C : 0), ldDinp: packed ? 3 * C : C,
+                dweight: g + block.projectionWeight, dbias: g + block.projectionBias, dout: a.dProjection, ldDout: C,
+                inp: buffers.attentionOutput + (packed ? C : 0), ldIn: packed ? 3 * C : C,
+                weight: p + block.projectionWeight, layout: projectionLayout, N: M, I: C, O: C, ones: a.ones, work: work
             )
+            if packed { expandStateRows(a.dResidual, stateRows: stateRows, C: C) }
             a.dQKV.update(repeating: 0, count: N * 3 * C)
             let pairs = AttentionPairs(
                 kind: cfg.attention, H: H, L: L, C: C, D: D, eps: cfg.flowEpsilon, qkv: buffers.qkv,
@@ -142,5 +152,17 @@ extension DecisionTransformer {
         var sum = 0.0
         for value in gradients { sum += Double(value) * Double(value) }
         return Float(sum.squareRoot())
+    }
+
+    /// Spreads the gradient of packed state-token rows (the first `stateRows` rows of
+    /// `buffer`) to their places in the interleaved (R, s, a) layout, row 3r + 1, with zeros
+    /// for the return and action tokens, which reached the loss only through attention. In
+    /// place, from the last row back: row r moves to rows ≥ r, never over an unread one.
+    private func expandStateRows(_ buffer: UnsafeMutablePointer<Float>, stateRows: Int, C: Int) {
+        for row in stride(from: stateRows - 1, through: 0, by: -1) {
+            (buffer + (3 * row + 1) * C).update(from: buffer + row * C, count: C)
+            (buffer + 3 * row * C).update(repeating: 0, count: C)
+            (buffer + (3 * row + 2) * C).update(repeating: 0, count: C)
+        }
     }
 }

@@ -46,6 +46,8 @@ public final class DecisionTransformer {
     private var lastTimesteps = 0
     /// The batch of the last forward pass; `backward()` reads its inputs and targets.
     private(set) weak var lastBatchForBackward: TrajectoryBatch?
+    /// Whether the last forward pass ran its last block's MLP on state tokens only.
+    private(set) var lastPassCompact = false
 
     /// Creates a model with fresh weights: GPT-2's initialization inside the transformer
     /// (normal(0, 0.02) weights, zero biases, unit LayerNorms) and PyTorch's defaults for the
@@ -133,11 +135,13 @@ public final class DecisionTransformer {
     /// Runs the model on `batch` and returns the masked mean squared error of the predicted
     /// actions against `batch.actions` (0 when no step is unmasked).
     ///
-    /// - Parameter training: applies dropout (with `dropoutGenerator`) and keeps what
-    ///   `backward()` needs; without it the pass is deterministic and dropout-free.
+    /// - Parameter training: applies dropout (with `dropoutGenerator`) and computes only
+    ///   what the action loss and `backward()` need: after the last block's attention, only
+    ///   the state tokens (the action is predicted from them), and no state or return
+    ///   predictions. Without it the pass is deterministic, dropout-free and complete.
     @discardableResult
     public func forward(_ batch: TrajectoryBatch, training: Bool = false) -> Float {
-        forward(batch, training: training, reuse: .none)
+        forward(batch, training: training, reuse: .none, actionsOnly: training)
     }
 
     /// Runs the model on `batch` without dropout, and keeps in `recurrence` each sequence's
@@ -184,8 +188,11 @@ public final class DecisionTransformer {
     /// The forward pass. Row-wise stages run on one contiguous range of token rows: all of
     /// them; rows `firstRow…` in place; or, for `.recurrent`, the `R = L − firstToken` new
     /// tokens of each sequence packed as (B, R).
+    ///
+    /// With `actionsOnly` (a full pass), everything after the last block's attention runs on
+    /// the state tokens alone, packed as (B·T, C) rows: only they reach the action loss.
     @discardableResult
-    func forward(_ batch: TrajectoryBatch, training: Bool, reuse: RowReuse) -> Float {
+    func forward(_ batch: TrajectoryBatch, training: Bool, reuse: RowReuse, actionsOnly: Bool = false) -> Float {
         forwardCount += 1
         let cfg = configuration
         let B = batch.count
@@ -224,6 +231,9 @@ public final class DecisionTransformer {
         }
         let R = L - first
         let rows = B * R
+        // The last block after attention, and the final LayerNorm, on state tokens only.
+        let compact = actionsOnly && first == 0 && recurrence == nil
+        let stateRows = B * T
 
         // Embeddings: token 3t is the return-to-go, 3t+1 the state, 3t+2 the action; each is its
         // linear embedding plus the timestep's embedding row.
@@ -250,7 +260,6 @@ public final class DecisionTransformer {
             }
         }
 
-        let rowRange = (base * C)..<((base + rows) * C)
         for (index, block) in layout.blocks.enumerated() {
             let x = a.residuals[index]
             let buffers = a.blocks[index]
@@ -276,41 +285,59 @@ public final class DecisionTransformer {
                 dqkv: a.dQKV, flowScratch: flowScratch, softmaxScratch: softmaxScratch,
                 firstRow: recurrence == nil ? first : 0, recurrence: recurrence?.layer(index))
             work.forEach(B * H, pairs, AttentionPairs.forward)
+            // From here on the block runs on `postRows` rows from `postBase`: all computed
+            // rows, or, in the last block of a compact pass, the state tokens packed densely.
+            let packed = compact && index == cfg.layerCount - 1
+            let postBase = packed ? 0 : base
+            let postRows = packed ? stateRows : rows
+            let postRange = (postBase * C)..<((postBase + postRows) * C)
             linearForward(
-                out: a.dProjection + base * C, ldOut: C, inp: buffers.attentionOutput + base * C, ldIn: C,
-                weight: p + block.projectionWeight, bias: p + block.projectionBias, layout: projectionLayout, N: rows,
-                I: C, O: C, work: work)
+                out: a.dProjection + postBase * C, ldOut: C,
+                inp: buffers.attentionOutput + (packed ? C : base * C), ldIn: packed ? 3 * C : C,
+                weight: p + block.projectionWeight, bias: p + block.projectionBias, layout: projectionLayout,
+                N: postRows, I: C, O: C, work: work)
             dropoutForward(
-                out: a.dProjection + base * C, mask: buffers.attentionResidualMask + base * C,
-                inp: a.dProjection + base * C, count: rows * C, probability: dropout, generator: &dropoutGenerator,
-                work: work)
-            for index in rowRange { buffers.residualMid[index] = x[index] + a.dProjection[index] }
+                out: a.dProjection + postBase * C, mask: buffers.attentionResidualMask + postBase * C,
+                inp: a.dProjection + postBase * C, count: postRows * C, probability: dropout,
+                generator: &dropoutGenerator, work: work)
+            if packed {
+                for row in 0..<stateRows {
+                    vectorScaleAdd(
+                        buffers.residualMid + row * C, x + (3 * row + 1) * C, 1, a.dProjection + row * C, count: C)
+                }
+            } else {
+                for index in postRange { buffers.residualMid[index] = x[index] + a.dProjection[index] }
+            }
 
             layerNormForward(
-                out: buffers.ln2 + base * C, mean: buffers.ln2Mean + base, rstd: buffers.ln2Rstd + base,
-                inp: buffers.residualMid + base * C, weight: p + block.ln2Weight, bias: p + block.ln2Bias, N: rows,
-                C: C, eps: cfg.layerNormEpsilon, work: work)
+                out: buffers.ln2 + postBase * C, mean: buffers.ln2Mean + postBase, rstd: buffers.ln2Rstd + postBase,
+                inp: buffers.residualMid + postBase * C, weight: p + block.ln2Weight, bias: p + block.ln2Bias,
+                N: postRows, C: C, eps: cfg.layerNormEpsilon, work: work)
             linearForward(
-                out: buffers.fcPre + base * F, ldOut: F, inp: buffers.ln2 + base * C, ldIn: C,
-                weight: p + block.fcWeight, bias: p + block.fcBias, layout: .inOut, N: rows, I: C, O: F, work: work)
+                out: buffers.fcPre + postBase * F, ldOut: F, inp: buffers.ln2 + postBase * C, ldIn: C,
+                weight: p + block.fcWeight, bias: p + block.fcBias, layout: .inOut, N: postRows, I: C, O: F,
+                work: work)
             activationForward(
-                out: buffers.fcActivated + base * F, inp: buffers.fcPre + base * F, count: rows * F,
+                out: buffers.fcActivated + postBase * F, inp: buffers.fcPre + postBase * F, count: postRows * F,
                 kind: cfg.activation, work: work)
             linearForward(
-                out: a.dProjection + base * C, ldOut: C, inp: buffers.fcActivated + base * F, ldIn: F,
-                weight: p + block.fcProjectionWeight, bias: p + block.fcProjectionBias, layout: .inOut, N: rows, I: F,
-                O: C, work: work)
+                out: a.dProjection + postBase * C, ldOut: C, inp: buffers.fcActivated + postBase * F, ldIn: F,
+                weight: p + block.fcProjectionWeight, bias: p + block.fcProjectionBias, layout: .inOut, N: postRows,
+                I: F, O: C, work: work)
             dropoutForward(
-                out: a.dProjection + base * C, mask: buffers.mlpResidualMask + base * C, inp: a.dProjection + base * C,
-                count: rows * C, probability: dropout, generator: &dropoutGenerator, work: work)
+                out: a.dProjection + postBase * C, mask: buffers.mlpResidualMask + postBase * C,
+                inp: a.dProjection + postBase * C, count: postRows * C, probability: dropout,
+                generator: &dropoutGenerator, work: work)
             let next = a.residuals[index + 1]
-            for index in rowRange { next[index] = buffers.residualMid[index] + a.dProjection[index] }
+            for index in postRange { next[index] = buffers.residualMid[index] + a.dProjection[index] }
         }
 
+        let finalBase = compact ? 0 : base
+        let finalRows = compact ? stateRows : rows
         layerNormForward(
-            out: a.finalNorm + base * C, mean: a.finalNormMean + base, rstd: a.finalNormRstd + base,
-            inp: a.residuals[cfg.layerCount] + base * C, weight: p + layout.finalNormWeight,
-            bias: p + layout.finalNormBias, N: rows, C: C, eps: cfg.layerNormEpsilon, work: work)
+            out: a.finalNorm + finalBase * C, mean: a.finalNormMean + finalBase, rstd: a.finalNormRstd + finalBase,
+            inp: a.residuals[cfg.layerCount] + finalBase * C, weight: p + layout.finalNormWeight,
+            bias: p + layout.finalNormBias, N: finalRows, C: C, eps: cfg.layerNormEpsilon, work: work)
 
         lastBatchCount = B
         lastTimesteps = T
@@ -332,12 +359,15 @@ public final class DecisionTransformer {
 
         // Heads: the action from each state token, the next state and return from each action token.
         linearForward(
-            out: a.actionPredictions, ldOut: A, inp: a.finalNorm + C, ldIn: 3 * C,
+            out: a.actionPredictions, ldOut: A, inp: a.finalNorm + (compact ? 0 : C), ldIn: compact ? C : 3 * C,
             weight: p + layout.predictActionWeight,
             bias: p + layout.predictActionBias, layout: .outIn, N: B * T, I: C, O: A, work: work)
         if cfg.actionTanh {
             for index in 0..<(B * T * A) { a.actionPredictions[index] = tanhf(a.actionPredictions[index]) }
         }
+        lastPassCompact = compact
+        lastBatchForBackward = recurrence == nil ? batch : nil
+        if compact { return actionLoss(batch) }
         linearForward(
             out: a.statePredictions, ldOut: S, inp: a.finalNorm + 2 * C, ldIn: 3 * C,
             weight: p + layout.predictStateWeight, bias: p + layout.predictStateBias, layout: .outIn, N: B * T, I: C,
@@ -347,7 +377,6 @@ public final class DecisionTransformer {
             weight: p + layout.predictReturnWeight, bias: p + layout.predictReturnBias, layout: .outIn, N: B * T,
             I: C, O: 1, work: work)
 
-        lastBatchForBackward = recurrence == nil ? batch : nil
         return actionLoss(batch)
     }
 

@@ -19,8 +19,11 @@ public struct ModelCost: Sendable {
     /// Total FLOPs of a training step.
     public var flops: Double { products.reduce(0) { $0 + $1.product.flops * Double($1.count) } }
 
-    /// The products of forward plus backward for `batch` sequences of the full context.
-    public init(configuration c: ModelConfiguration, batch B: Int) {
+    /// The products of a training step's forward plus backward for `batch` sequences of the
+    /// full context, as `DecisionTransformer.forward(_:training: true)` runs them: the last
+    /// block after attention on state tokens only, no state or return heads, and causal
+    /// Flow-Attention in chunks of `flowChunkLength`.
+    public init(configuration c: ModelConfiguration, batch B: Int, flowChunkLength: Int = FlowChunking.defaultLength) {
         let T = c.contextLength
         let L = 3 * T
         let N = B * L
@@ -28,33 +31,50 @@ public struct ModelCost: Sendable {
             c.embeddingDimension, c.mlpDimension, c.stateDimension, c.actionDimension, c.headCount, c.headDimension
         )
         var tally: [Product: Int] = [:]
+        func product(_ m: Int, _ n: Int, _ k: Int, _ count: Int = 1) {
+            tally[Product(m: m, n: n, k: k), default: 0] += count
+        }
         func linear(_ rows: Int, _ inputs: Int, _ outputs: Int, inputGradient: Bool = true) {
-            tally[Product(m: rows, n: outputs, k: inputs), default: 0] += 1  // forward
-            tally[Product(m: outputs, n: inputs, k: rows), default: 0] += 1  // weight gradient
-            if inputGradient { tally[Product(m: rows, n: inputs, k: outputs), default: 0] += 1 }
+            product(rows, outputs, inputs)  // forward
+            product(outputs, inputs, rows)  // weight gradient
+            if inputGradient { product(rows, inputs, outputs) }
         }
         linear(B * T, S, C, inputGradient: false)
         linear(B * T, A, C, inputGradient: false)
-        for _ in 0..<c.layerCount {
+        for layer in 0..<c.layerCount {
+            // After attention, the last block runs on the B·T state tokens only.
+            let rows = layer == c.layerCount - 1 ? B * T : N
             linear(N, C, 3 * C)
-            linear(N, C, C)
-            linear(N, C, F)
-            linear(N, F, C)
+            linear(rows, C, C)
+            linear(rows, C, F)
+            linear(rows, F, C)
             let pairs = B * H
             switch c.attention {
             case .flow:
-                // forward: scores, output; backward: scores again, dScores, gvs, gqs, gk
-                tally[Product(m: L, n: L, k: D), default: 0] += 3 * pairs
-                tally[Product(m: L, n: D, k: L), default: 0] += 4 * pairs
+                let chunk = min(flowChunkLength, L)
+                let chunks = FlowChunking.count(L: L, chunk: chunk)
+                for index in 0..<chunks {
+                    let m = min(chunk, L - index * chunk)
+                    // Inside the chunk: forward scores, output; backward scores again, dScores,
+                    // gvs, gqs, gk.
+                    product(m, m, D, 3 * pairs)
+                    product(m, D, m, 4 * pairs)
+                    // Across chunks: forward qs·S and S += kᵀ·vs; backward k·G, vs·Gᵀ, go·Sᵀ
+                    // and G += qsᵀ·go.
+                    if index > 0 { product(m, D, D, 2 * pairs) }  // qs·S, go·Sᵀ
+                    if index > 0 { product(D, D, m, pairs) }  // G += qsᵀ·go
+                    if index < chunks - 1 {
+                        product(D, D, m, pairs)  // S += kᵀ·vs
+                        product(m, D, D, 2 * pairs)  // k·G, vs·Gᵀ
+                    }
+                }
             case .softmax:
                 // forward: scores, output; backward: dv, dScores, dq, dk
-                tally[Product(m: L, n: L, k: D), default: 0] += 2 * pairs
-                tally[Product(m: L, n: D, k: L), default: 0] += 4 * pairs
+                product(L, L, D, 2 * pairs)
+                product(L, D, L, 4 * pairs)
             }
         }
         linear(B * T, C, A)
-        tally[Product(m: B * T, n: S, k: C), default: 0] += 1
-        tally[Product(m: B * T, n: 1, k: C), default: 0] += 1
         products = tally.map { ($0.key, $0.value) }.sorted {
             $0.product.flops * Double($0.count) > $1.product.flops * Double($1.count)
         }
