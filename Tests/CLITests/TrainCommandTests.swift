@@ -77,6 +77,53 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: out + "/checkpoint.safetensors"))
     }
 
+    /// A whole-episode context trains and evaluates end to end: windows longer than the
+    /// bundled data's episodes are padded, with a warning; K beyond the episode limit is refused.
+    @Test func longContextTrainsWarnsAndEvaluates() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let run = directory.appendingPathComponent("long").path
+        let tiny = [
+            "--dataset", "data/hopper-medium-replay-tail25k.hdf5", "--embedding-dimension", "16", "--layer-count", "1",
+            "--head-count", "2", "--batch-size", "1", "--warmup-steps", "1", "--max-episode-length", "1000",
+        ]
+        let trained = try CLI.run(["train"] + tiny + ["--context-length", "1000", "--steps", "3", "--out", run])
+        #expect(trained.status == 0, "\(trained.error)")
+        #expect(trained.error.contains("warning: contextLength 1000 is longer than every episode"), "\(trained.error)")
+        #expect(trained.error.contains("K 1000"), "the model summary names the context")
+        let evaluated = try CLI.run([
+            "evaluate", "--checkpoint", run + "/checkpoint.safetensors", "--episodes", "2", "--targets", "3600",
+        ])
+        #expect(evaluated.status == 0, "\(evaluated.error)")
+        #expect(evaluated.output.contains("3600"), "\(evaluated.output)")
+
+        let beyond = directory.appendingPathComponent("beyond").path
+        let refused = try CLI.run(["train"] + tiny + ["--context-length", "1001", "--steps", "3", "--out", beyond])
+        #expect(refused.status == 65)
+        #expect(refused.error.contains("contextLength 1001 exceeds maxEpisodeLength 1000"), "\(refused.error)")
+        #expect(!FileManager.default.fileExists(atPath: beyond), "nothing was started")
+    }
+
+    /// `bench context` runs its child processes and writes its table and plot (a smoke test
+    /// of the benchmark's plumbing at tiny sizes; no timing is asserted).
+    @Test func contextBenchmarkRuns() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let svg = directory.appendingPathComponent("context.svg").path
+        let result = try CLI.run([
+            "bench", "context", "--contexts", "4,8", "--timesteps", "16", "--steps", "1", "--warmup", "0",
+            "--policy-context", "12", "--svg", svg,
+        ])
+        #expect(result.status == 0, "\(result.error)")
+        for text in ["flow", "softmax", "K    8: flow is", "decisions 10–110"] {
+            #expect(result.output.contains(text), "\(text) missing from: \(result.output)")
+        }
+        let image = try String(contentsOfFile: svg, encoding: .utf8)
+        #expect(image.hasPrefix("<svg") && image.contains("<polyline"))
+        let bad = try CLI.run(["bench", "context", "--contexts", "0,20"])
+        #expect(bad.status == 64 && bad.error.contains("--contexts"), "\(bad.error)")
+    }
+
     @Test func helpDocumentsEveryOption() throws {
         let help = try CLI.run(["train", "--help"])
         #expect(help.status == 0)
