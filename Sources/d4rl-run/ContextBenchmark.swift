@@ -200,24 +200,7 @@ struct ContextBenchmark: ParsableCommand {
         for kind in try parsedKinds() {
             let configuration = ModelConfiguration(
                 stateDimension: 11, actionDimension: 3, contextLength: K, maxEpisodeLength: 1000, attention: kind)
-            let model = DecisionTransformer(configuration: configuration, batchCapacity: 1, seed: 5, threads: 1)
-            let policy = DecisionPolicy(model: model, normalization: .identity(stateDimension: 11))
-            var random = RandomGenerator(seed: 3)
-            let observation = UnsafeMutableBufferPointer<Float>.allocate(capacity: 11)
-            let action = UnsafeMutableBufferPointer<Float>.allocate(capacity: 3)
-            defer {
-                observation.deallocate()
-                action.deallocate()
-            }
-            policy.reset(targetReturn: 3600)
-            var times: [Double] = []
-            for _ in 0..<K {
-                for j in 0..<11 { observation[j] = random.nextGaussian() }
-                let start = DispatchTime.now().uptimeNanoseconds
-                try policy.action(for: UnsafeBufferPointer(observation), into: action)
-                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
-                policy.record(reward: 1)
-            }
+            let times = try PolicyBenchmark.timeDecisions(configuration, count: K)
             func median(_ range: Range<Int>) -> Double {
                 let slice = times[range.clamped(to: 0..<times.count)].sorted()
                 return slice.isEmpty ? .nan : slice[slice.count / 2]

@@ -42,26 +42,9 @@ struct PolicyBenchmark: ParsableCommand {
             ),
             ("softmax", ModelConfiguration(stateDimension: 11, actionDimension: 3, attention: .softmax)),
         ] {
-            let model = DecisionTransformer(configuration: configuration, batchCapacity: 1, seed: 5, threads: 1)
-            let policy = DecisionPolicy(model: model, normalization: .identity(stateDimension: 11))
-            var random = RandomGenerator(seed: 3)
-            let observation = UnsafeMutableBufferPointer<Float>.allocate(capacity: 11)
-            let action = UnsafeMutableBufferPointer<Float>.allocate(capacity: 3)
-            defer {
-                observation.deallocate()
-                action.deallocate()
-            }
-            policy.reset(targetReturn: 3600)
-            var times: [Double] = []
-            times.reserveCapacity(decisions)
-            for step in 0..<(configuration.contextLength + decisions) {
-                for j in 0..<11 { observation[j] = random.nextGaussian() }
-                let start = DispatchTime.now().uptimeNanoseconds
-                try policy.action(for: UnsafeBufferPointer(observation), into: action)
-                let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
-                if step >= configuration.contextLength { times.append(elapsed) }
-                policy.record(reward: 1)
-            }
+            var times = Array(
+                try Self.timeDecisions(configuration, count: configuration.contextLength + decisions)
+                    .dropFirst(configuration.contextLength))
             times.sort()
             print(
                 name.padding(toLength: 12, withPad: " ", startingAt: 0)
@@ -97,5 +80,30 @@ struct PolicyBenchmark: ParsableCommand {
                     "batched evaluation: %d hopper episodes, %d environment steps (mean length %.0f) in %.2f s: %.0f steps/s (%d threads, %@)",
                 episodes, steps, Double(steps) / Double(episodes), seconds, Double(steps) / seconds, threads,
                 checkpoint == nil ? "random weights" : "trained policy"))
+    }
+
+    /// Milliseconds of each of `count` decisions of one episode of a one-thread policy with
+    /// random weights and Gaussian observations (S 11, A 3).
+    static func timeDecisions(_ configuration: ModelConfiguration, count: Int) throws -> [Double] {
+        let model = DecisionTransformer(configuration: configuration, batchCapacity: 1, seed: 5, threads: 1)
+        let policy = DecisionPolicy(model: model, normalization: .identity(stateDimension: 11))
+        var random = RandomGenerator(seed: 3)
+        let observation = UnsafeMutableBufferPointer<Float>.allocate(capacity: 11)
+        let action = UnsafeMutableBufferPointer<Float>.allocate(capacity: 3)
+        defer {
+            observation.deallocate()
+            action.deallocate()
+        }
+        policy.reset(targetReturn: 3600)
+        var times: [Double] = []
+        times.reserveCapacity(count)
+        for _ in 0..<count {
+            for j in 0..<11 { observation[j] = random.nextGaussian() }
+            let start = DispatchTime.now().uptimeNanoseconds
+            try policy.action(for: UnsafeBufferPointer(observation), into: action)
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+            policy.record(reward: 1)
+        }
+        return times
     }
 }
