@@ -140,8 +140,15 @@ func vectorScale(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, 
 /// clamped to [−87.3, 88.7], where 2^n stays a normal float.
 @inline(__always)
 func vectorExp(_ x: SIMD8<Float>) -> SIMD8<Float> {
-    let clamped = x.clamped(lowerBound: SIMD8(repeating: -87.3), upperBound: SIMD8(repeating: 88.7))
-    let n = (clamped * 1.442_695_04).rounded(.toNearestOrEven)
+    // Plain comparisons and bit casts only: the generic SIMD conversions (Float to Int32,
+    // rounding rules) are not specialized and cost more than the whole polynomial.
+    let low = SIMD8<Float>(repeating: -87.3)
+    let high = SIMD8<Float>(repeating: 88.7)
+    let clamped = x.replacing(with: low, where: x .< low).replacing(with: high, where: x .> high)
+    // Adding 1.5·2²³ rounds to an integer (to nearest, even) and leaves it in the low bits.
+    let magic = SIMD8<Float>(repeating: 12_582_912)
+    let shifted = clamped * 1.442_695_04 + magic
+    let n = shifted - magic
     var r = clamped - n * 0.693_359_375
     r = r - n * -2.121_944_4e-4
     var p = SIMD8<Float>(repeating: 1.987_569_15e-4)
@@ -151,7 +158,8 @@ func vectorExp(_ x: SIMD8<Float>) -> SIMD8<Float> {
     p = p * r + 1.666_666_55e-1
     p = p * r + 5.000_000_12e-1
     p = p * r * r + r + 1
-    let exponent = (SIMD8<Int32>(n, rounding: .towardZero) &+ 127) &<< 23
+    let integer = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000
+    let exponent = (integer &+ 127) &* 8_388_608  // (n + 127) · 2²³: the bits of 2ⁿ
     return p * unsafeBitCast(exponent, to: SIMD8<Float>.self)
 }
 
