@@ -34,8 +34,10 @@ func activationForward(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Floa
 /// dinp += dout · act'(inp).
 func activationBackward(
     dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, count: Int,
-    kind: Activation
+    kind: Activation, accumulate: Bool = true
 ) {
+    // Writing (accumulate false) adds to zero instead of to dinp's contents: the same result
+    // as zeroing dinp first, without the pass that zeroes it.
     switch kind {
     case .relu:
         // PyTorch's relu passes no gradient at exactly 0. Explicit SIMD: the compiler cannot
@@ -44,13 +46,13 @@ func activationBackward(
         while i + 8 <= count {
             let x = UnsafeRawPointer(inp + i).loadUnaligned(as: SIMD8<Float>.self)
             let g = UnsafeRawPointer(dout + i).loadUnaligned(as: SIMD8<Float>.self)
-            let sum =
-                UnsafeRawPointer(dinp + i).loadUnaligned(as: SIMD8<Float>.self) + g.replacing(with: 0, where: x .<= 0)
+            let previous = accumulate ? UnsafeRawPointer(dinp + i).loadUnaligned(as: SIMD8<Float>.self) : SIMD8()
+            let sum = previous + g.replacing(with: 0, where: x .<= 0)
             UnsafeMutableRawPointer(dinp + i).storeBytes(of: sum, as: SIMD8<Float>.self)
             i += 8
         }
         while i < count {
-            dinp[i] += inp[i] > 0 ? dout[i] : 0
+            dinp[i] = (accumulate ? dinp[i] : 0) + (inp[i] > 0 ? dout[i] : 0)
             i += 1
         }
     case .gelu:
@@ -60,7 +62,7 @@ func activationBackward(
             let inner = scale * (x + 0.044715 * x * x * x)
             let t = tanhf(inner)
             let dInner = scale * (1 + 3 * 0.044715 * x * x)
-            dinp[i] += dout[i] * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * dInner)
+            dinp[i] = (accumulate ? dinp[i] : 0) + dout[i] * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * dInner)
         }
     }
 }
@@ -75,6 +77,7 @@ private struct ActivationChunks {
     var inp: UnsafePointer<Float>
     var count: Int
     var kind: Activation
+    var accumulate = true
 }
 
 /// `activationForward` in parallel chunks.
@@ -93,16 +96,17 @@ func activationForward(
 /// `activationBackward` in parallel chunks (`dinp` += ...).
 func activationBackward(
     dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, count: Int,
-    kind: Activation, work: ParallelWork
+    kind: Activation, accumulate: Bool = true, work: ParallelWork
 ) {
-    let arguments = ActivationChunks(out: dinp, dout: dout, inp: inp, count: count, kind: kind)
+    let arguments = ActivationChunks(
+        out: dinp, dout: dout, inp: inp, count: count, kind: kind, accumulate: accumulate)
     work.forEach((count + elementwiseChunk - 1) / elementwiseChunk, arguments) { raw, chunk, _ in
         let a = raw.assumingMemoryBound(to: ActivationChunks.self).pointee
         guard let dout = a.dout else { return }
         let first = chunk * elementwiseChunk
         activationBackward(
             dinp: a.out + first, dout: dout + first, inp: a.inp + first, count: min(elementwiseChunk, a.count - first),
-            kind: a.kind)
+            kind: a.kind, accumulate: a.accumulate)
     }
 }
 

@@ -38,20 +38,22 @@ func linearForward(
 ///
 /// Differentiates `out = inp · W + bias`:
 /// dinp += dout · Wᵀ, dW += inpᵀ · dout, dbias += Σ_rows dout. `dinp` may be nil when the
-/// input needs no gradient (the raw states and actions). With `ones` (N ones), the bias sum
+/// input needs no gradient (the raw states and actions); with `overwritesInputGradient` it is
+/// written (=) rather than accumulated, which spares the caller zeroing it first. With `ones` (N ones), the bias sum
 /// is a BLAS matrix-vector product, which OpenBLAS spreads over its threads.
 func linearBackward(
     dinp: UnsafeMutablePointer<Float>?, ldDinp: Int, dweight: UnsafeMutablePointer<Float>,
     dbias: UnsafeMutablePointer<Float>?, dout: UnsafePointer<Float>, ldDout: Int, inp: UnsafePointer<Float>,
     ldIn: Int, weight: UnsafePointer<Float>, layout: WeightLayout, N: Int, I: Int, O: Int,
-    ones: UnsafePointer<Float>? = nil, work: ParallelWork = ParallelWork(threadCount: 1)
+    ones: UnsafePointer<Float>? = nil, overwritesInputGradient: Bool = false,
+    work: ParallelWork = ParallelWork(threadCount: 1)
 ) {
     guard N > 0 else { return }
     if let dinp {
         // dinp (N, I) += dout (N, O) · W as (O, I)
         work.sgemm(
             transA: false, transB: layout == .inOut, M: N, N: I, K: O, alpha: 1, A: dout, lda: ldDout, B: weight,
-            ldb: layout == .outIn ? I : O, beta: 1, C: dinp, ldc: ldDinp)
+            ldb: layout == .outIn ? I : O, beta: overwritesInputGradient ? 0 : 1, C: dinp, ldc: ldDinp)
     }
     switch layout {
     case .outIn:  // dW (O, I) += doutᵀ · inp

@@ -67,20 +67,19 @@ extension DecisionTransformer {
             let M = packed ? stateRows : N
             // next = residualMid + dropout(c_proj(act(c_fc(ln_2(residualMid)))))
             for i in 0..<(M * C) { a.dProjection[i] = a.dResidual[i] * buffers.mlpResidualMask[i] }
-            a.dFc.update(repeating: 0, count: M * F)
+            // The input gradients below are written, not accumulated: each has one source.
             linearBackward(
                 dinp: a.dFc, ldDinp: F, dweight: g + block.fcProjectionWeight, dbias: g + block.fcProjectionBias,
                 dout: a.dProjection, ldDout: C, inp: buffers.fcActivated, ldIn: F, weight: p + block.fcProjectionWeight,
-                layout: .inOut, N: M, I: F, O: C, ones: a.ones, work: work)
-            // fcActivated = act(fcPre): the gradient w.r.t. fcPre goes to scratch, then back to dFc.
-            a.scratch.update(repeating: 0, count: M * F)
+                layout: .inOut, N: M, I: F, O: C, ones: a.ones, overwritesInputGradient: true, work: work)
+            // fcActivated = act(fcPre): the gradient w.r.t. fcPre goes to scratch.
             activationBackward(
-                dinp: a.scratch, dout: a.dFc, inp: buffers.fcPre, count: M * F, kind: cfg.activation, work: work)
-            a.dNorm.update(repeating: 0, count: M * C)
+                dinp: a.scratch, dout: a.dFc, inp: buffers.fcPre, count: M * F, kind: cfg.activation,
+                accumulate: false, work: work)
             linearBackward(
                 dinp: a.dNorm, ldDinp: C, dweight: g + block.fcWeight, dbias: g + block.fcBias, dout: a.scratch,
                 ldDout: F, inp: buffers.ln2, ldIn: C, weight: p + block.fcWeight, layout: .inOut, N: M, I: C, O: F,
-                ones: a.ones, work: work)
+                ones: a.ones, overwritesInputGradient: true, work: work)
             layerNormBackward(
                 dinp: a.dResidual, dweight: g + block.ln2Weight, dbias: g + block.ln2Bias, dout: a.dNorm,
                 inp: buffers.residualMid, weight: p + block.ln2Weight, mean: buffers.ln2Mean, rstd: buffers.ln2Rstd,
@@ -89,13 +88,14 @@ extension DecisionTransformer {
             // residualMid = x + dropout(proj(attention(ln_1(x))))
             let projectionLayout: WeightLayout = cfg.attention == .flow ? .outIn : .inOut
             for i in 0..<(M * C) { a.dProjection[i] = a.dResidual[i] * buffers.attentionResidualMask[i] }
-            a.dAttentionOutput.update(repeating: 0, count: N * C)
+            // Packed, only the state rows are written: the rest must read zero.
+            if packed { a.dAttentionOutput.update(repeating: 0, count: N * C) }
             linearBackward(
                 dinp: a.dAttentionOutput + (packed ? C : 0), ldDinp: packed ? 3 * C : C,
                 dweight: g + block.projectionWeight, dbias: g + block.projectionBias, dout: a.dProjection, ldDout: C,
                 inp: buffers.attentionOutput + (packed ? C : 0), ldIn: packed ? 3 * C : C,
-                weight: p + block.projectionWeight, layout: projectionLayout, N: M, I: C, O: C, ones: a.ones, work: work
-            )
+                weight: p + block.projectionWeight, layout: projectionLayout, N: M, I: C, O: C, ones: a.ones,
+                overwritesInputGradient: !packed, work: work)
             if packed { expandStateRows(a.dResidual, stateRows: stateRows, C: C) }
             a.dQKV.update(repeating: 0, count: N * 3 * C)
             let pairs = AttentionPairs(
@@ -104,11 +104,10 @@ extension DecisionTransformer {
                 dropMask: buffers.attentionDropMask, tokenMask: a.scratch, dqkv: a.dQKV, flowScratch: flowScratch,
                 softmaxScratch: softmaxScratch)
             work.forEach(B * H, pairs, AttentionPairs.backward)
-            a.dNorm.update(repeating: 0, count: N * C)
             linearBackward(
                 dinp: a.dNorm, ldDinp: C, dweight: g + block.qkvWeight, dbias: g + block.qkvBias, dout: a.dQKV,
                 ldDout: 3 * C, inp: buffers.ln1, ldIn: C, weight: p + block.qkvWeight, layout: projectionLayout, N: N,
-                I: C, O: 3 * C, ones: a.ones, work: work)
+                I: C, O: 3 * C, ones: a.ones, overwritesInputGradient: true, work: work)
             layerNormBackward(
                 dinp: a.dResidual, dweight: g + block.ln1Weight, dbias: g + block.ln1Bias, dout: a.dNorm,
                 inp: a.residuals[index], weight: p + block.ln1Weight, mean: buffers.ln1Mean, rstd: buffers.ln1Rstd,
