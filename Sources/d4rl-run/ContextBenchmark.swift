@@ -126,7 +126,7 @@ struct ContextBenchmark: ParsableCommand {
         for kind in try parsedKinds() {
             var first: Double?
             for K in contexts {
-                let point = try spawn(kind: kind, context: K, chunk: FlowChunking.defaultLength)
+                let point = try spawn(kind: kind, context: K, chunk: 0)  // 0: the model's default
                 points.append(point)
                 first = first ?? point.microsecondsPerToken
                 print(
@@ -182,12 +182,14 @@ struct ContextBenchmark: ParsableCommand {
         let configuration = ModelConfiguration(
             stateDimension: 11, actionDimension: 3, contextLength: K, maxEpisodeLength: 1000, attention: kind)
         let milliseconds = ModelBenchmark.timeTraining(
-            configuration, batch: batch, steps: steps, warmup: warmup, threads: threads, flowChunkLength: chunk
+            configuration, batch: batch, steps: steps, warmup: warmup, threads: threads,
+            flowChunkLength: chunk > 0 ? chunk : nil
         ).0
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         let point = Point(
-            attention: kind.rawValue, context: K, batch: batch, chunk: chunk, millisecondsPerStep: milliseconds,
+            attention: kind.rawValue, context: K, batch: batch,
+            chunk: chunk > 0 ? chunk : FlowChunking.defaultLength(tokens: 3 * K), millisecondsPerStep: milliseconds,
             microsecondsPerToken: milliseconds * 1000 / Double(3 * K * batch), peakMB: Double(usage.ru_maxrss) / 1000)
         print(String(decoding: try JSONEncoder().encode(point), as: UTF8.self))
     }

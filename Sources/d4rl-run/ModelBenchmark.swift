@@ -70,7 +70,7 @@ struct ModelBenchmark: ParsableCommand {
     /// Median milliseconds of a full training step, and the step's cost.
     static func timeTraining(
         _ configuration: ModelConfiguration, batch: Int, steps: Int, warmup: Int, threads: Int,
-        flowChunkLength: Int = FlowChunking.defaultLength
+        flowChunkLength: Int? = nil
     ) -> (Double, ModelCost) {
         let model = DecisionTransformer(
             configuration: configuration, batchCapacity: batch, seed: 1, threads: threads,

@@ -46,6 +46,62 @@ import Testing
         let count = malloc_counter_stop()
         #expect(count == 0, "a warm \(attention) training step made \(count) heap allocations")
     }
+
+    /// One long sequence and one head: fewer pairs than workers, so each pair's chunks are
+    /// spread over the workers (`FlowChunkWork`); that path allocates nothing either.
+    @Test(.enabled(if: !_isDebugAssertConfiguration(), "needs an optimized build: run `swift test -c release`"))
+    func warmLongSequenceStepAllocatesNothing() {
+        let model = DecisionTransformer(configuration: LongSequence.configuration, batchCapacity: 1, seed: 6)
+        let batch = LongSequence.batch()
+        var optimizer = AdamW(layout: model.layout)
+        func step() {
+            model.forward(batch, training: true)
+            model.backward()
+            clipGradientNorm(model.gradients, maxNorm: 0.25)
+            optimizer.update(
+                parameters: model.parameters, gradients: UnsafeBufferPointer(model.gradients), learningRate: 1e-3)
+        }
+        step()
+        step()
+        malloc_counter_start()
+        step()
+        let count = malloc_counter_stop()
+        #expect(count == 0, "a warm long-sequence training step made \(count) heap allocations")
+    }
+}
+
+/// One sequence of 100 timesteps (300 tokens, several chunks) through a one-head model.
+enum LongSequence {
+    static let configuration = ModelConfiguration(
+        stateDimension: 5, actionDimension: 2, contextLength: 100, embeddingDimension: 16, layerCount: 2,
+        headCount: 1, maxEpisodeLength: 200)
+
+    static func batch() -> TrajectoryBatch {
+        let batch = TrajectoryBatch(capacity: 1, timesteps: 100, stateDimension: 5, actionDimension: 2)
+        batch.states = testValues(batch.states.count, seed: 41)
+        batch.actions = testValues(batch.actions.count, seed: 42, scale: 0.9)
+        batch.returnsToGo = testValues(batch.returnsToGo.count, seed: 43)
+        batch.timestepIndices = (0..<100).map { Int32($0) }
+        batch.mask = (0..<100).map { $0 < 93 ? 1 : 0 }
+        return batch
+    }
+}
+
+/// Spreading one pair's chunks over two workers gives what one worker computes: the same
+/// loss and gradients, to rounding.
+@Suite struct ChunkParallelTests {
+    @Test func twoWorkersAgreeWithOne() {
+        let reference = DecisionTransformer(configuration: LongSequence.configuration, batchCapacity: 1, seed: 7, threads: 1)
+        let parallel = DecisionTransformer(configuration: LongSequence.configuration, batchCapacity: 1, seed: 7, threads: 2)
+        let batch = LongSequence.batch()
+        let loss = reference.forward(batch, training: false)
+        let parallelLoss = parallel.forward(batch, training: false)
+        expectClose([parallelLoss], [loss], atol: 1e-6, rtol: 1e-5, "loss")
+        reference.backward()
+        parallel.backward()
+        expectClose(Array(parallel.gradients), Array(reference.gradients), atol: 1e-6, rtol: 1e-4, "gradients")
+        #expect(reference.gradients.contains { $0 != 0 })
+    }
 }
 
 /// The embedding API allocates nothing per decision once warm.

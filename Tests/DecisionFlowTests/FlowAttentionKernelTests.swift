@@ -144,11 +144,18 @@ func expectClose(
 
     /// Runs the fast kernel on head 1 of a two-head (L, 3C) buffer, as the model lays it out,
     /// with chunks of `chunk` positions; returns the head's output and the whole gradient.
-    static func runFast(qkv: [Float], dy: [Float], L: Int, D: Int, chunk: Int) -> (y: [Float], dqkv: [Float]) {
+    /// With `parallel`, the chunks of the pair run on two workers (`FlowChunkWork`).
+    static func runFast(qkv: [Float], dy: [Float], L: Int, D: Int, chunk: Int, parallel: Bool = false) -> (
+        y: [Float], dqkv: [Float]
+    ) {
         let C = D * 2
         let head = 1
         let ld = 3 * C
         let scratch = FlowAttentionScratch(L: L, D: D, chunk: chunk)
+        let chunkWork =
+            parallel
+            ? FlowChunkWork(work: ParallelWork(threadCount: 2), scratches: [scratch, FlowAttentionScratch(L: L, D: D, chunk: chunk)])
+            : nil
         var qkv = qkv
         var y = [Float](repeating: 0, count: L * C)
         var before = [Float](repeating: 0, count: L * C)
@@ -170,12 +177,12 @@ func expectClose(
                             flowAttentionForward(
                                 y: y.baseAddress! + head * D, ldY: C, beforeAllocation: before.baseAddress! + head * D,
                                 ldB: C, cache: cache.baseAddress!, q: base, k: base + C, v: base + 2 * C, ldQKV: ld,
-                                L: L, D: D, eps: 1e-6, scratch: scratch)
+                                L: L, D: D, eps: 1e-6, scratch: scratch, chunkWork: chunkWork)
                             flowAttentionBackward(
                                 dq: dbase, dk: dbase + C, dv: dbase + 2 * C, ldD: ld, dy: dyBase + head * D, ldY: C,
                                 beforeAllocation: before.baseAddress! + head * D, ldB: C, cache: cache.baseAddress!,
                                 q: base, k: base + C, v: base + 2 * C, ldQKV: ld, L: L, D: D, eps: 1e-6,
-                                scratch: scratch)
+                                scratch: scratch, chunkWork: chunkWork)
                         }
                     }
                 }
@@ -186,8 +193,8 @@ func expectClose(
         return ((0..<(L * D)).map { y[($0 / D) * C + head * D + $0 % D] }, dqkv)
     }
 
-    /// The fast kernel, chunked and as one masked L×L block (chunk ≥ L: the kernel before
-    /// chunking), against the naive one on odd shapes around the chunk length: L = 1, 7,
+    /// The fast kernel, chunked (on one worker, and with its chunks spread over two) and as
+    /// one masked L×L block (chunk ≥ L: the kernel before chunking), against the naive one on odd shapes around the chunk length: L = 1, 7,
     /// c − 1, c, c + 1 and 3c + 5, forward and backward.
     @Test(arguments: [(D: 3, chunk: 4), (D: 5, chunk: 7), (D: 16, chunk: 16), (D: 8, chunk: 64)])
     func fastMatchesNaive(D: Int, chunk: Int) {
@@ -204,7 +211,8 @@ func expectClose(
             let naiveGradients = naive.backward(outputGradient: dy)
             let chunked = Self.runFast(qkv: qkv, dy: dy, L: L, D: D, chunk: chunk)
             let masked = Self.runFast(qkv: qkv, dy: dy, L: L, D: D, chunk: L)
-            for (name, fast) in [("chunked", chunked), ("masked", masked)] {
+            let parallel = Self.runFast(qkv: qkv, dy: dy, L: L, D: D, chunk: chunk, parallel: true)
+            for (name, fast) in [("chunked", chunked), ("masked", masked), ("chunk-parallel", parallel)] {
                 let label = "\(name) L\(L) D\(D) c\(chunk)"
                 // Float sums in a different order: a few ulps of the largest terms.
                 expectClose(fast.y, naive.output, atol: 1e-5, rtol: 1e-4, "y \(label)")

@@ -74,7 +74,7 @@ import Testing
             dqkv.withUnsafeMutableBufferPointer { dqkvBuffer in
                 dAttention.withUnsafeBufferPointer { dy in
                     before.withUnsafeBufferPointer { beforeBuffer in
-                        cache.withUnsafeBufferPointer { cacheBuffer in
+                        cache.withUnsafeMutableBufferPointer { cacheBuffer in
                             for b in 0..<B {
                                 for h in 0..<H {
                                     let head = b * L * 3 * C + h * D

@@ -39,9 +39,18 @@ enum FlowCache {
 
 /// How a sequence is cut into chunks.
 public enum FlowChunking {
-    /// The chunk length the model uses unless told otherwise: chosen with
-    /// `d4rl-run bench context --chunks` (README, *Context length*).
-    public static let defaultLength = 64
+    /// The chunk length of sequences longer than `singleBlockLimit` tokens, chosen with
+    /// `d4rl-run bench context --chunks` (README, *Context length*): at K 1000, chunks of 32
+    /// beat 16, 64 and 128.
+    public static let longSequenceLength = 32
+    /// Sequences of at most this many tokens run as one masked block: at K 20 (60 tokens)
+    /// one block beats two chunks of 32, since it needs no D×D state.
+    public static let singleBlockLimit = 64
+
+    /// The chunk length a model whose sequences hold `tokens` tokens uses by default.
+    public static func defaultLength(tokens: Int) -> Int {
+        tokens <= singleBlockLimit ? max(tokens, 1) : longSequenceLength
+    }
 
     /// Chunks of `chunk` positions covering L (the last may be shorter); at least 1.
     static func count(L: Int, chunk: Int) -> Int { max(1, (L + chunk - 1) / chunk) }
@@ -88,7 +97,8 @@ final class FlowAttentionScratch {
     let state, stateGradient: UnsafeMutablePointer<Float>
     private let storage: UnsafeMutablePointer<Float>
 
-    init(L: Int, D: Int, chunk: Int = FlowChunking.defaultLength) {
+    init(L: Int, D: Int, chunk: Int? = nil) {
+        let chunk = chunk ?? FlowChunking.defaultLength(tokens: L)
         precondition(chunk >= 1)
         self.L = L
         self.D = D
@@ -154,11 +164,13 @@ final class FlowAttentionScratch {
 ///   - committedRows: rows folded into `state` (default L). A policy leaves out its last
 ///     token, the action placeholder that the next call replaces. Every chunk but the last
 ///     must be committed whole.
+///   - chunkWork: spreads the chunks over workers (for passes with fewer pairs than
+///     workers); only without `state`.
 func flowAttentionForward(
     y: UnsafeMutablePointer<Float>, ldY: Int, beforeAllocation: UnsafeMutablePointer<Float>, ldB: Int,
     cache: UnsafeMutablePointer<Float>, q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>,
     v: UnsafePointer<Float>, ldQKV: Int, L: Int, D: Int, eps: Float, scratch: FlowAttentionScratch,
-    state: UnsafeMutablePointer<Float>? = nil, committedRows: Int? = nil
+    state: UnsafeMutablePointer<Float>? = nil, committedRows: Int? = nil, chunkWork: FlowChunkWork? = nil
 ) {
     let chunk = scratch.chunk
     let chunkCount = FlowChunking.count(L: L, chunk: chunk)
@@ -242,7 +254,12 @@ func flowAttentionForward(
     //   rows I: tril(qs_I · k_Iᵀ) · vs_I + qs_I · kv, then kv += k_Iᵀ · vs_I.
     let kv = FlowState.kv(st, D: D)
     let chunkStates = cache + L * FlowCache.width
-    for index in 0..<chunkCount {
+    if let chunkWork, state == nil, chunkCount > 1 {
+        chunkWork.forward(
+            qs: qs, k: k, ldK: ldQKV, vs: vs, beforeAllocation: beforeAllocation, ldB: ldB, states: chunkStates, L: L,
+            D: D, chunk: chunk)
+    } else {
+        for index in 0..<chunkCount {
         let c0 = index * chunk
         let m = min(chunk, L - c0)
         if index > 0 { (chunkStates + (index - 1) * D * D).update(from: kv, count: D * D) }
@@ -257,6 +274,7 @@ func flowAttentionForward(
         if folded > 0 && (index < chunkCount - 1 || keepsState) {
             gemm(true, false, D, D, folded, k + c0 * ldQKV, ldQKV, vs + c0 * D, D, 1, kv, D)
         }
+        }
     }
     if keepsState { FlowState.positions(st, D: D).pointee += Float(committed) }
     // y = beforeAllocation · sink_allocation
@@ -267,14 +285,14 @@ func flowAttentionForward(
 }
 
 /// Backward pass of one pair, after a forward pass that started from no earlier position
-/// (`state` nil). `q` and `k` hold the sigmoid outputs the forward pass left there.
+/// (`state` nil). With `chunkWork` it reuses the space of the chunk states in `cache`. `q` and `k` hold the sigmoid outputs the forward pass left there.
 /// Accumulates (+=) the gradients with respect to the pre-sigmoid queries and keys and the
 /// values into `dq`, `dk`, `dv`.
 func flowAttentionBackward(
     dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>, ldD: Int,
-    dy: UnsafePointer<Float>, ldY: Int, beforeAllocation: UnsafePointer<Float>, ldB: Int, cache: UnsafePointer<Float>,
-    q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, ldQKV: Int, L: Int, D: Int,
-    eps: Float, scratch: FlowAttentionScratch
+    dy: UnsafePointer<Float>, ldY: Int, beforeAllocation: UnsafePointer<Float>, ldB: Int,
+    cache: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+    ldQKV: Int, L: Int, D: Int, eps: Float, scratch: FlowAttentionScratch, chunkWork: FlowChunkWork? = nil
 ) {
     precondition(L <= scratch.L)
     let qs = scratch.qs
@@ -314,23 +332,29 @@ func flowAttentionBackward(
     let chunkCount = FlowChunking.count(L: L, chunk: chunk)
     let chunkStates = cache + L * FlowCache.width
     let stateGradient = scratch.stateGradient
-    for index in stride(from: chunkCount - 1, through: 0, by: -1) {
-        let c0 = index * chunk
-        let m = min(chunk, L - c0)
-        gemm(false, true, m, m, D, qs + c0 * D, D, k + c0 * ldQKV, ldQKV, 0, scratch.scores, m)
-        maskUpperTriangle(scratch.scores, m: m)
-        gemm(false, true, m, m, D, go + c0 * D, D, vs + c0 * D, D, 0, scratch.dScores, m)
-        maskUpperTriangle(scratch.dScores, m: m)
-        gemm(true, false, m, D, m, scratch.scores, m, go + c0 * D, D, 0, gvs + c0 * D, D)
-        gemm(false, false, m, D, m, scratch.dScores, m, k + c0 * ldQKV, ldQKV, 0, gqs + c0 * D, D)
-        gemm(true, false, m, D, m, scratch.dScores, m, qs + c0 * D, D, 0, gk + c0 * D, D)
-        if index < chunkCount - 1 {
-            gemm(false, false, m, D, D, k + c0 * ldQKV, ldQKV, stateGradient, D, 1, gvs + c0 * D, D)
-            gemm(false, true, m, D, D, vs + c0 * D, D, stateGradient, D, 1, gk + c0 * D, D)
-        }
-        if index > 0 {
-            gemm(false, true, m, D, D, go + c0 * D, D, chunkStates + (index - 1) * D * D, D, 1, gqs + c0 * D, D)
-            gemm(true, false, D, D, m, qs + c0 * D, D, go + c0 * D, D, index < chunkCount - 1 ? 1 : 0, stateGradient, D)
+    if let chunkWork, chunkCount > 1 {
+        chunkWork.backward(
+            qs: qs, k: k, ldK: ldQKV, vs: vs, go: go, gqs: gqs, gvs: gvs, gk: gk, states: chunkStates, L: L, D: D,
+            chunk: chunk)
+    } else {
+        for index in stride(from: chunkCount - 1, through: 0, by: -1) {
+            let c0 = index * chunk
+            let m = min(chunk, L - c0)
+            gemm(false, true, m, m, D, qs + c0 * D, D, k + c0 * ldQKV, ldQKV, 0, scratch.scores, m)
+            maskUpperTriangle(scratch.scores, m: m)
+            gemm(false, true, m, m, D, go + c0 * D, D, vs + c0 * D, D, 0, scratch.dScores, m)
+            maskUpperTriangle(scratch.dScores, m: m)
+            gemm(true, false, m, D, m, scratch.scores, m, go + c0 * D, D, 0, gvs + c0 * D, D)
+            gemm(false, false, m, D, m, scratch.dScores, m, k + c0 * ldQKV, ldQKV, 0, gqs + c0 * D, D)
+            gemm(true, false, m, D, m, scratch.dScores, m, qs + c0 * D, D, 0, gk + c0 * D, D)
+            if index < chunkCount - 1 {
+                gemm(false, false, m, D, D, k + c0 * ldQKV, ldQKV, stateGradient, D, 1, gvs + c0 * D, D)
+                gemm(false, true, m, D, D, vs + c0 * D, D, stateGradient, D, 1, gk + c0 * D, D)
+            }
+            if index > 0 {
+                gemm(false, true, m, D, D, go + c0 * D, D, chunkStates + (index - 1) * D * D, D, 1, gqs + c0 * D, D)
+                gemm(true, false, D, D, m, qs + c0 * D, D, go + c0 * D, D, index < chunkCount - 1 ? 1 : 0, stateGradient, D)
+            }
         }
     }
 
@@ -478,5 +502,112 @@ func flowAttentionBackward(
     while d < count {
         dx[d] += g[d] * sigma[d] * (1 - sigma[d])
         d += 1
+    }
+}
+
+/// Runs the chunks of one pair's causal dot product on several workers: for passes with
+/// fewer (batch, head) pairs than workers, such as a single long sequence.
+///
+/// The chunks' own products are independent; only the D×D state links them, and it is a sum:
+/// S before chunk j is Σ_{i<j} k_iᵀ·vs_i, and its gradient after chunk j is Σ_{i>j} qs_iᵀ·go_i.
+/// So each phase computes every chunk's part in parallel, and the sums over chunks (D² adds
+/// per chunk) run in between on one thread. Results equal the sequential loop's to rounding.
+struct FlowChunkWork {
+    let work: ParallelWork
+    /// One per worker: each worker's c×c score buffers.
+    let scratches: [FlowAttentionScratch]
+
+    /// Everything a phase needs, passed to the workers by pointer.
+    private struct Phase {
+        var step: Int
+        var qs: UnsafeMutablePointer<Float>, vs: UnsafeMutablePointer<Float>, go: UnsafeMutablePointer<Float>?
+        var k: UnsafePointer<Float>
+        var ldK: Int
+        var beforeAllocation: UnsafeMutablePointer<Float>?
+        var ldB: Int
+        var gqs: UnsafeMutablePointer<Float>?, gvs: UnsafeMutablePointer<Float>?, gk: UnsafeMutablePointer<Float>?
+        var states: UnsafeMutablePointer<Float>
+        var L: Int, D: Int, chunk: Int
+        var scratches: [FlowAttentionScratch]
+    }
+
+    /// Forward: beforeAllocation for every chunk, and the chunk states (slot j: S before
+    /// chunk j + 1) that the backward pass reads.
+    func forward(
+        qs: UnsafeMutablePointer<Float>, k: UnsafePointer<Float>, ldK: Int, vs: UnsafeMutablePointer<Float>,
+        beforeAllocation: UnsafeMutablePointer<Float>, ldB: Int, states: UnsafeMutablePointer<Float>, L: Int, D: Int,
+        chunk: Int
+    ) {
+        let count = FlowChunking.count(L: L, chunk: chunk)
+        var phase = Phase(
+            step: 0, qs: qs, vs: vs, go: nil, k: k, ldK: ldK, beforeAllocation: beforeAllocation, ldB: ldB, gqs: nil,
+            gvs: nil, gk: nil, states: states, L: L, D: D, chunk: chunk, scratches: scratches)
+        work.forEach(count, phase, Self.kernel)  // own products; slot j = k_jᵀ·vs_j
+        for j in 1..<(count - 1) { vectorScaleAdd(states + j * D * D, states + (j - 1) * D * D, 1, states + j * D * D, count: D * D) }
+        phase.step = 1
+        work.forEach(count, phase, Self.kernel)  // + qs_j · S before chunk j
+    }
+
+    /// Backward: gqs, gvs, gk for every chunk (written, not accumulated). Overwrites the
+    /// chunk states with their gradients.
+    func backward(
+        qs: UnsafeMutablePointer<Float>, k: UnsafePointer<Float>, ldK: Int, vs: UnsafeMutablePointer<Float>,
+        go: UnsafeMutablePointer<Float>, gqs: UnsafeMutablePointer<Float>, gvs: UnsafeMutablePointer<Float>,
+        gk: UnsafeMutablePointer<Float>, states: UnsafeMutablePointer<Float>, L: Int, D: Int, chunk: Int
+    ) {
+        let count = FlowChunking.count(L: L, chunk: chunk)
+        var phase = Phase(
+            step: 2, qs: qs, vs: vs, go: go, k: k, ldK: ldK, beforeAllocation: nil, ldB: 0, gqs: gqs, gvs: gvs, gk: gk,
+            states: states, L: L, D: D, chunk: chunk, scratches: scratches)
+        work.forEach(count, phase, Self.kernel)  // own products and go·Sᵀ; then slot j − 1 = qs_jᵀ·go_j
+        // Suffix sums: slot j = Σ_{i > j} qs_iᵀ·go_i, the gradient of the state after chunk j.
+        for j in stride(from: count - 3, through: 0, by: -1) {
+            vectorScaleAdd(states + j * D * D, states + (j + 1) * D * D, 1, states + j * D * D, count: D * D)
+        }
+        phase.step = 3
+        work.forEach(count - 1, phase, Self.kernel)  // + k_j·G, vs_j·Gᵀ
+    }
+
+    private static let kernel: ParallelKernel = { raw, j, worker in
+        let a = raw.assumingMemoryBound(to: Phase.self).pointee
+        let (D, ldK) = (a.D, a.ldK)
+        let c0 = j * a.chunk
+        let m = min(a.chunk, a.L - c0)
+        let scratch = a.scratches[worker]
+        let kj = a.k + c0 * ldK
+        let qs = a.qs + c0 * D
+        let vs = a.vs + c0 * D
+        let count = FlowChunking.count(L: a.L, chunk: a.chunk)
+        switch a.step {
+        case 0:
+            let before = a.beforeAllocation! + c0 * a.ldB
+            gemm(false, true, m, m, D, qs, D, kj, ldK, 0, scratch.scores, m)
+            maskUpperTriangle(scratch.scores, m: m)
+            gemm(false, false, m, D, m, scratch.scores, m, vs, D, 0, before, a.ldB)
+            if j < count - 1 { gemm(true, false, D, D, m, kj, ldK, vs, D, 0, a.states + j * D * D, D) }
+        case 1:
+            if j > 0 {
+                gemm(false, false, m, D, D, qs, D, a.states + (j - 1) * D * D, D, 1, a.beforeAllocation! + c0 * a.ldB, a.ldB)
+            }
+        case 2:
+            let go = a.go! + c0 * D
+            let (gqs, gvs, gk) = (a.gqs! + c0 * D, a.gvs! + c0 * D, a.gk! + c0 * D)
+            gemm(false, true, m, m, D, qs, D, kj, ldK, 0, scratch.scores, m)
+            maskUpperTriangle(scratch.scores, m: m)
+            gemm(false, true, m, m, D, go, D, vs, D, 0, scratch.dScores, m)
+            maskUpperTriangle(scratch.dScores, m: m)
+            gemm(true, false, m, D, m, scratch.scores, m, go, D, 0, gvs, D)
+            gemm(false, false, m, D, m, scratch.dScores, m, kj, ldK, 0, gqs, D)
+            gemm(true, false, m, D, m, scratch.dScores, m, qs, D, 0, gk, D)
+            if j > 0 {
+                let slot = a.states + (j - 1) * D * D
+                gemm(false, true, m, D, D, go, D, slot, D, 1, gqs, D)
+                gemm(true, false, D, D, m, qs, D, go, D, 0, slot, D)  // read above, then replaced
+            }
+        default:
+            let slot = a.states + j * D * D
+            gemm(false, false, m, D, D, kj, ldK, slot, D, 1, a.gvs! + c0 * D, D)
+            gemm(false, true, m, D, D, vs, D, slot, D, 1, a.gk! + c0 * D, D)
+        }
     }
 }

@@ -26,6 +26,23 @@ struct AttentionPairs {
     var firstRow: Int = 0
     /// Flow forward only: the running states of this layer's pairs, carried between calls.
     var recurrence: FlowRecurrence.Layer? = nil
+    /// Flow, set by `run`: spreads one pair's chunks over the workers.
+    var chunkWork: FlowChunkWork? = nil
+
+    /// Runs `kernel` (`forward` or `backward`) for `count` pairs. With fewer flow pairs than
+    /// workers (a single long sequence), the pairs run one after another, each with its
+    /// chunks spread over the workers; otherwise the pairs themselves are spread.
+    func run(_ kernel: ParallelKernel, count: Int, work: ParallelWork) {
+        guard kind == .flow, recurrence == nil, count < work.threadCount, L > flowScratch[0].chunk else {
+            work.forEach(count, self, kernel)
+            return
+        }
+        var pairs = self
+        pairs.chunkWork = FlowChunkWork(work: work, scratches: flowScratch)
+        withUnsafePointer(to: pairs) { pointer in
+            for pair in 0..<count { kernel(UnsafeRawPointer(pointer), pair, 0) }
+        }
+    }
 
     /// Floats of `cache` per pair.
     var cacheStride: Int {
@@ -47,7 +64,8 @@ struct AttentionPairs {
             flowAttentionForward(
                 y: y, ldY: C, beforeAllocation: a.beforeAllocation + b * L * C + h * D, ldB: C,
                 cache: a.cache + pair * a.cacheStride, q: q, k: q + C, v: q + 2 * C, ldQKV: 3 * C, L: L, D: D,
-                eps: a.eps, scratch: a.flowScratch[worker], state: state, committedRows: state == nil ? nil : L - 1)
+                eps: a.eps, scratch: a.flowScratch[worker], state: state, committedRows: state == nil ? nil : L - 1,
+                chunkWork: a.chunkWork)
         case .softmax:
             softmaxAttentionForward(
                 y: y, ldY: C, probabilities: a.cache + pair * L * L, dropMask: a.dropMask + pair * L * L,
@@ -72,7 +90,7 @@ struct AttentionPairs {
                 dq: dq, dk: dq + C, dv: dq + 2 * C, ldD: 3 * C, dy: dy, ldY: C,
                 beforeAllocation: a.beforeAllocation + b * L * C + h * D, ldB: C,
                 cache: a.cache + pair * a.cacheStride, q: q, k: q + C, v: q + 2 * C, ldQKV: 3 * C, L: L, D: D,
-                eps: a.eps, scratch: a.flowScratch[worker])
+                eps: a.eps, scratch: a.flowScratch[worker], chunkWork: a.chunkWork)
         case .softmax:
             softmaxAttentionBackward(
                 dq: dq, dk: dq + C, dv: dq + 2 * C, ldD: 3 * C, dy: dy, ldY: C, probabilities: a.cache + pair * L * L,

@@ -103,7 +103,7 @@ extension DecisionTransformer {
                 output: a.dAttentionOutput, beforeAllocation: buffers.beforeAllocation, cache: buffers.attentionCache,
                 dropMask: buffers.attentionDropMask, tokenMask: a.scratch, dqkv: a.dQKV, flowScratch: flowScratch,
                 softmaxScratch: softmaxScratch)
-            work.forEach(B * H, pairs, AttentionPairs.backward)
+            pairs.run(AttentionPairs.backward, count: B * H, work: work)
             linearBackward(
                 dinp: a.dNorm, ldDinp: C, dweight: g + block.qkvWeight, dbias: g + block.qkvBias, dout: a.dQKV,
                 ldDout: 3 * C, inp: buffers.ln1, ldIn: C, weight: p + block.qkvWeight, layout: projectionLayout, N: N,

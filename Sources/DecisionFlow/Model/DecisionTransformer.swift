@@ -57,11 +57,12 @@ public final class DecisionTransformer {
     ///   - batchCapacity: the most sequences one forward pass may hold.
     ///   - threads: worker threads (and BLAS threads); results are bit-for-bit the same for
     ///     a given count. Default: 2, the machines this is tuned for.
-    ///   - flowChunkLength: the chunk length of causal Flow-Attention (see `FlowChunking`);
-    ///     results differ only in rounding between chunk lengths.
+    ///   - flowChunkLength: the chunk length of causal Flow-Attention; default
+    ///     `FlowChunking.defaultLength(tokens:)` of the context. Results differ only in
+    ///     rounding between chunk lengths.
     public init(
         configuration: ModelConfiguration, batchCapacity: Int, seed: UInt64, threads: Int = 2,
-        flowChunkLength: Int = FlowChunking.defaultLength
+        flowChunkLength: Int? = nil
     ) {
         precondition(configuration.problems.isEmpty, configuration.problems.joined(separator: "; "))
         precondition(batchCapacity > 0)
@@ -72,7 +73,7 @@ public final class DecisionTransformer {
         gradientBase = .allocate(capacity: layout.count)
         gradientBase.initialize(repeating: 0, count: layout.count)
         dropoutGenerator = RandomGenerator(seed: seed &+ 0x5EED)
-        precondition(flowChunkLength >= 1)
+        precondition(flowChunkLength.map { $0 >= 1 } ?? true)
         work = ParallelWork(threadCount: threads)
         let flow = configuration.attention == .flow
         flowScratch = (0..<(flow ? work.threadCount : 1)).map { _ in
@@ -284,7 +285,7 @@ public final class DecisionTransformer {
                 cache: buffers.attentionCache, dropMask: buffers.attentionDropMask, tokenMask: tokenMask,
                 dqkv: a.dQKV, flowScratch: flowScratch, softmaxScratch: softmaxScratch,
                 firstRow: recurrence == nil ? first : 0, recurrence: recurrence?.layer(index))
-            work.forEach(B * H, pairs, AttentionPairs.forward)
+            pairs.run(AttentionPairs.forward, count: B * H, work: work)
             // From here on the block runs on `postRows` rows from `postBase`: all computed
             // rows, or, in the last block of a compact pass, the state tokens packed densely.
             let packed = compact && index == cfg.layerCount - 1

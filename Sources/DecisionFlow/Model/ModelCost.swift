@@ -22,8 +22,8 @@ public struct ModelCost: Sendable {
     /// The products of a training step's forward plus backward for `batch` sequences of the
     /// full context, as `DecisionTransformer.forward(_:training: true)` runs them: the last
     /// block after attention on state tokens only, no state or return heads, and causal
-    /// Flow-Attention in chunks of `flowChunkLength`.
-    public init(configuration c: ModelConfiguration, batch B: Int, flowChunkLength: Int = FlowChunking.defaultLength) {
+    /// Flow-Attention in chunks of `flowChunkLength` (default: the model's default).
+    public init(configuration c: ModelConfiguration, batch B: Int, flowChunkLength: Int? = nil) {
         let T = c.contextLength
         let L = 3 * T
         let N = B * L
@@ -51,7 +51,7 @@ public struct ModelCost: Sendable {
             let pairs = B * H
             switch c.attention {
             case .flow:
-                let chunk = min(flowChunkLength, L)
+                let chunk = min(flowChunkLength ?? FlowChunking.defaultLength(tokens: L), L)
                 let chunks = FlowChunking.count(L: L, chunk: chunk)
                 for index in 0..<chunks {
                     let m = min(chunk, L - index * chunk)
