@@ -31,6 +31,12 @@ import Testing
         arguments: AttentionKind.allCases)
     func warmTrainingStepAllocatesNothing(attention: AttentionKind) {
         let (model, batch) = smallModelAndBatch(attention: attention, seed: 5)
+        let count = Self.allocationsOfAWarmTrainingStep(model, batch)
+        #expect(count == 0, "a warm \(attention) training step made \(count) heap allocations")
+    }
+
+    /// Heap allocations of the third training step (forward, backward, clipping, AdamW).
+    static func allocationsOfAWarmTrainingStep(_ model: DecisionTransformer, _ batch: TrajectoryBatch) -> Int {
         var optimizer = AdamW(layout: model.layout)
         func step() {
             model.forward(batch, training: true)
@@ -43,8 +49,7 @@ import Testing
         step()
         malloc_counter_start()
         step()
-        let count = malloc_counter_stop()
-        #expect(count == 0, "a warm \(attention) training step made \(count) heap allocations")
+        return Int(malloc_counter_stop())
     }
 
     /// One long sequence and one head: fewer pairs than workers, so each pair's chunks are
@@ -52,20 +57,7 @@ import Testing
     @Test(.enabled(if: !_isDebugAssertConfiguration(), "needs an optimized build: run `swift test -c release`"))
     func warmLongSequenceStepAllocatesNothing() {
         let model = DecisionTransformer(configuration: LongSequence.configuration, batchCapacity: 1, seed: 6)
-        let batch = LongSequence.batch()
-        var optimizer = AdamW(layout: model.layout)
-        func step() {
-            model.forward(batch, training: true)
-            model.backward()
-            clipGradientNorm(model.gradients, maxNorm: 0.25)
-            optimizer.update(
-                parameters: model.parameters, gradients: UnsafeBufferPointer(model.gradients), learningRate: 1e-3)
-        }
-        step()
-        step()
-        malloc_counter_start()
-        step()
-        let count = malloc_counter_stop()
+        let count = Self.allocationsOfAWarmTrainingStep(model, LongSequence.batch())
         #expect(count == 0, "a warm long-sequence training step made \(count) heap allocations")
     }
 }
