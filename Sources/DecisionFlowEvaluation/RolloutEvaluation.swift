@@ -111,12 +111,10 @@ public enum RolloutEvaluation {
             for (slot, episode) in live.enumerated() {
                 histories[episode].write(into: target, sequence: slot, lastSteps: target.timesteps)
             }
-            if let recurrence {
-                if continues {
-                    model.forwardAppending(tail, firstToken: 2, recurrence: recurrence)
-                } else {
-                    model.forward(batch, recurrence: recurrence)
-                }
+            if let recurrence, continues {
+                model.forwardAppending(tail, firstToken: 2, recurrence: recurrence)
+            } else if let recurrence, window < c.contextLength {
+                model.forward(batch, recurrence: recurrence)  // the windows can still grow
             } else {
                 model.forward(batch)
             }

@@ -163,12 +163,15 @@ public final class DecisionPolicy {
             batch.count = 1
             batch.timesteps = history.count
             history.write(into: batch, sequence: 0)
-            if let recurrence {
+            if let recurrence, history.count < model.configuration.contextLength {
+                // The window can still grow: keep the state for the next decision.
                 model.forward(batch, recurrence: recurrence)
-            } else {
+            } else if recurrence == nil && reusesActivations && grew {
                 // Softmax: recompute from the previous step's action token (position 3·(count − 2) + 2).
-                model.forward(
-                    batch, training: false, reuse: reusesActivations && grew ? .inPlace(firstRow: 3 * history.count - 4) : .none)
+                model.forward(batch, training: false, reuse: .inPlace(firstRow: 3 * history.count - 4))
+            } else {
+                // A full window slides at the next step, so nothing is kept: only the actions.
+                model.forward(batch, training: false, reuse: .none, actionsOnly: true)
             }
             predictions = model.actionPredictions
             last = (history.count - 1) * actionDimension
