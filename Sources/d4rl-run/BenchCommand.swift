@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import RLData
+import SeededRandom
 
 /// `d4rl-run bench`: the benchmarks whose figures the README reports.
 struct BenchCommand: ParsableCommand {
@@ -175,12 +176,12 @@ struct DataBenchmark: ParsableCommand {
             path: path,
             configuration: TrajectoryWriter.Configuration(
                 observationDimension: 11, actionDimension: 3, qposDimension: 6, qvelDimension: 6))
-        var generator = SplitMix64(seed: 7)
+        var generator = RandomGenerator(seed: 7)
         var episodeLength = 0
         var episodeTarget = 100 + Int(generator.next() % 900)
-        var observation = (0..<11).map { _ in generator.nextUnit() }
+        var observation = (0..<11).map { _ in generator.nextFloat() }
         for step in 0..<steps {
-            let action = (0..<3).map { _ in generator.nextUnit() * 2 - 1 }
+            let action = (0..<3).map { _ in generator.nextFloat() * 2 - 1 }
             let next = observation.enumerated().map { index, value in value * 0.99 + action[index % 3] * 0.05 }
             episodeLength += 1
             let terminal = episodeLength == episodeTarget && episodeTarget < 1000
@@ -193,26 +194,11 @@ struct DataBenchmark: ParsableCommand {
             if terminal || timeout {
                 episodeLength = 0
                 episodeTarget = 100 + Int(generator.next() % 901)
-                observation = (0..<11).map { _ in generator.nextUnit() }
+                observation = (0..<11).map { _ in generator.nextFloat() }
             }
         }
         writer.setMetadata("behavior/env_id", .string("Hopper-v4"))
         writer.setMetadata("note", .string("synthetic hopper-shaped data written by d4rl-run bench data"))
         try writer.finish()
     }
-}
-
-/// A small, fast, seeded generator (SplitMix64), for benchmark data only.
-struct SplitMix64 {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    mutating func nextUnit() -> Float { Float(next() >> 40) / Float(1 << 24) }
 }

@@ -147,11 +147,7 @@ extension DecisionTransformer {
     }
 
     /// The global L2 norm of all gradients, accumulated in Double.
-    public func gradientNorm() -> Float {
-        var sum = 0.0
-        for value in gradients { sum += Double(value) * Double(value) }
-        return Float(sum.squareRoot())
-    }
+    public func gradientNorm() -> Float { globalNorm(UnsafeBufferPointer(gradients)) }
 
     /// Spreads the gradient of packed state-token rows (the first `stateRows` rows of
     /// `buffer`) to their places in the interleaved (R, s, a) layout, row 3r + 1, with zeros

@@ -79,14 +79,20 @@ public struct AdamW: Sendable {
 /// before clipping.
 @discardableResult
 public func clipGradientNorm(_ gradients: UnsafeMutableBufferPointer<Float>, maxNorm: Float) -> Float {
-    var sum = 0.0
-    for value in gradients { sum += Double(value) * Double(value) }
-    let norm = Float(sum.squareRoot())
+    let norm = globalNorm(UnsafeBufferPointer(gradients))
     let coefficient = min(maxNorm / (norm + 1e-6), 1)
     if coefficient < 1 {
         for index in gradients.indices { gradients[index] *= coefficient }
     }
     return norm
+}
+
+/// The L2 norm of all `values`, accumulated in Double: one home for the gradient norm that
+/// clipping and logging report.
+func globalNorm(_ values: UnsafeBufferPointer<Float>) -> Float {
+    var sum = 0.0
+    for value in values { sum += Double(value) * Double(value) }
+    return Float(sum.squareRoot())
 }
 
 /// The reference's schedule: linear warmup from lr/warmup to lr over `warmupSteps`, then

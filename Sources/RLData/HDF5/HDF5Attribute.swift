@@ -36,7 +36,10 @@ public final class HDF5Attribute {
         defer { HDF5Handle.close(space, kind: .dataspace) }
         let rank = Int(max(H5Sget_simple_extent_ndims(space), 0))
         var dims = [hsize_t](repeating: 0, count: rank)
-        if rank > 0 { _ = H5Sget_simple_extent_dims(space, &dims, nil) }
+        if rank > 0 {
+            try HDF5Call.check(
+                H5Sget_simple_extent_dims(space, &dims, nil), "read the shape of", file: file.path, object: label)
+        }
         shape = dims.map { Int($0) }
     }
 

@@ -275,7 +275,7 @@ enum HDF5StringReader {
     ) throws -> String {
         let memoryType = try HDF5Call.handle(H5Tcopy(swift_H5T_C_S1()), "read", file: file, object: object)
         defer { HDF5Handle.close(memoryType, kind: .datatype) }
-        _ = H5Tset_cset(memoryType, H5Tget_cset(fileType))
+        try HDF5Call.check(H5Tset_cset(memoryType, H5Tget_cset(fileType)), "read", file: file, object: object)
         if H5Tis_variable_str(fileType) > 0 {
             try HDF5Call.check(H5Tset_size(memoryType, swift_H5T_VARIABLE()), "read", file: file, object: object)
             var pointer: UnsafeMutablePointer<CChar>? = nil

@@ -24,8 +24,21 @@ public enum HDF5StorageType: Sendable, Equatable {
         guard type >= 0 else { return type }
         var no: Int8 = 0
         var yes: Int8 = 1
-        _ = H5Tenum_insert(type, "FALSE", &no)
-        _ = H5Tenum_insert(type, "TRUE", &yes)
+        guard H5Tenum_insert(type, "FALSE", &no) >= 0, H5Tenum_insert(type, "TRUE", &yes) >= 0 else {
+            H5Tclose(type)
+            return -1  // the caller reports HDF5's error stack
+        }
+        return type
+    }
+
+    /// A variable-length UTF-8 string type, as h5py writes `str` values; -1 on failure.
+    static func makeUTF8String() -> hid_t {
+        let type = H5Tcopy(swift_H5T_C_S1())
+        guard type >= 0 else { return type }
+        guard H5Tset_size(type, swift_H5T_VARIABLE()) >= 0, H5Tset_cset(type, H5T_CSET_UTF8) >= 0 else {
+            H5Tclose(type)
+            return -1  // the caller reports HDF5's error stack
+        }
         return type
     }
 }
@@ -165,11 +178,7 @@ extension HDF5File {
 
     /// Writes a scalar variable-length UTF-8 string dataset, as h5py does for `str` values.
     public func writeString(_ value: String, to objectPath: String) throws {
-        let type = H5Tcopy(swift_H5T_C_S1())
-        if type >= 0 {
-            _ = H5Tset_size(type, swift_H5T_VARIABLE())
-            _ = H5Tset_cset(type, H5T_CSET_UTF8)
-        }
+        let type = HDF5StorageType.makeUTF8String()
         try writeScalarDataset(objectPath, fileType: type) { dataset in
             value.withCString { text in
                 var pointer: UnsafePointer<CChar>? = text
@@ -202,10 +211,9 @@ extension HDF5File {
         HDF5Call.silence()
         try requireWritable(objectPath)
         let location = objectPath.isEmpty ? "/" : objectPath
-        let type = try HDF5Call.handle(H5Tcopy(swift_H5T_C_S1()), "create attribute", file: path, object: location)
+        let type = try HDF5Call.handle(
+            HDF5StorageType.makeUTF8String(), "create attribute", file: path, object: location)
         defer { HDF5Handle.close(type, kind: .datatype) }
-        _ = H5Tset_size(type, swift_H5T_VARIABLE())
-        _ = H5Tset_cset(type, H5T_CSET_UTF8)
         let space = try HDF5Call.handle(H5Screate(H5S_SCALAR), "create attribute", file: path, object: location)
         defer { HDF5Handle.close(space, kind: .dataspace) }
         let attribute = try HDF5Call.handle(
