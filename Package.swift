@@ -70,6 +70,7 @@ let package = Package(
                 "DecisionFlow",
                 "DecisionFlowTraining",
                 "RLEnvironments",
+                "CMuJoCo",  // bench envs times bare mj_step calls
                 "DecisionFlowEvaluation",
                 "SeededRandom",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

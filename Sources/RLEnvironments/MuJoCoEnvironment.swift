@@ -232,26 +232,12 @@ public final class HalfCheetah: MuJoCoEnvironment {
 }
 
 extension MuJoCoEnvironment {
-    /// For benchmarks: replays an environment loop as bare MuJoCo calls on this model. For each
-    /// row of `actions` it writes the controls and runs `frameSkip` `mj_step`s, and after each
-    /// step listed in `resets` it resets the data (`mj_resetData`, `mj_forward`), as the loop
-    /// did. Returns the seconds taken: `step` minus the Swift layer (validation, observation,
-    /// reward, termination, reset noise), so the two compare directly.
-    public func timeBarePhysics(actions: [[Float]], resets: Set<Int>) -> Double {
-        mj_resetData(model, data)
-        mj_forward(model, data)
-        let clock = ContinuousClock()
-        let elapsed = clock.measure {
-            for (index, action) in actions.enumerated() {
-                for (i, value) in action.enumerated() { data.pointee.ctrl[i] = Double(value) }
-                for _ in 0..<frameSkip { mj_step(model, data) }
-                if resets.contains(index) {
-                    mj_resetData(model, data)
-                    mj_forward(model, data)
-                }
-            }
-        }
+    /// The raw MuJoCo model and data, for the benchmark that times bare `mj_step` calls on this
+    /// very model (`d4rl-run bench envs`). Not API: whatever runs through them bypasses the
+    /// environment, which must be `reset` before it steps again.
+    @_spi(Benchmarks) public var rawPhysics: (model: UnsafeMutablePointer<mjModel>, data: UnsafeMutablePointer<mjData>)
+    {
         running = false
-        return elapsed / .seconds(1)
+        return (model, data)
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import RLEnvironments
+@_spi(Benchmarks) import RLEnvironments
+import CMuJoCo
 import SeededRandom
 
 /// `d4rl-run bench envs`: environment steps per second, and the Swift layer's cost.
@@ -44,12 +45,35 @@ struct EnvironmentBenchmark: ParsableCommand {
             let rate = Double(steps) / seconds
             var line = name.padding(toLength: 13, withPad: " ", startingAt: 0) + String(format: " %9.0f", rate)
             if let mujoco = environment as? MuJoCoEnvironment {
-                let bare = mujoco.timeBarePhysics(actions: actions, resets: resets)
+                let bare = Self.timeBarePhysics(mujoco, actions: actions, resets: resets)
                 line += String(
                     format: "   %15.0f   %20.0f   %+9.1f%%", rate * Double(mujoco.frameSkip), Double(steps) / bare,
                     100 * (seconds - bare) / bare)
             }
             print(line)
         }
+    }
+
+    /// Replays an environment loop as bare MuJoCo calls on `environment`'s model: for each row
+    /// of `actions` it writes the controls and runs `frameSkip` `mj_step`s, and after each
+    /// step listed in `resets` it resets the data (`mj_resetData`, `mj_forward`), as the loop
+    /// did. Returns the seconds taken: `step` minus the Swift layer (validation, observation,
+    /// reward, termination, reset noise), so the two compare directly.
+    static func timeBarePhysics(_ environment: MuJoCoEnvironment, actions: [[Float]], resets: Set<Int>) -> Double {
+        let (model, data) = environment.rawPhysics
+        mj_resetData(model, data)
+        mj_forward(model, data)
+        let clock = ContinuousClock()
+        let elapsed = clock.measure {
+            for (index, action) in actions.enumerated() {
+                for (i, value) in action.enumerated() { data.pointee.ctrl[i] = Double(value) }
+                for _ in 0..<environment.frameSkip { mj_step(model, data) }
+                if resets.contains(index) {
+                    mj_resetData(model, data)
+                    mj_forward(model, data)
+                }
+            }
+        }
+        return elapsed / .seconds(1)
     }
 }
