@@ -1,6 +1,6 @@
 import ArgumentParser
 import CBLAS
-import DecisionFlow
+@_spi(Benchmarks) import DecisionFlow
 import Foundation
 
 /// `d4rl-run bench model`: training-step time against the sgemm rate on the same shapes.

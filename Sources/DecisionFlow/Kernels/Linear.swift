@@ -6,7 +6,7 @@ import CBLAS
 // `nn.Linear` stores (O, I) ("outIn"), GPT-2's `Conv1D` stores (I, O) ("inOut").
 
 /// How a weight matrix is stored.
-public enum WeightLayout: Sendable {
+enum WeightLayout: Sendable {
     /// (O, I), PyTorch `nn.Linear`: out = inp · Wᵀ.
     case outIn
     /// (I, O), GPT-2 `Conv1D`: out = inp · W.

@@ -3,7 +3,7 @@
 ///
 /// Used by the benchmark to turn milliseconds into FLOP/s, and to time `cblas_sgemm` on the
 /// very same shapes for comparison.
-public struct ModelCost: Sendable {
+@_spi(Benchmarks) public struct ModelCost: Sendable {
     /// One matrix product: (M × K) · (K × N).
     public struct Product: Sendable, Hashable {
         public var m: Int
