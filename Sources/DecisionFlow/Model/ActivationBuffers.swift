@@ -60,52 +60,74 @@ final class ActivationBuffers {
         let C = configuration.embeddingDimension
         let F = configuration.mlpDimension
         let H = configuration.headCount
+        let S = configuration.stateDimension
+        let A = configuration.actionDimension
         let flow = configuration.attention == .flow
         let cacheCount = flow ? B * H * FlowCache.count(L: L, D: configuration.headDimension, chunk: flowChunk) : B * H * L * L
-        var sizes: [Int] = []
-        // Compute the total first, then hand out slices in the same order.
-        func plan(_ count: Int) { sizes.append(count) }
-        plan(N * C); plan(N * C); plan(N); plan(N); plan(N * C)  // stacked, embedNorm, mean, rstd, mask
-        for _ in 0...configuration.layerCount { plan(N * C) }
-        for _ in 0..<configuration.layerCount {
-            plan(N * C); plan(N); plan(N); plan(N * 3 * C); plan(cacheCount); plan(flow ? 0 : cacheCount)
-            plan(flow ? N * C : 0); plan(N * C); plan(N * C); plan(N * C); plan(N * C); plan(N); plan(N)
-            plan(N * F); plan(N * F); plan(N * C)
-        }
-        plan(N * C); plan(N); plan(N)
-        plan(B * T * configuration.actionDimension); plan(B * T * configuration.stateDimension); plan(B * T)
-        plan(N * C); plan(N * C); plan(N * C); plan(N * C); plan(N * C); plan(N * 3 * C); plan(N * F)
-        plan(B * T * configuration.actionDimension); plan(N * max(C, F))
-        plan(N); plan(((N + layerNormRowBlock - 1) / layerNormRowBlock) * 2 * C)
-        floatCount = sizes.reduce(0, +)
-        storage = .allocate(capacity: floatCount)
-        storage.initialize(repeating: 0, count: floatCount)
 
+        /// Every buffer, each named beside its size. Run twice: once to add the sizes up, then
+        /// to hand out consecutive slices of the one allocation; a name and its size cannot
+        /// drift apart.
+        func carve(_ take: (Int) -> UnsafeMutablePointer<Float>) -> ActivationBuffers.Carved {
+            Carved(
+                stacked: take(N * C), embedNorm: take(N * C), embedNormMean: take(N), embedNormRstd: take(N),
+                embedDropMask: take(N * C),
+                residuals: (0...configuration.layerCount).map { _ in take(N * C) },
+                blocks: (0..<configuration.layerCount).map { _ in
+                    Block(
+                        ln1: take(N * C), ln1Mean: take(N), ln1Rstd: take(N), qkv: take(N * 3 * C),
+                        attentionCache: take(cacheCount), attentionDropMask: take(flow ? 0 : cacheCount),
+                        beforeAllocation: take(flow ? N * C : 0), attentionOutput: take(N * C),
+                        attentionResidualMask: take(N * C), residualMid: take(N * C), ln2: take(N * C), ln2Mean: take(N),
+                        ln2Rstd: take(N), fcPre: take(N * F), fcActivated: take(N * F), mlpResidualMask: take(N * C))
+                },
+                finalNorm: take(N * C), finalNormMean: take(N), finalNormRstd: take(N),
+                actionPredictions: take(B * T * A), statePredictions: take(B * T * S), returnPredictions: take(B * T),
+                dResidual: take(N * C), dNorm: take(N * C), dProjection: take(N * C), dAttentionOutput: take(N * C),
+                dStacked: take(N * C), dQKV: take(N * 3 * C), dFc: take(N * F), dActionPredictions: take(B * T * A),
+                scratch: take(N * max(C, F)), ones: take(N),
+                normPartials: take(((N + layerNormRowBlock - 1) / layerNormRowBlock) * 2 * C))
+        }
+        var total = 0
+        let placeholder = UnsafeMutablePointer<Float>(bitPattern: MemoryLayout<Float>.alignment)!
+        _ = carve { count in
+            total += count
+            return placeholder
+        }
+        floatCount = total
+        storage = .allocate(capacity: total)
+        storage.initialize(repeating: 0, count: total)
         var cursor = storage
-        var index = 0
-        func take() -> UnsafeMutablePointer<Float> {
-            defer {
-                cursor += sizes[index]
-                index += 1
-            }
+        let carved = carve { count in
+            defer { cursor += count }
             return cursor
         }
         self.batchCapacity = B
-        stacked = take(); embedNorm = take(); embedNormMean = take(); embedNormRstd = take(); embedDropMask = take()
-        residuals = (0...configuration.layerCount).map { _ in take() }
-        blocks = (0..<configuration.layerCount).map { _ in
-            Block(
-                ln1: take(), ln1Mean: take(), ln1Rstd: take(), qkv: take(), attentionCache: take(),
-                attentionDropMask: take(), beforeAllocation: take(), attentionOutput: take(),
-                attentionResidualMask: take(), residualMid: take(), ln2: take(), ln2Mean: take(), ln2Rstd: take(),
-                fcPre: take(), fcActivated: take(), mlpResidualMask: take())
-        }
-        finalNorm = take(); finalNormMean = take(); finalNormRstd = take()
-        actionPredictions = take(); statePredictions = take(); returnPredictions = take()
-        dResidual = take(); dNorm = take(); dProjection = take(); dAttentionOutput = take(); dStacked = take()
-        dQKV = take(); dFc = take(); dActionPredictions = take(); scratch = take()
-        ones = take(); normPartials = take()
+        (stacked, embedNorm, embedNormMean, embedNormRstd, embedDropMask) = (
+            carved.stacked, carved.embedNorm, carved.embedNormMean, carved.embedNormRstd, carved.embedDropMask
+        )
+        (residuals, blocks) = (carved.residuals, carved.blocks)
+        (finalNorm, finalNormMean, finalNormRstd) = (carved.finalNorm, carved.finalNormMean, carved.finalNormRstd)
+        (actionPredictions, statePredictions, returnPredictions) = (
+            carved.actionPredictions, carved.statePredictions, carved.returnPredictions
+        )
+        (dResidual, dNorm, dProjection, dAttentionOutput, dStacked) = (
+            carved.dResidual, carved.dNorm, carved.dProjection, carved.dAttentionOutput, carved.dStacked
+        )
+        (dQKV, dFc, dActionPredictions) = (carved.dQKV, carved.dFc, carved.dActionPredictions)
+        (scratch, ones, normPartials) = (carved.scratch, carved.ones, carved.normPartials)
         ones.update(repeating: 1, count: N)
+    }
+
+    /// The pointers `carve` hands out, by name.
+    private struct Carved {
+        var stacked, embedNorm, embedNormMean, embedNormRstd, embedDropMask: UnsafeMutablePointer<Float>
+        var residuals: [UnsafeMutablePointer<Float>]
+        var blocks: [Block]
+        var finalNorm, finalNormMean, finalNormRstd: UnsafeMutablePointer<Float>
+        var actionPredictions, statePredictions, returnPredictions: UnsafeMutablePointer<Float>
+        var dResidual, dNorm, dProjection, dAttentionOutput, dStacked: UnsafeMutablePointer<Float>
+        var dQKV, dFc, dActionPredictions, scratch, ones, normPartials: UnsafeMutablePointer<Float>
     }
 
     deinit { storage.deallocate() }
