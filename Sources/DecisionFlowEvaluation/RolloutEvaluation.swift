@@ -104,7 +104,8 @@ public enum RolloutEvaluation {
         var action = [Float](repeating: 0, count: c.actionDimension)
         while !live.isEmpty {
             let window = histories[live[0]].count  // every live episode is at the same step
-            let continues = recurrence != nil && steps > 0 && window > 1 && window > previousWindow
+            // The windows grew by a step since the last pass (previousWindow starts at 0).
+            let continues = recurrence != nil && window > 1 && window > previousWindow
             let target = continues ? tail : batch
             target.count = live.count
             target.timesteps = continues ? 2 : window

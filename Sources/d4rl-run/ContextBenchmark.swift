@@ -74,10 +74,14 @@ struct ContextBenchmark: ParsableCommand {
         _ = try parsedChunks()
     }
 
-    func parsedContexts() throws -> [Int] {
-        let values = contexts.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !values.isEmpty, values.allSatisfy({ $0 != nil && (1...1000).contains($0!) }) else {
-            throw ValidationError("--contexts '\(contexts)': give whole numbers in 1...1000, comma-separated")
+    func parsedContexts() throws -> [Int] { try Self.integers(contexts, flag: "--contexts", in: 1...1000) }
+
+    /// A comma-separated list of whole numbers in `range`, or an error naming the flag.
+    static func integers(_ text: String, flag: String, in range: ClosedRange<Int>) throws -> [Int] {
+        let values = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !values.isEmpty, values.allSatisfy({ $0.map(range.contains) ?? false }) else {
+            throw ValidationError(
+                "\(flag) '\(text)': give whole numbers in \(range.lowerBound)...\(range.upperBound), comma-separated")
         }
         return values.map { $0! }
     }
@@ -91,12 +95,7 @@ struct ContextBenchmark: ParsableCommand {
     }
 
     func parsedChunks() throws -> [Int]? {
-        guard let chunks else { return nil }
-        let values = chunks.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !values.isEmpty, values.allSatisfy({ $0 != nil && (1...4096).contains($0!) }) else {
-            throw ValidationError("--chunks '\(chunks)': give whole numbers in 1...4096, comma-separated")
-        }
-        return values.map { $0! }
+        try chunks.map { try Self.integers($0, flag: "--chunks", in: 1...4096) }
     }
 
     func run() throws {
@@ -266,7 +265,7 @@ struct ContextPlot {
                     format: "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%@\"/>\n", px(log10(Double(point.context))),
                     py(log10(point.microsecondsPerToken)), color)
             }
-            let y = top + plotHeight + 56 + Double(index) * 0
+            let y = top + plotHeight + 56  // the legend: one row, side by side
             let x = left + Double(index) * 260
             out += "<line x1=\"\(x)\" y1=\"\(y)\" x2=\"\(x + 30)\" y2=\"\(y)\" stroke=\"\(color)\" stroke-width=\"2\"/>"
             out +=

@@ -65,17 +65,22 @@ import Testing
 
 /// Reusing the unchanged prefix while the window grows gives the actions of full passes.
 @Suite struct PolicyReuseTests {
+    /// Two policies on copies of `checkpoint`'s model (S 5): one reusing activations, one
+    /// recomputing every window.
+    static func reusingAndFull(_ checkpoint: Checkpoint, threads: Int = 2) -> (DecisionPolicy, DecisionPolicy) {
+        let policies = (0..<2).map { _ in
+            DecisionPolicy(
+                model: DecisionTransformer(checkpoint: checkpoint, batchCapacity: 1, threads: threads),
+                normalization: .identity(stateDimension: 5))
+        }
+        policies[1].reusesActivations = false
+        return (policies[0], policies[1])
+    }
+
     @Test(arguments: AttentionKind.allCases)
     func reuseAgreesWithFullRecomputation(attention: AttentionKind) throws {
         let (model, _) = smallModelAndBatch(attention: attention, seed: 21)
-        let checkpoint = Checkpoint(model: model)
-        let reusing = DecisionPolicy(
-            model: DecisionTransformer(checkpoint: checkpoint, batchCapacity: 1),
-            normalization: .identity(stateDimension: 5))
-        let full = DecisionPolicy(
-            model: DecisionTransformer(checkpoint: checkpoint, batchCapacity: 1),
-            normalization: .identity(stateDimension: 5))
-        full.reusesActivations = false
+        let (reusing, full) = Self.reusingAndFull(Checkpoint(model: model))
         for episode in 0..<2 {
             reusing.reset(targetReturn: 8)
             full.reset(targetReturn: 8)
@@ -120,14 +125,8 @@ import Testing
         let configuration = ModelConfiguration(
             stateDimension: 5, actionDimension: 2, contextLength: 1000, embeddingDimension: 16, layerCount: 2,
             headCount: 2, maxEpisodeLength: 1000, attention: .flow)
-        let checkpoint = Checkpoint(model: DecisionTransformer(configuration: configuration, batchCapacity: 1, seed: 31))
-        let recurrent = DecisionPolicy(
-            model: DecisionTransformer(checkpoint: checkpoint, batchCapacity: 1, threads: 1),
-            normalization: .identity(stateDimension: 5))
-        let full = DecisionPolicy(
-            model: DecisionTransformer(checkpoint: checkpoint, batchCapacity: 1, threads: 1),
-            normalization: .identity(stateDimension: 5))
-        full.reusesActivations = false
+        let (recurrent, full) = Self.reusingAndFull(
+            Checkpoint(model: DecisionTransformer(configuration: configuration, batchCapacity: 1, seed: 31)), threads: 1)
         recurrent.reset(targetReturn: 300)
         full.reset(targetReturn: 300)
         for t in 0..<1000 {
@@ -150,12 +149,8 @@ import Testing
         let configuration = ModelConfiguration(
             stateDimension: 5, actionDimension: 2, contextLength: 6, embeddingDimension: 16, layerCount: 2,
             headCount: 2, maxEpisodeLength: 100, attention: .flow)
-        let checkpoint = Checkpoint(model: DecisionTransformer(configuration: configuration, batchCapacity: 1, seed: 32))
-        let recurrent = DecisionPolicy(
-            model: DecisionTransformer(checkpoint: checkpoint, batchCapacity: 1), normalization: .identity(stateDimension: 5))
-        let full = DecisionPolicy(
-            model: DecisionTransformer(checkpoint: checkpoint, batchCapacity: 1), normalization: .identity(stateDimension: 5))
-        full.reusesActivations = false
+        let (recurrent, full) = Self.reusingAndFull(
+            Checkpoint(model: DecisionTransformer(configuration: configuration, batchCapacity: 1, seed: 32)))
         for episode in 0..<2 {
             recurrent.reset(targetReturn: 20)
             full.reset(targetReturn: 20)

@@ -152,6 +152,33 @@ final class FlowAttentionScratch {
         Int32(k), 1, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }
 
+/// A chunk's own part of the causal dot product (m rows; `qs`, `k`, `vs` and the output
+/// point at the chunk's first row): beforeAllocation = tril(qs · kᵀ) · vs, written.
+@inline(__always) private func intraChunkForward(
+    qs: UnsafePointer<Float>, k: UnsafePointer<Float>, ldK: Int, vs: UnsafePointer<Float>,
+    beforeAllocation: UnsafeMutablePointer<Float>, ldB: Int, m: Int, D: Int, scores: UnsafeMutablePointer<Float>
+) {
+    gemm(false, true, m, m, D, qs, D, k, ldK, 0, scores, m)
+    maskUpperTriangle(scores, m: m)
+    gemm(false, false, m, D, m, scores, m, vs, D, 0, beforeAllocation, ldB)
+}
+
+/// The gradients of `intraChunkForward` given `go` = d beforeAllocation, written:
+/// dScores = tril(go · vsᵀ), gvs = scoresᵀ · go, gqs = dScores · k, gk = dScoresᵀ · qs.
+@inline(__always) private func intraChunkBackward(
+    qs: UnsafePointer<Float>, k: UnsafePointer<Float>, ldK: Int, vs: UnsafePointer<Float>, go: UnsafePointer<Float>,
+    gqs: UnsafeMutablePointer<Float>, gvs: UnsafeMutablePointer<Float>, gk: UnsafeMutablePointer<Float>, m: Int, D: Int,
+    scratch: FlowAttentionScratch
+) {
+    gemm(false, true, m, m, D, qs, D, k, ldK, 0, scratch.scores, m)
+    maskUpperTriangle(scratch.scores, m: m)
+    gemm(false, true, m, m, D, go, D, vs, D, 0, scratch.dScores, m)
+    maskUpperTriangle(scratch.dScores, m: m)
+    gemm(true, false, m, D, m, scratch.scores, m, go, D, 0, gvs, D)
+    gemm(false, false, m, D, m, scratch.dScores, m, k, ldK, 0, gqs, D)
+    gemm(true, false, m, D, m, scratch.dScores, m, qs, D, 0, gk, D)
+}
+
 /// Forward pass of one pair. Applies the sigmoid kernel to `q` and `k` in place (the
 /// backward pass reads the sigmoid outputs), writes the output rows `y` (L, D), the causal
 /// dot product before allocation `beforeAllocation` (L, D), and `cache`
@@ -260,20 +287,20 @@ func flowAttentionForward(
             D: D, chunk: chunk)
     } else {
         for index in 0..<chunkCount {
-        let c0 = index * chunk
-        let m = min(chunk, L - c0)
-        if index > 0 { (chunkStates + (index - 1) * D * D).update(from: kv, count: D * D) }
-        gemm(false, true, m, m, D, qs + c0 * D, D, k + c0 * ldQKV, ldQKV, 0, scratch.scores, m)
-        maskUpperTriangle(scratch.scores, m: m)
-        gemm(false, false, m, D, m, scratch.scores, m, vs + c0 * D, D, 0, beforeAllocation + c0 * ldB, ldB)
-        // Earlier positions exist (an earlier chunk, or a carried state): add their part.
-        if index > 0 || offset > 0 {
-            gemm(false, false, m, D, D, qs + c0 * D, D, kv, D, 1, beforeAllocation + c0 * ldB, ldB)
-        }
-        let folded = min(c0 + m, committed) - c0
-        if folded > 0 && (index < chunkCount - 1 || keepsState) {
-            gemm(true, false, D, D, folded, k + c0 * ldQKV, ldQKV, vs + c0 * D, D, 1, kv, D)
-        }
+            let c0 = index * chunk
+            let m = min(chunk, L - c0)
+            if index > 0 { (chunkStates + (index - 1) * D * D).update(from: kv, count: D * D) }
+            intraChunkForward(
+                qs: qs + c0 * D, k: k + c0 * ldQKV, ldK: ldQKV, vs: vs + c0 * D,
+                beforeAllocation: beforeAllocation + c0 * ldB, ldB: ldB, m: m, D: D, scores: scratch.scores)
+            // Earlier positions exist (an earlier chunk, or a carried state): add their part.
+            if index > 0 || offset > 0 {
+                gemm(false, false, m, D, D, qs + c0 * D, D, kv, D, 1, beforeAllocation + c0 * ldB, ldB)
+            }
+            let folded = min(c0 + m, committed) - c0
+            if folded > 0 && (index < chunkCount - 1 || keepsState) {
+                gemm(true, false, D, D, folded, k + c0 * ldQKV, ldQKV, vs + c0 * D, D, 1, kv, D)
+            }
         }
     }
     if keepsState { FlowState.positions(st, D: D).pointee += Float(committed) }
@@ -340,13 +367,9 @@ func flowAttentionBackward(
         for index in stride(from: chunkCount - 1, through: 0, by: -1) {
             let c0 = index * chunk
             let m = min(chunk, L - c0)
-            gemm(false, true, m, m, D, qs + c0 * D, D, k + c0 * ldQKV, ldQKV, 0, scratch.scores, m)
-            maskUpperTriangle(scratch.scores, m: m)
-            gemm(false, true, m, m, D, go + c0 * D, D, vs + c0 * D, D, 0, scratch.dScores, m)
-            maskUpperTriangle(scratch.dScores, m: m)
-            gemm(true, false, m, D, m, scratch.scores, m, go + c0 * D, D, 0, gvs + c0 * D, D)
-            gemm(false, false, m, D, m, scratch.dScores, m, k + c0 * ldQKV, ldQKV, 0, gqs + c0 * D, D)
-            gemm(true, false, m, D, m, scratch.dScores, m, qs + c0 * D, D, 0, gk + c0 * D, D)
+            intraChunkBackward(
+                qs: qs + c0 * D, k: k + c0 * ldQKV, ldK: ldQKV, vs: vs + c0 * D, go: go + c0 * D, gqs: gqs + c0 * D,
+                gvs: gvs + c0 * D, gk: gk + c0 * D, m: m, D: D, scratch: scratch)
             if index < chunkCount - 1 {
                 gemm(false, false, m, D, D, k + c0 * ldQKV, ldQKV, stateGradient, D, 1, gvs + c0 * D, D)
                 gemm(false, true, m, D, D, vs + c0 * D, D, stateGradient, D, 1, gk + c0 * D, D)
@@ -580,10 +603,9 @@ struct FlowChunkWork {
         let count = FlowChunking.count(L: a.L, chunk: a.chunk)
         switch a.step {
         case 0:
-            let before = a.beforeAllocation! + c0 * a.ldB
-            gemm(false, true, m, m, D, qs, D, kj, ldK, 0, scratch.scores, m)
-            maskUpperTriangle(scratch.scores, m: m)
-            gemm(false, false, m, D, m, scratch.scores, m, vs, D, 0, before, a.ldB)
+            intraChunkForward(
+                qs: qs, k: kj, ldK: ldK, vs: vs, beforeAllocation: a.beforeAllocation! + c0 * a.ldB, ldB: a.ldB, m: m,
+                D: D, scores: scratch.scores)
             if j < count - 1 { gemm(true, false, D, D, m, kj, ldK, vs, D, 0, a.states + j * D * D, D) }
         case 1:
             if j > 0 {
@@ -591,14 +613,10 @@ struct FlowChunkWork {
             }
         case 2:
             let go = a.go! + c0 * D
-            let (gqs, gvs, gk) = (a.gqs! + c0 * D, a.gvs! + c0 * D, a.gk! + c0 * D)
-            gemm(false, true, m, m, D, qs, D, kj, ldK, 0, scratch.scores, m)
-            maskUpperTriangle(scratch.scores, m: m)
-            gemm(false, true, m, m, D, go, D, vs, D, 0, scratch.dScores, m)
-            maskUpperTriangle(scratch.dScores, m: m)
-            gemm(true, false, m, D, m, scratch.scores, m, go, D, 0, gvs, D)
-            gemm(false, false, m, D, m, scratch.dScores, m, kj, ldK, 0, gqs, D)
-            gemm(true, false, m, D, m, scratch.dScores, m, qs, D, 0, gk, D)
+            let gqs = a.gqs! + c0 * D
+            intraChunkBackward(
+                qs: qs, k: kj, ldK: ldK, vs: vs, go: go, gqs: gqs, gvs: a.gvs! + c0 * D, gk: a.gk! + c0 * D, m: m, D: D,
+                scratch: scratch)
             if j > 0 {
                 let slot = a.states + (j - 1) * D * D
                 gemm(false, true, m, D, D, go, D, slot, D, 1, gqs, D)

@@ -402,8 +402,8 @@ public final class DecisionTransformer {
             let time = timestepEmbedding(batch.timestepIndices[row])
             let rtg = batch.returnsToGo[row]
             let tokens = a.stacked + 3 * row * C
+            embedReturn(rtg, time: time, into: tokens)
             for c in 0..<C {
-                tokens[c] = rtg * p[layout.returnWeight + c] + p[layout.returnBias + c] + time[c]
                 tokens[C + c] += time[c]
                 tokens[2 * C + c] += time[c]
             }
@@ -423,8 +423,7 @@ public final class DecisionTransformer {
         }
         switch token % 3 {
         case 0:
-            let rtg = batch.returnsToGo[row]
-            for c in 0..<C { out[c] = rtg * p[layout.returnWeight + c] + p[layout.returnBias + c] + time[c] }
+            embedReturn(batch.returnsToGo[row], time: time, into: out)
         case 1:
             let S = cfg.stateDimension
             batch.states.withUnsafeBufferPointer { linear(layout.stateWeight, layout.stateBias, $0.baseAddress! + row * S, S) }
@@ -433,6 +432,14 @@ public final class DecisionTransformer {
             batch.actions.withUnsafeBufferPointer {
                 linear(layout.actionWeight, layout.actionBias, $0.baseAddress! + row * A, A)
             }
+        }
+    }
+
+    /// out = rtg · W_R + b_R + time: a return-to-go token's embedding.
+    private func embedReturn(_ rtg: Float, time: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+        let p = UnsafePointer(parameterBase)
+        for c in 0..<configuration.embeddingDimension {
+            out[c] = rtg * p[layout.returnWeight + c] + p[layout.returnBias + c] + time[c]
         }
     }
 
