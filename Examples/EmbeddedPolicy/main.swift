@@ -23,16 +23,17 @@ do {
     let simulator = try Hopper()
     var observation = simulator.reset(seed: 0)
 
-    // 3. The loop: one action per step, then tell the policy what reward it earned.
+    // 3. The loop: one action per step, then tell the policy what reward it earned. Writing
+    //    into a span of an array you keep allocates nothing per step; the simpler
+    //    `let action = try policy.action(for: observation)` returns a new array instead.
     policy.reset(targetReturn: target)
     var action = [Float](repeating: 0, count: policy.actionDimension)
     var episodeReturn = 0.0
     var steps = 0
     let started = Date()
     while true {
-        try observation.withUnsafeBufferPointer { observation in
-            try action.withUnsafeMutableBufferPointer { try policy.action(for: observation, into: $0) }
-        }
+        var output = action.mutableSpan
+        try policy.action(for: observation.span, into: &output)
         let result = try simulator.step(action: action)
         episodeReturn += result.reward
         steps += 1

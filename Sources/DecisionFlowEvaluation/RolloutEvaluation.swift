@@ -60,13 +60,14 @@ public enum RolloutEvaluation {
     ///   - model: a model whose batch capacity is at least `environments.count`.
     ///   - progress: called after every environment step with (finished episodes, steps taken).
     public static func run(
-        model: DecisionTransformer, normalization: PolicyNormalization, environments: [any Environment], target: Double,
+        model: DecisionTransformer, encoding: ContextEncoding, environments: [any Environment], target: Double,
         seed: UInt64, progress: (Int, Int) -> Void = { _, _ in }
     ) throws -> [EpisodeResult] {
         let c = model.configuration
         let count = environments.count
         precondition(
             count <= model.batchCapacity, "\(count) episodes exceed the model's batch capacity \(model.batchCapacity)")
+        if let problem = encoding.problem(for: c) { throw EvaluationError.encoding(problem) }
         for environment in environments {
             guard environment.observationSpace.dimension == c.stateDimension,
                 environment.actionSpace.dimension == c.actionDimension
@@ -80,19 +81,15 @@ public enum RolloutEvaluation {
             capacity: count, timesteps: c.contextLength, stateDimension: c.stateDimension,
             actionDimension: c.actionDimension)
         var histories = (0..<count).map { _ in
-            PolicyHistory(
-                contextLength: c.contextLength, stateDimension: c.stateDimension, actionDimension: c.actionDimension,
-                maxEpisodeLength: c.maxEpisodeLength)
+            PolicyHistory(contextLength: c.contextLength, encoding: encoding, actionDimension: c.actionDimension)
         }
         var results = [EpisodeResult](repeating: EpisodeResult(episodeReturn: 0, length: 0), count: count)
         var previousWindow = 0
         var live = Array(0..<count)
-        let mean = normalization.stateMean
-        let scale = normalization.stateScale
         for (index, environment) in environments.enumerated() {
             let observation = environment.reset(seed: seed &+ UInt64(index))
-            histories[index].reset(scaledTarget: Float(target) / normalization.rewardScale)
-            histories[index].append { (observation[$0] - mean[$0]) / scale[$0] }
+            histories[index].reset(targetReturn: Float(target))
+            histories[index].append(state: observation.span)
         }
         // Flow attention: while the windows grow, each step runs only the new tokens on top of
         // every episode's carried state (see `DecisionPolicy`); `tail` holds their last two steps.
@@ -120,19 +117,20 @@ public enum RolloutEvaluation {
                 model.forward(batch)
             }
             previousWindow = window
-            let predictions = model.actionPredictions
             var stillLive: [Int] = []
             for (slot, episode) in live.enumerated() {
                 let last = (slot * target.timesteps + target.timesteps - 1) * c.actionDimension
-                for j in 0..<c.actionDimension { action[j] = predictions[last + j] }
+                model.withActionPredictions { predictions in
+                    for j in 0..<c.actionDimension { action[j] = predictions[last + j] }
+                }
                 histories[episode].setLastAction { action[$0] }
                 let result = try environments[episode].step(action: action)
                 results[episode].episodeReturn += result.reward
                 results[episode].length += 1
                 if !result.isDone {
-                    histories[episode].record(scaledReward: Float(result.reward) / normalization.rewardScale)
+                    histories[episode].record(reward: Float(result.reward))
                     let observation = result.observation
-                    histories[episode].append { (observation[$0] - mean[$0]) / scale[$0] }
+                    histories[episode].append(state: observation.span)
                     // Its batch slot shrinks to the number of episodes still running before it.
                     recurrence?.copy(sequence: slot, to: stillLive.count)
                     stillLive.append(episode)
@@ -173,12 +171,16 @@ public enum RolloutEvaluation {
 /// Why an evaluation could not run.
 public enum EvaluationError: Error, CustomStringConvertible, Sendable {
     case shapeMismatch(environment: String, observation: Int, action: Int, model: ModelConfiguration)
+    /// The context encoding does not fit the model.
+    case encoding(String)
 
     public var description: String {
         switch self {
         case .shapeMismatch(let environment, let observation, let action, let model):
             return
                 "\(environment) has observations of \(observation) and actions of \(action), but the checkpoint's model takes states of \(model.stateDimension) and actions of \(model.actionDimension): evaluate it in the environment it was trained for"
+        case .encoding(let problem):
+            return "the context encoding does not fit the model: \(problem)"
         }
     }
 }

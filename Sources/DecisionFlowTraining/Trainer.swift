@@ -12,16 +12,14 @@ public struct StepRecord: Codable, Sendable, Equatable {
     public var gradientNorm: Float
 }
 
-/// The state a checkpoint needs beyond the weights and optimizer to resume a run exactly,
-/// and what evaluation needs to use the model (state statistics, reward scale).
+/// The state a checkpoint needs beyond the weights, optimizer and context encoding to resume
+/// a run exactly. (Checkpoints written before the encoding existed also hold the state
+/// statistics, reward scale and environment here; they are read from the encoding instead.)
 public struct TrainingState: Codable, Sendable, Equatable {
     /// Steps taken.
     public var step: Int
     public var samplerGenerator: RandomGenerator
     public var dropoutGenerator: RandomGenerator
-    public var stateStatistics: StateStatistics
-    public var rewardScale: Float
-    public var environment: String?
     public var configuration: TrainingConfiguration
 
     /// The checkpoint metadata key this is stored under, as JSON.
@@ -115,11 +113,14 @@ public final class Trainer {
             configuration: modelConfiguration, batchCapacity: configuration.batchSize, seed: configuration.seed,
             threads: configuration.threads)
         optimizer = AdamW(layout: model.layout, settings: AdamW.Settings(weightDecay: configuration.weightDecay))
+        // A resumed run keeps the encoding it started with (the statistics of the data it
+        // was started on).
+        let encoding =
+            try resuming.map { try $0.0.contextEncoding(source: $0.1) }
+            ?? ContextEncoding(dataset: dataset, rewardScale: configuration.rewardScale, for: modelConfiguration)
         sampler = WindowSampler(
-            dataset: dataset, contextLength: configuration.contextLength, rewardScale: configuration.rewardScale,
-            maxEpisodeLength: configuration.maxEpisodeLength,
-            padding: configuration.attention == .flow ? .right : .left, sampling: configuration.sampling,
-            discount: configuration.discount, seed: configuration.seed &+ 0x5A_3D1E, statistics: state?.stateStatistics)
+            dataset: dataset, contextLength: configuration.contextLength, encoding: encoding,
+            sampling: configuration.sampling, discount: configuration.discount, seed: configuration.seed &+ 0x5A_3D1E)
         schedule = WarmupSchedule(learningRate: configuration.learningRate, warmupSteps: configuration.warmupSteps)
         batch = TrajectoryBatch(
             capacity: configuration.batchSize, timesteps: configuration.contextLength,
@@ -157,13 +158,12 @@ public final class Trainer {
         let learningRate = schedule.learningRate(atStep: step)
         let loss = model.forward(batch, training: true)
         guard loss.isFinite else { throw TrainingError.nonFinite(step: step + 1, what: "loss", lastCheckpoint: nil) }
-        model.backward()
-        let norm = clipGradientNorm(model.gradients, maxNorm: configuration.gradientClip)
+        model.backward(batch)
+        let norm = clipGradientNorm(of: model, maxNorm: configuration.gradientClip)
         guard norm.isFinite else {
             throw TrainingError.nonFinite(step: step + 1, what: "gradient norm", lastCheckpoint: nil)
         }
-        optimizer.update(
-            parameters: model.parameters, gradients: UnsafeBufferPointer(model.gradients), learningRate: learningRate)
+        optimizer.update(model, learningRate: learningRate)
         step += 1
         return StepRecord(step: step, loss: loss, learningRate: learningRate, gradientNorm: norm)
     }
@@ -172,7 +172,6 @@ public final class Trainer {
     public var state: TrainingState {
         TrainingState(
             step: step, samplerGenerator: sampler.generator, dropoutGenerator: model.dropoutGenerator,
-            stateStatistics: sampler.statistics, rewardScale: configuration.rewardScale, environment: environment,
             configuration: configuration)
     }
 
@@ -180,15 +179,11 @@ public final class Trainer {
     public func checkpoint() throws -> Checkpoint {
         let json = String(decoding: try JSONEncoder.sorted.encode(state), as: UTF8.self)
         return Checkpoint(
-            model: model, optimizer: optimizer,
-            metadata: [TrainingState.metadataKey: json, PolicyNormalization.metadataKey: try normalization.json()])
+            model: model, optimizer: optimizer, encoding: encoding, environment: environment,
+            metadata: [TrainingState.metadataKey: json])
     }
 
-    /// What a policy needs to act: the state normalization and reward scale, as JSON.
-    public var normalization: PolicyNormalization {
-        PolicyNormalization(
-            stateMean: sampler.statistics.mean, stateScale: sampler.statistics.normalizationScale,
-            rewardScale: configuration.rewardScale, environment: environment)
-    }
+    /// How the model's inputs are encoded: what a policy needs besides the weights to act.
+    public var encoding: ContextEncoding { sampler.encoding }
 
 }

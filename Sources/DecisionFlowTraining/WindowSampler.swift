@@ -14,58 +14,39 @@ public enum WindowSampling: String, Codable, Sendable, CaseIterable {
 
 /// Fills caller-owned batches with K-step context windows drawn from a `D4RLDataset`,
 /// without ever materializing all windows (the reference precomputes every window, K times
-/// the data).
+/// the data). It only chooses rows: `ContextEncoding.writeWindow` turns them into model input.
 ///
-/// Each window follows the reference's semantics (FACTS.md, Flowformer_RL `ContextDataset`):
-/// - states normalized as (s − mean) / (std + 1e-6) with the dataset's statistics;
-/// - returns-to-go: the discounted return from each step to the end of its trajectory,
-///   divided by `rewardScale`;
-/// - timesteps: the absolute step in the episode, clamped to maxEpisodeLength − 1;
-/// - a trajectory that ends before the window is full is padded: states 0, actions −10,
-///   returns-to-go 0, timesteps 0, mask 0. Flow attention pads on the right (real steps
-///   first, as the reference), softmax on the left (as the original Decision Transformer).
-///   The reference pads states with 0 before normalizing; that value never reaches the
-///   loss, because no real token attends to padding (causal attention with right padding,
-///   the −10⁴ key mask with left padding).
+/// Returns-to-go are the discounted return from each step to the end of its trajectory
+/// (FACTS.md, Flowformer_RL `ContextDataset`), scaled once by the encoding. A trajectory that
+/// ends before the window is full is padded on the encoding's side. The reference pads
+/// states with 0 before normalizing; that value never reaches the loss, because no real token
+/// attends to padding (causal attention with right padding, the −10⁴ key mask with left
+/// padding).
 public struct WindowSampler: Sendable {
-    /// Which side padding goes on.
-    public enum Padding: String, Codable, Sendable {
-        case right, left
-    }
-
     public let dataset: D4RLDataset
-    public let statistics: StateStatistics
+    public let encoding: ContextEncoding
     public let contextLength: Int
-    public let rewardScale: Float
-    public let maxEpisodeLength: Int
-    public let padding: Padding
     public let sampling: WindowSampling
     /// The generator windows are drawn from; saved in checkpoints to resume exactly.
     public var generator: RandomGenerator
 
-    /// Returns-to-go of every row (undivided), computed once.
-    private let returnsToGo: [Float]
-    /// std + 1e-6 per feature: the reference divides by it.
-    private let scale: [Float]
+    /// Returns-to-go of every row, in the encoding's scale, computed once.
+    private let scaledReturnsToGo: [Float]
     /// Trajectory start rows, for finding a row's trajectory by binary search.
     private let trajectoryStarts: [Int]
 
-    /// A sampler over `dataset`; `statistics` defaults to the dataset's own.
+    /// A sampler over `dataset` whose windows `encoding` writes.
     public init(
-        dataset: D4RLDataset, contextLength: Int, rewardScale: Float, maxEpisodeLength: Int, padding: Padding,
-        sampling: WindowSampling = .uniformStart, discount: Double = 1, seed: UInt64,
-        statistics: StateStatistics? = nil
+        dataset: D4RLDataset, contextLength: Int, encoding: ContextEncoding, sampling: WindowSampling = .uniformStart,
+        discount: Double = 1, seed: UInt64
     ) {
+        precondition(encoding.stateDimension == dataset.observationDimension, "the encoding is for another state width")
         self.dataset = dataset
-        self.statistics = statistics ?? dataset.stateStatistics()
+        self.encoding = encoding
         self.contextLength = contextLength
-        self.rewardScale = rewardScale
-        self.maxEpisodeLength = maxEpisodeLength
-        self.padding = padding
         self.sampling = sampling
         generator = RandomGenerator(seed: seed)
-        returnsToGo = dataset.returnsToGo(discount: discount)
-        scale = self.statistics.normalizationScale
+        scaledReturnsToGo = dataset.returnsToGo(discount: discount).map(encoding.scaledReturn)
         trajectoryStarts = dataset.trajectories.map(\.start)
     }
 
@@ -104,35 +85,34 @@ public struct WindowSampler: Sendable {
         }
     }
 
-    /// Writes the window of `contextLength` steps that starts at `startRow` (inside
+    /// Writes the window of up to `contextLength` steps that starts at `startRow` (inside
     /// trajectory `trajectory`) into sequence `sequence` of `batch`.
     public func writeWindow(into batch: TrajectoryBatch, sequence: Int, trajectory: Int, startRow: Int) {
-        let K = contextLength
         let S = dataset.observationDimension
         let A = dataset.actionDimension
         let episode = dataset.trajectories[trajectory]
-        let length = min(K, episode.rows.upperBound - startRow)
-        let offset = padding == .right ? 0 : K - length  // where the real steps begin
-        let base = sequence * K
-        for slot in 0..<K {
-            let index = base + slot
-            let step = slot - offset
-            guard step >= 0 && step < length else {
-                for j in 0..<S { batch.states[index * S + j] = 0 }
-                for j in 0..<A { batch.actions[index * A + j] = -10 }
-                batch.returnsToGo[index] = 0
-                batch.timestepIndices[index] = 0
-                batch.mask[index] = 0
-                continue
+        let rows = startRow..<(startRow + min(contextLength, episode.rows.upperBound - startRow))
+        dataset.observations.withUnsafeBufferPointer { states in
+            dataset.actions.withUnsafeBufferPointer { actions in
+                scaledReturnsToGo.withUnsafeBufferPointer { returnsToGo in
+                    encoding.writeWindow(
+                        into: batch, sequence: sequence,
+                        states: UnsafeBufferPointer(rebasing: states[(rows.lowerBound * S)..<(rows.upperBound * S)]),
+                        actions: UnsafeBufferPointer(rebasing: actions[(rows.lowerBound * A)..<(rows.upperBound * A)]),
+                        scaledReturnsToGo: UnsafeBufferPointer(rebasing: returnsToGo[rows]),
+                        firstTimestep: startRow - episode.start)
+                }
             }
-            let row = startRow + step
-            for j in 0..<S {
-                batch.states[index * S + j] = (dataset.observations[row * S + j] - statistics.mean[j]) / scale[j]
-            }
-            for j in 0..<A { batch.actions[index * A + j] = dataset.actions[row * A + j] }
-            batch.returnsToGo[index] = returnsToGo[row] / rewardScale
-            batch.timestepIndices[index] = Int32(min(row - episode.start, maxEpisodeLength - 1))
-            batch.mask[index] = 1
         }
+    }
+}
+
+extension ContextEncoding {
+    /// The reference encoding of `dataset` for `model`: the data's state statistics (its
+    /// std + 1e-6 as divisor), returns divided by `rewardScale`.
+    public init(dataset: D4RLDataset, rewardScale: Float, for model: ModelConfiguration) {
+        let statistics = dataset.stateStatistics()
+        self.init(
+            stateMean: statistics.mean, stateScale: statistics.normalizationScale, rewardScale: rewardScale, for: model)
     }
 }

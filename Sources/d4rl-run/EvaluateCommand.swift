@@ -46,10 +46,6 @@ struct EvaluateCommand: ParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
-    static let referenceTargets: [String: [Double]] = [
-        "hopper": [3600, 1800], "halfcheetah": [12000, 6000], "walker2d": [5000, 2500],
-    ]
-
     func validate() throws {
         guard episodes > 0 else { throw ValidationError("--episodes must be positive") }
         if let targets,
@@ -61,14 +57,14 @@ struct EvaluateCommand: ParsableCommand {
 
     func run() throws {
         let saved = try Checkpoint.read(checkpoint)
-        let normalization = try saved.policyNormalization(source: checkpoint)
-        guard let name = env ?? normalization.environment else {
+        let encoding = try saved.contextEncoding(source: checkpoint)
+        guard let name = env ?? saved.environment else {
             throw ValidationError("\(checkpoint) does not name its environment; pass --env")
         }
         let environmentName = D4RLReferenceScores.environmentName(forID: name) ?? name
         let targetList =
             targets.map { $0.split(separator: ",").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) } }
-            ?? Self.referenceTargets[environmentName] ?? [0]
+            ?? D4RLReferenceScores.evaluationTargets[environmentName] ?? [0]
         let environments = try (0..<episodes).map { _ in try EnvironmentRegistry.make(environmentName) }
         let model = DecisionTransformer(checkpoint: saved, batchCapacity: episodes, threads: threads)
         var reports: [TargetReport] = []
@@ -77,7 +73,7 @@ struct EvaluateCommand: ParsableCommand {
             let clock = ContinuousClock()
             let started = clock.now
             let results = try RolloutEvaluation.run(
-                model: model, normalization: normalization, environments: environments, target: target, seed: seed
+                model: model, encoding: encoding, environments: environments, target: target, seed: seed
             ) { finished, steps in
                 let duration = clock.now - started
                 let elapsed = duration / .seconds(1)

@@ -91,10 +91,9 @@ struct ModelBenchmark: ParsableCommand {
         for step in 0..<(warmup + steps) {
             let start = DispatchTime.now().uptimeNanoseconds
             model.forward(data, training: true)
-            model.backward()
-            clipGradientNorm(model.gradients, maxNorm: 0.25)
-            optimizer.update(
-                parameters: model.parameters, gradients: UnsafeBufferPointer(model.gradients), learningRate: 1e-4)
+            model.backward(data)
+            clipGradientNorm(of: model, maxNorm: 0.25)
+            optimizer.update(model, learningRate: 1e-4)
             let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
             if step >= warmup { times.append(elapsed) }
         }

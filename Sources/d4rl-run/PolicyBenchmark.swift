@@ -54,23 +54,23 @@ struct PolicyBenchmark: ParsableCommand {
         }
 
         let model: DecisionTransformer
-        let normalization: PolicyNormalization
+        let encoding: ContextEncoding
         if let checkpoint {
             let saved = try Checkpoint.read(checkpoint)
             model = DecisionTransformer(checkpoint: saved, batchCapacity: episodes, threads: threads)
-            normalization = try saved.policyNormalization(source: checkpoint)
+            encoding = try saved.contextEncoding(source: checkpoint)
         } else {
             model = DecisionTransformer(
                 configuration: ModelConfiguration(stateDimension: 11, actionDimension: 3), batchCapacity: episodes,
                 seed: 5, threads: threads)
-            normalization = .identity(stateDimension: 11, rewardScale: 1000)
+            encoding = .identity(for: model.configuration, rewardScale: 1000)
         }
         let environments = try (0..<episodes).map { _ in try Hopper() }
         let clock = ContinuousClock()
         var results: [EpisodeResult] = []
         let elapsed = try clock.measure {
             results = try RolloutEvaluation.run(
-                model: model, normalization: normalization, environments: environments, target: 3600, seed: 0)
+                model: model, encoding: encoding, environments: environments, target: 3600, seed: 0)
         }
         let seconds = elapsed / .seconds(1)
         let steps = results.map(\.length).reduce(0, +)
@@ -86,7 +86,7 @@ struct PolicyBenchmark: ParsableCommand {
     /// random weights and Gaussian observations (S 11, A 3).
     static func timeDecisions(_ configuration: ModelConfiguration, count: Int) throws -> [Double] {
         let model = DecisionTransformer(configuration: configuration, batchCapacity: 1, seed: 5, threads: 1)
-        let policy = DecisionPolicy(model: model, normalization: .identity(stateDimension: 11))
+        let policy = DecisionPolicy(model: model, encoding: .identity(for: configuration))
         var random = RandomGenerator(seed: 3)
         let observation = UnsafeMutableBufferPointer<Float>.allocate(capacity: 11)
         let action = UnsafeMutableBufferPointer<Float>.allocate(capacity: 3)

@@ -188,12 +188,12 @@ struct TrainCommand: ParsableCommand {
             )
         }
         let environments = try (0..<c.evaluationEpisodes).map { _ in try EnvironmentRegistry.make(name) }
-        let target = c.evaluationTarget ?? EvaluateCommand.referenceTargets[name]?.first ?? 0
+        let target = c.evaluationTarget ?? D4RLReferenceScores.evaluationTargets[name]?.first ?? 0
         return { trainer in
             let model = DecisionTransformer(
                 checkpoint: Checkpoint(model: trainer.model), batchCapacity: c.evaluationEpisodes, threads: c.threads)
             let episodes = try RolloutEvaluation.run(
-                model: model, normalization: trainer.normalization, environments: environments, target: target, seed: 0)
+                model: model, encoding: trainer.encoding, environments: environments, target: target, seed: 0)
             return RolloutEvaluation.report(target: target, episodes: episodes, environment: name).normalizedMean
                 ?? .nan
         }

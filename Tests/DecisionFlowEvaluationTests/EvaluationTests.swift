@@ -11,7 +11,7 @@ import Testing
         .deletingLastPathComponent().appendingPathComponent("data/hopper-medium-replay-tail25k.hdf5").path
 
     /// A small Decision-Flowformer trained briefly on hopper data.
-    static func trainedPolicy(steps: Int) throws -> (DecisionTransformer, PolicyNormalization) {
+    static func trainedPolicy(steps: Int) throws -> (DecisionTransformer, ContextEncoding) {
         var configuration = TrainingConfiguration()
         configuration.datasets = [bundled]
         configuration.embeddingDimension = 64
@@ -25,7 +25,7 @@ import Testing
         configuration.seed = 3
         let trainer = try Trainer(configuration: configuration, dataset: try D4RLDataset(file: bundled))
         for _ in 0..<steps { try trainer.trainStep() }
-        return (trainer.model, trainer.normalization)
+        return (trainer.model, trainer.encoding)
     }
 
     /// Eight episodes at once give the same episodes as one by one: the same lengths, and
@@ -34,15 +34,15 @@ import Testing
     /// order), and a batch of 8 has 8 times the rows; 1e-6 relative is a thousand times the
     /// differences seen.
     @Test func batchedEqualsSequential() throws {
-        let (trained, normalization) = try Self.trainedPolicy(steps: 60)
+        let (trained, encoding) = try Self.trainedPolicy(steps: 60)
         let checkpoint = Checkpoint(model: trained)
         let batched = DecisionTransformer(checkpoint: checkpoint, batchCapacity: 8)
         let single = DecisionTransformer(checkpoint: checkpoint, batchCapacity: 1)
         let together = try RolloutEvaluation.run(
-            model: batched, normalization: normalization, environments: (0..<8).map { _ in try Hopper() }, target: 3600,
+            model: batched, encoding: encoding, environments: (0..<8).map { _ in try Hopper() }, target: 3600,
             seed: 40)
         let oneByOne = try RolloutEvaluation.runSequentially(
-            policy: DecisionPolicy(model: single, normalization: normalization),
+            policy: DecisionPolicy(model: single, encoding: encoding),
             environments: (0..<8).map { _ in try Hopper() },
             target: 3600, seed: 40)
         #expect(together.map(\.length) == oneByOne.map(\.length))
@@ -57,12 +57,12 @@ import Testing
     /// A policy trained for a few hundred steps hops further than an untrained one: same
     /// environment, same seeds.
     @Test func trainingBeatsRandomWeights() throws {
-        let (trained, normalization) = try Self.trainedPolicy(steps: 400)
+        let (trained, encoding) = try Self.trainedPolicy(steps: 400)
         let untrained = DecisionTransformer(configuration: trained.configuration, batchCapacity: 5, seed: 99)
         let evaluated = DecisionTransformer(checkpoint: Checkpoint(model: trained), batchCapacity: 5)
         func score(_ model: DecisionTransformer) throws -> Double {
             let episodes = try RolloutEvaluation.run(
-                model: model, normalization: normalization, environments: (0..<5).map { _ in try Hopper() },
+                model: model, encoding: encoding, environments: (0..<5).map { _ in try Hopper() },
                 target: 1800, seed: 7)
             return RolloutEvaluation.report(target: 1800, episodes: episodes, environment: "hopper").normalizedMean
                 ?? .nan
@@ -74,10 +74,10 @@ import Testing
     }
 
     @Test func aModelForAnotherEnvironmentIsRefused() throws {
-        let (model, normalization) = try Self.trainedPolicy(steps: 1)
+        let (model, encoding) = try Self.trainedPolicy(steps: 1)
         do {
             _ = try RolloutEvaluation.run(
-                model: model, normalization: normalization, environments: [try Walker2d()], target: 1000, seed: 0)
+                model: model, encoding: encoding, environments: [try Walker2d()], target: 1000, seed: 0)
             Issue.record("ran a hopper policy in walker2d")
         } catch let error as EvaluationError {
             #expect("\(error)".contains("walker2d") && "\(error)".contains("17") && "\(error)".contains("11"))

@@ -40,10 +40,9 @@ import Testing
         var optimizer = AdamW(layout: model.layout)
         func step() {
             model.forward(batch, training: true)
-            model.backward()
-            clipGradientNorm(model.gradients, maxNorm: 0.25)
-            optimizer.update(
-                parameters: model.parameters, gradients: UnsafeBufferPointer(model.gradients), learningRate: 1e-3)
+            model.backward(batch)
+            clipGradientNorm(of: model, maxNorm: 0.25)
+            optimizer.update(model, learningRate: 1e-3)
         }
         step()
         step()
@@ -89,8 +88,8 @@ enum LongSequence {
         let loss = reference.forward(batch, training: false)
         let parallelLoss = parallel.forward(batch, training: false)
         expectClose([parallelLoss], [loss], atol: 1e-6, rtol: 1e-5, "loss")
-        reference.backward()
-        parallel.backward()
+        reference.backward(batch)
+        parallel.backward(batch)
         expectClose(Array(parallel.gradients), Array(reference.gradients), atol: 1e-6, rtol: 1e-4, "gradients")
         #expect(reference.gradients.contains { $0 != 0 })
     }
@@ -101,7 +100,7 @@ enum LongSequence {
     @Test(.enabled(if: !_isDebugAssertConfiguration(), "needs an optimized build: run `swift test -c release`"))
     func warmDecisionsAllocateNothing() throws {
         let (model, _) = smallModelAndBatch(seed: 4)
-        let policy = DecisionPolicy(model: model, normalization: .identity(stateDimension: 5))
+        let policy = DecisionPolicy(model: model, encoding: .identity(for: model.configuration))
         let observation = UnsafeMutableBufferPointer<Float>.allocate(capacity: 5)
         let action = UnsafeMutableBufferPointer<Float>.allocate(capacity: 2)
         defer {

@@ -41,9 +41,8 @@ func smallModelAndBatch(attention: AttentionKind = .flow, seed: UInt64 = 3, thre
         var optimizer = AdamW(layout: model.layout)
         for _ in 0..<2 {
             model.forward(batch, training: true)
-            model.backward()
-            optimizer.update(
-                parameters: model.parameters, gradients: UnsafeBufferPointer(model.gradients), learningRate: 1e-3)
+            model.backward(batch)
+            optimizer.update(model, learningRate: 1e-3)
         }
         let path = scratch.path("model.safetensors")
         try Checkpoint(model: model, optimizer: optimizer, metadata: ["run": "test", "step": "2"]).write(to: path)
@@ -60,9 +59,9 @@ func smallModelAndBatch(attention: AttentionKind = .flow, seed: UInt64 = 3, thre
 
         let restored = DecisionTransformer(checkpoint: checkpoint, batchCapacity: 3)
         let expectedLoss = model.forward(batch)
-        let expected = Array(model.actionPredictions)
+        let expected = Array(model.actionPredictionBuffer)
         #expect(restored.forward(batch) == expectedLoss)
-        #expect(Array(restored.actionPredictions) == expected)
+        #expect(Array(restored.actionPredictionBuffer) == expected)
     }
 
     /// The weights are a PyTorch state dict under the reference's names: the fixture's
@@ -82,7 +81,7 @@ func smallModelAndBatch(attention: AttentionKind = .flow, seed: UInt64 = 3, thre
         let restored = DecisionTransformer(checkpoint: try Checkpoint.read(path), batchCapacity: 3)
         restored.forward(batch)
         expectClose(
-            Array(restored.actionPredictions), try #require(contents.tensors["output/action_preds"]).values, atol: 1e-5,
+            Array(restored.actionPredictionBuffer), try #require(contents.tensors["output/action_preds"]).values, atol: 1e-5,
             rtol: 1e-4, "action_preds")
     }
 

@@ -35,13 +35,15 @@ import Testing
             stateDictionary: scratch.path("model.safetensors"), description: scratch.path("model.json"))
         try checkpoint.write(to: scratch.path("imported.safetensors"))
         let policy = try DecisionPolicy(checkpointPath: scratch.path("imported.safetensors"))
-        #expect(policy.normalization.environment == "hopper" && policy.normalization.rewardScale == 1000)
+        #expect(policy.encoding.rewardScale == 1000 && policy.encoding.stateScale == [Float](repeating: 1, count: 11))
+        #expect(policy.encoding.maxTimestep == 99 && policy.encoding.padding == .right)
+        #expect(try Checkpoint.read(scratch.path("imported.safetensors")).environment == "hopper")
         let (_, batch) = try ReferenceFixtures.modelAndBatch(contents, name: "dt_flow_small")
         let model = DecisionTransformer(
             checkpoint: try Checkpoint.read(scratch.path("imported.safetensors")), batchCapacity: 3)
         model.forward(batch)
         expectClose(
-            Array(model.actionPredictions), try #require(contents.tensors["output/action_preds"]).values, atol: 1e-5,
+            Array(model.actionPredictionBuffer), try #require(contents.tensors["output/action_preds"]).values, atol: 1e-5,
             rtol: 1e-4, "imported action_preds")
     }
 

@@ -235,10 +235,9 @@ import Testing
             var optimizer = AdamW(layout: model.layout)
             return (0..<20).map { _ in
                 let loss = model.forward(batch, training: true)
-                model.backward()
-                clipGradientNorm(model.gradients, maxNorm: 0.25)
-                optimizer.update(
-                    parameters: model.parameters, gradients: UnsafeBufferPointer(model.gradients), learningRate: 1e-3)
+                model.backward(batch)
+                clipGradientNorm(of: model, maxNorm: 0.25)
+                optimizer.update(model, learningRate: 1e-3)
                 return loss
             }
         }

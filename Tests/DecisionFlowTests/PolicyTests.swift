@@ -23,7 +23,7 @@ import Testing
         let model = DecisionTransformer(configuration: configuration, batchCapacity: 1, seed: 0)
         try model.load(stateDictionary: contents.tensors, prefix: "param/", source: name)
         // The fixture feeds raw states and unscaled rewards.
-        let policy = DecisionPolicy(model: model, normalization: .identity(stateDimension: S))
+        let policy = DecisionPolicy(model: model, encoding: .identity(for: model.configuration))
         let observations = try #require(contents.tensors["input/observations"]).values
         let rewards = try #require(contents.tensors["input/rewards"]).values
         let expected = try #require(contents.tensors["output/actions"]).values
@@ -37,7 +37,7 @@ import Testing
 
     @Test func badCallsAreRefused() throws {
         let (model, _) = smallModelAndBatch()
-        let policy = DecisionPolicy(model: model, normalization: .identity(stateDimension: 5))
+        let policy = DecisionPolicy(model: model, encoding: .identity(for: model.configuration))
         #expect(throws: PolicyError.notReset) { try policy.action(for: [0, 0, 0, 0, 0]) }
         policy.reset(targetReturn: 10)
         #expect(throws: PolicyError.wrongObservationLength(expected: 5, got: 4)) {
@@ -53,7 +53,7 @@ import Testing
     /// Past the window (K = 4 here), every call still answers, from the last K steps.
     @Test func longEpisodesSlideTheWindow() throws {
         let (model, _) = smallModelAndBatch()
-        let policy = DecisionPolicy(model: model, normalization: .identity(stateDimension: 5))
+        let policy = DecisionPolicy(model: model, encoding: .identity(for: model.configuration))
         policy.reset(targetReturn: 10)
         for t in 0..<60 {
             let action = try policy.action(for: [Float(t) / 60, 0.1, -0.2, 0.3, 0])
@@ -71,7 +71,7 @@ import Testing
         let policies = (0..<2).map { _ in
             DecisionPolicy(
                 model: DecisionTransformer(checkpoint: checkpoint, batchCapacity: 1, threads: threads),
-                normalization: .identity(stateDimension: 5))
+                encoding: .identity(for: checkpoint.configuration))
         }
         policies[1].reusesActivations = false
         return (policies[0], policies[1])
@@ -100,10 +100,10 @@ import Testing
         let (model, batch) = smallModelAndBatch(seed: 22)
         let checkpoint = Checkpoint(model: model)
         let shared = DecisionTransformer(checkpoint: checkpoint, batchCapacity: 3)
-        let policy = DecisionPolicy(model: shared, normalization: .identity(stateDimension: 5))
+        let policy = DecisionPolicy(model: shared, encoding: .identity(for: checkpoint.configuration))
         let reference = DecisionPolicy(
             model: DecisionTransformer(checkpoint: checkpoint, batchCapacity: 1),
-            normalization: .identity(stateDimension: 5))
+            encoding: .identity(for: checkpoint.configuration))
         reference.reusesActivations = false
         policy.reset(targetReturn: 1)
         reference.reset(targetReturn: 1)

@@ -70,17 +70,17 @@ enum ReferenceFixtures {
         func expected(_ key: String) throws -> [Float] { try #require(contents.tensors[key], "\(name) \(key)").values }
 
         expectClose(
-            Array(model.actionPredictions), try expected("output/action_preds"), atol: Self.atol, rtol: Self.rtol,
+            Array(model.actionPredictionBuffer), try expected("output/action_preds"), atol: Self.atol, rtol: Self.rtol,
             "\(name) action_preds")
         expectClose(
-            Array(model.statePredictions), try expected("output/state_preds"), atol: Self.atol, rtol: Self.rtol,
+            Array(model.statePredictionBuffer), try expected("output/state_preds"), atol: Self.atol, rtol: Self.rtol,
             "\(name) state_preds")
         expectClose(
-            Array(model.returnPredictions), try expected("output/return_preds"), atol: Self.atol, rtol: Self.rtol,
+            Array(model.returnPredictionBuffer), try expected("output/return_preds"), atol: Self.atol, rtol: Self.rtol,
             "\(name) return_preds")
         expectClose([loss], try expected("output/loss"), atol: Self.atol, rtol: Self.rtol, "\(name) loss")
 
-        model.backward()
+        model.backward(batch)
         expectClose(
             [model.gradientNorm()], try expected("output/grad_norm_before_clip"), atol: Self.atol, rtol: Self.rtol,
             "\(name) grad norm")
@@ -96,9 +96,9 @@ enum ReferenceFixtures {
         let compactLoss = model.forward(batch, training: false, reuse: .none, actionsOnly: true)
         expectClose([compactLoss], try expected("output/loss"), atol: Self.atol, rtol: Self.rtol, "\(name) compact loss")
         expectClose(
-            Array(model.actionPredictions), try expected("output/action_preds"), atol: Self.atol, rtol: Self.rtol,
+            Array(model.actionPredictionBuffer), try expected("output/action_preds"), atol: Self.atol, rtol: Self.rtol,
             "\(name) compact action_preds")
-        model.backward()
+        model.backward(batch)
         for entry in model.layout.entries {
             expectClose(
                 Array(model.gradients[entry.range]), try expected("grad/\(entry.name)"), atol: 1e-5, rtol: Self.rtol,
@@ -106,9 +106,8 @@ enum ReferenceFixtures {
         }
 
         var optimizer = AdamW(layout: model.layout, settings: AdamW.Settings(weightDecay: 1e-4))
-        clipGradientNorm(model.gradients, maxNorm: 0.25)
-        optimizer.update(
-            parameters: model.parameters, gradients: UnsafeBufferPointer(model.gradients), learningRate: 1e-3)
+        clipGradientNorm(of: model, maxNorm: 0.25)
+        optimizer.update(model, learningRate: 1e-3)
         for entry in model.layout.entries {
             expectClose(
                 Array(model.parameters[entry.range]), try expected("adamw1/\(entry.name)"), atol: 1e-5, rtol: Self.rtol,

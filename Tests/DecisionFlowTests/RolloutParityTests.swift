@@ -41,7 +41,7 @@ import Testing
             batch.timestepIndices = (first...t).map { Int32($0) }
             batch.mask = [Float](repeating: 1, count: T)
             model.forward(batch)
-            let action = Array(model.actionPredictions[((T - 1) * A)..<(T * A)])
+            let action = Array(model.actionPredictionBuffer[((T - 1) * A)..<(T * A)])
             expectClose(action, Array(expected[(t * A)..<((t + 1) * A)]), atol: 1e-5, rtol: 1e-4, "\(name) step \(t) action")
             actions.replaceSubrange((t * A)..<((t + 1) * A), with: action)
         }

@@ -67,8 +67,8 @@ enum TrainingFixtures {
     /// Windows against values computed here from the file's raw arrays (read through the HDF5
     /// layer, not through D4RLDataset): normalization, returns-to-go, timestep clamping,
     /// padding and mask, for a trajectory shorter than K and one at the end of the file.
-    @Test(arguments: [WindowSampler.Padding.right, .left])
-    func windowsMatchAnIndependentComputation(padding: WindowSampler.Padding) throws {
+    @Test(arguments: [ContextEncoding.Padding.right, .left])
+    func windowsMatchAnIndependentComputation(padding: ContextEncoding.Padding) throws {
         let scratch = try ScratchDirectory()
         let path = scratch.path("small.hdf5")
         try TrainingFixtures.writeSmallDataset(path)
@@ -90,8 +90,11 @@ enum TrainingFixtures {
         let dataset = try D4RLDataset(file: path)
         let K = 5
         let scale: Float = 10
-        let sampler = WindowSampler(
-            dataset: dataset, contextLength: K, rewardScale: scale, maxEpisodeLength: 6, padding: padding, seed: 1)
+        let statistics = dataset.stateStatistics()
+        let encoding = ContextEncoding(
+            stateMean: statistics.mean, stateScale: statistics.normalizationScale, rewardScale: scale, maxTimestep: 5,
+            padding: padding)
+        let sampler = WindowSampler(dataset: dataset, contextLength: K, encoding: encoding, seed: 1)
         let batch = TrajectoryBatch(capacity: 4, timesteps: K, stateDimension: 3, actionDimension: 2)
         // (trajectory, start): a full window that crosses the timestep clamp, the short
         // 3-step episode, the tail of the 7-step one, and the unfinished episode at the end.
@@ -138,9 +141,10 @@ enum TrainingFixtures {
         try TrainingFixtures.writeSmallDataset(scratch.path("small.hdf5"))
         let dataset = try D4RLDataset(file: scratch.path("small.hdf5"))
         func draw(_ seed: UInt64) -> [Float] {
+            let encoding = ContextEncoding(
+                stateMean: [0, 0, 0], stateScale: [1, 1, 1], rewardScale: 1, maxTimestep: 99, padding: .right)
             var sampler = WindowSampler(
-                dataset: dataset, contextLength: 4, rewardScale: 1, maxEpisodeLength: 100, padding: .right,
-                sampling: sampling, seed: seed)
+                dataset: dataset, contextLength: 4, encoding: encoding, sampling: sampling, seed: seed)
             let batch = TrajectoryBatch(capacity: 400, timesteps: 4, stateDimension: 3, actionDimension: 2)
             sampler.fill(batch)
             return (0..<400).map { batch.states[$0 * 4 * 3] }  // first state of each window
@@ -203,7 +207,8 @@ enum TrainingFixtures {
         // Train further with a poisoned weight: the next loss is NaN.
         configuration.steps = 200
         let resumed = try TrainingRun.resume(directory: scratch.path("run"), dataset: dataset, steps: 200)
-        resumed.trainer.model.parameters[resumed.trainer.model.layout.entry(named: "embed_state.weight")!.offset] = .nan
+        let poisoned = try #require(resumed.trainer.model.layout.entry(named: "embed_state.weight")).offset
+        resumed.trainer.model.withParameters { $0[poisoned] = .nan }
         do {
             try resumed.run()
             Issue.record("training went on through a NaN")

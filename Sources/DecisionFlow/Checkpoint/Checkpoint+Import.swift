@@ -13,20 +13,49 @@ import Foundation
 /// (default 4 × hidden_size), `activation_function` (relu), `attention` (flow), `scale` (1000)
 /// and `env` may be left out.
 public struct ImportedModelDescription: Decodable, Sendable {
-    public var state_dim: Int
-    public var act_dim: Int
-    public var hidden_size: Int
-    public var n_layer: Int
-    public var n_head: Int
-    public var n_inner: Int?
-    public var max_length: Int
-    public var max_ep_len: Int
-    public var activation_function: String?
+    public var stateDimension: Int
+    public var actionDimension: Int
+    public var embeddingDimension: Int
+    public var layerCount: Int
+    public var headCount: Int
+    /// nil: 4 × embeddingDimension.
+    public var mlpDimension: Int?
+    public var contextLength: Int
+    public var maxEpisodeLength: Int
+    /// `relu` or `gelu_new` (the reference's name for GELU); nil: relu.
+    public var activation: String?
+    /// `flow` or `softmax`; nil: flow.
     public var attention: String?
-    public var scale: Float?
-    public var env: String?
-    public var state_mean: [Float]
-    public var state_std: [Float]
+    /// nil: 1000.
+    public var rewardScale: Float?
+    public var environment: String?
+    public var stateMean: [Float]
+    /// The reference's divisor: its dataset's std + 1e-6.
+    public var stateScale: [Float]
+
+    /// The reference's names.
+    enum CodingKeys: String, CodingKey {
+        case stateDimension = "state_dim"
+        case actionDimension = "act_dim"
+        case embeddingDimension = "hidden_size"
+        case layerCount = "n_layer"
+        case headCount = "n_head"
+        case mlpDimension = "n_inner"
+        case contextLength = "max_length"
+        case maxEpisodeLength = "max_ep_len"
+        case activation = "activation_function"
+        case attention
+        case rewardScale = "scale"
+        case environment = "env"
+        case stateMean = "state_mean"
+        case stateScale = "state_std"
+    }
+
+    /// The context encoding it describes for `model`: the reference's protocol with its
+    /// statistics and scale.
+    public func encoding(for model: ModelConfiguration) -> ContextEncoding {
+        ContextEncoding(stateMean: stateMean, stateScale: stateScale, rewardScale: rewardScale ?? 1000, for: model)
+    }
 }
 
 extension Checkpoint {
@@ -46,6 +75,10 @@ extension Checkpoint {
                 ImportedModelDescription.self, from: Data(contentsOf: URL(fileURLWithPath: descriptionPath)))
         } catch let DecodingError.keyNotFound(key, _) {
             throw CheckpointError(file: descriptionPath, problem: "lacks the field '\(key.stringValue)'")
+        } catch let DecodingError.valueNotFound(_, context) {
+            throw CheckpointError(
+                file: descriptionPath,
+                problem: "field '\(context.codingPath.map(\.stringValue).joined(separator: "."))' is null")
         } catch let DecodingError.typeMismatch(_, context) {
             throw CheckpointError(
                 file: descriptionPath,
@@ -59,27 +92,31 @@ extension Checkpoint {
                 file: descriptionPath, problem: "attention '\(description.attention ?? "")' is neither flow nor softmax"
             )
         }
-        let activationName = description.activation_function ?? "relu"
+        let activationName = description.activation ?? "relu"
         guard let activation = Activation(rawValue: activationName == "gelu_new" ? "gelu" : activationName) else {
             throw CheckpointError(
                 file: descriptionPath, problem: "activation_function '\(activationName)' is neither relu nor gelu_new")
         }
-        guard description.state_mean.count == description.state_dim,
-            description.state_std.count == description.state_dim
+        guard description.stateMean.count == description.stateDimension,
+            description.stateScale.count == description.stateDimension
         else {
             throw CheckpointError(
                 file: descriptionPath,
                 problem:
-                    "state_mean and state_std need \(description.state_dim) values each (state_dim); they have \(description.state_mean.count) and \(description.state_std.count)"
+                    "state_mean and state_std need \(description.stateDimension) values each (state_dim); they have \(description.stateMean.count) and \(description.stateScale.count)"
             )
         }
         let configuration = ModelConfiguration(
-            stateDimension: description.state_dim, actionDimension: description.act_dim,
-            contextLength: description.max_length,
-            embeddingDimension: description.hidden_size, layerCount: description.n_layer, headCount: description.n_head,
-            mlpDimension: description.n_inner, activation: activation, maxEpisodeLength: description.max_ep_len,
-            attention: attention)
+            stateDimension: description.stateDimension, actionDimension: description.actionDimension,
+            contextLength: description.contextLength, embeddingDimension: description.embeddingDimension,
+            layerCount: description.layerCount, headCount: description.headCount,
+            mlpDimension: description.mlpDimension, activation: activation,
+            maxEpisodeLength: description.maxEpisodeLength, attention: attention)
         if let problem = configuration.problems.first {
+            throw CheckpointError(file: descriptionPath, problem: problem)
+        }
+        let encoding = description.encoding(for: configuration)
+        if let problem = encoding.problem(for: configuration) {
             throw CheckpointError(file: descriptionPath, problem: problem)
         }
         let tensors: [String: SafetensorsTensor]
@@ -91,16 +128,8 @@ extension Checkpoint {
         let model = DecisionTransformer(configuration: configuration, batchCapacity: 1, seed: 0, threads: 1)
         try model.load(
             stateDictionary: tensors.filter { $0.key.hasPrefix(prefix) }, prefix: prefix, source: stateDictionaryPath)
-        let normalization = PolicyNormalization(
-            stateMean: description.state_mean, stateScale: description.state_std,
-            rewardScale: description.scale ?? 1000,
-            environment: description.env)
-        let json = try normalization.json()
         return Checkpoint(
-            model: model,
-            metadata: [
-                PolicyNormalization.metadataKey: json,
-                "imported_from": URL(fileURLWithPath: stateDictionaryPath).lastPathComponent,
-            ])
+            model: model, encoding: encoding, environment: description.environment,
+            metadata: ["imported_from": URL(fileURLWithPath: stateDictionaryPath).lastPathComponent])
     }
 }

@@ -1,8 +1,8 @@
 import Foundation
 
 /// A saved model: its weights under the reference's state-dict names, its configuration, and
-/// optionally the optimizer state and any other strings (training progress, dataset
-/// statistics) a caller wants to keep with it.
+/// optionally its context encoding, the environment it acts in, the optimizer state and any
+/// other strings (training progress) a caller wants to keep with it.
 ///
 /// On disk it is a safetensors file. The header's `__metadata__` holds:
 /// - `format`: `decisionflow-checkpoint/1`;
@@ -10,6 +10,9 @@ import Foundation
 /// - `checksum`: FNV-1a 64 of the tensor data, checked on every read;
 /// - `optimizer`: AdamW's settings and step as JSON, when the moments are saved (tensors
 ///   `optimizer.exp_avg/<name>` and `optimizer.exp_avg_sq/<name>`, PyTorch's names);
+/// - `policy`: the `ContextEncoding`'s fields and `environment`, as one JSON object. Files
+///   written before the encoding existed hold only stateMean, stateScale, rewardScale and
+///   environment there; they read with the model's reference timestep limit and padding side;
 /// - every entry of `metadata`.
 ///
 /// The weights alone (the tensors without a prefix) form a PyTorch state dict that the
@@ -21,17 +24,27 @@ public struct Checkpoint: Sendable {
     public var parameters: [Float]
     /// The optimizer, if saved.
     public var optimizer: AdamW?
+    /// How the model's inputs are encoded, if saved: what a policy needs besides the weights.
+    public var encoding: ContextEncoding?
+    /// The environment the policy acts in (`hopper`, ...), if known.
+    public var environment: String?
     /// Caller-defined strings saved beside the weights.
     public var metadata: [String: String]
 
     static let format = "decisionflow-checkpoint/1"
-    static let reservedKeys: Set<String> = ["format", "configuration", "checksum", "optimizer"]
+    static let policyKey = "policy"
+    static let reservedKeys: Set<String> = ["format", "configuration", "checksum", "optimizer", policyKey]
 
-    /// A checkpoint of `model` (and `optimizer`, if given).
-    public init(model: DecisionTransformer, optimizer: AdamW? = nil, metadata: [String: String] = [:]) {
+    /// A checkpoint of `model` (and `optimizer`, `encoding` and `environment`, if given).
+    public init(
+        model: DecisionTransformer, optimizer: AdamW? = nil, encoding: ContextEncoding? = nil,
+        environment: String? = nil, metadata: [String: String] = [:]
+    ) {
         configuration = model.configuration
-        parameters = Array(model.parameters)
+        parameters = model.parameterValues
         self.optimizer = optimizer
+        self.encoding = encoding
+        self.environment = environment
         self.metadata = metadata
     }
 
@@ -41,6 +54,11 @@ public struct Checkpoint: Sendable {
         var header: [String: String] = metadata.filter { !Self.reservedKeys.contains($0.key) }
         header["format"] = Self.format
         header["configuration"] = String(decoding: try JSONEncoder.sorted.encode(configuration), as: UTF8.self)
+        if encoding != nil || environment != nil {
+            header[Self.policyKey] = String(
+                decoding: try JSONEncoder.sorted.encode(PolicyEntry(encoding: encoding, environment: environment)),
+                as: UTF8.self)
+        }
         let data = try parameters.withUnsafeBufferPointer { weights in
             try (optimizer?.firstMoment ?? []).withUnsafeBufferPointer { first in
                 try (optimizer?.secondMoment ?? []).withUnsafeBufferPointer { second in
@@ -130,6 +148,26 @@ public struct Checkpoint: Sendable {
         }
         var checkpoint = Checkpoint(
             configuration: configuration, parameters: try gather(""), optimizer: nil, metadata: [:])
+        if let json = metadata[policyKey] {
+            let entry: PolicyEntry
+            do {
+                entry = try JSONDecoder().decode(PolicyEntry.self, from: Data(json.utf8))
+            } catch {
+                throw CheckpointError(
+                    file: path, problem: "has an unreadable context encoding ('policy' metadata: \(error)); the file is corrupt")
+            }
+            checkpoint.environment = entry.environment
+            if let mean = entry.stateMean, let scale = entry.stateScale, let rewardScale = entry.rewardScale {
+                let encoding = ContextEncoding(
+                    stateMean: mean, stateScale: scale, rewardScale: rewardScale,
+                    maxTimestep: entry.maxTimestep ?? configuration.maxEpisodeLength - 1,
+                    padding: entry.padding ?? .reference(for: configuration.attention))
+                if let problem = encoding.problem(for: configuration) {
+                    throw CheckpointError(file: path, problem: "has a context encoding that does not fit its model: \(problem)")
+                }
+                checkpoint.encoding = encoding
+            }
+        }
         var checksum = FNV1a64()
         checkpoint.parameters.withUnsafeBufferPointer { weights in
             for entry in layout.entries {
@@ -174,6 +212,40 @@ public struct Checkpoint: Sendable {
         self.parameters = parameters
         self.optimizer = optimizer
         self.metadata = metadata
+    }
+
+    /// The saved context encoding.
+    ///
+    /// - Throws: `CheckpointError` naming `source` when the checkpoint holds none.
+    public func contextEncoding(source: String) throws -> ContextEncoding {
+        guard let encoding else {
+            throw CheckpointError(
+                file: source,
+                problem:
+                    "holds no context encoding (state normalization, 'policy' metadata); use a checkpoint written by `d4rl-run train` or `d4rl-run import`"
+            )
+        }
+        return encoding
+    }
+}
+
+/// The `policy` metadata entry: the encoding's fields and the environment in one flat JSON
+/// object. Every field is optional on reading, for files from before the encoding existed.
+private struct PolicyEntry: Codable {
+    var stateMean: [Float]?
+    var stateScale: [Float]?
+    var rewardScale: Float?
+    var maxTimestep: Int?
+    var padding: ContextEncoding.Padding?
+    var environment: String?
+
+    init(encoding: ContextEncoding?, environment: String?) {
+        stateMean = encoding?.stateMean
+        stateScale = encoding?.stateScale
+        rewardScale = encoding?.rewardScale
+        maxTimestep = encoding?.maxTimestep
+        padding = encoding?.padding
+        self.environment = environment
     }
 }
 

@@ -1,15 +1,22 @@
 import CBLAS
 
 extension DecisionTransformer {
-    /// Computes d loss / d parameters for the last `forward(_:training:)` into `gradients`
-    /// (overwriting them), where the loss is the masked mean squared error of the actions.
+    /// Computes d loss / d parameters of the last `forward(_:training:)`, which ran on
+    /// `batch`, into the gradients (overwriting them). The loss is the masked mean squared
+    /// error of the predicted actions against `batch.actions`, so `batch` must still hold what
+    /// that pass read.
     ///
     /// Tensors the action loss does not reach (`predict_state`, `predict_return`, the unused
     /// `transformer.wte`) get zeros, and `ParameterLayout.Entry.receivesGradient` is false for
     /// them, so the optimizer leaves them untouched as PyTorch does for a None gradient.
-    public func backward() {
-        guard let batch = lastBatchForBackward else {
-            preconditionFailure("backward() needs a forward pass first")
+    ///
+    /// - Precondition: the model's last forward pass was `forward(batch, training:)` with this
+    ///   very batch (not a recurrent or appending pass, and not on another batch).
+    public func backward(_ batch: TrajectoryBatch) {
+        guard let pass = lastFullPass, pass.batch == ObjectIdentifier(batch), pass.count == batch.count,
+            pass.timesteps == batch.timesteps
+        else {
+            preconditionFailure("backward(_:) needs the batch of the model's last forward(_:training:) pass")
         }
         let cfg = configuration
         let B = batch.count

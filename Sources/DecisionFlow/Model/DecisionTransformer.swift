@@ -19,14 +19,14 @@ import CBLAS
 public final class DecisionTransformer {
     /// The model's shape.
     public let configuration: ModelConfiguration
-    /// Where each named tensor lives in `parameters` and `gradients`.
+    /// Where each named tensor lives in the weights and gradients.
     public let layout: ParameterLayout
-    /// All weights, in `layout` order.
-    public var parameters: UnsafeMutableBufferPointer<Float> {
+    /// All weights, in `layout` order (the buffer the passes read).
+    var parameters: UnsafeMutableBufferPointer<Float> {
         UnsafeMutableBufferPointer(start: parameterBase, count: layout.count)
     }
-    /// d loss / d parameters from the last `backward()`, in `layout` order.
-    public var gradients: UnsafeMutableBufferPointer<Float> {
+    /// d loss / d parameters from the last `backward(_:)`, in `layout` order.
+    var gradients: UnsafeMutableBufferPointer<Float> {
         UnsafeMutableBufferPointer(start: gradientBase, count: layout.count)
     }
     let parameterBase: UnsafeMutablePointer<Float>
@@ -41,11 +41,12 @@ public final class DecisionTransformer {
     let flowScratch: [FlowAttentionScratch]
     /// One (3·L·L) scratch per worker, for softmax attention only.
     let softmaxScratch: UnsafeMutablePointer<Float>?
-    /// The shape of the last forward pass, for `backward()` and the prediction accessors.
+    /// The shape of the last forward pass, for the prediction accessors.
     private var lastBatchCount = 0
     private var lastTimesteps = 0
-    /// The batch of the last forward pass; `backward()` reads its inputs and targets.
-    private(set) weak var lastBatchForBackward: TrajectoryBatch?
+    /// The last forward pass, if `backward(_:)` may follow it: which batch it ran on (by
+    /// identity only; the caller passes the batch itself to `backward`) and its shape.
+    var lastFullPass: (batch: ObjectIdentifier, count: Int, timesteps: Int)?
     /// Whether the last forward pass ran its last block's MLP on state tokens only.
     private(set) var lastPassCompact = false
 
@@ -354,7 +355,7 @@ public final class DecisionTransformer {
                     for j in 0..<A { action[j] = tanhf(action[j]) }
                 }
             }
-            lastBatchForBackward = nil
+            lastFullPass = nil
             return 0
         }
 
@@ -367,7 +368,7 @@ public final class DecisionTransformer {
             for index in 0..<(B * T * A) { a.actionPredictions[index] = tanhf(a.actionPredictions[index]) }
         }
         lastPassCompact = compact
-        lastBatchForBackward = recurrence == nil ? batch : nil
+        lastFullPass = recurrence == nil ? (ObjectIdentifier(batch), B, T) : nil
         if compact { return actionLoss(batch) }
         linearForward(
             out: a.statePredictions, ldOut: S, inp: a.finalNorm + 2 * C, ldIn: 3 * C,
@@ -465,21 +466,72 @@ public final class DecisionTransformer {
         return steps == 0 ? 0 : sum / Float(steps * A)
     }
 
-    /// The action predictions of the last forward pass, (B, T, A).
-    public var actionPredictions: UnsafeBufferPointer<Float> {
+    /// The action predictions of the last forward pass, (B, T, A): the buffer itself, which
+    /// the next pass overwrites.
+    var actionPredictionBuffer: UnsafeBufferPointer<Float> {
         UnsafeBufferPointer(
             start: activations.actionPredictions, count: lastBatchCount * lastTimesteps * configuration.actionDimension)
     }
 
     /// The state predictions of the last forward pass, (B, T, S).
-    public var statePredictions: UnsafeBufferPointer<Float> {
+    var statePredictionBuffer: UnsafeBufferPointer<Float> {
         UnsafeBufferPointer(
             start: activations.statePredictions, count: lastBatchCount * lastTimesteps * configuration.stateDimension)
     }
 
     /// The return predictions of the last forward pass, (B, T).
-    public var returnPredictions: UnsafeBufferPointer<Float> {
+    var returnPredictionBuffer: UnsafeBufferPointer<Float> {
         UnsafeBufferPointer(start: activations.returnPredictions, count: lastBatchCount * lastTimesteps)
+    }
+}
+
+// MARK: - Reading and writing weights and outputs
+
+extension DecisionTransformer {
+    /// A copy of the weights, in `layout` order.
+    public var parameterValues: [Float] { Array(parameters) }
+
+    /// A copy of the gradients of the last `backward(_:)`, in `layout` order.
+    public var gradientValues: [Float] { Array(gradients) }
+
+    /// Lets `body` read and change the weights in place, in `layout` order, without a copy.
+    public func withParameters<R>(_ body: (inout MutableSpan<Float>) throws -> R) rethrows -> R {
+        var span = parameters.mutableSpan
+        return try body(&span)
+    }
+
+    /// Lets `body` read the gradients of the last `backward(_:)` without a copy.
+    public func withGradients<R>(_ body: (Span<Float>) throws -> R) rethrows -> R {
+        try body(UnsafeBufferPointer(gradients).span)
+    }
+
+    /// Sequence `sequence`'s action predictions from the last forward pass, (T, A). After a
+    /// `forwardAppending` only the last step's action is computed; the others are stale.
+    public func actionPredictions(sequence: Int) -> [Float] {
+        rows(of: actionPredictionBuffer, sequence: sequence, width: configuration.actionDimension)
+    }
+
+    /// Sequence `sequence`'s next-state predictions from the last complete (not training,
+    /// not recurrent) forward pass, (T, S).
+    public func statePredictions(sequence: Int) -> [Float] {
+        rows(of: statePredictionBuffer, sequence: sequence, width: configuration.stateDimension)
+    }
+
+    /// Sequence `sequence`'s return predictions from the last complete forward pass, (T).
+    public func returnPredictions(sequence: Int) -> [Float] {
+        rows(of: returnPredictionBuffer, sequence: sequence, width: 1)
+    }
+
+    /// Lets `body` read the last forward pass's action predictions, (B, T, A), without a
+    /// copy: for callers acting every step, such as batched evaluation.
+    public func withActionPredictions<R>(_ body: (Span<Float>) throws -> R) rethrows -> R {
+        try body(actionPredictionBuffer.span)
+    }
+
+    private func rows(of buffer: UnsafeBufferPointer<Float>, sequence: Int, width: Int) -> [Float] {
+        precondition(sequence >= 0 && sequence < lastBatchCount, "sequence \(sequence) of \(lastBatchCount)")
+        let perSequence = lastTimesteps * width
+        return Array(buffer[(sequence * perSequence)..<((sequence + 1) * perSequence)])
     }
 }
 

@@ -39,10 +39,10 @@ public enum PolicyError: Error, Equatable, CustomStringConvertible, Sendable {
 /// }
 /// ```
 ///
-/// It follows the reference evaluation protocol: states normalized with the training data's
-/// statistics (saved in the checkpoint), a return-to-go that starts at target / scale and
-/// drops by reward / scale after each step, timesteps counting from 0, and the history cut to
-/// the last K steps with no padding.
+/// It follows the reference evaluation protocol through the checkpoint's `ContextEncoding`
+/// (the one training used): states normalized with the training data's statistics, a
+/// return-to-go that starts at target / scale and drops by reward / scale after each step,
+/// timesteps counting from 0, and the history cut to the last K steps with no padding.
 ///
 /// Cost: each call runs the model on one sequence of up to 3K tokens. `action(for:into:)`
 /// allocates nothing once warm; `action(for:)` allocates only the returned array.
@@ -66,7 +66,8 @@ public enum PolicyError: Error, Equatable, CustomStringConvertible, Sendable {
 /// recomputes; the two agree to rounding (tested).
 public final class DecisionPolicy {
     public let model: DecisionTransformer
-    public let normalization: PolicyNormalization
+    /// How observations, returns and timesteps become model input.
+    public var encoding: ContextEncoding { history.encoding }
     private var history: PolicyHistory
     private let batch: TrajectoryBatch
     /// Flow attention: each layer's running state after the window's tokens but the last.
@@ -84,15 +85,15 @@ public final class DecisionPolicy {
     /// flow policy continued its window, 3·K after a full recompute).
     private(set) var lastPassTokenCount = 0
 
-    /// A policy from a model and its normalization.
-    public init(model: DecisionTransformer, normalization: PolicyNormalization) {
-        precondition(normalization.stateMean.count == model.configuration.stateDimension)
+    /// A policy from a model and the encoding it was trained with.
+    ///
+    /// - Precondition: `encoding.problem(for: model.configuration)` is nil (a checkpoint's
+    ///   encoding is checked when it is read).
+    public init(model: DecisionTransformer, encoding: ContextEncoding) {
+        if let problem = encoding.problem(for: model.configuration) { preconditionFailure("the encoding: \(problem)") }
         self.model = model
-        self.normalization = normalization
         let c = model.configuration
-        history = PolicyHistory(
-            contextLength: c.contextLength, stateDimension: c.stateDimension, actionDimension: c.actionDimension,
-            maxEpisodeLength: c.maxEpisodeLength)
+        history = PolicyHistory(contextLength: c.contextLength, encoding: encoding, actionDimension: c.actionDimension)
         batch = TrajectoryBatch(
             capacity: 1, timesteps: c.contextLength, stateDimension: c.stateDimension,
             actionDimension: c.actionDimension)
@@ -105,13 +106,12 @@ public final class DecisionPolicy {
     /// A policy from a checkpoint written by `d4rl-run train` or `d4rl-run import`.
     ///
     /// - Throws: `CheckpointError` when the file is unreadable, corrupt, or has no saved
-    ///   normalization.
+    ///   context encoding.
     public convenience init(checkpointPath: String, threads: Int = 1) throws {
         let checkpoint = try Checkpoint.read(checkpointPath)
-        let normalization = try checkpoint.policyNormalization(source: checkpointPath)
+        let encoding = try checkpoint.contextEncoding(source: checkpointPath)
         self.init(
-            model: DecisionTransformer(checkpoint: checkpoint, batchCapacity: 1, threads: threads),
-            normalization: normalization)
+            model: DecisionTransformer(checkpoint: checkpoint, batchCapacity: 1, threads: threads), encoding: encoding)
     }
 
     /// Observation width the policy expects.
@@ -122,33 +122,60 @@ public final class DecisionPolicy {
     /// Starts an episode aiming for `targetReturn`, in the environment's own reward scale
     /// (e.g. 3600 for hopper).
     public func reset(targetReturn: Float) {
-        history.reset(scaledTarget: targetReturn / normalization.rewardScale)
+        history.reset(targetReturn: targetReturn)
         awaitingReward = false
         started = true
         lastCount = 0
     }
 
-    /// The action for `observation`, written into `action` (actionDimension values).
+    /// The action for `observation`, written into `action` (actionDimension values). Once
+    /// the policy is warm this allocates nothing: the call for a simulator's inner loop.
+    ///
+    /// ```swift
+    /// var action = [Float](repeating: 0, count: policy.actionDimension)
+    /// var output = action.mutableSpan
+    /// try policy.action(for: observation.span, into: &output)
+    /// ```
+    public func action(for observation: Span<Float>, into action: inout MutableSpan<Float>) throws {
+        let last = try decide(observation, actionCount: action.count)
+        let predictions = model.actionPredictionBuffer
+        for j in 0..<actionDimension { action[j] = predictions[last + j] }
+    }
+
+    /// `action(for:into:)` for callers holding raw buffers (C interop); allocates nothing.
     public func action(for observation: UnsafeBufferPointer<Float>, into action: UnsafeMutableBufferPointer<Float>)
         throws
     {
+        var output = action.mutableSpan
+        try self.action(for: observation.span, into: &output)
+    }
+
+    /// The action for `observation`, as a new array.
+    public func action(for observation: [Float]) throws -> [Float] {
+        var action = [Float](repeating: 0, count: actionDimension)
+        var output = action.mutableSpan
+        try self.action(for: observation.span, into: &output)
+        return action
+    }
+
+    /// Checks the call, appends `observation` to the history, runs the model, and records
+    /// the chosen action in the history. Returns where the action starts in the model's
+    /// action predictions.
+    private func decide(_ observation: Span<Float>, actionCount: Int) throws -> Int {
         guard started else { throw PolicyError.notReset }
         guard !awaitingReward else { throw PolicyError.rewardNotRecorded }
         guard observation.count == observationDimension else {
             throw PolicyError.wrongObservationLength(expected: observationDimension, got: observation.count)
         }
-        guard action.count == actionDimension else {
-            throw PolicyError.wrongActionBuffer(expected: actionDimension, got: action.count)
+        guard actionCount == actionDimension else {
+            throw PolicyError.wrongActionBuffer(expected: actionDimension, got: actionCount)
         }
-        if let bad = observation.firstIndex(where: { !$0.isFinite }) {
-            throw PolicyError.nonFiniteObservation(index: bad)
+        for j in 0..<observation.count where !observation[j].isFinite {
+            throw PolicyError.nonFiniteObservation(index: j)
         }
-        let mean = normalization.stateMean
-        let scale = normalization.stateScale
-        history.append { j in (observation[j] - mean[j]) / scale[j] }
+        history.append(state: observation)
         // Reusable: the window grew by one step since our own last pass.
         let grew = history.count == lastCount + 1 && lastCount >= 1 && model.forwardCount == lastForward
-        let predictions: UnsafeBufferPointer<Float>
         let last: Int
         if let recurrence, reusesActivations && grew {
             // The previous step's action token (token 2 of the last two steps) onward.
@@ -156,7 +183,6 @@ public final class DecisionPolicy {
             tail.timesteps = 2
             history.write(into: tail, sequence: 0, lastSteps: 2)
             model.forwardAppending(tail, firstToken: 2, recurrence: recurrence)
-            predictions = model.actionPredictions
             last = actionDimension
             lastPassTokenCount = 4
         } else {
@@ -173,29 +199,20 @@ public final class DecisionPolicy {
                 // A full window slides at the next step, so nothing is kept: only the actions.
                 model.forward(batch, training: false, reuse: .none, actionsOnly: true)
             }
-            predictions = model.actionPredictions
             last = (history.count - 1) * actionDimension
             lastPassTokenCount = 3 * history.count
         }
         lastCount = history.count
         lastForward = model.forwardCount
-        for j in 0..<actionDimension { action[j] = predictions[last + j] }
+        let predictions = model.actionPredictionBuffer
         history.setLastAction { predictions[last + $0] }
         awaitingReward = true
-    }
-
-    /// The action for `observation`.
-    public func action(for observation: [Float]) throws -> [Float] {
-        var action = [Float](repeating: 0, count: actionDimension)
-        try observation.withUnsafeBufferPointer { observation in
-            try action.withUnsafeMutableBufferPointer { try self.action(for: observation, into: $0) }
-        }
-        return action
+        return last
     }
 
     /// Records the reward the environment gave for the last action.
     public func record(reward: Float) {
-        history.record(scaledReward: reward / normalization.rewardScale)
+        history.record(reward: reward)
         awaitingReward = false
     }
 }

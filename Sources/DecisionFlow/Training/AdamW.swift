@@ -47,8 +47,14 @@ public struct AdamW: Sendable {
         updatedRanges = layout.entries.filter(\.receivesGradient).map(\.range)
     }
 
+    /// Takes one step on `model`'s weights with its gradients (from `backward(_:)`).
+    public mutating func update(_ model: DecisionTransformer, learningRate: Float) {
+        precondition(model.layout.count == firstMoment.count, "the optimizer was made for another model")
+        update(parameters: model.parameters, gradients: UnsafeBufferPointer(model.gradients), learningRate: learningRate)
+    }
+
     /// Takes one step with learning rate `learningRate`.
-    public mutating func update(
+    mutating func update(
         parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeBufferPointer<Float>, learningRate: Float
     ) {
         step += 1
@@ -78,7 +84,13 @@ public struct AdamW: Sendable {
 /// `clip_grad_norm_`: coefficient maxNorm / (norm + 1e-6), capped at 1). Returns the norm
 /// before clipping.
 @discardableResult
-public func clipGradientNorm(_ gradients: UnsafeMutableBufferPointer<Float>, maxNorm: Float) -> Float {
+public func clipGradientNorm(of model: DecisionTransformer, maxNorm: Float) -> Float {
+    clipGradientNorm(model.gradients, maxNorm: maxNorm)
+}
+
+/// `clipGradientNorm(of:maxNorm:)` on a buffer of gradients.
+@discardableResult
+func clipGradientNorm(_ gradients: UnsafeMutableBufferPointer<Float>, maxNorm: Float) -> Float {
     let norm = globalNorm(UnsafeBufferPointer(gradients))
     let coefficient = min(maxNorm / (norm + 1e-6), 1)
     if coefficient < 1 {

@@ -1,0 +1,112 @@
+import DecisionFlow
+import DecisionFlowTraining
+import Foundation
+import RLData
+import Testing
+
+/// Training windows and a policy's history go through one encoder, so an episode replayed
+/// through `PolicyHistory` gives the windows the sampler cuts from the same rows.
+@Suite struct ContextEncodingTests {
+    @Test(arguments: [ContextEncoding.Padding.right, .left])
+    func aReplayedEpisodeGivesTheSamplersWindows(padding: ContextEncoding.Padding) throws {
+        let scratch = try ScratchDirectory()
+        let path = scratch.path("small.hdf5")
+        try TrainingFixtures.writeSmallDataset(path)
+        let dataset = try D4RLDataset(file: path)
+        let statistics = dataset.stateStatistics()
+        let encoding = ContextEncoding(
+            stateMean: statistics.mean, stateScale: statistics.normalizationScale, rewardScale: 10, maxTimestep: 5,
+            padding: padding)
+        let K = 4
+        let sampler = WindowSampler(dataset: dataset, contextLength: K, encoding: encoding, seed: 1)
+        let episode = dataset.trajectories[0]  // 9 steps: the window grows, then slides past the clamp
+        var history = PolicyHistory(contextLength: K, encoding: encoding, actionDimension: 2)
+        let episodeReturn = (episode.rows).map { dataset.rewards[$0] }.reduce(0, +)
+        history.reset(targetReturn: episodeReturn)
+        for row in episode.rows {
+            history.append(state: Array(dataset.observations[(row * 3)..<(row * 3 + 3)]).span)
+            history.setLastAction { dataset.actions[row * 2 + $0] }
+            // The sampler's window ending at this row, against the history's whole window.
+            let count = history.count
+            let fromSampler = TrajectoryBatch(capacity: 1, timesteps: K, stateDimension: 3, actionDimension: 2)
+            sampler.writeWindow(into: fromSampler, sequence: 0, trajectory: 0, startRow: row - count + 1)
+            let fromHistory = TrajectoryBatch(capacity: 1, timesteps: count, stateDimension: 3, actionDimension: 2)
+            history.write(into: fromHistory, sequence: 0)
+            // The sampler's window starts at the same row but runs on to K steps; compare the
+            // shared real steps (right padding: its first `count`; left: likewise, no padding
+            // is needed because the episode continues past this row, except at the end).
+            let shared = min(count, episode.rows.upperBound - (row - count + 1))
+            let offset = padding == .left ? K - min(K, episode.rows.upperBound - (row - count + 1)) : 0
+            for step in 0..<shared {
+                let s = offset + step
+                #expect(
+                    Array(fromSampler.states[(s * 3)..<(s * 3 + 3)]) == Array(fromHistory.states[(step * 3)..<(step * 3 + 3)]),
+                    "row \(row) step \(step) state")
+                #expect(
+                    Array(fromSampler.actions[(s * 2)..<(s * 2 + 2)])
+                        == Array(fromHistory.actions[(step * 2)..<(step * 2 + 2)]))
+                #expect(fromSampler.timestepIndices[s] == fromHistory.timestepIndices[step])
+                #expect(fromSampler.mask[s] == 1 && fromHistory.mask[step] == 1)
+                // Sums from the end against a running difference from the start: equal to rounding.
+                #expect(abs(fromSampler.returnsToGo[s] - fromHistory.returnsToGo[step]) < 1e-5, "row \(row) rtg")
+            }
+            history.record(reward: dataset.rewards[row])
+        }
+    }
+
+    /// A checkpoint written by DecisionFlow 0.1 (before the encoding existed: statistics in
+    /// the training state, only mean, scale, reward scale and environment under `policy`)
+    /// still loads, with the reference timestep limit and padding side, acts and resumes.
+    @Test func aCheckpointFromBeforeTheEncodingStillWorks() throws {
+        let path = TrainingFixtures.packageRoot.appendingPathComponent("Tests/Fixtures/checkpoint-0.1.safetensors").path
+        let checkpoint = try Checkpoint.read(path)
+        let encoding = try checkpoint.contextEncoding(source: path)
+        #expect(checkpoint.environment == "hopper")
+        #expect(encoding.maxTimestep == checkpoint.configuration.maxEpisodeLength - 1 && encoding.padding == .right)
+        // The old training state's statistics give the encoding's values exactly.
+        let training = try #require(checkpoint.metadata["training"])
+        let legacy = try JSONDecoder().decode(LegacyTrainingState.self, from: Data(training.utf8))
+        #expect(encoding.stateMean == legacy.stateStatistics.mean)
+        #expect(encoding.stateScale == legacy.stateStatistics.normalizationScale)
+        #expect(encoding.rewardScale == legacy.rewardScale)
+
+        let policy = try DecisionPolicy(checkpointPath: path)
+        policy.reset(targetReturn: 3600)
+        #expect(try policy.action(for: [Float](repeating: 0.1, count: 11)).allSatisfy(\.isFinite))
+
+        let dataset = try D4RLDataset(file: TrainingFixtures.bundledDataset)
+        let trainer = try Trainer(resuming: checkpoint, dataset: dataset, source: path, steps: 5)
+        #expect(trainer.step == 3 && trainer.encoding == encoding)
+        #expect(try trainer.trainStep().loss.isFinite && trainer.step == 4)
+        // Written again, it holds the encoding once, under `policy`, and reads back equal.
+        let scratch = try ScratchDirectory()
+        try trainer.checkpoint().write(to: scratch.path("again.safetensors"))
+        let again = try Checkpoint.read(scratch.path("again.safetensors"))
+        #expect(again.encoding == encoding && again.environment == "hopper")
+        #expect(again.metadata["training"].map { !$0.contains("stateStatistics") } == true)
+    }
+
+    @Test func encodingsThatDoNotFitTheModelAreNamed() {
+        let model = ModelConfiguration(stateDimension: 3, actionDimension: 2, maxEpisodeLength: 50)
+        let good = ContextEncoding.identity(for: model)
+        #expect(good.problem(for: model) == nil)
+        var wide = good
+        wide.stateMean.append(0)
+        #expect(wide.problem(for: model)?.contains("states of 3") == true)
+        var late = good
+        late.maxTimestep = 50
+        #expect(late.problem(for: model)?.contains("maxTimestep 50") == true)
+        var zero = good
+        zero.stateScale[1] = 0
+        #expect(zero.problem(for: model)?.contains("feature 1") == true)
+        var flat = good
+        flat.rewardScale = 0
+        #expect(flat.problem(for: model)?.contains("rewardScale") == true)
+    }
+
+    /// What DecisionFlow 0.1 kept in a checkpoint's training state.
+    struct LegacyTrainingState: Decodable {
+        var stateStatistics: StateStatistics
+        var rewardScale: Float
+    }
+}
