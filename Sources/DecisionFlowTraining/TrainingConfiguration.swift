@@ -106,7 +106,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     // MARK: - Reading
 
     /// Every field name, for rejecting unknown ones.
-    static let fieldNames: Set<String> = Set(CodingKeys.allCases.map(\.stringValue))
+    static var fieldNames: Set<String> { Set(fields.map(\.name)) }
 
     /// Reads a JSON configuration. Missing fields take their defaults.
     ///
@@ -135,8 +135,9 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         guard let fields = object as? [String: Any] else {
             throw TrainingError.badConfiguration(file: source, problem: "must be a JSON object of fields")
         }
-        if let unknown = fields.keys.sorted().first(where: { !fieldNames.contains($0) }) {
-            let suggestion = fieldNames.min { editDistance($0, unknown) < editDistance($1, unknown) }
+        let known = fieldNames
+        if let unknown = fields.keys.sorted().first(where: { !known.contains($0) }) {
+            let suggestion = nearest(to: unknown, among: Self.fields.map(\.name))
             throw TrainingError.badConfiguration(
                 file: source,
                 problem:
@@ -179,6 +180,12 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         }
     }
 
+    /// The candidate closest to `name` (the first of equally close ones), for "did you mean"
+    /// hints.
+    public static func nearest(to name: String, among candidates: [String]) -> String? {
+        candidates.min { editDistance($0, name) < editDistance($1, name) }
+    }
+
     /// Levenshtein distance, for "did you mean" suggestions.
     static func editDistance(_ a: String, _ b: String) -> Int {
         let a = Array(a.lowercased())
@@ -195,49 +202,17 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         return previous[b.count]
     }
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case datasets, environment, rewardScale, discount, sampling, maxEpisodeSteps
-        case attention, contextLength, embeddingDimension, layerCount, headCount, mlpDimension, activation, dropout,
-            maxEpisodeLength
-        case batchSize, learningRate, weightDecay, warmupSteps, gradientClip, steps
-        case seed, threads, checkpointEvery, logEvery
-        case evaluateEvery, evaluationEpisodes, evaluationTarget
+    /// Decodes the fields present (`fields` says which there are); absent ones keep their
+    /// defaults.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: ConfigurationField.FieldKey.self)
+        for field in Self.fields { try field.decode(container, &self) }
     }
 
-    /// Decodes the fields present; absent ones keep their defaults.
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        func read<T: Decodable>(_ key: CodingKeys, into value: inout T) throws {
-            if let decoded = try c.decodeIfPresent(T.self, forKey: key) { value = decoded }
-        }
-        try read(.datasets, into: &datasets)
-        environment = try c.decodeIfPresent(String.self, forKey: .environment)
-        try read(.rewardScale, into: &rewardScale)
-        try read(.discount, into: &discount)
-        try read(.sampling, into: &sampling)
-        try read(.maxEpisodeSteps, into: &maxEpisodeSteps)
-        try read(.attention, into: &attention)
-        try read(.contextLength, into: &contextLength)
-        try read(.embeddingDimension, into: &embeddingDimension)
-        try read(.layerCount, into: &layerCount)
-        try read(.headCount, into: &headCount)
-        mlpDimension = try c.decodeIfPresent(Int.self, forKey: .mlpDimension)
-        try read(.activation, into: &activation)
-        try read(.dropout, into: &dropout)
-        try read(.maxEpisodeLength, into: &maxEpisodeLength)
-        try read(.batchSize, into: &batchSize)
-        try read(.learningRate, into: &learningRate)
-        try read(.weightDecay, into: &weightDecay)
-        try read(.warmupSteps, into: &warmupSteps)
-        try read(.gradientClip, into: &gradientClip)
-        try read(.steps, into: &steps)
-        try read(.seed, into: &seed)
-        try read(.threads, into: &threads)
-        try read(.checkpointEvery, into: &checkpointEvery)
-        try read(.logEvery, into: &logEvery)
-        try read(.evaluateEvery, into: &evaluateEvery)
-        try read(.evaluationEpisodes, into: &evaluationEpisodes)
-        evaluationTarget = try c.decodeIfPresent(Double.self, forKey: .evaluationTarget)
+    /// Encodes every field that is set.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ConfigurationField.FieldKey.self)
+        for field in Self.fields { try field.encode(self, &container) }
     }
 }
 

@@ -33,8 +33,9 @@ struct ContextBenchmark: ParsableCommand {
     @Option(help: "Untimed warm-up steps per point.")
     var warmup = 2
 
-    @Option(help: "Worker threads for training.")
-    var threads = 2
+    @OptionGroup var threadOptions: ThreadOptions
+    /// Worker threads (default 2).
+    var threads: Int { threadOptions.count() }
 
     @Option(help: "Attention kinds to compare (comma-separated).")
     var attention = "flow,softmax"
@@ -65,7 +66,6 @@ struct ContextBenchmark: ParsableCommand {
         guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
         guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") }
         guard timesteps >= 1 else { throw ValidationError("--timesteps must be at least 1") }
-        guard (1...1024).contains(threads) else { throw ValidationError("--threads must be in 1...1024") }
         guard policyContext >= 0 && policyContext <= 1000 else {
             throw ValidationError("--policy-context must be in 0...1000 (the episode limit)")
         }

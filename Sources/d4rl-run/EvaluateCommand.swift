@@ -37,14 +37,12 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "Episodes per target.")
     var episodes = 10
 
-    @Option(help: "Seed of the first episode's environment reset.")
-    var seed: UInt64 = 0
+    @OptionGroup var seedOptions: SeedOptions
+    @OptionGroup var threadOptions: ThreadOptions
+    @OptionGroup var output: OutputOptions
 
-    @Option(help: "Worker threads for the model.")
-    var threads = 2
-
-    @Flag(help: "Print JSON.")
-    var json = false
+    /// The first episode's reset seed.
+    var seed: UInt64 { seedOptions.seed ?? 0 }
 
     func validate() throws {
         guard episodes > 0 else { throw ValidationError("--episodes must be positive") }
@@ -66,7 +64,7 @@ struct EvaluateCommand: ParsableCommand {
             targets.map { $0.split(separator: ",").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) } }
             ?? D4RLReferenceScores.evaluationTargets[environmentName] ?? [0]
         let environments = try (0..<episodes).map { _ in try EnvironmentRegistry.make(environmentName) }
-        let model = DecisionTransformer(checkpoint: saved, batchCapacity: episodes, threads: threads)
+        let model = DecisionTransformer(checkpoint: saved, batchCapacity: episodes, threads: threadOptions.count())
         var reports: [TargetReport] = []
         for target in targetList {
             let bar = ProgressLine(total: environments[0].maxEpisodeSteps, startStep: 0)
@@ -84,7 +82,7 @@ struct EvaluateCommand: ParsableCommand {
             bar.finish()
             reports.append(RolloutEvaluation.report(target: target, episodes: results, environment: environmentName))
         }
-        if self.json {
+        if output.json {
             let encoder = JSONEncoder.prettySorted
             print(String(decoding: try encoder.encode(reports), as: UTF8.self))
             return

@@ -27,8 +27,7 @@ struct InspectCommand: ParsableCommand {
     @Option(help: "Episode length limit for files without 'timeouts' (D4RL v0).")
     var maxEpisodeSteps = 1000
 
-    @Flag(help: "Print one JSON array (one object per file) instead of text.")
-    var json = false
+    @OptionGroup var output: OutputOptions
 
     func validate() throws {
         if let env, D4RLReferenceScores.forEnvironment(env) == nil {
@@ -48,7 +47,7 @@ struct InspectCommand: ParsableCommand {
                 outcomes.append(.failure(file: file, keys: try? D4RLFileReport.listKeys(file), error: "\(error)"))
             }
         }
-        if json {
+        if output.json {
             let encoder = JSONEncoder.prettySorted
             print(String(decoding: try encoder.encode(outcomes), as: UTF8.self))
         } else {

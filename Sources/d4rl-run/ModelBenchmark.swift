@@ -22,8 +22,9 @@ struct ModelBenchmark: ParsableCommand {
     @Option(help: "Untimed warm-up steps.")
     var warmup = 3
 
-    @Option(help: "BLAS threads.")
-    var threads = 2
+    @OptionGroup var threadOptions: ThreadOptions
+    /// Worker threads (default 2).
+    var threads: Int { threadOptions.count() }
 
     @Option(help: "Batch size.")
     var batch = 64

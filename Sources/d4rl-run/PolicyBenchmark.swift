@@ -28,8 +28,9 @@ struct PolicyBenchmark: ParsableCommand {
     @Option(help: "A hopper checkpoint for the throughput measurement (default: random weights).")
     var checkpoint: String?
 
-    @Option(help: "Threads for the batched evaluation.")
-    var threads = 2
+    @OptionGroup var threadOptions: ThreadOptions
+    /// Worker threads (default 2).
+    var threads: Int { threadOptions.count() }
 
     func run() throws {
         print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores")

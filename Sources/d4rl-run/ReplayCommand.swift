@@ -28,8 +28,7 @@ struct ReplayCommand: ParsableCommand {
     @Option(help: "Replay at most this many transitions per file.")
     var limit: Int?
 
-    @Flag(help: "Print JSON (one object per file).")
-    var json = false
+    @OptionGroup var output: OutputOptions
 
     func run() throws {
         var reports: [ReplayReport] = []
@@ -45,7 +44,7 @@ struct ReplayCommand: ParsableCommand {
             }
             reports.append(try DatasetReplay.run(file: file, environment: environment, limit: limit))
         }
-        if json {
+        if output.json {
             let encoder = JSONEncoder.prettySorted
             print(String(decoding: try encoder.encode(reports), as: UTF8.self))
             return

@@ -7,28 +7,42 @@ import RLData
 import RLEnvironments
 
 /// `d4rl-run train`: train a Decision-Flowformer (or Decision Transformer) on D4RL data.
+///
+/// Its configuration flags are not declared one by one: they come from
+/// `TrainingConfiguration.fields`, the one table of configuration fields, and are parsed
+/// here against it (`--help` lists them from the same table).
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
         abstract: "Train a Decision-Flowformer or Decision Transformer on D4RL files.",
+        usage: "d4rl-run train (--config <file> | --dataset <file> ...) [<configuration-flags>] [--out <dir>] | --resume <dir> [--steps <n>]",
         discussion: """
-            Settings come from --config (a JSON preset from configs/), then from the flags \
-            below, which override the preset field by field; anything still unset takes the \
-            Decision Transformer's defaults. The run directory (--out) receives config.json \
-            (everything the run used), log.jsonl (one line every --log-every steps: loss, \
-            learning rate, gradient norm, time) and checkpoint.safetensors (replaced atomically \
-            every --checkpoint-every steps and at the end). --resume DIR continues a stopped \
-            run exactly where its checkpoint left it; pass --steps to train it longer.
+            Settings come from --config (a JSON preset from configs/), then from the \
+            configuration flags below, which override the preset field by field; anything \
+            still unset takes the Decision Transformer's defaults. The run directory (--out) \
+            receives config.json (everything the run used), log.jsonl (one line every \
+            --log-every steps: loss, learning rate, gradient norm, time) and \
+            checkpoint.safetensors (replaced atomically every --checkpoint-every steps and at \
+            the end). --resume DIR continues a stopped run exactly where its checkpoint left \
+            it, with its own configuration; only --steps may be given with it, to train longer.
+
+            CONFIGURATION FLAGS (one per preset field; configs/README.md describes each):
+            \(configurationFlagList)
             """
     )
 
+    /// The configuration flags, one line each, as `--help` shows them.
+    static var configurationFlagList: String {
+        TrainingConfiguration.fields.filter { !sharedFlagFields.contains($0.name) }.map { field in
+            "  --\(field.flag) \(field.valueHint)\n        \(field.help)"
+        }.joined(separator: "\n")
+    }
+
+    /// Fields whose flags are shared option groups (`--threads`, `--seed`) rather than parsed here.
+    static let sharedFlagFields: Set<String> = ["threads", "seed"]
+
     @Option(help: "A JSON preset (see configs/README.md).", completion: .file(extensions: ["json"]))
     var config: String?
-
-    @Option(
-        parsing: .upToNextOption, help: "D4RL files, concatenated in order.",
-        completion: .file(extensions: ["hdf5", "h5"]))
-    var dataset: [String] = []
 
     @Option(help: "Run directory. Default: runs/<preset or dataset>-seed<seed>.")
     var out: String?
@@ -36,44 +50,78 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Continue the run in this directory from its checkpoint.")
     var resume: String?
 
-    @Option(help: "Total training steps.") var steps: Int?
-    @Option(help: "Random seed (weights, windows, dropout).") var seed: UInt64?
-    @Option(help: "Worker threads; a run is bit-for-bit reproducible for a given seed and thread count.") var threads:
-        Int?
-    @Option(help: "Environment for normalized scores: hopper, halfcheetah, walker2d, ant.") var environment: String?
-    @Option(help: "Attention: flow (Decision-Flowformer) or softmax (Decision Transformer).") var attention:
-        AttentionKind?
-    @Option(help: "Context length K in timesteps.") var contextLength: Int?
-    @Option(help: "Embedding width.") var embeddingDimension: Int?
-    @Option(help: "Transformer blocks.") var layerCount: Int?
-    @Option(help: "Attention heads.") var headCount: Int?
-    @Option(help: "MLP width (default 4 × embedding width).") var mlpDimension: Int?
-    @Option(help: "MLP activation: relu or gelu.") var activation: Activation?
-    @Option(help: "Dropout probability.") var dropout: Float?
-    @Option(help: "Timestep embedding rows (episode length limit).") var maxEpisodeLength: Int?
-    @Option(help: "Sequences per batch.") var batchSize: Int?
-    @Option(help: "Peak learning rate.") var learningRate: Float?
-    @Option(help: "AdamW weight decay.") var weightDecay: Float?
-    @Option(help: "Linear warmup steps.") var warmupSteps: Int?
-    @Option(help: "Global gradient-norm clip.") var gradientClip: Float?
-    @Option(help: "Returns-to-go are divided by this.") var rewardScale: Float?
-    @Option(help: "Discount of the returns-to-go.") var discount: Double?
-    @Option(help: "Window starts: uniform-start or length-weighted.") var sampling: WindowSampling?
-    @Option(help: "Episode limit for files without timeouts (D4RL v0).") var maxEpisodeSteps: Int?
-    @Option(help: "Checkpoint every this many steps.") var checkpointEvery: Int?
-    @Option(help: "Log every this many steps.") var logEvery: Int?
-    @Option(help: "Evaluate in the environment every this many steps and at the end (0: never).") var evaluateEvery:
-        Int?
-    @Option(help: "Episodes per evaluation during training.") var evaluationEpisodes: Int?
-    @Option(help: "Target return of evaluations during training (environment scale).") var evaluationTarget: Double?
+    @OptionGroup var threadOptions: ThreadOptions
+    @OptionGroup var seedOptions: SeedOptions
+
+    /// The configuration flags, parsed against the field table by `configurationFlags()`.
+    @Argument(parsing: .allUnrecognized, help: ArgumentHelp(visibility: .hidden))
+    var configurationArguments: [String] = []
+
+    /// The configuration flags given, in order, with their values.
+    ///
+    /// - Throws: `ValidationError` naming an unknown flag (with the nearest known one), a
+    ///   flag given twice, or a value the field cannot take.
+    func configurationFlags() throws -> [(field: ConfigurationField, values: [String])] {
+        let arguments = configurationArguments
+        var result: [(field: ConfigurationField, values: [String])] = []
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            index += 1
+            guard argument.hasPrefix("--"), argument.count > 2 else {
+                throw ValidationError("unexpected argument '\(argument)'; run `d4rl-run train --help` for the flags")
+            }
+            var name = String(argument.dropFirst(2))
+            var values: [String] = []
+            if let equals = name.firstIndex(of: "=") {
+                values = [String(name[name.index(after: equals)...])]
+                name = String(name[..<equals])
+            }
+            guard let field = TrainingConfiguration.field(flag: name), !Self.sharedFlagFields.contains(field.name) else {
+                let flags = TrainingConfiguration.fields.map(\.flag) + ["config", "out", "resume"]
+                let nearest = TrainingConfiguration.nearest(to: name, among: flags)
+                throw ValidationError(
+                    "unknown option '--\(name)'\(nearest.map { " (did you mean '--\($0)'?)" } ?? ""); run `d4rl-run train --help` for the flags"
+                )
+            }
+            if values.isEmpty {
+                // A list runs to the next flag; a single value may itself start with one dash (-0.5).
+                while index < arguments.count, !arguments[index].hasPrefix("--") {
+                    values.append(arguments[index])
+                    index += 1
+                    if !field.takesList { break }
+                }
+            }
+            if result.contains(where: { $0.field.name == field.name }) {
+                throw ValidationError("--\(field.flag) is given twice; give it once")
+            }
+            var probe = TrainingConfiguration()
+            do {
+                try probe.set(field, values: values)
+            } catch let error as TrainingError {
+                throw ValidationError(error.description)
+            }
+            result.append((field, values))
+        }
+        return result
+    }
 
     func validate() throws {
-        if resume != nil, config != nil || !dataset.isEmpty || out != nil {
-            throw ValidationError(
-                "--resume continues a run with its own configuration and data; do not combine it with --config, --dataset or --out"
-            )
-        }
-        if resume == nil, config == nil, dataset.isEmpty {
+        let flags = try configurationFlags()
+        if resume != nil {
+            if config != nil || out != nil {
+                throw ValidationError(
+                    "--resume continues a run with its own configuration and directory; do not combine it with --config or --out"
+                )
+            }
+            let changed = flags.map { "--\($0.field.flag)" }.filter { $0 != "--steps" }
+                + (threadOptions.threads == nil ? [] : ["--threads"]) + (seedOptions.seed == nil ? [] : ["--seed"])
+            if let first = changed.first {
+                throw ValidationError(
+                    "--resume continues a run with the configuration it was started with, so \(first) cannot change it; only --steps may be given (to train longer). Start a new run with --config \(resume ?? "")/config.json and the flag instead"
+                )
+            }
+        } else if config == nil, !flags.contains(where: { $0.field.name == "datasets" }) {
             throw ValidationError("name the data: --config configs/NAME.json or --dataset FILE")
         }
     }
@@ -81,38 +129,23 @@ struct TrainCommand: ParsableCommand {
     /// The preset with every given flag applied.
     func resolvedConfiguration() throws -> TrainingConfiguration {
         var c = try config.map { try TrainingConfiguration.read($0) } ?? TrainingConfiguration()
-        if !dataset.isEmpty { c.datasets = dataset }
-        if let steps { c.steps = steps }
-        if let seed { c.seed = seed }
-        if let threads { c.threads = threads }
-        if let environment { c.environment = environment }
-        if let attention { c.attention = attention }
-        if let contextLength { c.contextLength = contextLength }
-        if let embeddingDimension { c.embeddingDimension = embeddingDimension }
-        if let layerCount { c.layerCount = layerCount }
-        if let headCount { c.headCount = headCount }
-        if let mlpDimension { c.mlpDimension = mlpDimension }
-        if let activation { c.activation = activation }
-        if let dropout { c.dropout = dropout }
-        if let maxEpisodeLength { c.maxEpisodeLength = maxEpisodeLength }
-        if let batchSize { c.batchSize = batchSize }
-        if let learningRate { c.learningRate = learningRate }
-        if let weightDecay { c.weightDecay = weightDecay }
-        if let warmupSteps { c.warmupSteps = warmupSteps }
-        if let gradientClip { c.gradientClip = gradientClip }
-        if let rewardScale { c.rewardScale = rewardScale }
-        if let discount { c.discount = discount }
-        if let sampling { c.sampling = sampling }
-        if let maxEpisodeSteps { c.maxEpisodeSteps = maxEpisodeSteps }
-        if let checkpointEvery { c.checkpointEvery = checkpointEvery }
-        if let logEvery { c.logEvery = logEvery }
-        if let evaluateEvery { c.evaluateEvery = evaluateEvery }
-        if let evaluationEpisodes { c.evaluationEpisodes = evaluationEpisodes }
-        if let evaluationTarget { c.evaluationTarget = evaluationTarget }
+        for (field, values) in try configurationFlags() { try c.set(field, values: values) }
+        if let threads = threadOptions.threads { c.threads = threads }
+        if let seed = seedOptions.seed { c.seed = seed }
         if let problem = c.problems.first {
             throw TrainingError.badConfiguration(file: config ?? "flags", problem: problem)
         }
         return c
+    }
+
+    /// `--steps` when resuming.
+    private func resumedSteps() throws -> Int? {
+        guard let values = try configurationFlags().first(where: { $0.field.name == "steps" })?.values else {
+            return nil
+        }
+        var c = TrainingConfiguration()
+        try c.set(TrainingConfiguration.field(named: "steps")!, values: values)
+        return c.steps
     }
 
     func run() throws {
@@ -121,7 +154,7 @@ struct TrainCommand: ParsableCommand {
             let saved = try TrainingRun.savedConfiguration(in: resume)
             let data = try D4RLDataset(
                 files: saved.datasets, options: D4RLLoadOptions(maxEpisodeSteps: saved.maxEpisodeSteps))
-            run = try TrainingRun.resume(directory: resume, dataset: data, steps: steps)
+            run = try TrainingRun.resume(directory: resume, dataset: data, steps: try resumedSteps())
             note("resuming \(resume) at step \(run.trainer.step) of \(run.trainer.configuration.steps)")
         } else {
             let configuration = try resolvedConfiguration()
@@ -203,10 +236,6 @@ struct TrainCommand: ParsableCommand {
         FileHandle.standardError.write(Data("\(text)\n".utf8))
     }
 }
-
-extension AttentionKind: ExpressibleByArgument {}
-extension Activation: ExpressibleByArgument {}
-extension WindowSampling: ExpressibleByArgument {}
 
 /// A one-line progress display on stderr: redrawn in place on a terminal, a plain line every
 /// 10% otherwise (logs and CI).

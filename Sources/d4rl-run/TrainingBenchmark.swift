@@ -26,8 +26,9 @@ struct TrainingBenchmark: ParsableCommand {
     @Option(help: "Untimed warm-up steps.")
     var warmup = 3
 
-    @Option(help: "Worker threads.")
-    var threads = 2
+    @OptionGroup var threadOptions: ThreadOptions
+    /// Worker threads (default 2).
+    var threads: Int { threadOptions.count() }
 
     func run() throws {
         let data = try D4RLDataset(file: dataset)

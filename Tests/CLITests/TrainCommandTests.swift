@@ -1,3 +1,4 @@
+import DecisionFlowTraining
 import Foundation
 import Testing
 
@@ -124,20 +125,52 @@ import Testing
         #expect(bad.status == 64 && bad.error.contains("--contexts"), "\(bad.error)")
     }
 
+    /// `--help` lists a flag for every field of the configuration table, with its help line,
+    /// and the command's own options.
     @Test func helpDocumentsEveryOption() throws {
         let help = try CLI.run(["train", "--help"])
         #expect(help.status == 0)
-        for option in [
-            "--config", "--dataset", "--out", "--resume", "--steps", "--seed", "--threads", "--environment",
-            "--attention",
-            "--context-length", "--embedding-dimension", "--layer-count", "--head-count", "--mlp-dimension",
-            "--activation",
-            "--dropout", "--max-episode-length", "--batch-size", "--learning-rate", "--weight-decay", "--warmup-steps",
-            "--gradient-clip", "--reward-scale", "--discount", "--sampling", "--max-episode-steps",
-            "--checkpoint-every",
-            "--log-every",
-        ] {
+        for option in ["--config", "--out", "--resume", "--seed", "--threads"] {
             #expect(help.output.contains(option), "train --help lacks \(option)")
         }
+        for field in TrainingConfiguration.fields where !["seed", "threads"].contains(field.name) {
+            #expect(help.output.contains("--\(field.flag) \(field.valueHint)"), "train --help lacks --\(field.flag)")
+            #expect(help.output.contains(field.help), "train --help lacks the help of --\(field.flag)")
+        }
+    }
+
+    /// Flags land in the run's config.json; misspelt, repeated or malformed ones, and flags
+    /// that --resume would ignore, are refused before anything starts.
+    @Test func flagsAreAppliedOrRefusedNeverIgnored() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let run = directory.appendingPathComponent("run").path
+        let trained = try CLI.run(
+            ["train"] + Self.tiny + [
+                "--steps=2", "--attention", "softmax", "--evaluation-target", "-5", "--seed", "9", "--threads", "1",
+                "--out", run,
+            ])
+        #expect(trained.status == 0, "\(trained.error)")
+        let saved = try TrainingConfiguration.read(run + "/config.json")
+        #expect(saved.steps == 2 && saved.attention == .softmax && saved.evaluationTarget == -5)
+        #expect(saved.seed == 9 && saved.threads == 1 && saved.embeddingDimension == 16 && saved.batchSize == 4)
+
+        let other = directory.appendingPathComponent("other").path
+        for (arguments, message) in [
+            (["--learning-rat", "3"], "unknown option '--learning-rat' (did you mean '--learning-rate'?)"),
+            (["--steps", "x"], "--steps: takes a whole number, not 'x'"),
+            (["--steps", "3", "--steps", "4"], "--steps is given twice"),
+            (["--attention", "linear"], "one of flow, softmax"),
+            (["stray"], "unexpected argument 'stray'"),
+        ] {
+            let refused = try CLI.run(["train"] + Self.tiny + arguments + ["--out", other])
+            #expect(refused.status == 64 && refused.error.contains(message), "\(arguments): \(refused.error)")
+        }
+        for flag in [["--learning-rate", "3"], ["--threads", "2"], ["--seed", "1"]] {
+            let refused = try CLI.run(["train", "--resume", run] + flag)
+            #expect(
+                refused.status == 64 && refused.error.contains("\(flag[0]) cannot change it"), "\(flag): \(refused.error)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: other), "nothing was started")
     }
 }

@@ -1,0 +1,305 @@
+import DecisionFlow
+import Foundation
+
+/// One field of `TrainingConfiguration`, described once. The JSON keys of presets, the
+/// `train` flags, `train --help` and the field table of `configs/README.md` are all derived
+/// from `TrainingConfiguration.fields`, so a new field is a stored property plus one entry
+/// there (a test checks that every property has one, and that the README's table is current).
+public struct ConfigurationField {
+    /// The JSON key and Swift property name (`learningRate`).
+    public let name: String
+    /// The flag, without dashes: the name in kebab case (`learning-rate`) unless given.
+    public let flag: String
+    /// One line for `--help`.
+    public let help: String
+    /// The default, as the README's table shows it.
+    public let defaultText: String
+    /// The full description, for the README's table.
+    public let documentation: String
+    /// What the flag takes, for `--help`: `<number>`, `<flow|softmax>`, `<file> ...`.
+    public let valueHint: String
+    /// Whether the flag takes several values (up to the next flag).
+    public let takesList: Bool
+
+    let decode: (KeyedDecodingContainer<FieldKey>, inout TrainingConfiguration) throws -> Void
+    let encode: (TrainingConfiguration, inout KeyedEncodingContainer<FieldKey>) throws -> Void
+    /// Sets the field from a flag's values; returns what is wrong with them, if anything.
+    let set: ([String], inout TrainingConfiguration) -> String?
+
+    init<Value: ConfigurationValue>(
+        _ keyPath: WritableKeyPath<TrainingConfiguration, Value>, _ name: String, flag: String? = nil,
+        help: String, default defaultText: String, _ documentation: String
+    ) {
+        self.name = name
+        self.flag = flag ?? Self.kebabCase(name)
+        self.help = help
+        self.defaultText = defaultText
+        self.documentation = documentation
+        valueHint = Value.valueHint
+        takesList = Value.takesList
+        let key = FieldKey(name)
+        decode = { container, configuration in
+            // Present means set: a null for a field that has no "unset" is an error, not the default.
+            if container.contains(key) { configuration[keyPath: keyPath] = try container.decode(Value.self, forKey: key) }
+        }
+        encode = { configuration, container in try configuration[keyPath: keyPath].encodeField(to: &container, key: key) }
+        set = { values, configuration in
+            guard let value = Value.parse(values) else { return "takes \(Value.expected)" }
+            configuration[keyPath: keyPath] = value
+            return nil
+        }
+    }
+
+    /// `learningRate` → `learning-rate`.
+    static func kebabCase(_ name: String) -> String {
+        var result = ""
+        for character in name {
+            if character.isUppercase {
+                result += "-" + character.lowercased()
+            } else {
+                result.append(character)
+            }
+        }
+        return result
+    }
+
+    /// A dynamic coding key: the field's name.
+    struct FieldKey: CodingKey {
+        let stringValue: String
+        var intValue: Int? { nil }
+        init(_ name: String) { stringValue = name }
+        init?(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+}
+
+extension TrainingConfiguration {
+    /// Every field, in the order presets, `--help` and the README list them.
+    public static var fields: [ConfigurationField] {
+        [
+            // Data
+            ConfigurationField(
+                \.datasets, "datasets", flag: "dataset", help: "D4RL files, concatenated in order.",
+                default: "(required)",
+                "D4RL-schema HDF5 files, concatenated in order (for example a medium file then an expert file). Relative paths are resolved against the working directory."
+            ),
+            ConfigurationField(
+                \.environment, "environment",
+                help: "Environment for normalized scores: hopper, halfcheetah, walker2d, ant.",
+                default: "from the file's `metadata/behavior/env_id`",
+                "`hopper`, `halfcheetah`, `walker2d` or `ant`: the environment whose D4RL reference scores normalize returns. A preset's environment must match the data's observation and action widths, or training refuses to start."
+            ),
+            ConfigurationField(
+                \.rewardScale, "rewardScale", help: "Returns-to-go are divided by this.", default: "1000",
+                "Returns-to-go are divided by this before they enter the model (the reference's `scale`)."),
+            ConfigurationField(
+                \.discount, "discount", help: "Discount of the returns-to-go.", default: "1",
+                "Discount of the returns-to-go; 1 is the reference's undiscounted return."),
+            ConfigurationField(
+                \.sampling, "sampling", help: "How window starts are drawn.", default: "`uniform-start`",
+                "How window starts are drawn: `uniform-start` makes every step of every trajectory equally likely (the reference's precomputed windows); `length-weighted` picks a trajectory in proportion to its length, then a start within it (the original Decision Transformer's procedure: the same distribution, another random stream)."
+            ),
+            ConfigurationField(
+                \.maxEpisodeSteps, "maxEpisodeSteps", help: "Episode limit for files without timeouts (D4RL v0).",
+                default: "1000",
+                "For files without `timeouts` (D4RL v0): an episode that never terminates ends after this many steps."),
+            // Model
+            ConfigurationField(
+                \.attention, "attention", help: "flow (Decision-Flowformer) or softmax (Decision Transformer).",
+                default: "`flow`",
+                "`flow`: causal Flow-Attention (Decision-Flowformer). `softmax`: GPT-2's causal softmax attention (Decision Transformer). Flow pads short windows on the right, softmax on the left, as their reference implementations do."
+            ),
+            ConfigurationField(
+                \.contextLength, "contextLength", help: "Context length K in timesteps.", default: "20",
+                "K, timesteps per window; the model sees 3K tokens. At most `maxEpisodeLength` (a window holds at most one episode); `train` warns when K exceeds every episode in the data, since the extra steps are only padding."
+            ),
+            ConfigurationField(
+                \.embeddingDimension, "embeddingDimension", help: "Embedding width.", default: "128",
+                "Width of every token."),
+            ConfigurationField(
+                \.layerCount, "layerCount", help: "Transformer blocks.", default: "3", "Transformer blocks."),
+            ConfigurationField(
+                \.headCount, "headCount", help: "Attention heads.", default: "1",
+                "Attention heads; must divide `embeddingDimension`."),
+            ConfigurationField(
+                \.mlpDimension, "mlpDimension", help: "MLP width (default 4 × embedding width).",
+                default: "4 × `embeddingDimension`", "Width of each block's MLP."),
+            ConfigurationField(
+                \.activation, "activation", help: "MLP activation.", default: "`relu`",
+                "The MLP's non-linearity: `relu` (the reference's) or `gelu` (GPT-2's tanh approximation)."),
+            ConfigurationField(
+                \.dropout, "dropout", help: "Dropout probability.", default: "0.1",
+                "Dropout after the embeddings, after each attention output projection and after each MLP."),
+            ConfigurationField(
+                \.maxEpisodeLength, "maxEpisodeLength", help: "Timestep embedding rows (episode length limit).",
+                default: "1000", "Rows of the timestep embedding; timesteps past it are clamped to the last row."),
+            // Optimization
+            ConfigurationField(
+                \.batchSize, "batchSize", help: "Sequences per batch.", default: "64", "Windows per step."),
+            ConfigurationField(
+                \.learningRate, "learningRate", help: "Peak learning rate.", default: "1e-4",
+                "AdamW's peak learning rate."),
+            ConfigurationField(
+                \.weightDecay, "weightDecay", help: "AdamW weight decay.", default: "1e-4",
+                "AdamW's decoupled weight decay, applied to every trained tensor (as the reference does)."),
+            ConfigurationField(
+                \.warmupSteps, "warmupSteps", help: "Linear warmup steps.", default: "10000",
+                "The learning rate rises linearly to its peak over these steps, then stays."),
+            ConfigurationField(
+                \.gradientClip, "gradientClip", help: "Global gradient-norm clip.", default: "0.25",
+                "Gradients are scaled so their global L2 norm is at most this."),
+            ConfigurationField(
+                \.steps, "steps", help: "Total training steps.", default: "100000",
+                "Total training steps (the reference: 10 iterations of 10k)."),
+            // Bookkeeping
+            ConfigurationField(
+                \.seed, "seed", help: "Random seed (weights, windows, dropout).", default: "1",
+                "Seeds the weights, the window sampler and dropout. With the same seed and `threads`, a run repeats bit for bit."
+            ),
+            ConfigurationField(
+                \.threads, "threads",
+                help: "Worker threads; a run repeats bit for bit for a given seed and thread count.",
+                default: "2",
+                "Worker threads. Results depend on it (products are split differently), so keep it fixed to reproduce a run."
+            ),
+            ConfigurationField(
+                \.checkpointEvery, "checkpointEvery", help: "Checkpoint every this many steps.", default: "1000",
+                "`checkpoint.safetensors` is replaced (atomically) every this many steps and at the end."),
+            ConfigurationField(
+                \.logEvery, "logEvery", help: "Log every this many steps.", default: "100",
+                "A `log.jsonl` line every this many steps: mean loss since the previous line, learning rate, gradient norm, elapsed seconds, steps per second."
+            ),
+            // Evaluation during training
+            ConfigurationField(
+                \.evaluateEvery, "evaluateEvery",
+                help: "Roll the policy out every this many steps and at the end (0: never).", default: "0",
+                "Roll the policy out in the environment every this many steps and at the end, and log its D4RL normalized score (`normalized_score` in `log.jsonl`; `plot` draws it). 0 turns it off. Needs an environment with D4RL scores."
+            ),
+            ConfigurationField(
+                \.evaluationEpisodes, "evaluationEpisodes", help: "Episodes per evaluation during training.",
+                default: "10", "Episodes per evaluation during training (seeds 0 to n − 1)."),
+            ConfigurationField(
+                \.evaluationTarget, "evaluationTarget",
+                help: "Target return of those rollouts, in the environment's reward scale.",
+                default: "the reference's first target",
+                "Target return of those evaluations, in the environment's scale: hopper 3600, halfcheetah 12000, walker2d 5000."
+            ),
+        ]
+    }
+
+    /// The field named `name`.
+    public static func field(named name: String) -> ConfigurationField? { fields.first { $0.name == name } }
+
+    /// The field whose flag is `flag` (without dashes).
+    public static func field(flag: String) -> ConfigurationField? { fields.first { $0.flag == flag } }
+
+    /// Sets `field` from a flag's values.
+    ///
+    /// - Throws: `TrainingError.badConfiguration` naming the flag and what it takes.
+    public mutating func set(_ field: ConfigurationField, values: [String]) throws {
+        if let problem = field.set(values, &self) {
+            let given = values.isEmpty ? "nothing" : "'\(values.joined(separator: " "))'"
+            throw TrainingError.badConfiguration(file: "--\(field.flag)", problem: "\(problem), not \(given)")
+        }
+    }
+
+    /// The README's field table, in Markdown.
+    public static var fieldTableMarkdown: String {
+        var lines = ["| field | flag | default | meaning |", "|---|---|---|---|"]
+        for field in fields {
+            lines.append("| `\(field.name)` | `--\(field.flag)` | \(field.defaultText) | \(field.documentation) |")
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+// MARK: - Values
+
+/// A type a configuration field can hold: decoded from JSON, parsed from flag text.
+protocol ConfigurationValue: Codable {
+    /// The value of a flag's arguments, or nil when they do not spell one.
+    static func parse(_ values: [String]) -> Self?
+    /// What the flag takes, in words ("a whole number").
+    static var expected: String { get }
+    static var valueHint: String { get }
+    static var takesList: Bool { get }
+    /// Writes the value under `key`; an unset optional writes nothing.
+    func encodeField<Key: CodingKey>(to container: inout KeyedEncodingContainer<Key>, key: Key) throws
+}
+
+extension ConfigurationValue {
+    static var takesList: Bool { false }
+    func encodeField<Key: CodingKey>(to container: inout KeyedEncodingContainer<Key>, key: Key) throws {
+        try container.encode(self, forKey: key)
+    }
+}
+
+/// A value spelled by a single flag argument.
+protocol ScalarConfigurationValue: ConfigurationValue {
+    init?(text: String)
+}
+
+extension ScalarConfigurationValue {
+    static func parse(_ values: [String]) -> Self? {
+        values.count == 1 ? Self(text: values[0]) : nil
+    }
+}
+
+extension Int: ScalarConfigurationValue {
+    init?(text: String) { self.init(text) }
+    static var expected: String { "a whole number" }
+    static var valueHint: String { "<n>" }
+}
+
+extension UInt64: ScalarConfigurationValue {
+    init?(text: String) { self.init(text) }
+    static var expected: String { "a whole number from 0 to 2^64 − 1" }
+    static var valueHint: String { "<n>" }
+}
+
+extension Float: ScalarConfigurationValue {
+    init?(text: String) { self.init(text) }
+    static var expected: String { "a number" }
+    static var valueHint: String { "<number>" }
+}
+
+extension Double: ScalarConfigurationValue {
+    init?(text: String) { self.init(text) }
+    static var expected: String { "a number" }
+    static var valueHint: String { "<number>" }
+}
+
+extension String: ScalarConfigurationValue {
+    init?(text: String) { self = text }
+    static var expected: String { "a name" }
+    static var valueHint: String { "<name>" }
+}
+
+/// Named choices: `flow`, `softmax`.
+protocol ChoiceConfigurationValue: ScalarConfigurationValue, RawRepresentable<String>, CaseIterable {}
+
+extension ChoiceConfigurationValue {
+    init?(text: String) { self.init(rawValue: text) }
+    static var expected: String { "one of " + allCases.map(\.rawValue).joined(separator: ", ") }
+    static var valueHint: String { "<" + allCases.map(\.rawValue).joined(separator: "|") + ">" }
+}
+
+extension AttentionKind: ChoiceConfigurationValue {}
+extension Activation: ChoiceConfigurationValue {}
+extension WindowSampling: ChoiceConfigurationValue {}
+
+extension Optional: ConfigurationValue where Wrapped: ScalarConfigurationValue {
+    static func parse(_ values: [String]) -> Wrapped?? { Wrapped.parse(values).map { .some($0) } }
+    static var expected: String { Wrapped.expected }
+    static var valueHint: String { Wrapped.valueHint }
+    func encodeField<Key: CodingKey>(to container: inout KeyedEncodingContainer<Key>, key: Key) throws {
+        try container.encodeIfPresent(self, forKey: key)
+    }
+}
+
+extension Array: ConfigurationValue where Element == String {
+    static func parse(_ values: [String]) -> [String]? { values.isEmpty ? nil : values }
+    static var expected: String { "one or more files" }
+    static var valueHint: String { "<file> ..." }
+    static var takesList: Bool { true }
+}
