@@ -57,11 +57,7 @@ final class ActivationBuffers {
         let T = configuration.contextLength
         let L = configuration.tokenCount
         let N = B * L
-        let C = configuration.embeddingDimension
-        let F = configuration.mlpDimension
-        let H = configuration.headCount
-        let S = configuration.stateDimension
-        let A = configuration.actionDimension
+        let (C, S, A, F, H, _) = configuration.letters
         let flow = configuration.attention == .flow
         let cacheCount = flow ? B * H * FlowCache.count(L: L, D: configuration.headDimension, chunk: flowChunk) : B * H * L * L
 

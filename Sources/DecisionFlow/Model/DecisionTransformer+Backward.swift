@@ -23,12 +23,7 @@ extension DecisionTransformer {
         let T = batch.timesteps
         let L = 3 * T
         let N = B * L
-        let C = cfg.embeddingDimension
-        let S = cfg.stateDimension
-        let A = cfg.actionDimension
-        let F = cfg.mlpDimension
-        let H = cfg.headCount
-        let D = cfg.headDimension
+        let (C, S, A, F, H, D) = cfg.letters
         let p = parameterBase
         let g = gradientBase
         let a = activations

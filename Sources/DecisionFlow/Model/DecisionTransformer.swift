@@ -203,12 +203,7 @@ public final class DecisionTransformer {
         precondition(T >= 1 && T <= cfg.contextLength, "\(T) timesteps; the context length is \(cfg.contextLength)")
         precondition(batch.stateDimension == cfg.stateDimension && batch.actionDimension == cfg.actionDimension)
         let L = 3 * T
-        let C = cfg.embeddingDimension
-        let S = cfg.stateDimension
-        let A = cfg.actionDimension
-        let F = cfg.mlpDimension
-        let H = cfg.headCount
-        let D = cfg.headDimension
+        let (C, S, A, F, H, D) = cfg.letters
         let p = UnsafePointer(parameterBase)
         let a = activations
         let dropout = training ? cfg.dropout : 0

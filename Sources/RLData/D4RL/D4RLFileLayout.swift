@@ -81,15 +81,7 @@ struct D4RLFileLayout {
                 problem: "is missing; a D4RL file needs observations, actions, rewards and terminals",
                 remedy: "Check that this is a D4RL-schema file (see `d4rl-run inspect`), or write the key.")
         }
-        let dataset: HDF5Dataset
-        do {
-            dataset = try file.dataset(key)
-        } catch let error as HDF5Error {
-            throw D4RLError(
-                .unreadableFile, file: file.path, key: key,
-                problem: "cannot be opened (\(error.stack.last ?? "unknown cause"))",
-                remedy: "The file is probably truncated or corrupt: download or write it again.")
-        }
+        let dataset = try damaged(file.path, key: key, "cannot be opened") { try file.dataset(key) }
         guard dataset.elementType.isNumeric else {
             throw D4RLError(
                 .wrongType, file: file.path, key: key, problem: "holds \(dataset.elementType), not numbers",
@@ -107,25 +99,22 @@ struct D4RLFileLayout {
 
     /// Reads a float column or matrix straight into the caller's buffer (rows × width).
     func read(_ key: String, into buffer: UnsafeMutableBufferPointer<Float>) throws {
-        do {
-            let dataset = try file.dataset(key)
-            try dataset.readRows(0..<steps, into: buffer)
-        } catch let error as HDF5Error {
-            throw D4RLError(
-                .unreadableFile, file: path, key: key,
-                problem: "cannot be read (\(error.stack.last ?? "unknown cause"))",
-                remedy: "The file is probably truncated or corrupt: download or write it again.")
-        }
+        try Self.damaged(path, key: key, "cannot be read") { try file.dataset(key).readRows(0..<steps, into: buffer) }
     }
 
     /// Reads a flag column (bool, integer or float) as booleans.
     func readFlags(_ key: String) throws -> [Bool] {
+        try Self.damaged(path, key: key, "cannot be read") { try file.dataset(key).readBooleans() }
+    }
+
+    /// Runs `body` on `key` of `file`: an HDF5 failure there, after the layout checks passed,
+    /// means the file is damaged, and becomes the D4RL error that says so.
+    private static func damaged<T>(_ file: String, key: String, _ problem: String, _ body: () throws -> T) throws -> T {
         do {
-            return try file.dataset(key).readBooleans()
+            return try body()
         } catch let error as HDF5Error {
             throw D4RLError(
-                .unreadableFile, file: path, key: key,
-                problem: "cannot be read (\(error.stack.last ?? "unknown cause"))",
+                .unreadableFile, file: file, key: key, problem: "\(problem) (\(error.stack.last ?? "unknown cause"))",
                 remedy: "The file is probably truncated or corrupt: download or write it again.")
         }
     }

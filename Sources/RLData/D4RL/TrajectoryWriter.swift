@@ -161,19 +161,19 @@ public final class TrajectoryWriter {
         guard file != nil else { return }
         try flush()
         do {
-            for (key, value) in metadata {
-                switch value {
-                case .string(let text): try file?.writeString(text, to: "metadata/\(key)")
-                case .integer(let number): try file?.writeScalar(number, to: "metadata/\(key)", type: .int64)
-                case .real(let number): try file?.writeScalar(number, to: "metadata/\(key)", type: .float64)
+            try writing {
+                for (key, value) in metadata {
+                    switch value {
+                    case .string(let text): try file?.writeString(text, to: "metadata/\(key)")
+                    case .integer(let number): try file?.writeScalar(number, to: "metadata/\(key)", type: .int64)
+                    case .real(let number): try file?.writeScalar(number, to: "metadata/\(key)", type: .float64)
+                    }
                 }
+                try file?.flush()
             }
-            try file?.flush()
-        } catch let error as HDF5Error {
+        } catch {
             abandon()
-            throw D4RLError(
-                .writeFailed, file: path, key: error.objectPath, problem: "could not be written (\(error))",
-                remedy: "Check free disk space and permissions, then record again.")
+            throw error
         }
         columns.removeAll()  // closes the datasets, then the file, before the rename
         file = nil
@@ -194,8 +194,13 @@ public final class TrajectoryWriter {
 
     private func flush() throws {
         guard !terminalBuffer.isEmpty else { return }
+        try writing { try writeBuffers() }
+    }
+
+    /// Runs `body`, turning an HDF5 failure into the D4RL error of a failed write.
+    private func writing(_ body: () throws -> Void) throws {
         do {
-            try writeBuffers()
+            try body()
         } catch let error as HDF5Error {
             throw D4RLError(
                 .writeFailed, file: path, key: error.objectPath, problem: "could not be written (\(error))",

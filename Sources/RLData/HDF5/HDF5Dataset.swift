@@ -165,26 +165,28 @@ public final class HDF5Dataset {
         return try readArray(as: type)[0]
     }
 
-    private func withRowSelection(
-        _ rows: Range<Int>, _ body: (_ memorySpace: hid_t, _ fileSpace: hid_t) throws -> Void
+    /// Runs `body` with the file's dataspace selecting `rows` (whole rows of every further
+    /// dimension) and a memory dataspace of their shape: the one home of row selection, for
+    /// reading and writing. `operation` names the work in errors.
+    func withRowSelection(
+        _ rows: Range<Int>, operation: String = "select rows of",
+        _ body: (_ memorySpace: hid_t, _ fileSpace: hid_t) throws -> Void
     ) throws {
         if shape.isEmpty {  // a scalar: the whole (one-element) space
             try body(swift_H5S_ALL(), swift_H5S_ALL())
             return
         }
-        let fileSpace = try HDF5Call.handle(
-            H5Dget_space(handle.id), "select rows of", file: file.path, object: path)
+        let fileSpace = try HDF5Call.handle(H5Dget_space(handle.id), operation, file: file.path, object: path)
         defer { HDF5Handle.close(fileSpace, kind: .dataspace) }
         var start = [hsize_t](repeating: 0, count: shape.count)
         var count = shape.map { hsize_t($0) }
         start[0] = hsize_t(rows.lowerBound)
         count[0] = hsize_t(rows.count)
         try HDF5Call.check(
-            H5Sselect_hyperslab(fileSpace, H5S_SELECT_SET, &start, nil, &count, nil),
-            "select rows of", file: file.path, object: path)
-        let memorySpace = try HDF5Call.handle(
-            H5Screate_simple(Int32(count.count), &count, nil), "select rows of", file: file.path,
+            H5Sselect_hyperslab(fileSpace, H5S_SELECT_SET, &start, nil, &count, nil), operation, file: file.path,
             object: path)
+        let memorySpace = try HDF5Call.handle(
+            H5Screate_simple(Int32(count.count), &count, nil), operation, file: file.path, object: path)
         defer { HDF5Handle.close(memorySpace, kind: .dataspace) }
         try body(memorySpace, fileSpace)
     }

@@ -278,20 +278,10 @@ extension HDF5Dataset {
         HDF5Call.silence()
         precondition(rows.lowerBound >= 0 && rows.upperBound <= rowCount, "rows outside the dataset")
         if rows.isEmpty { return }
-        let fileSpace = try HDF5Call.handle(H5Dget_space(handle.id), "write", file: file.path, object: path)
-        defer { HDF5Handle.close(fileSpace, kind: .dataspace) }
-        var start = [hsize_t](repeating: 0, count: shape.count)
-        var count = shape.map { hsize_t($0) }
-        start[0] = hsize_t(rows.lowerBound)
-        count[0] = hsize_t(rows.count)
-        try HDF5Call.check(
-            H5Sselect_hyperslab(fileSpace, H5S_SELECT_SET, &start, nil, &count, nil), "write",
-            file: file.path, object: path)
-        let memorySpace = try HDF5Call.handle(
-            H5Screate_simple(Int32(count.count), &count, nil), "write", file: file.path, object: path)
-        defer { HDF5Handle.close(memorySpace, kind: .dataspace) }
-        try HDF5Call.check(
-            H5Dwrite(handle.id, memoryType, memorySpace, fileSpace, swift_H5P_DEFAULT(), pointer),
-            "write", file: file.path, object: path)
+        try withRowSelection(rows, operation: "write") { memorySpace, fileSpace in
+            try HDF5Call.check(
+                H5Dwrite(handle.id, memoryType, memorySpace, fileSpace, swift_H5P_DEFAULT(), pointer),
+                "write", file: file.path, object: path)
+        }
     }
 }

@@ -112,19 +112,13 @@ public final class HDF5File {
 
     /// The names of the direct members of a group (`""` is the root group).
     public func memberNames(of groupPath: String) throws -> [String] {
-        HDF5Call.silence()
-        let location = groupPath.isEmpty ? "/" : groupPath
-        let group = try HDF5Call.handle(
-            H5Gopen2(handle.id, location, swift_H5P_DEFAULT()), "open group", file: path,
-            object: location)
-        defer { HDF5Handle.close(group, kind: .group) }
-        return try NameCollector.collect("list group", file: path, object: location) { context in
+        try names(
+            at: groupPath, opening: .group, { H5Gopen2($0, $1, swift_H5P_DEFAULT()) }, listing: "list group"
+        ) { group, context in
             var index: hsize_t = 0
             return H5Literate(
-                group, H5_INDEX_NAME, H5_ITER_INC, &index,
-                { _, name, _, context in
-                    NameCollector.add(name, to: context)
-                }, context)
+                group, H5_INDEX_NAME, H5_ITER_INC, &index, { _, name, _, context in NameCollector.add(name, to: context) },
+                context)
         }
     }
 
@@ -137,20 +131,28 @@ public final class HDF5File {
 
     /// The names of the attributes attached to an object (`""` is the root group).
     public func attributeNames(of objectPath: String) throws -> [String] {
+        try names(
+            at: objectPath, opening: .object, { H5Oopen($0, $1, swift_H5P_DEFAULT()) }, listing: "list attributes"
+        ) { object, context in
+            var index: hsize_t = 0
+            return H5Aiterate2(
+                object, H5_INDEX_NAME, H5_ITER_INC, &index, { _, name, _, context in NameCollector.add(name, to: context) },
+                context)
+        }
+    }
+
+    /// Opens the object at `objectPath` with `open` and collects the names `iterate` reports
+    /// (its callback calls `NameCollector.add`).
+    private func names(
+        at objectPath: String, opening kind: HDF5Handle.Kind, _ open: (hid_t, String) -> hid_t, listing operation: String,
+        _ iterate: (hid_t, UnsafeMutableRawPointer) -> herr_t
+    ) throws -> [String] {
         HDF5Call.silence()
         let location = objectPath.isEmpty ? "/" : objectPath
         let object = try HDF5Call.handle(
-            H5Oopen(handle.id, location, swift_H5P_DEFAULT()), "open object", file: path,
-            object: location)
-        defer { HDF5Handle.close(object, kind: .object) }
-        return try NameCollector.collect("list attributes", file: path, object: location) { context in
-            var index: hsize_t = 0
-            return H5Aiterate2(
-                object, H5_INDEX_NAME, H5_ITER_INC, &index,
-                { _, name, _, context in
-                    NameCollector.add(name, to: context)
-                }, context)
-        }
+            open(handle.id, location), kind == .group ? "open group" : "open object", file: path, object: location)
+        defer { HDF5Handle.close(object, kind: kind) }
+        return try NameCollector.collect(operation, file: path, object: location) { iterate(object, $0) }
     }
 
     /// Opens attribute `name` of the object at `objectPath` (`""` is the root group).
