@@ -92,7 +92,7 @@ public struct LearningCurvePlot {
             let fraction = Double(tick) / 4
             let step = minStep + fraction * stepSpan
             out +=
-                "<text x=\"\(px(step))\" y=\"\(top + plotHeight + 16)\" text-anchor=\"middle\">\(Int(step.rounded()))</text>\n"
+                "<text x=\"\(px(step))\" y=\"\(top + plotHeight + 16)\" text-anchor=\"middle\">\(String(format: "%.0f", step))</text>\n"
             let level = low + fraction * (high - low)
             let shown = logScale ? Foundation.pow(10, level) : level
             let yTick = top + plotHeight - fraction * plotHeight

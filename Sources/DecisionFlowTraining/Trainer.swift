@@ -109,6 +109,11 @@ public final class Trainer {
                 "\(source) holds a model for \(checkpoint.configuration.summary), but this data and configuration need \(modelConfiguration.summary)"
             )
         }
+        if let problem = modelConfiguration.memoryProblem(
+            batchCapacity: configuration.batchSize, threads: configuration.threads, training: true)
+        {
+            throw TrainingError.badConfiguration(file: "configuration", problem: problem)
+        }
         model = DecisionTransformer(
             configuration: modelConfiguration, batchCapacity: configuration.batchSize, seed: configuration.seed,
             threads: configuration.threads)

@@ -78,22 +78,29 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public var problems: [String] {
         var result: [String] = []
         if datasets.isEmpty { result.append("datasets: name at least one D4RL file") }
-        for (name, value) in [
-            ("batchSize", batchSize), ("steps", steps), ("threads", threads), ("checkpointEvery", checkpointEvery),
-            ("logEvery", logEvery), ("maxEpisodeSteps", maxEpisodeSteps),
-        ] where value < 1 {
-            result.append("\(name) must be at least 1 (it is \(value))")
+        // Whole numbers: at least 1 (or 0), and at most a limit far beyond any CPU run, so
+        // nothing computed from them overflows and a typo cannot allocate the machine away.
+        for (name, value, lowest, limit) in [
+            ("batchSize", batchSize, 1, 1 << 20), ("steps", steps, 1, 1 << 40), ("threads", threads, 1, 1_024),
+            ("checkpointEvery", checkpointEvery, 1, Int.max), ("logEvery", logEvery, 1, Int.max),
+            ("maxEpisodeSteps", maxEpisodeSteps, 1, 10_000_000), ("evaluateEvery", evaluateEvery, 0, Int.max),
+            ("evaluationEpisodes", evaluationEpisodes, 1, 10_000), ("warmupSteps", warmupSteps, 0, 1 << 40),
+        ] {
+            if value < lowest { result.append("\(name) must be at least \(lowest) (it is \(value))") }
+            if value > limit { result.append("\(name) must be at most \(limit) (it is \(value))") }
         }
-        if evaluateEvery < 0 { result.append("evaluateEvery must not be negative (it is \(evaluateEvery))") }
-        if evaluationEpisodes < 1 {
-            result.append("evaluationEpisodes must be at least 1 (it is \(evaluationEpisodes))")
+        // Real numbers: finite, and positive where a zero or negative value means nothing.
+        for (name, value) in [("learningRate", learningRate), ("rewardScale", rewardScale), ("gradientClip", gradientClip)]
+        where !(value.isFinite && value > 0) {
+            result.append("\(name) must be a positive finite number (it is \(value))")
         }
-        if warmupSteps < 0 { result.append("warmupSteps must not be negative (it is \(warmupSteps))") }
-        if !(learningRate > 0) { result.append("learningRate must be positive (it is \(learningRate))") }
-        if !(rewardScale > 0) { result.append("rewardScale must be positive (it is \(rewardScale))") }
-        if !(gradientClip > 0) { result.append("gradientClip must be positive (it is \(gradientClip))") }
-        if weightDecay < 0 { result.append("weightDecay must not be negative (it is \(weightDecay))") }
+        if !(weightDecay.isFinite && weightDecay >= 0) {
+            result.append("weightDecay must be a finite number ≥ 0 (it is \(weightDecay))")
+        }
         if !(0...1).contains(discount) { result.append("discount must be in [0, 1] (it is \(discount))") }
+        if let evaluationTarget, !evaluationTarget.isFinite {
+            result.append("evaluationTarget must be a finite number (it is \(evaluationTarget))")
+        }
         if contextLength > maxEpisodeLength {
             result.append(
                 "contextLength \(contextLength) exceeds maxEpisodeLength \(maxEpisodeLength): a window holds at most one episode; lower contextLength (or raise maxEpisodeLength for longer episodes)"
@@ -118,7 +125,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
             throw TrainingError.badConfiguration(
-                file: path, problem: "cannot be read (\(error.localizedDescription)); check the path")
+                file: path, problem: FileProblem.describe(error, reading: path))
         }
         return try decode(data, source: path)
     }

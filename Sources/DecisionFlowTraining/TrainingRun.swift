@@ -37,6 +37,9 @@ public struct LogLine: Codable, Sendable, Equatable {
 public final class TrainingRun {
     public let directory: URL
     public let trainer: Trainer
+    /// What the user should know about the run's files (an old checkpoint format, a change
+    /// made on resume).
+    public internal(set) var notes: [String] = []
     private var elapsedBefore: Double
 
     public var configurationPath: String { directory.appendingPathComponent("config.json").path }
@@ -65,6 +68,8 @@ public final class TrainingRun {
                     "already holds a run (checkpoint.safetensors); continue it with --resume \(directory), or choose another --out"
             )
         }
+        // The trainer first: a configuration that cannot train leaves no run directory behind.
+        let trainer = try Trainer(configuration: configuration, dataset: dataset)
         do {
             try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
             let encoder = JSONEncoder.prettySorted
@@ -72,9 +77,8 @@ public final class TrainingRun {
             try Data().write(to: url.appendingPathComponent("log.jsonl"))
         } catch {
             throw TrainingError.runDirectory(
-                path: directory, problem: "cannot be written (\(error.localizedDescription))")
+                path: directory, problem: FileProblem.describe(error, writing: directory))
         }
-        let trainer = try Trainer(configuration: configuration, dataset: dataset)
         return TrainingRun(directory: url, trainer: trainer, elapsedBefore: 0)
     }
 
@@ -107,6 +111,7 @@ public final class TrainingRun {
         // Keep the log consistent with the checkpoint: drop lines from steps after it.
         let lines = readLog(url.appendingPathComponent("log.jsonl").path).filter { $0.step <= trainer.step }
         let run = TrainingRun(directory: url, trainer: trainer, elapsedBefore: lines.last?.elapsedSeconds ?? 0)
+        run.notes = checkpoint.notes
         try run.rewriteLog(lines)
         return run
     }

@@ -44,6 +44,13 @@ struct DataBenchmark: ParsableCommand {
     @Option(help: .hidden)
     var child: String?
 
+    func validate() throws {
+        guard (1...100_000_000).contains(steps) else {
+            throw ValidationError("--steps must be from 1 to 100000000 (it is \(steps))")
+        }
+        guard (1...100).contains(repeats) else { throw ValidationError("--repeats must be from 1 to 100 (it is \(repeats))") }
+    }
+
     func run() throws {
         if let child {
             try measureInThisProcess(mode: child)

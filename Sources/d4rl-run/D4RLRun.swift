@@ -20,33 +20,43 @@ struct D4RLRun: ParsableCommand {
     )
 
     /// Runs the command, and maps every user-facing error to a message and an exit code in
-    /// this one place: bad data, configurations or checkpoints exit 65 (EX_DATAERR), a
-    /// diverged training run 70 (EX_SOFTWARE), everything else as swift-argument-parser
-    /// decides (usage errors 64).
+    /// this one place: bad data, configurations or checkpoints exit 65 (EX_DATAERR), a failed
+    /// read or write 74 (EX_IOERR), a diverged training run 70 (EX_SOFTWARE), usage errors 64
+    /// (swift-argument-parser's). No error reaches the user as a raw system code or exit 1.
     static func main() {
+        var command: any ParsableCommand
         do {
-            var command = try parseAsRoot()
-            try command.run()
+            command = try parseAsRoot()
         } catch {
-            if let code = exitCode(for: error) {
-                FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-                Foundation.exit(code)
-            }
             exit(withError: error)
+        }
+        do {
+            try command.run()
+        } catch let error as ValidationError {
+            exit(withError: error)
+        } catch let error as CleanExit {
+            exit(withError: error)
+        } catch let error as ExitCode {
+            exit(withError: error)
+        } catch {
+            let (code, message) = report(for: error)
+            FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+            Foundation.exit(code)
         }
     }
 
-    /// The exit code of an error whose message is for the user, or nil for swift-argument-
-    /// parser's own (usage) errors.
-    static func exitCode(for error: any Error) -> Int32? {
+    /// The exit code and message of an error a command threw.
+    static func report(for error: any Error) -> (Int32, String) {
         switch error {
         case let error as TrainingError:
-            if case .nonFinite = error { return 70 }  // EX_SOFTWARE: the run itself failed
-            return 65
-        case is D4RLError, is HDF5Error, is CheckpointError, is EnvironmentError, is EvaluationError, is PolicyError:
-            return 65  // EX_DATAERR: bad input
+            if case .nonFinite = error { return (70, "\(error)") }  // EX_SOFTWARE: the run itself failed
+            return (65, "\(error)")
+        case let error as D4RLError:
+            return (error.kind == .writeFailed ? 74 : 65, "\(error)")
+        case is HDF5Error, is CheckpointError, is EnvironmentError, is EvaluationError, is PolicyError:
+            return (65, "\(error)")  // EX_DATAERR: bad input
         default:
-            return nil
+            return (74, "input or output failed: \(FileProblem.reason(error))")  // EX_IOERR
         }
     }
 }

@@ -23,6 +23,12 @@ struct EnvironmentBenchmark: ParsableCommand {
     @Option(help: "Environments (comma-separated).")
     var envs = "hopper,walker2d,halfcheetah,pendulum,mountaincar"
 
+    func validate() throws {
+        guard (1...10_000_000).contains(steps) else {
+            throw ValidationError("--steps must be from 1 to 10000000 (it is \(steps))")
+        }
+    }
+
     func run() throws {
         print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; one thread; \(steps) steps each")
         print("environment    steps/s    physics steps/s   bare mj_step steps/s   Swift layer")

@@ -45,26 +45,37 @@ struct EvaluateCommand: ParsableCommand {
     var seed: UInt64 { seedOptions.seed ?? 0 }
 
     func validate() throws {
-        guard episodes > 0 else { throw ValidationError("--episodes must be positive") }
-        if let targets,
-            targets.split(separator: ",").contains(where: { Double($0.trimmingCharacters(in: .whitespaces)) == nil })
-        {
-            throw ValidationError("--targets takes numbers separated by commas, e.g. 3600,1800")
+        guard (1...10_000).contains(episodes) else {
+            throw ValidationError("--episodes must be from 1 to 10000 (it is \(episodes))")
         }
+        _ = try targetList()
+    }
+
+    /// `--targets`, parsed; nil when not given.
+    func targetList() throws -> [Double]? {
+        guard let targets else { return nil }
+        let values = targets.split(separator: ",", omittingEmptySubsequences: false).map {
+            Double($0.trimmingCharacters(in: .whitespaces))
+        }
+        guard !values.isEmpty, values.allSatisfy({ $0?.isFinite == true }) else {
+            throw ValidationError("--targets takes finite numbers separated by commas, e.g. 3600,1800 (it is '\(targets)')")
+        }
+        return values.compactMap { $0 }
     }
 
     func run() throws {
         let saved = try Checkpoint.read(checkpoint)
+        for note in saved.notes { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
         let encoding = try saved.contextEncoding(source: checkpoint)
         guard let name = env ?? saved.environment else {
             throw ValidationError("\(checkpoint) does not name its environment; pass --env")
         }
         let environmentName = D4RLReferenceScores.environmentName(forID: name) ?? name
         let targetList =
-            targets.map { $0.split(separator: ",").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) } }
-            ?? D4RLReferenceScores.evaluationTargets[environmentName] ?? [0]
+            try targetList() ?? D4RLReferenceScores.evaluationTargets[environmentName] ?? [0]
         let environments = try (0..<episodes).map { _ in try EnvironmentRegistry.make(environmentName) }
-        let model = DecisionTransformer(checkpoint: saved, batchCapacity: episodes, threads: threadOptions.count())
+        let model = try DecisionTransformer(
+            checkpoint: saved, batchCapacity: episodes, threads: threadOptions.count(), source: checkpoint)
         var reports: [TargetReport] = []
         for target in targetList {
             let bar = ProgressLine(total: environments[0].maxEpisodeSteps, startStep: 0)
@@ -88,7 +99,7 @@ struct EvaluateCommand: ParsableCommand {
             return
         }
         print(
-            "\(checkpoint) in \(environmentName): \(episodes) episodes per target, seeds \(seed)…\(seed + UInt64(episodes) - 1)"
+            "\(checkpoint) in \(environmentName): \(episodes) episodes per target, seeds \(seed)…\(seed &+ UInt64(episodes - 1))"
         )
         for report in reports {
             var line = String(

@@ -29,6 +29,12 @@ struct ModelBenchmark: ParsableCommand {
     @Option(help: "Batch size.")
     var batch = 64
 
+    func validate() throws {
+        guard steps >= 1 else { throw ValidationError("--steps must be at least 1 (it is \(steps))") }
+        guard warmup >= 0 else { throw ValidationError("--warmup must not be negative (it is \(warmup))") }
+        guard (1...4_096).contains(batch) else { throw ValidationError("--batch must be from 1 to 4096 (it is \(batch))") }
+    }
+
     @Option(help: "Configurations: dt-default, paper, softmax (comma-separated).")
     var configs = "dt-default,paper,softmax"
 

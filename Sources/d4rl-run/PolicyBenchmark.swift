@@ -25,6 +25,15 @@ struct PolicyBenchmark: ParsableCommand {
     @Option(help: "Parallel episodes for the throughput measurement.")
     var episodes = 100
 
+    func validate() throws {
+        guard (1...10_000_000).contains(decisions) else {
+            throw ValidationError("--decisions must be from 1 to 10000000 (it is \(decisions))")
+        }
+        guard (1...10_000).contains(episodes) else {
+            throw ValidationError("--episodes must be from 1 to 10000 (it is \(episodes))")
+        }
+    }
+
     @Option(help: "A hopper checkpoint for the throughput measurement (default: random weights).")
     var checkpoint: String?
 
@@ -58,7 +67,7 @@ struct PolicyBenchmark: ParsableCommand {
         let encoding: ContextEncoding
         if let checkpoint {
             let saved = try Checkpoint.read(checkpoint)
-            model = DecisionTransformer(checkpoint: saved, batchCapacity: episodes, threads: threads)
+            model = try DecisionTransformer(checkpoint: saved, batchCapacity: episodes, threads: threads, source: checkpoint)
             encoding = try saved.contextEncoding(source: checkpoint)
         } else {
             model = DecisionTransformer(

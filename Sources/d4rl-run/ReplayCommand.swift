@@ -30,6 +30,10 @@ struct ReplayCommand: ParsableCommand {
 
     @OptionGroup var output: OutputOptions
 
+    func validate() throws {
+        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1 (it is \(limit))") }
+    }
+
     func run() throws {
         var reports: [ReplayReport] = []
         for file in files {

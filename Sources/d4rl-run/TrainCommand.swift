@@ -169,6 +169,7 @@ struct TrainCommand: ParsableCommand {
         let trainer = run.trainer
         let c = trainer.configuration
         for warning in trainer.warnings { note("warning: \(warning)") }
+        for runNote in run.notes { note("note: \(runNote)") }
         note("run \(run.directory.path): \(trainer.model.configuration.summary)")
         note(
             "data \(c.datasets.joined(separator: " + ")): \(trainer.sampler.dataset.count) steps, \(trainer.sampler.dataset.trajectories.count) trajectories; environment \(trainer.environment ?? "unknown")"

@@ -26,6 +26,13 @@ struct TrainingBenchmark: ParsableCommand {
     @Option(help: "Untimed warm-up steps.")
     var warmup = 3
 
+    func validate() throws {
+        guard (1...1_000_000).contains(steps) else {
+            throw ValidationError("--steps must be from 1 to 1000000 (it is \(steps))")
+        }
+        guard warmup >= 0 else { throw ValidationError("--warmup must not be negative (it is \(warmup))") }
+    }
+
     @OptionGroup var threadOptions: ThreadOptions
     /// Worker threads (default 2).
     var threads: Int { threadOptions.count() }

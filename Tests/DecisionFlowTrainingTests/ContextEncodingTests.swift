@@ -62,6 +62,7 @@ import Testing
         let checkpoint = try Checkpoint.read(path)
         let encoding = try checkpoint.contextEncoding(source: path)
         #expect(checkpoint.environment == "hopper")
+        #expect(checkpoint.notes.first?.contains("DecisionFlow 0.1") == true, "the reader is told what was not verified")
         #expect(encoding.maxTimestep == checkpoint.configuration.maxEpisodeLength - 1 && encoding.padding == .right)
         // The old training state's statistics give the encoding's values exactly.
         let training = try #require(checkpoint.metadata["training"])

@@ -85,7 +85,7 @@ extension Checkpoint {
                 problem: "field '\(context.codingPath.map(\.stringValue).joined(separator: "."))' has the wrong type")
         } catch {
             throw CheckpointError(
-                file: descriptionPath, problem: "cannot be read as a model description (\(error.localizedDescription))")
+                file: descriptionPath, problem: "cannot be read as a model description (\(FileProblem.reason(error)))")
         }
         guard let attention = AttentionKind(rawValue: description.attention ?? "flow") else {
             throw CheckpointError(
@@ -113,6 +113,9 @@ extension Checkpoint {
             mlpDimension: description.mlpDimension, activation: activation,
             maxEpisodeLength: description.maxEpisodeLength, attention: attention)
         if let problem = configuration.problems.first {
+            throw CheckpointError(file: descriptionPath, problem: problem)
+        }
+        if let problem = configuration.memoryProblem(batchCapacity: 1, threads: 1) {
             throw CheckpointError(file: descriptionPath, problem: problem)
         }
         let encoding = description.encoding(for: configuration)

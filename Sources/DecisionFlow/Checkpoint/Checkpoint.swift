@@ -5,9 +5,11 @@ import Foundation
 /// other strings (training progress) a caller wants to keep with it.
 ///
 /// On disk it is a safetensors file. The header's `__metadata__` holds:
-/// - `format`: `decisionflow-checkpoint/1`;
+/// - `format`: `decisionflow-checkpoint/2`;
 /// - `configuration`: the `ModelConfiguration` as JSON;
-/// - `checksum`: FNV-1a 64 of the tensor data, checked on every read;
+/// - `checksum`: FNV-1a 64 of every other metadata entry (sorted by key) and of the whole
+///   data section, checked on every read before anything in the file is trusted. Version 1
+///   files (DecisionFlow 0.1) checksummed the tensors only; they still load, with a note;
 /// - `optimizer`: AdamW's settings and step as JSON, when the moments are saved (tensors
 ///   `optimizer.exp_avg/<name>` and `optimizer.exp_avg_sq/<name>`, PyTorch's names);
 /// - `policy`: the `ContextEncoding`'s fields and `environment`, as one JSON object. Files
@@ -30,8 +32,13 @@ public struct Checkpoint: Sendable {
     public var environment: String?
     /// Caller-defined strings saved beside the weights.
     public var metadata: [String: String]
+    /// What a reader should know about how this file was verified (for example, that an old
+    /// format's checksum does not cover its header); empty for a current file.
+    public internal(set) var notes: [String] = []
 
-    static let format = "decisionflow-checkpoint/1"
+    static let format = "decisionflow-checkpoint/2"
+    /// DecisionFlow 0.1's format: its checksum covers the tensors, not the header.
+    static let formatWithoutHeaderChecksum = "decisionflow-checkpoint/1"
     static let policyKey = "policy"
     static let reservedKeys: Set<String> = ["format", "configuration", "checksum", "optimizer", policyKey]
 
@@ -82,8 +89,10 @@ public struct Checkpoint: Sendable {
                                 ))
                         }
                     }
-                    // The checksum covers the data section, which does not depend on the header.
+                    // The checksum covers every other header entry, then the data section in
+                    // the order it is written.
                     var checksum = FNV1a64()
+                    checksum.add(metadata: header)
                     for tensor in tensors { checksum.add(UnsafeRawBufferPointer(tensor.values)) }
                     header["checksum"] = checksum.hex
                     return try Safetensors.serialize(tensors, metadata: header)
@@ -98,25 +107,33 @@ public struct Checkpoint: Sendable {
     /// - Throws: `CheckpointError` when the file is missing, truncated, corrupted (checksum
     ///   mismatch), not a DecisionFlow checkpoint, or inconsistent with its configuration.
     public static func read(_ path: String) throws -> Checkpoint {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw CheckpointError(file: path, problem: "cannot be read (\(error.localizedDescription)); check the path")
-        }
         let contents: Safetensors.Contents
         do {
-            contents = try Safetensors.parse(data, file: path)
+            contents = try Safetensors.read(path)
         } catch let error as SafetensorsError {
             throw CheckpointError(file: path, problem: "is not a readable checkpoint: \(error.problem)")
         }
         var metadata = contents.metadata
-        guard metadata["format"] == format else {
+        let current = metadata["format"] == format
+        guard current || metadata["format"] == formatWithoutHeaderChecksum else {
             throw CheckpointError(
                 file: path,
                 problem:
                     "is not a DecisionFlow checkpoint (format '\(metadata["format"] ?? "none")'); to use a PyTorch state dict, run `d4rl-run import`"
             )
+        }
+        if current {
+            // Verified before any header value is trusted with an allocation.
+            var checksum = FNV1a64()
+            checksum.add(metadata: metadata)
+            contents.body.withUnsafeBytes { checksum.add($0) }
+            guard metadata["checksum"] == checksum.hex else {
+                throw CheckpointError(
+                    file: path,
+                    problem:
+                        "fails its checksum (stored \(metadata["checksum"] ?? "none"), computed \(checksum.hex)); the file is corrupt or was edited: use an earlier checkpoint"
+                )
+            }
         }
         let configuration: ModelConfiguration
         do {
@@ -145,6 +162,15 @@ public struct Checkpoint: Sendable {
                 values.replaceSubrange(entry.range, with: tensor.values)
             }
             return values
+        }
+        let expected = Set(
+            layout.entries.map(\.name)
+                + (metadata["optimizer"] == nil
+                    ? [] : layout.entries.flatMap { ["optimizer.exp_avg/\($0.name)", "optimizer.exp_avg_sq/\($0.name)"] }))
+        if let extra = contents.tensors.keys.sorted().first(where: { !expected.contains($0) }) {
+            throw CheckpointError(
+                file: path,
+                problem: "holds tensor '\(extra)', which its configuration has no place for; the file is corrupt or was edited")
         }
         var checkpoint = Checkpoint(
             configuration: configuration, parameters: try gather(""), optimizer: nil, metadata: [:])
@@ -184,6 +210,13 @@ public struct Checkpoint: Sendable {
             } catch {
                 throw CheckpointError(file: path, problem: "has an unreadable optimizer header; the file is corrupt")
             }
+            let settings = header.settings
+            guard header.step >= 0, (0..<1).contains(settings.beta1), (0..<1).contains(settings.beta2),
+                settings.epsilon.isFinite, settings.epsilon > 0, settings.weightDecay.isFinite, settings.weightDecay >= 0
+            else {
+                throw CheckpointError(
+                    file: path, problem: "has optimizer settings out of range (\(optimizerJSON)); the file is corrupt")
+            }
             var optimizer = AdamW(layout: layout, settings: header.settings)
             optimizer.step = header.step
             optimizer.firstMoment = try gather("optimizer.exp_avg/")
@@ -194,11 +227,16 @@ public struct Checkpoint: Sendable {
             }
             checkpoint.optimizer = optimizer
         }
-        guard metadata["checksum"] == checksum.hex else {
-            throw CheckpointError(
-                file: path,
-                problem:
-                    "fails its checksum (stored \(metadata["checksum"] ?? "none"), computed \(checksum.hex)); the file is corrupt: use an earlier checkpoint"
+        if !current {
+            guard metadata["checksum"] == checksum.hex else {
+                throw CheckpointError(
+                    file: path,
+                    problem:
+                        "fails its checksum (stored \(metadata["checksum"] ?? "none"), computed \(checksum.hex)); the file is corrupt: use an earlier checkpoint"
+                )
+            }
+            checkpoint.notes.append(
+                "\(path) was written by DecisionFlow 0.1: its checksum covers the weights but not the header (configuration, context encoding, training state); writing it again (train --resume, or Checkpoint.write) protects those too"
             )
         }
         for key in reservedKeys { metadata.removeValue(forKey: key) }
@@ -267,6 +305,17 @@ extension DecisionTransformer {
         for index in 0..<layout.count { parameterBase[index] = checkpoint.parameters[index] }
     }
 
+    /// A model with `checkpoint`'s configuration and weights for `batchCapacity` sequences,
+    /// after checking that this machine has the memory for it.
+    ///
+    /// - Throws: `CheckpointError` naming `source` when the model would not fit in memory.
+    public convenience init(checkpoint: Checkpoint, batchCapacity: Int, threads: Int = 2, source: String) throws {
+        if let problem = checkpoint.configuration.memoryProblem(batchCapacity: batchCapacity, threads: threads) {
+            throw CheckpointError(file: source, problem: "cannot be run here: \(problem)")
+        }
+        self.init(checkpoint: checkpoint, batchCapacity: batchCapacity, threads: threads)
+    }
+
     /// Replaces the weights with a checkpoint's.
     ///
     /// - Throws: `CheckpointError` when the checkpoint's configuration differs from this
@@ -291,6 +340,18 @@ struct FNV1a64 {
         for byte in bytes {
             value ^= UInt64(byte)
             value &*= 0x0000_0100_0000_01B3
+        }
+    }
+
+    /// Adds metadata entries, sorted by key, each as key NUL value NUL; `checksum` itself is
+    /// left out.
+    mutating func add(metadata: [String: String]) {
+        for key in metadata.keys.sorted() where key != "checksum" {
+            for text in [key, metadata[key]!] {
+                var bytes = Array(text.utf8)
+                bytes.append(0)
+                bytes.withUnsafeBytes { add($0) }
+            }
         }
     }
 

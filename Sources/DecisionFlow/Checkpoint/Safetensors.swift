@@ -65,77 +65,116 @@ public enum Safetensors {
     public struct Contents: Sendable {
         public var tensors: [String: SafetensorsTensor]
         public var metadata: [String: String]
+        /// The data section as stored (every tensor's bytes, in file order).
+        public var body: Data = Data()
     }
+
+    /// The largest header read: the format's own limit (100 MB).
+    public static let maximumHeaderBytes = 100_000_000
 
     /// Reads a whole file.
     public static func read(_ path: String) throws -> Contents {
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
+        if let size, size > physicalMemoryBytes {
+            throw SafetensorsError(
+                file: path,
+                problem:
+                    "is \(size >> 20) MiB, more than this machine's memory (\(physicalMemoryBytes >> 20) MiB); it cannot be a model this machine can run"
+            )
+        }
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
-            throw SafetensorsError(
-                file: path, problem: "cannot be read (\(error.localizedDescription)); check the path")
+            throw SafetensorsError(file: path, problem: FileProblem.describe(error, reading: path))
         }
         return try parse(data, file: path)
     }
 
     /// Parses the bytes of a safetensors file; `file` names it in errors.
+    ///
+    /// Every size is checked before it is used: the header length, each shape (no negative
+    /// dimension, no overflowing product), each byte range (inside the data, matching its
+    /// shape). Tensors must tile the data section exactly, as the format requires: no two
+    /// ranges overlap and no bytes are left over. A name given twice is an error, not a
+    /// silent choice of one of them.
     public static func parse(_ data: Data, file: String) throws -> Contents {
+        func fail(_ problem: String, tensor: String? = nil) -> SafetensorsError {
+            SafetensorsError(file: file, tensor: tensor, problem: problem)
+        }
         guard data.count >= 8 else {
-            throw SafetensorsError(
-                file: file, problem: "is \(data.count) bytes, too short for a safetensors header; the file is truncated"
-            )
+            throw fail("is \(data.count) bytes, too short for a safetensors header; the file is truncated")
         }
         let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) {
             $0 | (UInt64($1.element) << (8 * UInt64($1.offset)))
         }
-        guard headerLength <= UInt64(data.count - 8) else {
-            throw SafetensorsError(
-                file: file,
-                problem:
-                    "declares a \(headerLength)-byte header but holds \(data.count) bytes; the file is truncated or not safetensors"
+        guard headerLength <= UInt64(data.count - 8), headerLength <= UInt64(maximumHeaderBytes) else {
+            throw fail(
+                "declares a \(headerLength)-byte header but holds \(data.count) bytes (the format allows \(maximumHeaderBytes)); the file is truncated or not safetensors"
             )
         }
-        let headerData = data.subdata(in: 8..<(8 + Int(headerLength)))
+        let start = data.startIndex
+        let headerData = data.subdata(in: (start + 8)..<(start + 8 + Int(headerLength)))
         let parsed: Any
         do {
             parsed = try JSONSerialization.jsonObject(with: headerData)
         } catch {
-            throw SafetensorsError(
-                file: file, problem: "has a header that is not JSON; the file is corrupt or not safetensors")
+            throw fail("has a header that is not JSON; the file is corrupt or not safetensors")
         }
-        guard let header = parsed as? [String: Any] else {
-            throw SafetensorsError(file: file, problem: "has a header that is not a JSON object")
+        guard let header = parsed as? [String: Any] else { throw fail("has a header that is not a JSON object") }
+        if let keys = JSONKeyScanner.topLevelKeyCount(headerData), keys != header.count {
+            throw fail("names a tensor (or __metadata__) twice in its header; the file is corrupt or was forged")
         }
-        let body = data.subdata(in: (8 + Int(headerLength))..<data.count)
-        var contents = Contents(tensors: [:], metadata: [:])
+        let body = data[(start + 8 + Int(headerLength))...]
+        var contents = Contents(tensors: [:], metadata: [:], body: body)
+        var ranges: [(range: Range<Int>, name: String)] = []
         for (name, entry) in header {
             if name == "__metadata__" {
-                contents.metadata = (entry as? [String: String]) ?? [:]
+                guard let metadata = entry as? [String: String] else {
+                    throw fail("has a __metadata__ entry that is not a map of strings to strings")
+                }
+                contents.metadata = metadata
                 continue
             }
             guard let fields = entry as? [String: Any], let dtypeName = fields["dtype"] as? String,
                 let shape = fields["shape"] as? [Int], let offsets = fields["data_offsets"] as? [Int],
                 offsets.count == 2
             else {
-                throw SafetensorsError(file: file, tensor: name, problem: "has a malformed header entry")
+                throw fail("has a malformed header entry (it needs dtype, shape and two data_offsets)", tensor: name)
             }
             guard let dtype = SafetensorsTensor.DType(rawValue: dtypeName) else {
-                throw SafetensorsError(
-                    file: file, tensor: name,
-                    problem: "has dtype \(dtypeName); only F32, F64, I64 and I32 are supported")
+                throw fail("has dtype \(dtypeName); only F32, F64, I64 and I32 are supported", tensor: name)
             }
-            let count = shape.reduce(1, *)
-            guard offsets[0] >= 0, offsets[1] <= body.count, offsets[1] - offsets[0] == count * dtype.byteWidth else {
-                throw SafetensorsError(
-                    file: file, tensor: name,
-                    problem:
-                        "byte range \(offsets) does not fit shape \(shape) of \(dtypeName) inside the \(body.count)-byte body; the file is truncated or corrupt"
-                )
+            guard shape.allSatisfy({ $0 >= 0 }), let count = CheckedSize.product(of: shape.map { Optional($0) }),
+                let bytes = CheckedSize.product(count, dtype.byteWidth)
+            else {
+                throw fail("has shape \(shape), which is negative or too large to exist", tensor: name)
             }
+            guard offsets[0] >= 0, offsets[0] <= offsets[1], offsets[1] <= body.count, offsets[1] - offsets[0] == bytes
+            else {
+                throw fail(
+                    "byte range \(offsets) does not fit shape \(shape) of \(dtypeName) inside the \(body.count)-byte data; the file is truncated or corrupt",
+                    tensor: name)
+            }
+            ranges.append((offsets[0]..<offsets[1], name))
             contents.tensors[name] = body.withUnsafeBytes { raw in
                 decode(raw, offset: offsets[0], count: count, dtype: dtype, shape: shape)
             }
+        }
+        // The ranges must tile the data: sorted, each starts where the previous one ended.
+        var end = 0
+        for (range, name) in ranges.sorted(by: { ($0.range.lowerBound, $0.range.upperBound) < ($1.range.lowerBound, $1.range.upperBound) }) {
+            guard range.lowerBound == end else {
+                throw fail(
+                    range.lowerBound < end
+                        ? "overlaps the tensor before it (bytes \(range.lowerBound)..<\(end)); the file is corrupt or was forged"
+                        : "leaves bytes \(end)..<\(range.lowerBound) of the data unaccounted for; the file is corrupt",
+                    tensor: name)
+            }
+            end = range.upperBound
+        }
+        guard end == body.count else {
+            throw fail("has \(body.count - end) bytes of data after its last tensor; the file is corrupt")
         }
         return contents
     }
@@ -193,5 +232,74 @@ public enum Safetensors {
         // Every platform Swift runs this on is little-endian, the format's byte order.
         for tensor in tensors { data.append(tensor.values) }
         return data
+    }
+}
+
+/// Counts the keys of a JSON object's top level without building it, so a key given twice
+/// (which a JSON parser silently merges) can be told apart from distinct keys.
+enum JSONKeyScanner {
+    /// The number of top-level keys, or nil when the text is not a JSON object this scanner
+    /// follows (the JSON parser then reports the problem).
+    static func topLevelKeyCount(_ data: Data) -> Int? {
+        let bytes = [UInt8](data)
+        var index = 0
+        func skipSpace() {
+            while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+        }
+        /// Skips a string starting at its opening quote.
+        func skipString() -> Bool {
+            guard index < bytes.count, bytes[index] == 0x22 else { return false }
+            index += 1
+            while index < bytes.count {
+                switch bytes[index] {
+                case 0x5C: index += 2  // a backslash escapes the next byte
+                case 0x22:
+                    index += 1
+                    return true
+                default: index += 1
+                }
+            }
+            return false
+        }
+        /// Skips one value: a string, or anything up to the `,` or `}` that ends it at depth 0.
+        func skipValue() -> Bool {
+            var depth = 0
+            while index < bytes.count {
+                switch bytes[index] {
+                case 0x22: if !skipString() { return false }
+                case 0x7B, 0x5B:
+                    depth += 1
+                    index += 1
+                case 0x7D, 0x5D:
+                    if depth == 0 { return true }
+                    depth -= 1
+                    index += 1
+                case 0x2C where depth == 0: return true
+                default: index += 1
+                }
+            }
+            return false
+        }
+        skipSpace()
+        guard index < bytes.count, bytes[index] == 0x7B else { return nil }
+        index += 1
+        var count = 0
+        while true {
+            skipSpace()
+            guard index < bytes.count else { return nil }
+            if bytes[index] == 0x7D { return count }
+            guard skipString() else { return nil }
+            skipSpace()
+            guard index < bytes.count, bytes[index] == 0x3A else { return nil }
+            index += 1
+            guard skipValue() else { return nil }
+            count += 1
+            guard index < bytes.count else { return nil }
+            if bytes[index] == 0x2C {
+                index += 1
+            } else if bytes[index] != 0x7D {
+                return nil
+            }
+        }
     }
 }

@@ -111,7 +111,9 @@ public final class DecisionPolicy {
         let checkpoint = try Checkpoint.read(checkpointPath)
         let encoding = try checkpoint.contextEncoding(source: checkpointPath)
         self.init(
-            model: DecisionTransformer(checkpoint: checkpoint, batchCapacity: 1, threads: threads), encoding: encoding)
+            model: try DecisionTransformer(
+                checkpoint: checkpoint, batchCapacity: 1, threads: threads, source: checkpointPath),
+            encoding: encoding)
     }
 
     /// Observation width the policy expects.
