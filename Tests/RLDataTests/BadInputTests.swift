@@ -1,3 +1,4 @@
+import CHDF5
 import Foundation
 import RLData
 import Testing
@@ -152,6 +153,70 @@ import Testing
             #expect(error.kind == .dimensionMismatch)
             #expect(error.key == "observations")
             #expect(error.file == scratch.path("b.hdf5"))
+        }
+    }
+}
+
+/// Files that declare far more data than they hold (issue #10, class 1): a few kilobytes
+/// naming 10¹² rows, whose unwritten chunks HDF5 would happily "read" as fill values.
+@Suite struct DeclaredSizeTests {
+    /// Writes a D4RL-shaped file whose four keys are chunked datasets of `rows` rows that were
+    /// never written, through the raw C API.
+    static func writeHollowFile(_ path: String, rows: UInt64) throws {
+        let file = H5Fcreate(path, swift_H5F_ACC_TRUNC(), swift_H5P_DEFAULT(), swift_H5P_DEFAULT())
+        #expect(file >= 0)
+        defer { H5Fclose(file) }
+        for (key, width) in [("observations", 11), ("actions", 3), ("rewards", 0), ("terminals", 0)] {
+            var dims: [hsize_t] = width > 0 ? [rows, hsize_t(width)] : [rows]
+            var maxDims = dims.map { _ in swift_H5S_UNLIMITED() }
+            let space = H5Screate_simple(Int32(dims.count), &dims, &maxDims)
+            let plist = H5Pcreate(swift_H5P_DATASET_CREATE())
+            var chunk: [hsize_t] = width > 0 ? [1024, hsize_t(width)] : [1024]
+            H5Pset_chunk(plist, Int32(chunk.count), &chunk)
+            let dataset = H5Dcreate2(
+                file, key, swift_H5T_NATIVE_FLOAT(), space, swift_H5P_DEFAULT(), plist, swift_H5P_DEFAULT())
+            #expect(dataset >= 0)
+            H5Dclose(dataset)
+            H5Pclose(plist)
+            H5Sclose(space)
+        }
+    }
+
+    @Test func aHollowTerabyteFileIsRefusedBeforeAllocation() throws {
+        let scratch = try ScratchDirectory()
+        let path = scratch.path("hollow.hdf5")
+        try Self.writeHollowFile(path, rows: 1_000_000_000_000)
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
+        #expect(size < 100_000, "the file itself is small (\(size) bytes)")
+        do {
+            _ = try D4RLDataset(file: path)
+            Issue.record("a file declaring 10¹² rows loaded")
+        } catch let error as D4RLError {
+            #expect(error.kind == .tooLarge && error.key == "observations", "\(error)")
+            #expect(error.description.contains(path) && error.description.contains("1000000000000 steps"))
+        }
+        // The HDF5 layer refuses the read itself, too.
+        let file = try HDF5File.open(path)
+        #expect(throws: HDF5Error.self) { try file.dataset("rewards").readArray(as: Float.self) }
+        // A shape that does not fit an Int at all is refused when the dataset is opened.
+        let huge = scratch.path("huge.hdf5")
+        try Self.writeHollowFile(huge, rows: UInt64(Int.max) / 2)
+        #expect(throws: HDF5Error.self) { try HDF5File.open(huge).dataset("observations") }
+    }
+
+    /// A NaN among float flags is an error naming the row, not a silent `true`.
+    @Test func aNaNFlagIsNamed() throws {
+        let scratch = try ScratchDirectory()
+        let path = scratch.path("nan-flag.hdf5")
+        var spec = SyntheticD4RLFile()
+        spec.flagType = .float32
+        spec.nanTerminalAt = 4
+        try spec.write(to: path)
+        do {
+            _ = try D4RLDataset(file: path)
+            Issue.record("a NaN terminal was read as a flag")
+        } catch let error as D4RLError {
+            #expect(error.key == "terminals" && error.description.contains("row 4"), "\(error)")
         }
     }
 }

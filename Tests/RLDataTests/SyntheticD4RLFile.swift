@@ -23,6 +23,8 @@ struct SyntheticD4RLFile {
     /// Called on the arrays before writing, to plant bad values.
     var patch: (inout Arrays) -> Void = { _ in }
     var metadata: [String: String] = [:]
+    /// With float32 flags: a row of `terminals` that holds NaN instead of 0 or 1.
+    var nanTerminalAt: Int? = nil
 
     struct Arrays {
         var observations: [Double]
@@ -80,7 +82,10 @@ struct SyntheticD4RLFile {
             switch flagType {
             case .bool: try file.write(data, to: key)
             case .uint8: try file.write(data.map { UInt8($0 ? 1 : 0) }, to: key, type: .uint8, shape: [data.count])
-            case .float32: try file.write(data.map { Float($0 ? 1 : 0) }, to: key, type: .float32, shape: [data.count])
+            case .float32:
+                var values = data.map { Float($0 ? 1 : 0) }
+                if key == "terminals", let row = nanTerminalAt { values[row] = .nan }
+                try file.write(values, to: key, type: .float32, shape: [data.count])
             }
         }
         try put("observations", values.observations, width: observationDimension)

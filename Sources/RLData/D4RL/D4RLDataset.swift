@@ -82,10 +82,21 @@ public struct D4RLDataset: Sendable {
         }
         let loadNext = options.loadNextObservations && layouts.allSatisfy(\.hasNextObservations)
         var offsets = [0]
-        for layout in layouts { offsets.append(offsets[offsets.count - 1] + layout.steps) }
+        for layout in layouts { offsets.append(offsets[offsets.count - 1] &+ layout.steps) }
         let total = offsets[offsets.count - 1]
         let stateWidth = first.observationDimension
         let actionWidth = first.actionDimension
+        // Sizes come from the files: check what they add up to before allocating any of it.
+        let floatsPerStep = 2 * stateWidth + actionWidth + 1 + 2  // observations (twice with next), actions, rewards, flags
+        let limit = HDF5Dataset.readLimitBytes
+        if offsets.contains(where: { $0 < 0 }) || total > limit / 4 / max(floatsPerStep, 1) {
+            let declared = layouts.map { "\($0.path): \($0.steps) steps" }.joined(separator: ", ")
+            throw D4RLError(
+                .tooLarge, file: layouts.count == 1 ? first.path : declared, key: "observations",
+                problem:
+                    "declares \(layouts.count == 1 ? "\(first.steps) steps" : "these steps") of \(stateWidth) + \(actionWidth) values, more than this machine's \(limit >> 20) MiB of memory can hold",
+                remedy: "Load fewer files at once, or cut the file with `d4rl-run slice`; if the size is wrong, the file is corrupt.")
+        }
 
         // One allocation per array for all files; each file reads straight into its rows.
         func gather(_ key: String, width: Int) throws -> [Float] {

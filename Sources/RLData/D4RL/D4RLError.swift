@@ -23,6 +23,8 @@ public struct D4RLError: Error, CustomStringConvertible, Sendable {
         case noCompleteEpisodes
         /// The file could not be written.
         case writeFailed
+        /// The file declares more data than this machine's memory can hold.
+        case tooLarge
     }
 
     /// The class of problem.

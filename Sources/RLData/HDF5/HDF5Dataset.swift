@@ -1,5 +1,9 @@
 import CHDF5
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// An open dataset: its shape, element type, storage layout, and reads of all or some rows.
 ///
 /// Reads convert to the requested Swift type inside libhdf5 (float64 files read straight
@@ -81,6 +85,15 @@ public final class HDF5Dataset {
                 H5Sget_simple_extent_dims(space, &dims, nil), "read the shape of", file: file,
                 object: path)
         }
+        // A file declares its sizes: refuse any that do not fit an Int, or whose element
+        // counts overflow, so every size computed from the shape below is exact.
+        guard dims.allSatisfy({ $0 <= UInt64(Int.max) }),
+            checkedProduct(dims.map { Int($0) }) != nil, checkedProduct(dims.dropFirst().map { Int($0) }) != nil
+        else {
+            throw HDF5Error(
+                operation: "read the shape of", file: file, objectPath: path,
+                stack: ["the file declares shape \(dims), too large to exist; the file is corrupt or was forged"])
+        }
         return dims.map { Int($0) }
     }
 
@@ -104,7 +117,20 @@ public final class HDF5Dataset {
     ///
     /// Only the chunks that hold those rows are read and decompressed.
     public func readRows<T: HDF5Numeric>(_ rows: Range<Int>, as type: T.Type = T.self) throws -> [T] {
-        let count = rows.count * rowWidth
+        guard rows.lowerBound >= 0, rows.upperBound <= rowCount else {
+            throw HDF5Error(
+                operation: "read rows \(rows.lowerBound)..<\(rows.upperBound) of", file: file.path,
+                objectPath: path, stack: ["the dataset has \(rowCount) rows"])
+        }
+        let count = rows.count * rowWidth  // exact: at most elementCount, checked when opened
+        let limit = HDF5Dataset.readLimitBytes
+        guard count <= limit / MemoryLayout<T>.stride else {
+            throw HDF5Error(
+                operation: "read", file: file.path, objectPath: path,
+                stack: [
+                    "reading \(rows.count) rows of \(rowWidth) values takes \(count / 1_048_576 * MemoryLayout<T>.stride) MiB, more than the \(limit >> 20) MiB allowed (this machine's memory); read fewer rows at a time"
+                ])
+        }
         return try [T](unsafeUninitializedCapacity: count) { buffer, initialized in
             try readRows(rows, into: UnsafeMutableBufferPointer(rebasing: buffer[0..<count]))
             initialized = count
@@ -150,7 +176,14 @@ public final class HDF5Dataset {
     public func readBooleans() throws -> [Bool] {
         switch elementType {
         // Narrow temporaries: HDF5 clamps on overflow, so non-zero integers stay non-zero.
-        case .float: return try readArray(as: Float.self).map { $0 != 0 }
+        case .float:
+            let values = try readArray(as: Float.self)
+            if let row = values.firstIndex(where: { !$0.isFinite }) {
+                throw HDF5Error(
+                    operation: "read flags from", file: file.path, objectPath: path,
+                    stack: ["row \(row) holds \(values[row]); a flag must be 0 or 1"])
+            }
+            return values.map { $0 != 0 }
         default: return try readArray(as: Int8.self).map { $0 != 0 }
         }
     }
@@ -296,4 +329,29 @@ enum HDF5StringReader {
         try HDF5Call.check(status, "read", file: file, object: object)
         return String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
     }
+}
+
+extension HDF5Dataset {
+    /// The most bytes one read may allocate: this machine's physical memory. A file can
+    /// declare a dataset of 10¹² rows in a few kilobytes (its chunks unwritten); reading it
+    /// whole is refused instead of aborting the process.
+    nonisolated(unsafe) public static var readLimitBytes: Int = physicalMemoryBytes
+}
+
+/// Physical memory, from `sysconf`.
+let physicalMemoryBytes: Int = {
+    let pages = sysconf(Int32(_SC_PHYS_PAGES))
+    let pageSize = sysconf(Int32(_SC_PAGESIZE))
+    return pages > 0 && pageSize > 0 ? pages.multipliedReportingOverflow(by: pageSize).partialValue : Int.max
+}()
+
+/// The product of `dims`, or nil when it overflows an Int.
+func checkedProduct(_ dims: [Int]) -> Int? {
+    var result = 1
+    for dimension in dims {
+        let (value, overflow) = result.multipliedReportingOverflow(by: dimension)
+        if overflow || dimension < 0 { return nil }
+        result = value
+    }
+    return result
 }
