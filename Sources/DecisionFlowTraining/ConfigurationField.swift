@@ -20,6 +20,10 @@ public struct ConfigurationField {
     public let valueHint: String
     /// Whether the flag takes several values (up to the next flag).
     public let takesList: Bool
+    /// Whether `train --resume` may change it. Fields that decide what is learned (data,
+    /// model, batch, seed, regularization) cannot change without breaking the run; the
+    /// schedule, clipping, bookkeeping, evaluation and threads can.
+    public let changeableOnResume: Bool
 
     let decode: (KeyedDecodingContainer<FieldKey>, inout TrainingConfiguration) throws -> Void
     let encode: (TrainingConfiguration, inout KeyedEncodingContainer<FieldKey>) throws -> Void
@@ -28,9 +32,10 @@ public struct ConfigurationField {
 
     init<Value: ConfigurationValue>(
         _ keyPath: WritableKeyPath<TrainingConfiguration, Value>, _ name: String, flag: String? = nil,
-        help: String, default defaultText: String, _ documentation: String
+        resumable: Bool = false, help: String, default defaultText: String, _ documentation: String
     ) {
         self.name = name
+        changeableOnResume = resumable
         self.flag = flag ?? Self.kebabCase(name)
         self.help = help
         self.defaultText = defaultText
@@ -137,19 +142,19 @@ extension TrainingConfiguration {
             ConfigurationField(
                 \.batchSize, "batchSize", help: "Sequences per batch.", default: "64", "Windows per step."),
             ConfigurationField(
-                \.learningRate, "learningRate", help: "Peak learning rate.", default: "1e-4",
+                \.learningRate, "learningRate", resumable: true, help: "Peak learning rate.", default: "1e-4",
                 "AdamW's peak learning rate."),
             ConfigurationField(
                 \.weightDecay, "weightDecay", help: "AdamW weight decay.", default: "1e-4",
                 "AdamW's decoupled weight decay, applied to every trained tensor (as the reference does)."),
             ConfigurationField(
-                \.warmupSteps, "warmupSteps", help: "Linear warmup steps.", default: "10000",
+                \.warmupSteps, "warmupSteps", resumable: true, help: "Linear warmup steps.", default: "10000",
                 "The learning rate rises linearly to its peak over these steps, then stays."),
             ConfigurationField(
-                \.gradientClip, "gradientClip", help: "Global gradient-norm clip.", default: "0.25",
+                \.gradientClip, "gradientClip", resumable: true, help: "Global gradient-norm clip.", default: "0.25",
                 "Gradients are scaled so their global L2 norm is at most this."),
             ConfigurationField(
-                \.steps, "steps", help: "Total training steps.", default: "100000",
+                \.steps, "steps", resumable: true, help: "Total training steps.", default: "100000",
                 "Total training steps (the reference: 10 iterations of 10k)."),
             // Bookkeeping
             ConfigurationField(
@@ -157,29 +162,29 @@ extension TrainingConfiguration {
                 "Seeds the weights, the window sampler and dropout. With the same seed and `threads`, a run repeats bit for bit."
             ),
             ConfigurationField(
-                \.threads, "threads",
+                \.threads, "threads", resumable: true,
                 help: "Worker threads; a run repeats bit for bit for a given seed and thread count.",
                 default: "2",
                 "Worker threads. Results depend on it (products are split differently), so keep it fixed to reproduce a run."
             ),
             ConfigurationField(
-                \.checkpointEvery, "checkpointEvery", help: "Checkpoint every this many steps.", default: "1000",
+                \.checkpointEvery, "checkpointEvery", resumable: true, help: "Checkpoint every this many steps.", default: "1000",
                 "`checkpoint.safetensors` is replaced (atomically) every this many steps and at the end."),
             ConfigurationField(
-                \.logEvery, "logEvery", help: "Log every this many steps.", default: "100",
+                \.logEvery, "logEvery", resumable: true, help: "Log every this many steps.", default: "100",
                 "A `log.jsonl` line every this many steps: mean loss since the previous line, learning rate, gradient norm, elapsed seconds, steps per second."
             ),
             // Evaluation during training
             ConfigurationField(
-                \.evaluateEvery, "evaluateEvery",
+                \.evaluateEvery, "evaluateEvery", resumable: true,
                 help: "Roll the policy out every this many steps and at the end (0: never).", default: "0",
                 "Roll the policy out in the environment every this many steps and at the end, and log its D4RL normalized score (`normalized_score` in `log.jsonl`; `plot` draws it). 0 turns it off. Needs an environment with D4RL scores."
             ),
             ConfigurationField(
-                \.evaluationEpisodes, "evaluationEpisodes", help: "Episodes per evaluation during training.",
+                \.evaluationEpisodes, "evaluationEpisodes", resumable: true, help: "Episodes per evaluation during training.",
                 default: "10", "Episodes per evaluation during training (seeds 0 to n − 1)."),
             ConfigurationField(
-                \.evaluationTarget, "evaluationTarget",
+                \.evaluationTarget, "evaluationTarget", resumable: true,
                 help: "Target return of those rollouts, in the environment's reward scale.",
                 default: "the reference's first target",
                 "Target return of those evaluations, in the environment's scale: hopper 3600, halfcheetah 12000, walker2d 5000."
@@ -203,11 +208,36 @@ extension TrainingConfiguration {
         }
     }
 
+    /// The fields whose values differ between `self` and `other`, in table order.
+    public func fieldsChanged(from other: TrainingConfiguration) -> [ConfigurationField] {
+        func values(_ configuration: TrainingConfiguration) -> NSDictionary {
+            let data = (try? JSONEncoder.sorted.encode(configuration)) ?? Data()
+            return ((try? JSONSerialization.jsonObject(with: data)) as? NSDictionary) ?? [:]
+        }
+        let (mine, theirs) = (values(self), values(other))
+        return Self.fields.filter { field in
+            let a = mine[field.name] as? NSObject
+            let b = theirs[field.name] as? NSObject
+            return a != b
+        }
+    }
+
+    /// The value of `field` as JSON text, for messages.
+    public func text(of field: ConfigurationField) -> String {
+        let data = (try? JSONEncoder.sorted.encode(self)) ?? Data()
+        let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+        guard let value = object?[field.name] else { return "unset" }
+        if let list = value as? [Any] { return list.map { "\($0)" }.joined(separator: " ") }
+        return "\(value)"
+    }
+
     /// The README's field table, in Markdown.
     public static var fieldTableMarkdown: String {
-        var lines = ["| field | flag | default | meaning |", "|---|---|---|---|"]
+        var lines = ["| field | flag | default | `--resume` may change it | meaning |", "|---|---|---|---|---|"]
         for field in fields {
-            lines.append("| `\(field.name)` | `--\(field.flag)` | \(field.defaultText) | \(field.documentation) |")
+            lines.append(
+                "| `\(field.name)` | `--\(field.flag)` | \(field.defaultText) | \(field.changeableOnResume ? "yes" : "no") | \(field.documentation) |"
+            )
         }
         return lines.joined(separator: "\n")
     }

@@ -21,6 +21,9 @@ public struct TrainingState: Codable, Sendable, Equatable {
     public var samplerGenerator: RandomGenerator
     public var dropoutGenerator: RandomGenerator
     public var configuration: TrainingConfiguration
+    /// `D4RLDataset.fingerprint` of the data the run started on; resume refuses other data.
+    /// Nil in checkpoints from DecisionFlow 0.1.
+    public var dataFingerprint: String?
 
     /// The checkpoint metadata key this is stored under, as JSON.
     public static let metadataKey = "training"
@@ -41,6 +44,10 @@ public final class Trainer {
     /// Things about the configuration and data worth telling the user, that do not stop
     /// training (a context longer than every episode, which only adds padding).
     public let warnings: [String]
+    /// `D4RLDataset.fingerprint` of the training data, saved in checkpoints.
+    public let dataFingerprint: String
+    /// What a resume changed in the saved configuration, one "field old → new" each.
+    public private(set) var changesOnResume: [String] = []
     private let batch: TrajectoryBatch
 
     /// A fresh run.
@@ -52,18 +59,21 @@ public final class Trainer {
 
     /// Resumes from a checkpoint written by `checkpoint()`.
     ///
-    /// - Throws: `TrainingError` when the checkpoint has no training state, or was made for
-    ///   other data or another model.
-    /// `steps` replaces the saved total, to train a finished run for longer.
-    public convenience init(resuming checkpoint: Checkpoint, dataset: D4RLDataset, source: String, steps: Int? = nil)
-        throws
-    {
-        try self.init(configuration: nil, dataset: dataset, resuming: (checkpoint, source), steps: steps)
+    /// `adjust` may change the fields `ConfigurationField.changeableOnResume` allows (train
+    /// longer, another learning rate, ...); changing any other is refused, naming its flag.
+    ///
+    /// - Throws: `TrainingError` when the checkpoint has no training state, was made for other
+    ///   data (its fingerprint differs) or another model, or `adjust` changes a fixed field.
+    public convenience init(
+        resuming checkpoint: Checkpoint, dataset: D4RLDataset, source: String,
+        adjust: (inout TrainingConfiguration) throws -> Void = { _ in }
+    ) throws {
+        try self.init(configuration: nil, dataset: dataset, resuming: (checkpoint, source), adjust: adjust)
     }
 
     private init(
         configuration given: TrainingConfiguration?, dataset: D4RLDataset, resuming: (Checkpoint, String)?,
-        steps: Int? = nil
+        adjust: (inout TrainingConfiguration) throws -> Void = { _ in }
     ) throws {
         var state: TrainingState?
         if let (checkpoint, source) = resuming {
@@ -82,7 +92,33 @@ public final class Trainer {
         guard var configuration = given ?? state?.configuration else {
             throw TrainingError.mismatch("no configuration")
         }
-        if let steps { configuration.steps = steps }
+        if let state {
+            try adjust(&configuration)
+            let fixed = configuration.fieldsChanged(from: state.configuration).filter { !$0.changeableOnResume }
+            if !fixed.isEmpty {
+                throw TrainingError.badConfiguration(
+                    file: fixed.map { "--\($0.flag)" }.joined(separator: ", "),
+                    problem:
+                        "cannot change when resuming: the run was trained with \(fixed.map { "\($0.name) \(state.configuration.text(of: $0))" }.joined(separator: ", ")). Start a new run to change it"
+                )
+            }
+            guard configuration.steps > state.step else {
+                throw TrainingError.badConfiguration(
+                    file: "--steps",
+                    problem:
+                        "is \(configuration.steps), but the run is already at step \(state.step); pass a larger total to train longer"
+                )
+            }
+            changesOnResume = configuration.fieldsChanged(from: state.configuration).map {
+                "\($0.name) \(state.configuration.text(of: $0)) → \(configuration.text(of: $0))"
+            }
+            let fingerprint = dataset.fingerprint
+            if let recorded = state.dataFingerprint, recorded != fingerprint {
+                throw TrainingError.mismatch(
+                    "the run was trained on data with fingerprint \(recorded), but \(dataset.files.joined(separator: ", ")) now hold data with fingerprint \(fingerprint): the files were replaced or config.json was edited. Restore the original data, or start a new run on this one"
+                )
+            }
+        }
         if let problem = configuration.problems.first {
             throw TrainingError.badConfiguration(file: "configuration", problem: problem)
         }
@@ -139,6 +175,7 @@ public final class Trainer {
             ? [
                 "contextLength \(configuration.contextLength) is longer than every episode in the data (the longest has \(longest) steps): every window is padded, which costs time and memory but teaches nothing; a contextLength of \(longest) sees the same data"
             ] : []
+        dataFingerprint = dataset.fingerprint
         step = 0
         if let (checkpoint, source) = resuming, let state {
             try model.load(checkpoint, source: source)
@@ -177,7 +214,7 @@ public final class Trainer {
     public var state: TrainingState {
         TrainingState(
             step: step, samplerGenerator: sampler.generator, dropoutGenerator: model.dropoutGenerator,
-            configuration: configuration)
+            configuration: configuration, dataFingerprint: dataFingerprint)
     }
 
     /// A checkpoint holding everything needed to resume exactly or to evaluate.
@@ -191,4 +228,17 @@ public final class Trainer {
     /// How the model's inputs are encoded: what a policy needs besides the weights to act.
     public var encoding: ContextEncoding { sampler.encoding }
 
+}
+
+extension D4RLDataset {
+    /// FNV-1a 64 of every array training reads (observations, actions, rewards, terminals,
+    /// timeouts), in hex: two datasets with the same fingerprint train identically.
+    public var fingerprint: String {
+        var hash = FNV1a64()
+        for array in [observations, actions, rewards] { array.withUnsafeBytes { hash.add($0) } }
+        for flags in [terminals, timeouts] {
+            flags.map { UInt8($0 ? 1 : 0) }.withUnsafeBytes { hash.add($0) }
+        }
+        return hash.hex
+    }
 }

@@ -1,5 +1,9 @@
 import DecisionFlow
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 import RLData
 
 /// One line of a run's `log.jsonl`.
@@ -16,6 +20,8 @@ public struct LogLine: Codable, Sendable, Equatable {
     public var stepsPerSecond: Double
     /// D4RL normalized score ×100 of an evaluation at this step, when one ran.
     public var normalizedScore: Double?
+    /// Configuration changes made when the run was resumed, on the first line after it.
+    public var changes: [String]?
 
     enum CodingKeys: String, CodingKey {
         case step, loss
@@ -24,6 +30,7 @@ public struct LogLine: Codable, Sendable, Equatable {
         case elapsedSeconds = "elapsed_seconds"
         case stepsPerSecond = "steps_per_second"
         case normalizedScore = "normalized_score"
+        case changes
     }
 }
 
@@ -41,15 +48,21 @@ public final class TrainingRun {
     /// made on resume).
     public internal(set) var notes: [String] = []
     private var elapsedBefore: Double
+    /// Held from `start`/`resume` until `run` returns (and again during any later `run`): no
+    /// second trainer works in this directory meanwhile.
+    private var lock: RunDirectoryLock?
+    /// Configuration changes made on resume, for the next log line.
+    private var pendingChanges: [String] = []
 
     public var configurationPath: String { directory.appendingPathComponent("config.json").path }
     public var logPath: String { directory.appendingPathComponent("log.jsonl").path }
     public var checkpointPath: String { directory.appendingPathComponent("checkpoint.safetensors").path }
 
-    private init(directory: URL, trainer: Trainer, elapsedBefore: Double) {
+    private init(directory: URL, trainer: Trainer, elapsedBefore: Double, lock: RunDirectoryLock) {
         self.directory = directory
         self.trainer = trainer
         self.elapsedBefore = elapsedBefore
+        self.lock = lock
     }
 
     /// Starts a new run in `directory` (created if needed).
@@ -72,6 +85,20 @@ public final class TrainingRun {
         let trainer = try Trainer(configuration: configuration, dataset: dataset)
         do {
             try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        } catch {
+            throw TrainingError.runDirectory(path: directory, problem: FileProblem.describe(error, writing: directory))
+        }
+        let lock = try RunDirectoryLock(directory: directory)
+        // Checked again under the lock: another process may have started here meanwhile.
+        if FileManager.default.fileExists(atPath: checkpoint) {
+            throw TrainingError.runDirectory(
+                path: directory,
+                problem:
+                    "already holds a run (checkpoint.safetensors); continue it with --resume \(directory), or choose another --out"
+            )
+        }
+        let removed = lock.removeStaleTemporaryFiles()
+        do {
             let encoder = JSONEncoder.prettySorted
             try encoder.encode(configuration).write(to: url.appendingPathComponent("config.json"), options: .atomic)
             try Data().write(to: url.appendingPathComponent("log.jsonl"))
@@ -79,7 +106,9 @@ public final class TrainingRun {
             throw TrainingError.runDirectory(
                 path: directory, problem: FileProblem.describe(error, writing: directory))
         }
-        return TrainingRun(directory: url, trainer: trainer, elapsedBefore: 0)
+        let run = TrainingRun(directory: url, trainer: trainer, elapsedBefore: 0, lock: lock)
+        run.notes += removed
+        return run
     }
 
     /// The configuration of the run in `directory` (to load its datasets before `resume`).
@@ -97,9 +126,22 @@ public final class TrainingRun {
     /// Resumes the run in `directory` from its checkpoint, with the run's own configuration
     /// except for `steps`, which may be raised to train longer.
     public static func resume(directory: String, dataset: D4RLDataset, steps: Int? = nil) throws -> TrainingRun {
+        try resume(directory: directory, dataset: dataset) { configuration in
+            if let steps { configuration.steps = steps }
+        }
+    }
+
+    /// Resumes the run in `directory` from its checkpoint. `adjust` may change the fields
+    /// that `ConfigurationField.changeableOnResume` allows; each change is written to
+    /// `config.json`, to the next log line (`changes`) and to `notes`.
+    public static func resume(
+        directory: String, dataset: D4RLDataset, adjust: (inout TrainingConfiguration) throws -> Void
+    ) throws -> TrainingRun {
         let url = URL(fileURLWithPath: directory)
         let checkpointPath = url.appendingPathComponent("checkpoint.safetensors").path
         _ = try savedConfiguration(in: directory)
+        let lock = try RunDirectoryLock(directory: directory)
+        let removed = lock.removeStaleTemporaryFiles()
         let checkpoint: Checkpoint
         do {
             checkpoint = try Checkpoint.read(checkpointPath)
@@ -107,12 +149,29 @@ public final class TrainingRun {
             throw TrainingError.runDirectory(
                 path: directory, problem: "its checkpoint cannot be used: \(error.problem)")
         }
-        let trainer = try Trainer(resuming: checkpoint, dataset: dataset, source: checkpointPath, steps: steps)
+        let trainer = try Trainer(resuming: checkpoint, dataset: dataset, source: checkpointPath, adjust: adjust)
         // Keep the log consistent with the checkpoint: drop lines from steps after it.
         let lines = readLog(url.appendingPathComponent("log.jsonl").path).filter { $0.step <= trainer.step }
-        let run = TrainingRun(directory: url, trainer: trainer, elapsedBefore: lines.last?.elapsedSeconds ?? 0)
-        run.notes = checkpoint.notes
+        let run = TrainingRun(
+            directory: url, trainer: trainer, elapsedBefore: lines.last?.elapsedSeconds ?? 0, lock: lock)
+        run.notes = checkpoint.notes + removed
         try run.rewriteLog(lines)
+        if !trainer.changesOnResume.isEmpty {
+            do {
+                try JSONEncoder.prettySorted.encode(trainer.configuration).write(
+                    to: URL(fileURLWithPath: run.configurationPath), options: .atomic)
+            } catch {
+                throw TrainingError.runDirectory(
+                    path: run.configurationPath, problem: FileProblem.describe(error, writing: run.configurationPath))
+            }
+            run.pendingChanges = trainer.changesOnResume.map { "at step \(trainer.step): \($0)" }
+            run.notes += trainer.changesOnResume.map { "changed on resume: \($0)" }
+            if trainer.changesOnResume.contains(where: { $0.hasPrefix("threads ") }) {
+                run.notes.append(
+                    "with another thread count the run stays reproducible from here, but no longer repeats an uninterrupted run bit for bit (products are split differently)"
+                )
+            }
+        }
         return run
     }
 
@@ -136,7 +195,7 @@ public final class TrainingRun {
         return lines
     }
 
-    private func rewriteLog(_ lines: [LogLine]) throws {
+    func rewriteLog(_ lines: [LogLine]) throws {
         let encoder = JSONEncoder.sorted
         var data = Data()
         for line in lines {
@@ -175,6 +234,8 @@ public final class TrainingRun {
     public func run(
         onStep: (StepRecord, Double) -> Void = { _, _ in }, evaluate: ((Trainer) throws -> Double)? = nil
     ) throws -> [StepRecord] {
+        if lock == nil { lock = try RunDirectoryLock(directory: directory.path) }
+        defer { lock = nil }  // the directory is free for the next process once training stops
         let configuration = trainer.configuration
         let clock = ContinuousClock()
         let started = clock.now
@@ -209,7 +270,9 @@ public final class TrainingRun {
                     LogLine(
                         step: record.step, loss: lossSum / Double(lossCount), learningRate: record.learningRate,
                         gradientNorm: record.gradientNorm, elapsedSeconds: elapsedBefore + now,
-                        stepsPerSecond: Double(lossCount) / max(now - lastLogTime, 1e-9), normalizedScore: score))
+                        stepsPerSecond: Double(lossCount) / max(now - lastLogTime, 1e-9), normalizedScore: score,
+                        changes: pendingChanges.isEmpty ? nil : pendingChanges))
+                pendingChanges = []
                 lastLogTime = now
                 lossSum = 0
                 lossCount = 0
@@ -219,5 +282,55 @@ public final class TrainingRun {
             }
         }
         return records
+    }
+}
+
+/// An exclusive `flock` on `DIR/.lock`, held while a process trains in DIR. The kernel
+/// releases it when the process ends, however it ends, so a killed run never leaves the
+/// directory locked.
+final class RunDirectoryLock {
+    let directory: String
+    private let descriptor: Int32
+
+    /// Takes the lock.
+    ///
+    /// - Throws: `TrainingError.runDirectory` at once (no waiting) when another process holds it.
+    init(directory: String) throws {
+        self.directory = directory
+        let path = URL(fileURLWithPath: directory).appendingPathComponent(".lock").path
+        descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw TrainingError.runDirectory(
+                path: directory,
+                problem: "cannot create its lock file (\(String(cString: strerror(errno)))); check that it is writable")
+        }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            close(descriptor)
+            throw TrainingError.runDirectory(
+                path: directory,
+                problem:
+                    "is in use: another d4rl-run process is training in it. Wait for it to finish (then --resume), or choose another --out"
+            )
+        }
+        // Record who holds it, for a person looking at the directory.
+        let pid = Array("\(getpid())\n".utf8)
+        _ = ftruncate(descriptor, 0)
+        _ = pid.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+    }
+
+    deinit {
+        flock(descriptor, LOCK_UN)
+        close(descriptor)
+    }
+
+    /// Deletes the temporary checkpoints (`checkpoint.safetensors.tmp-PID`) that a killed run
+    /// left behind; under the lock no live process can be writing one. Returns a note per file.
+    func removeStaleTemporaryFiles() -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.filter { $0.hasPrefix("checkpoint.safetensors.tmp-") }.sorted().compactMap { name in
+            let path = URL(fileURLWithPath: directory).appendingPathComponent(name).path
+            guard unlink(path) == 0 else { return nil }
+            return "removed \(path), a partial checkpoint left by a run that was killed while writing"
+        }
     }
 }

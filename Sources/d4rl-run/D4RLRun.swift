@@ -32,21 +32,16 @@ struct D4RLRun: ParsableCommand {
         }
         do {
             try command.run()
-        } catch let error as ValidationError {
-            exit(withError: error)
-        } catch let error as CleanExit {
-            exit(withError: error)
-        } catch let error as ExitCode {
-            exit(withError: error)
         } catch {
-            let (code, message) = report(for: error)
+            // swift-argument-parser's own errors (help, usage, validation) keep its handling.
+            guard let (code, message) = report(for: error) else { exit(withError: error) }
             FileHandle.standardError.write(Data("error: \(message)\n".utf8))
             Foundation.exit(code)
         }
     }
 
-    /// The exit code and message of an error a command threw.
-    static func report(for error: any Error) -> (Int32, String) {
+    /// The exit code and message of an error a command threw; nil for swift-argument-parser's.
+    static func report(for error: any Error) -> (Int32, String)? {
         switch error {
         case let error as TrainingError:
             if case .nonFinite = error { return (70, "\(error)") }  // EX_SOFTWARE: the run itself failed
@@ -55,8 +50,12 @@ struct D4RLRun: ParsableCommand {
             return (error.kind == .writeFailed ? 74 : 65, "\(error)")
         case is HDF5Error, is CheckpointError, is EnvironmentError, is EvaluationError, is PolicyError:
             return (65, "\(error)")  // EX_DATAERR: bad input
-        default:
+        case is CocoaError, is POSIXError:
             return (74, "input or output failed: \(FileProblem.reason(error))")  // EX_IOERR
+        default:
+            let domain = (error as NSError).domain
+            guard domain == NSCocoaErrorDomain || domain == NSPOSIXErrorDomain else { return nil }
+            return (74, "input or output failed: \(FileProblem.reason(error))")
         }
     }
 }

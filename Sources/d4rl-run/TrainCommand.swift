@@ -24,7 +24,9 @@ struct TrainCommand: ParsableCommand {
             --log-every steps: loss, learning rate, gradient norm, time) and \
             checkpoint.safetensors (replaced atomically every --checkpoint-every steps and at \
             the end). --resume DIR continues a stopped run exactly where its checkpoint left \
-            it, with its own configuration; only --steps may be given with it, to train longer.
+            it, with its own configuration; flags given with it may change the schedule, \
+            clipping, bookkeeping, evaluation and threads (configs/README.md says which), and \
+            each change is recorded in config.json and the log.
 
             CONFIGURATION FLAGS (one per preset field; configs/README.md describes each):
             \(configurationFlagList)
@@ -114,11 +116,12 @@ struct TrainCommand: ParsableCommand {
                     "--resume continues a run with its own configuration and directory; do not combine it with --config or --out"
                 )
             }
-            let changed = flags.map { "--\($0.field.flag)" }.filter { $0 != "--steps" }
-                + (threadOptions.threads == nil ? [] : ["--threads"]) + (seedOptions.seed == nil ? [] : ["--seed"])
-            if let first = changed.first {
+            // Fields that decide what is learned cannot change mid-run; name every one given.
+            var fixed = flags.filter { !$0.field.changeableOnResume }.map { "--\($0.field.flag)" }
+            if seedOptions.seed != nil { fixed.append("--seed") }
+            if !fixed.isEmpty {
                 throw ValidationError(
-                    "--resume continues a run with the configuration it was started with, so \(first) cannot change it; only --steps may be given (to train longer). Start a new run with --config \(resume ?? "")/config.json and the flag instead"
+                    "--resume continues a run with what it learned from, so \(fixed.joined(separator: ", ")) cannot change; start a new run (--config \(resume ?? "")/config.json with the flag) instead. Flags --resume accepts: \(Self.resumableFlags)"
                 )
             }
         } else if config == nil, !flags.contains(where: { $0.field.name == "datasets" }) {
@@ -138,14 +141,15 @@ struct TrainCommand: ParsableCommand {
         return c
     }
 
-    /// `--steps` when resuming.
-    private func resumedSteps() throws -> Int? {
-        guard let values = try configurationFlags().first(where: { $0.field.name == "steps" })?.values else {
-            return nil
-        }
-        var c = TrainingConfiguration()
-        try c.set(TrainingConfiguration.field(named: "steps")!, values: values)
-        return c.steps
+    /// The flags `--resume` accepts, for messages.
+    static var resumableFlags: String {
+        TrainingConfiguration.fields.filter(\.changeableOnResume).map { "--\($0.flag)" }.joined(separator: ", ")
+    }
+
+    /// Applies the flags given with `--resume` to the run's saved configuration.
+    private func applyResumeFlags(to configuration: inout TrainingConfiguration) throws {
+        for (field, values) in try configurationFlags() { try configuration.set(field, values: values) }
+        if let threads = threadOptions.threads { configuration.threads = threads }
     }
 
     func run() throws {
@@ -154,7 +158,7 @@ struct TrainCommand: ParsableCommand {
             let saved = try TrainingRun.savedConfiguration(in: resume)
             let data = try D4RLDataset(
                 files: saved.datasets, options: D4RLLoadOptions(maxEpisodeSteps: saved.maxEpisodeSteps))
-            run = try TrainingRun.resume(directory: resume, dataset: data, steps: try resumedSteps())
+            run = try TrainingRun.resume(directory: resume, dataset: data) { try applyResumeFlags(to: &$0) }
             note("resuming \(resume) at step \(run.trainer.step) of \(run.trainer.configuration.steps)")
         } else {
             let configuration = try resolvedConfiguration()

@@ -166,11 +166,21 @@ import Testing
             let refused = try CLI.run(["train"] + Self.tiny + arguments + ["--out", other])
             #expect(refused.status == 64 && refused.error.contains(message), "\(arguments): \(refused.error)")
         }
-        for flag in [["--learning-rate", "3"], ["--threads", "2"], ["--seed", "1"]] {
+        #expect(!FileManager.default.fileExists(atPath: other), "nothing was started")
+
+        // --resume: flags that decide what is learned are refused by name; the schedule and
+        // bookkeeping may change, and the change is recorded.
+        for flag in [["--seed", "1"], ["--batch-size", "8"], ["--attention", "flow"]] {
             let refused = try CLI.run(["train", "--resume", run] + flag)
             #expect(
-                refused.status == 64 && refused.error.contains("\(flag[0]) cannot change it"), "\(flag): \(refused.error)")
+                refused.status == 64 && refused.error.contains("\(flag[0]) cannot change"), "\(flag): \(refused.error)")
         }
-        #expect(!FileManager.default.fileExists(atPath: other), "nothing was started")
+        let resumed = try CLI.run(["train", "--resume", run, "--steps", "3", "--learning-rate", "2e-4", "--threads", "2"])
+        #expect(resumed.status == 0, "\(resumed.error)")
+        #expect(resumed.error.contains("changed on resume: learningRate"), "\(resumed.error)")
+        let changed = try TrainingConfiguration.read(run + "/config.json")
+        #expect(changed.learningRate == 2e-4 && changed.threads == 2 && changed.steps == 3)
+        let shorter = try CLI.run(["train", "--resume", run, "--steps", "2"])
+        #expect(shorter.status == 65 && shorter.error.contains("already at step 3"), "\(shorter.error)")
     }
 }

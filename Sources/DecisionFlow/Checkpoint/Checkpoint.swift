@@ -333,10 +333,12 @@ extension DecisionTransformer {
 }
 
 /// FNV-1a, 64-bit: a fast checksum that catches truncation and bit flips (not an adversary).
-struct FNV1a64 {
-    private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
+public struct FNV1a64: Sendable {
+    public private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
 
-    mutating func add(_ bytes: UnsafeRawBufferPointer) {
+    public init() {}
+
+    public mutating func add(_ bytes: UnsafeRawBufferPointer) {
         for byte in bytes {
             value ^= UInt64(byte)
             value &*= 0x0000_0100_0000_01B3
@@ -355,7 +357,7 @@ struct FNV1a64 {
         }
     }
 
-    var hex: String { String(value, radix: 16) }
+    public var hex: String { String(value, radix: 16) }
 }
 
 extension JSONEncoder {
