@@ -83,7 +83,7 @@ let package = Package(
 
         .testTarget(name: "CSmokeTests", dependencies: ["CHDF5", "CBLAS"]),
         .testTarget(name: "RLDataTests", dependencies: ["RLData", "CHDF5"]),
-        .testTarget(name: "CLITests", dependencies: ["d4rl-run", "EmbeddedPolicy", "DecisionFlowTraining"]),
+        .testTarget(name: "CLITests", dependencies: ["d4rl-run", "EmbeddedPolicy", "DecisionFlowTraining", "RLData", "DecisionFlow"]),
         .target(name: "MallocCounter", path: "Tests/Support/MallocCounter"),
         .testTarget(name: "RLEnvironmentsTests", dependencies: ["RLEnvironments"]),
         .testTarget(

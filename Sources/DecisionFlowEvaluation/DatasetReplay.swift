@@ -59,6 +59,20 @@ public enum DatasetReplay {
                     "holds states of \(nq)+\(nv) values and actions of \(A), but \(environment.name) has \(environment.state.count) and \(environment.actionSpace.dimension)",
                 remedy: "Replay the file in the environment it was recorded in.")
         }
+        guard terminals.count >= count else {
+            throw D4RLError(
+                .lengthMismatch, file: file, key: "terminals",
+                problem: "has \(terminals.count) rows but infos/qpos has \(count)",
+                remedy: "Every per-step key must have one row per step; the file was written inconsistently or cut short.")
+        }
+        for (key, values, width) in [("infos/qpos", positions, nq), ("infos/qvel", velocities, nv)] {
+            if let bad = values.firstIndex(where: { !$0.isFinite }) {
+                throw D4RLError(
+                    .nonFinite, file: file, key: key,
+                    problem: "row \(bad / max(width, 1)) holds \(values[bad]), not a simulator state",
+                    remedy: "Replay only the rows before it (--limit \(bad / max(width, 1))), or fix the recording.")
+            }
+        }
         _ = environment.reset(seed: 0)
         var errors: [Double] = []
         errors.reserveCapacity(count)
@@ -69,7 +83,14 @@ public enum DatasetReplay {
         for row in 0..<count {
             try environment.setState(
                 Array(positions[(row * nq)..<((row + 1) * nq)]) + Array(velocities[(row * nv)..<((row + 1) * nv)]))
-            let result = try environment.step(action: Array(actions[(row * A)..<((row + 1) * A)]))
+            let result: StepResult
+            do {
+                result = try environment.step(action: Array(actions[(row * A)..<((row + 1) * A)]))
+            } catch {
+                throw D4RLError(
+                    .nonFinite, file: file, key: "actions", problem: "row \(row): \(error)",
+                    remedy: "Replay only the rows before it (--limit \(row)), or fix the recording.")
+            }
             var worst = 0.0
             for j in 0..<S { worst = max(worst, abs(Double(result.observation[j]) - nextObservations[row * S + j])) }
             if !worst.isFinite { worst = .infinity }

@@ -18,6 +18,8 @@ public struct ConfigurationField {
     public let documentation: String
     /// What the flag takes, for `--help`: `<number>`, `<flow|softmax>`, `<file> ...`.
     public let valueHint: String
+    /// What the field takes, in words, for messages: "a whole number".
+    public let expected: String
     /// Whether the flag takes several values (up to the next flag).
     public let takesList: Bool
     /// Whether `train --resume` may change it. Fields that decide what is learned (data,
@@ -41,6 +43,7 @@ public struct ConfigurationField {
         self.defaultText = defaultText
         self.documentation = documentation
         valueHint = Value.valueHint
+        expected = Value.expected
         takesList = Value.takesList
         let key = FieldKey(name)
         decode = { container, configuration in

@@ -129,14 +129,24 @@ public final class Trainer {
                 throw TrainingError.badConfiguration(
                     file: "configuration", problem: "environment '\(name)' is unknown; known: \(known)")
             }
-            if let shape = D4RLEnvironmentShape.byEnvironment[environment],
-                shape.observationDimension != dataset.observationDimension
-                    || shape.actionDimension != dataset.actionDimension
+            if let mismatch = D4RLEnvironmentShape.mismatch(
+                environment: environment, observationDimension: dataset.observationDimension,
+                actionDimension: dataset.actionDimension)
             {
                 throw TrainingError.mismatch(
-                    "the configuration names environment \(environment) (observations \(shape.observationDimension), actions \(shape.actionDimension)), but \(dataset.files.joined(separator: ", ")) holds observations \(dataset.observationDimension), actions \(dataset.actionDimension): use a configuration made for this data's environment"
+                    "the configuration names environment \(environment): \(mismatch) (\(dataset.files.joined(separator: ", "))): use a configuration made for this data's environment"
                 )
             }
+        } else if let environment = dataset.environmentName,
+            let mismatch = D4RLEnvironmentShape.mismatch(
+                environment: environment, observationDimension: dataset.observationDimension,
+                actionDimension: dataset.actionDimension)
+        {
+            // The environment would come from the files' metadata: a mislabelled file must not
+            // be scored (or evaluated) as another environment.
+            throw TrainingError.mismatch(
+                "the metadata of \(dataset.files.joined(separator: ", ")) (behavior/env_id) says \(environment), but \(mismatch): the file is mislabelled. Set environment in the configuration (--environment) to the one the data came from"
+            )
         }
         let modelConfiguration = configuration.modelConfiguration(
             stateDimension: dataset.observationDimension, actionDimension: dataset.actionDimension)

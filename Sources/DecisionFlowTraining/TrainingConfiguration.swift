@@ -160,6 +160,19 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
                     "field '\(context.codingPath.map(\.stringValue).joined(separator: "."))' should be \(describe(type))"
             )
         } catch let DecodingError.dataCorrupted(context) {
+            // Foundation reports a number that does not fit its field (10.5 for a count, 1e30)
+            // without the field's name: find the field by decoding each one alone.
+            if context.codingPath.isEmpty {
+                for key in fields.keys.sorted() {
+                    guard let field = Self.field(named: key),
+                        let alone = try? JSONSerialization.data(withJSONObject: [key: fields[key]!])
+                    else { continue }
+                    if (try? JSONDecoder().decode(TrainingConfiguration.self, from: alone)) == nil {
+                        throw TrainingError.badConfiguration(
+                            file: source, problem: "field '\(key)' should be \(field.expected) (it is \(fields[key]!))")
+                    }
+                }
+            }
             throw TrainingError.badConfiguration(
                 file: source,
                 problem:

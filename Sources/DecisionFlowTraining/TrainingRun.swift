@@ -202,18 +202,27 @@ public final class TrainingRun {
             data.append(try encoder.encode(line))
             data.append(0x0A)
         }
-        try data.write(to: URL(fileURLWithPath: logPath), options: .atomic)
+        do {
+            try data.write(to: URL(fileURLWithPath: logPath), options: .atomic)
+        } catch {
+            throw TrainingError.runDirectory(path: logPath, problem: FileProblem.describe(error, writing: logPath))
+        }
     }
 
     private func append(_ line: LogLine) throws {
         var data = try JSONEncoder.sorted.encode(line)
         data.append(0x0A)
         guard let handle = FileHandle(forWritingAtPath: logPath) else {
-            throw TrainingError.runDirectory(path: logPath, problem: "cannot be opened for writing")
+            throw TrainingError.runDirectory(
+                path: logPath, problem: "cannot be opened for writing; check that the run directory is writable")
         }
-        try handle.seekToEnd()
-        try handle.write(contentsOf: data)
-        try handle.close()
+        do {
+            try handle.seekToEnd()
+            try handle.write(contentsOf: data)
+            try handle.close()
+        } catch {
+            throw TrainingError.runDirectory(path: logPath, problem: FileProblem.describe(error, writing: logPath))
+        }
     }
 
     /// Writes the checkpoint now (atomically).

@@ -22,6 +22,7 @@ extension DecisionTransformer {
     /// error too, since they mean the dictionary belongs to a different architecture.
     public func load(stateDictionary: [String: SafetensorsTensor], prefix: String = "", source: String) throws {
         var remaining = Set(stateDictionary.keys.filter { $0.hasPrefix(prefix) })
+        // Everything is checked before any weight is written: a bad file leaves the model as it was.
         for entry in layout.entries {
             let key = prefix + entry.name
             guard let tensor = stateDictionary[key] else {
@@ -38,7 +39,13 @@ extension DecisionTransformer {
                         "tensor '\(entry.name)' has shape \(tensor.shape) but this model needs \(entry.shape); the checkpoint was made for a different configuration (this model: \(configuration.summary))"
                 )
             }
-            for (offset, value) in tensor.values.enumerated() { parameterBase[entry.offset + offset] = value }
+            if let bad = tensor.values.firstIndex(where: { !$0.isFinite }) {
+                throw CheckpointError(
+                    file: source,
+                    problem:
+                        "tensor '\(entry.name)' holds \(tensor.values[bad]) at index \(bad); the weights are broken (a diverged training run?), use an earlier checkpoint"
+                )
+            }
             remaining.remove(key)
         }
         if let extra = remaining.sorted().first {
@@ -47,6 +54,11 @@ extension DecisionTransformer {
                 problem:
                     "tensor '\(extra.dropFirst(prefix.count))' has no place in this model (\(configuration.summary)); the checkpoint was made for a different architecture"
             )
+        }
+        for entry in layout.entries {
+            for (offset, value) in stateDictionary[prefix + entry.name]!.values.enumerated() {
+                parameterBase[entry.offset + offset] = value
+            }
         }
     }
 }

@@ -133,11 +133,14 @@ public struct ContextEncoding: Codable, Sendable, Equatable {
         guard maxTimestep >= 0, maxTimestep < model.maxEpisodeLength else {
             return "its maxTimestep \(maxTimestep) is outside the model's timestep table (0..<\(model.maxEpisodeLength))"
         }
-        guard rewardScale.isFinite, rewardScale != 0 else {
-            return "its rewardScale \(rewardScale) is not a finite nonzero number"
+        guard rewardScale.isFinite, rewardScale > 0 else {
+            return "its rewardScale \(rewardScale) is not a positive finite number"
         }
-        if let bad = stateScale.firstIndex(where: { !$0.isFinite || $0 == 0 }) ?? stateMean.firstIndex(where: { !$0.isFinite }) {
-            return "its state normalization has a non-finite value or a zero divisor at feature \(bad)"
+        if let bad = stateScale.firstIndex(where: { !($0.isFinite && $0 > 0) }) {
+            return "its state divisor (std) at feature \(bad) is \(stateScale[bad]); every divisor must be a positive finite number"
+        }
+        if let bad = stateMean.firstIndex(where: { !$0.isFinite }) {
+            return "its state mean at feature \(bad) is \(stateMean[bad]), not a finite number"
         }
         return nil
     }

@@ -25,6 +25,14 @@ struct D4RLFileLayout {
             )
         }
 
+        // A root group that cannot be listed would make every key look missing; say so instead.
+        do {
+            _ = try file.memberNames(of: "")
+        } catch let error as HDF5Error {
+            throw D4RLError(
+                .unreadableFile, file: path, problem: "has a root group that cannot be read (\(error.stack.last ?? "unknown cause"))",
+                remedy: "The file is damaged: download or write it again.")
+        }
         let observations = try D4RLFileLayout.numericKey("observations", in: file, ranks: [2])
         let actions = try D4RLFileLayout.numericKey("actions", in: file, ranks: [2])
         let rewards = try D4RLFileLayout.numericKey("rewards", in: file, ranks: [1, 2])
@@ -82,6 +90,13 @@ struct D4RLFileLayout {
                 remedy: "Check that this is a D4RL-schema file (see `d4rl-run inspect`), or write the key.")
         }
         let dataset = try damaged(file.path, key: key, "cannot be opened") { try file.dataset(key) }
+        if let missing = dataset.filters.first(where: { !$0.isAvailable }) {
+            throw D4RLError(
+                .unreadableFile, file: file.path, key: key,
+                problem: "is compressed with \(missing), a filter this libhdf5 does not have",
+                remedy:
+                    "Rewrite the file with gzip compression (h5py: compression='gzip') or none, or install the filter's HDF5 plugin.")
+        }
         guard dataset.elementType.isNumeric else {
             throw D4RLError(
                 .wrongType, file: file.path, key: key, problem: "holds \(dataset.elementType), not numbers",
@@ -113,6 +128,14 @@ struct D4RLFileLayout {
         do {
             return try body()
         } catch let error as HDF5Error {
+            // A compression filter libhdf5 lacks (h5py's lzf, blosc) is not damage.
+            if error.stack.contains(where: { $0.lowercased().contains("filter") }) {
+                throw D4RLError(
+                    .unreadableFile, file: file, key: key,
+                    problem:
+                        "\(problem): it is compressed with a filter this libhdf5 does not have (\(error.stack.last ?? "unknown filter"))",
+                    remedy: "Rewrite the file with gzip compression (h5py: compression='gzip') or none; d4rl-run slice writes gzip.")
+            }
             throw D4RLError(
                 .unreadableFile, file: file, key: key, problem: "\(problem) (\(error.stack.last ?? "unknown cause"))",
                 remedy: "The file is probably truncated or corrupt: download or write it again.")

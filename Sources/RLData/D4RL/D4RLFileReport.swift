@@ -81,6 +81,15 @@ public struct D4RLFileReport: Codable, Sendable {
             self.environment = name
             environmentSource = "file name"
         }
+        if let name = self.environment, let source = environmentSource,
+            let mismatch = D4RLEnvironmentShape.mismatch(
+                environment: name, observationDimension: observationDimension, actionDimension: actionDimension)
+        {
+            throw D4RLError(
+                .dimensionMismatch, file: file, key: "observations",
+                problem: "cannot be scored as \(name) (from \(source)): \(mismatch)",
+                remedy: "Pass --env with the environment the data was recorded in.")
+        }
         if let name = self.environment, let scores = D4RLReferenceScores.byEnvironment[name] {
             normalizedReturns = SummaryStatistics(dataset.trajectories.map { scores.normalize($0.totalReward) })
         }

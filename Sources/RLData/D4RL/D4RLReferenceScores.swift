@@ -69,3 +69,16 @@ public struct D4RLEnvironmentShape: Sendable, Equatable {
         "ant": D4RLEnvironmentShape(observationDimension: 111, actionDimension: 8),
     ]
 }
+
+extension D4RLEnvironmentShape {
+    /// Why data `observationDimension` and `actionDimension` wide cannot come from
+    /// `environment` (a registry name), if it cannot; nil when the widths agree or the
+    /// environment's widths are not known.
+    public static func mismatch(environment: String, observationDimension: Int, actionDimension: Int) -> String? {
+        guard let shape = byEnvironment[environment],
+            shape.observationDimension != observationDimension || shape.actionDimension != actionDimension
+        else { return nil }
+        return
+            "\(environment) has observations of \(shape.observationDimension) and actions of \(shape.actionDimension), but the data has \(observationDimension) and \(actionDimension)"
+    }
+}

@@ -70,6 +70,12 @@ public final class TrajectoryWriter {
         precondition(configuration.observationDimension > 0 && configuration.actionDimension > 0)
         self.path = path
         self.configuration = configuration
+        var status = stat()
+        if stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFDIR {
+            throw D4RLError(
+                .writeFailed, file: path, problem: "is a directory; a recording is written to a file",
+                remedy: "Name a file to write, e.g. \(path)/recording.hdf5.")
+        }
         do {
             let file = try HDF5File.create(path + ".partial")
             let layout = HDF5DatasetLayout(

@@ -297,7 +297,20 @@ public enum HDF5Filter: Equatable, Sendable, CustomStringConvertible {
         case .deflate(let level): return "gzip(\(level))"
         case .shuffle: return "shuffle"
         case .fletcher32: return "fletcher32"
-        case .other(let id): return "filter(\(id))"
+        case .other(let id): return Self.knownNames[id].map { "\($0)(\(id))" } ?? "filter(\(id))"
+        }
+    }
+
+    /// Names of common third-party filters, from the HDF Group's registry.
+    static let knownNames: [Int: String] = [
+        32000: "lzf", 32001: "blosc", 307: "bzip2", 32004: "lz4", 32008: "bitshuffle", 32015: "zstd",
+    ]
+
+    /// Whether this libhdf5 can decode data written with the filter.
+    public var isAvailable: Bool {
+        switch self {
+        case .deflate, .shuffle, .fletcher32: return true
+        case .other(let id): return H5Zfilter_avail(H5Z_filter_t(id)) > 0
         }
     }
 }

@@ -1,0 +1,169 @@
+import DecisionFlow
+import Foundation
+import RLData
+import Testing
+
+/// The tool as a careless or hostile user drives it (issue #10, classes 6, 7, 9, 10, 11 and
+/// 13): each case exits with the documented code and a message naming the file, key or flag,
+/// and leaves nothing behind.
+@Suite struct HostileInputTests {
+    func scratch() throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hostile-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return directory
+    }
+
+    /// A small D4RL file of `width`-wide observations labelled `envID`, with optional qpos.
+    func record(_ path: String, width: Int, actions: Int = 3, envID: String) throws {
+        let writer = try TrajectoryWriter(
+            path: path,
+            configuration: TrajectoryWriter.Configuration(
+                observationDimension: width, actionDimension: actions, recordsNextObservations: true,
+                qposDimension: 6, qvelDimension: 6))
+        for row in 0..<40 {
+            let observation = (0..<width).map { Float(row) / 40 + Float($0) / 100 }
+            try writer.append(
+                observation: observation, action: [Float](repeating: 0.1, count: actions), reward: 1,
+                terminal: row % 20 == 19, nextObservation: observation,
+                qpos: (0..<6).map { 1.25 + Double($0) / 100 },
+                qvel: [Double](repeating: 0, count: 6))
+        }
+        writer.setMetadata("behavior/env_id", .string(envID))
+        try writer.finish()
+    }
+
+    @Test func mislabelledEnvironmentsAreRefusedWhereverTheNameComesFrom() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let twelve = directory.appendingPathComponent("twelve.hdf5").path
+        try record(twelve, width: 12, envID: "Hopper-v3")
+        let run = directory.appendingPathComponent("run").path
+        let trained = try CLI.run(["train", "--dataset", twelve, "--steps", "2", "--out", run])
+        #expect(trained.status == 65 && trained.error.contains("mislabelled"), "\(trained.error)")
+        #expect(!FileManager.default.fileExists(atPath: run), "no run directory was made")
+
+        let scored = try CLI.run(["inspect", "data/hopper-medium-replay-tail25k.hdf5", "--env", "walker2d"])
+        #expect(scored.status == 65 && scored.output.contains("cannot be scored as walker2d"), "\(scored.output)")
+    }
+
+    @Test func importRefusesBrokenWeightsStatisticsAndEnvironments() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // A state dict under the reference's names, as PyTorch would save it.
+        let configuration = ModelConfiguration(
+            stateDimension: 11, actionDimension: 3, contextLength: 4, embeddingDimension: 16, layerCount: 1,
+            maxEpisodeLength: 1000)
+        let model = DecisionTransformer(configuration: configuration, batchCapacity: 1, seed: 1, threads: 1)
+        func writeStateDict(_ path: String, poison: Bool) throws {
+            var values = model.parameterValues
+            if poison { values[3] = .nan }
+            let data = try values.withUnsafeBufferPointer { all in
+                try Safetensors.serialize(
+                    model.layout.entries.map { ($0.name, $0.shape, UnsafeBufferPointer(rebasing: all[$0.range])) },
+                    metadata: [:])
+            }
+            try data.write(to: URL(fileURLWithPath: path))
+        }
+        let clean = directory.appendingPathComponent("clean.safetensors").path
+        let poisoned = directory.appendingPathComponent("poisoned.safetensors").path
+        try writeStateDict(clean, poison: false)
+        try writeStateDict(poisoned, poison: true)
+        let good: [String: Any] = [
+            "state_dim": 11, "act_dim": 3, "hidden_size": 16, "n_layer": 1, "n_head": 1, "max_length": 4,
+            "max_ep_len": 1000, "state_mean": [Double](repeating: 0, count: 11),
+            "state_std": [Double](repeating: 1, count: 11), "env": "hopper",
+        ]
+        let output = directory.appendingPathComponent("imported.safetensors").path
+        func importing(_ description: [String: Any], weights: String) throws -> CLI.Result {
+            let path = directory.appendingPathComponent("model.json").path
+            try JSONSerialization.data(withJSONObject: description).write(to: URL(fileURLWithPath: path))
+            return try CLI.run(["import", "--state-dict", weights, "--description", path, "--output", output])
+        }
+        var badStd = good
+        badStd["state_std"] = [Double](repeating: 1, count: 10) + [-1]
+        var badScale = good
+        badScale["scale"] = 0
+        var badEnv = good
+        badEnv["env"] = "atlantis"
+        var wrongEnv = good
+        wrongEnv["env"] = "walker2d"
+        for (description, weights, words) in [
+            (good, poisoned, "holds nan at index 3"), (badStd, clean, "feature 10 is -1.0"),
+            (badScale, clean, "rewardScale 0.0"), (badEnv, clean, "env 'atlantis'"), (wrongEnv, clean, "walker2d has"),
+        ] {
+            let refused = try importing(description, weights: weights)
+            #expect(refused.status == 65 && refused.error.contains(words), "\(words): \(refused.error)")
+            #expect(!FileManager.default.fileExists(atPath: output), "nothing was written")
+        }
+        let accepted = try importing(good, weights: clean)
+        #expect(accepted.status == 0, "\(accepted.error)")
+    }
+
+    @Test func sliceNeverWritesOverItsSource() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let source = directory.appendingPathComponent("source.hdf5").path
+        try FileManager.default.copyItem(atPath: "\(CLI.packageRoot.path)/data/hopper-medium-replay-tail25k.hdf5", toPath: source)
+        let link = directory.appendingPathComponent("alias.hdf5").path
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: source)
+        let before = try Data(contentsOf: URL(fileURLWithPath: source))
+        for target in [source, link] {
+            let refused = try CLI.run(["slice", source, "--output", target, "--max-steps", "2000"])
+            #expect(refused.status == 64 && refused.error.contains("is the source file"), "\(refused.error)")
+        }
+        let intoDirectory = try CLI.run(["slice", source, "--output", directory.path, "--max-steps", "2000"])
+        #expect(intoDirectory.status == 74 && intoDirectory.error.contains("is a directory"), "\(intoDirectory.error)")
+        #expect(!intoDirectory.error.contains(".partial"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: source)) == before, "the source is untouched")
+    }
+
+    @Test func edgeValuesAndOddPathsGetMessagesNotTraps() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for (arguments, code, words) in [
+            (["bench", "policy", "--decisions", "0"], Int32(64), "--decisions"),
+            (["bench", "policy", "--episodes", "0"], 64, "--episodes"),
+            (["bench", "model", "--steps", "0"], 64, "--steps"),
+            (["replay", "--limit=-3", "x.hdf5"], 64, "--limit"),
+            (["evaluate", "--checkpoint", directory.path, "--targets", ""], 64, "--targets"),
+            (["evaluate", "--checkpoint", directory.path, "--threads", "0"], 64, "--threads"),
+            (["evaluate", "--checkpoint", directory.path], 65, "is a directory"),
+            (["train", "--config", "configs/demo.json", "--learning-rate", "nan", "--out", directory.path + "/r"], 65, "learningRate"),
+        ] {
+            let result = try CLI.run(arguments)
+            #expect(result.status == code && result.error.contains(words), "\(arguments): \(result.status) \(result.error)")
+        }
+        let config = directory.appendingPathComponent("fraction.json").path
+        try Data(#"{"datasets": ["data/hopper-medium-replay-tail25k.hdf5"], "steps": 10.5}"#.utf8).write(
+            to: URL(fileURLWithPath: config))
+        let fraction = try CLI.run(["train", "--config", config, "--out", directory.path + "/r"])
+        #expect(fraction.error.contains("field 'steps' should be a whole number (it is 10.5)"), "\(fraction.error)")
+        #expect(!FileManager.default.fileExists(atPath: directory.path + "/r"))
+    }
+
+    @Test func unreadableDataIsExplained() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // h5py's lzf filter, which Debian's libhdf5 lacks: named, not called corrupt.
+        let lzf = try CLI.run(["inspect", "Tests/Fixtures/lzf-compressed.hdf5"])
+        #expect(lzf.status == 65 && lzf.output.contains("lzf(32000), a filter this libhdf5 does not have"), "\(lzf.output)")
+        // NaN in a recorded simulator state: the replay names the file, key and row.
+        // The recorder refuses NaN, so the file is written key by key, as another tool might.
+        let file = directory.appendingPathComponent("nan-qpos.hdf5").path
+        do {  // closed before the replay opens it
+            let hdf5 = try HDF5File.create(file)
+            let n = 20
+            try hdf5.write((0..<(n * 11)).map { Float($0 % 11) / 10 }, to: "observations", type: .float32, shape: [n, 11])
+            try hdf5.write((0..<(n * 11)).map { Float($0 % 11) / 10 }, to: "next_observations", type: .float32, shape: [n, 11])
+            try hdf5.write([Float](repeating: 0.1, count: n * 3), to: "actions", type: .float32, shape: [n, 3])
+            try hdf5.write([Float](repeating: 1, count: n), to: "rewards", type: .float32, shape: [n])
+            try hdf5.write((0..<n).map { $0 == n - 1 }, to: "terminals")
+            try hdf5.write(
+                (0..<(n * 6)).map { $0 == 7 * 6 + 2 ? Double.nan : 1.25 }, to: "infos/qpos", type: .float64, shape: [n, 6])
+            try hdf5.write([Double](repeating: 0, count: n * 6), to: "infos/qvel", type: .float64, shape: [n, 6])
+        }
+        let replay = try CLI.run(["replay", file, "--env", "hopper"])
+        #expect(replay.status == 65, "\(replay.error)")
+        #expect(replay.error.contains(file) && replay.error.contains("infos/qpos") && replay.error.contains("row 7"), "\(replay.error)")
+    }
+}
