@@ -107,12 +107,23 @@ public struct Checkpoint: Sendable {
     /// - Throws: `CheckpointError` when the file is missing, truncated, corrupted (checksum
     ///   mismatch), not a DecisionFlow checkpoint, or inconsistent with its configuration.
     public static func read(_ path: String) throws -> Checkpoint {
-        let contents: Safetensors.Contents
         do {
-            contents = try Safetensors.read(path)
+            return try decode(try Safetensors.read(path), source: path)
         } catch let error as SafetensorsError {
             throw CheckpointError(file: path, problem: "is not a readable checkpoint: \(error.problem)")
         }
+    }
+
+    /// Parses and verifies the bytes of a checkpoint file; `source` names it in errors.
+    public static func parse(_ data: Data, source: String) throws -> Checkpoint {
+        do {
+            return try decode(try Safetensors.parse(data, file: source), source: source)
+        } catch let error as SafetensorsError {
+            throw CheckpointError(file: source, problem: "is not a readable checkpoint: \(error.problem)")
+        }
+    }
+
+    private static func decode(_ contents: Safetensors.Contents, source path: String) throws -> Checkpoint {
         var metadata = contents.metadata
         let current = metadata["format"] == format
         guard current || metadata["format"] == formatWithoutHeaderChecksum else {

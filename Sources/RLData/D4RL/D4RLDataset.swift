@@ -67,7 +67,17 @@ public struct D4RLDataset: Sendable {
     ///   breaks the schema, holds NaN or infinity, is empty, or has no complete episode.
     public init(files: [String], options: D4RLLoadOptions = D4RLLoadOptions()) throws {
         precondition(!files.isEmpty, "D4RLDataset needs at least one file")
-        let layouts = try files.map { try D4RLFileLayout(path: $0) }
+        try self.init(layouts: try files.map { try D4RLFileLayout(path: $0) }, options: options)
+    }
+
+    /// Loads a D4RL file held in memory (an HDF5 file image); `name` stands for it in errors.
+    /// The same checks apply as to a file on disk.
+    public init(fileImage: [UInt8], name: String, options: D4RLLoadOptions = D4RLLoadOptions()) throws {
+        try self.init(layouts: [try D4RLFileLayout(image: fileImage, name: name)], options: options)
+    }
+
+    private init(layouts: [D4RLFileLayout], options: D4RLLoadOptions) throws {
+        let files = layouts.map(\.path)
         let first = layouts[0]
         for layout in layouts.dropFirst() {
             for (key, mine, theirs) in [

@@ -13,9 +13,18 @@ struct D4RLFileLayout {
     let metadata: [String: D4RLMetadataValue]
 
     init(path: String) throws {
+        try self.init(path: path) { try HDF5File.open(path) }
+    }
+
+    /// A file image in memory, named `name` in errors.
+    init(image: [UInt8], name: String) throws {
+        try self.init(path: name) { try HDF5File.open(image: image, name: name) }
+    }
+
+    private init(path: String, open: () throws -> HDF5File) throws {
         self.path = path
         do {
-            file = try HDF5File.open(path)
+            file = try open()
         } catch let error as HDF5Error {
             throw D4RLError(
                 .unreadableFile, file: path,

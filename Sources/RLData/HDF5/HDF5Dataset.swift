@@ -42,6 +42,15 @@ public final class HDF5Dataset {
             try HDF5Call.handle(H5Dget_type(id), "read the type of", file: file.path, object: path),
             kind: .datatype)
         elementType = HDF5ElementType.classify(fileType.id)
+        // Numbers (and the enumerations behind booleans) take at most 16 bytes; a larger
+        // declared size is a damaged or forged type, and converting it would allocate that
+        // much per element.
+        let elementBytes = H5Tget_size(fileType.id)
+        if elementType.isNumeric, elementBytes == 0 || elementBytes > 16 {
+            throw HDF5Error(
+                operation: "open dataset", file: file.path, objectPath: path,
+                stack: ["its number type declares \(elementBytes) bytes per element; the file is corrupt or was forged"])
+        }
         shape = try HDF5Dataset.dimensions(of: id, file: file.path, path: path)
 
         let plist = try HDF5Call.handle(
@@ -317,14 +326,43 @@ public enum HDF5Filter: Equatable, Sendable, CustomStringConvertible {
 
 /// Reads one string, of variable or fixed length, through a caller-supplied read call.
 enum HDF5StringReader {
+    /// The longest string read: metadata strings are short, and a damaged file can declare
+    /// gigabytes.
+    static let maximumBytes = 1 << 20
+
     static func read(
         fileType: hid_t, file: String, object: String,
         _ readCall: (_ memoryType: hid_t, _ buffer: UnsafeMutableRawPointer) -> herr_t
     ) throws -> String {
+        func tooLong(_ bytes: UInt64) -> HDF5Error {
+            HDF5Error(
+                operation: "read", file: file, objectPath: object,
+                stack: ["the string declares \(bytes) bytes, more than the \(maximumBytes) a string may hold here; the file is corrupt or was forged"])
+        }
+        // Checked before any conversion: libhdf5 1.10 allocates (and, for variable-length
+        // strings, can write past) what a damaged type declares.
+        let declaredSize = H5Tget_size(fileType)
+        guard declaredSize > 0, declaredSize <= maximumBytes else { throw tooLong(UInt64(declaredSize)) }
         let memoryType = try HDF5Call.handle(H5Tcopy(swift_H5T_C_S1()), "read", file: file, object: object)
         defer { HDF5Handle.close(memoryType, kind: .datatype) }
         try HDF5Call.check(H5Tset_cset(memoryType, H5Tget_cset(fileType)), "read", file: file, object: object)
         if H5Tis_variable_str(fileType) > 0 {
+            // libhdf5 1.10 sizes its conversion buffers by the size of the string's character
+            // type as stored, unchecked (h5py's newer libhdf5 rejects such files): read it from
+            // the encoded type (2-byte header, 8-byte type header, then the base type's class
+            // and bit fields and its 4-byte size) and refuse anything but a plain character.
+            var length = 0
+            if H5Tencode(fileType, nil, &length) >= 0, length >= 18, length <= 4096 {
+                var encoded = [UInt8](repeating: 0, count: length)
+                if H5Tencode(fileType, &encoded, &length) >= 0, encoded[2] & 0x0F == 9 {
+                    let base = (14..<18).reduce(UInt64(0)) { $0 | UInt64(encoded[$1]) << (8 * UInt64($1 - 14)) }
+                    guard (1...4).contains(base) else {
+                        throw HDF5Error(
+                            operation: "read", file: file, objectPath: object,
+                            stack: ["the string's characters declare \(base) bytes each; the file is corrupt or was forged"])
+                    }
+                }
+            }
             try HDF5Call.check(H5Tset_size(memoryType, swift_H5T_VARIABLE()), "read", file: file, object: object)
             var pointer: UnsafeMutablePointer<CChar>? = nil
             try HDF5Call.check(readCall(memoryType, &pointer), "read", file: file, object: object)
@@ -332,7 +370,7 @@ enum HDF5StringReader {
             defer { H5free_memory(pointer) }
             return String(cString: pointer)
         }
-        let size = Int(H5Tget_size(fileType))
+        let size = Int(declaredSize)
         try HDF5Call.check(H5Tset_size(memoryType, size + 1), "read", file: file, object: object)
         try HDF5Call.check(H5Tset_strpad(memoryType, H5T_STR_NULLTERM), "read", file: file, object: object)
         var bytes = [UInt8](repeating: 0, count: size + 1)

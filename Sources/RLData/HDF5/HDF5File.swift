@@ -37,6 +37,24 @@ public final class HDF5File {
         return HDF5File(path: path, handle: HDF5Handle(id, kind: .file), isWritable: false)
     }
 
+    /// Opens an HDF5 file image held in memory, read-only (libhdf5 copies the bytes); `name`
+    /// stands for the file in errors. For data that never touches a disk, and for fuzzing the
+    /// readers without a file system.
+    public static func open(image: [UInt8], name: String) throws -> HDF5File {
+        HDF5Call.silence()
+        let access = try HDF5Call.handle(
+            H5Pcreate(swift_H5P_FILE_ACCESS()), "open file image", file: name)
+        defer { HDF5Handle.close(access, kind: .propertyList) }
+        try HDF5Call.check(H5Pset_fapl_core(access, 1 << 16, false), "open file image", file: name)
+        try image.withUnsafeBytes { bytes in
+            try HDF5Call.check(
+                H5Pset_file_image(access, UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count),
+                "open file image", file: name)
+        }
+        let id = try HDF5Call.handle(H5Fopen(name, swift_H5F_ACC_RDONLY(), access), "open file image", file: name)
+        return HDF5File(path: name, handle: HDF5Handle(id, kind: .file), isWritable: false)
+    }
+
     /// Creates a new file, replacing any file at `path`.
     public static func create(_ path: String) throws -> HDF5File {
         HDF5Call.silence()
