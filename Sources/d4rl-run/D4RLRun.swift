@@ -15,7 +15,7 @@ struct D4RLRun: ParsableCommand {
             "Offline reinforcement learning on D4RL datasets: train, evaluate, embed, and inspect data and simulators.",
         subcommands: [
             TrainCommand.self, EvaluateCommand.self, PlotCommand.self, ImportCommand.self, InspectCommand.self,
-            ReplayCommand.self, SliceCommand.self, BenchCommand.self,
+            ReplayCommand.self, SliceCommand.self, BenchCommand.self, ProbeCommand.self,
         ]
     )
 

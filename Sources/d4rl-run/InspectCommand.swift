@@ -42,6 +42,13 @@ struct InspectCommand: ParsableCommand {
         var outcomes: [Outcome] = []
         for file in files {
             do {
+                try FileProbe.check([file])
+            } catch {
+                // libhdf5 crashed on it: not even its keys can be listed safely.
+                outcomes.append(.failure(file: file, keys: nil, error: "\(error)"))
+                continue
+            }
+            do {
                 outcomes.append(.report(try D4RLFileReport(file: file, environment: env, options: options)))
             } catch {
                 outcomes.append(.failure(file: file, keys: try? D4RLFileReport.listKeys(file), error: "\(error)"))

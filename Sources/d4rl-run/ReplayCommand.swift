@@ -37,6 +37,7 @@ struct ReplayCommand: ParsableCommand {
     func run() throws {
         var reports: [ReplayReport] = []
         for file in files {
+            try FileProbe.check([file])
             let name =
                 try env ?? D4RLDataset(file: file).environmentName
                 ?? {

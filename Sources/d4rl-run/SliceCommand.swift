@@ -43,6 +43,7 @@ struct SliceCommand: ParsableCommand {
             throw ValidationError(
                 "--output \(output) is the source file \(source) itself; write the slice to another file")
         }
+        try FileProbe.check([source])
         let dataset = try D4RLDataset(file: source, options: D4RLLoadOptions(loadNextObservations: true))
         var chosen: [Trajectory] = []
         var steps = 0

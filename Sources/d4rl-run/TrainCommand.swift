@@ -156,12 +156,14 @@ struct TrainCommand: ParsableCommand {
         let run: TrainingRun
         if let resume {
             let saved = try TrainingRun.savedConfiguration(in: resume)
+            try FileProbe.check(saved.datasets)
             let data = try D4RLDataset(
                 files: saved.datasets, options: D4RLLoadOptions(maxEpisodeSteps: saved.maxEpisodeSteps))
             run = try TrainingRun.resume(directory: resume, dataset: data) { try applyResumeFlags(to: &$0) }
             note("resuming \(resume) at step \(run.trainer.step) of \(run.trainer.configuration.steps)")
         } else {
             let configuration = try resolvedConfiguration()
+            try FileProbe.check(configuration.datasets)
             let data = try D4RLDataset(
                 files: configuration.datasets, options: D4RLLoadOptions(maxEpisodeSteps: configuration.maxEpisodeSteps))
             let name =

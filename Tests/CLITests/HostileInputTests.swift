@@ -147,6 +147,14 @@ import Testing
         // h5py's lzf filter, which Debian's libhdf5 lacks: named, not called corrupt.
         let lzf = try CLI.run(["inspect", "Tests/Fixtures/lzf-compressed.hdf5"])
         #expect(lzf.status == 65 && lzf.output.contains("lzf(32000), a filter this libhdf5 does not have"), "\(lzf.output)")
+        // A file that crashes libhdf5 1.10.8 itself (found by fuzzing): refused, not a crash.
+        let forged = "Fuzz/Known/libhdf5-1.10.8-object-header-out-of-bounds.hdf5"
+        let inspected = try CLI.run(["inspect", forged])
+        #expect(inspected.status == 65 && inspected.output.contains("crashed libhdf5"), "\(inspected.output)")
+        let run = directory.appendingPathComponent("run").path
+        let trained = try CLI.run(["train", "--dataset", forged, "--out", run])
+        #expect(trained.status == 65 && trained.error.contains("crashed libhdf5"), "\(trained.error)")
+        #expect(!FileManager.default.fileExists(atPath: run))
         // NaN in a recorded simulator state: the replay names the file, key and row.
         // The recorder refuses NaN, so the file is written key by key, as another tool might.
         let file = directory.appendingPathComponent("nan-qpos.hdf5").path
