@@ -59,6 +59,7 @@ struct DataBenchmark: ParsableCommand {
         let path: String
         var cleanup: String?
         if let file {
+            try FileProbe.check([file])
             path = file
         } else {
             path = FileManager.default.temporaryDirectory.appendingPathComponent("bench-hopper-\(steps).hdf5").path

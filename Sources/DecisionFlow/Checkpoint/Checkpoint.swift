@@ -170,13 +170,7 @@ public struct Checkpoint: Sendable {
                             "tensor '\(prefix + entry.name)' is missing or has the wrong shape for its configuration; the file is corrupt"
                     )
                 }
-                if let bad = tensor.values.firstIndex(where: { !$0.isFinite }) {
-                    throw CheckpointError(
-                        file: path,
-                        problem:
-                            "tensor '\(prefix + entry.name)' holds \(tensor.values[bad]) at index \(bad); the weights are broken, use an earlier checkpoint"
-                    )
-                }
+                try tensor.requireFinite(name: prefix + entry.name, file: path)
                 values.replaceSubrange(entry.range, with: tensor.values)
             }
             return values

@@ -39,13 +39,7 @@ extension DecisionTransformer {
                         "tensor '\(entry.name)' has shape \(tensor.shape) but this model needs \(entry.shape); the checkpoint was made for a different configuration (this model: \(configuration.summary))"
                 )
             }
-            if let bad = tensor.values.firstIndex(where: { !$0.isFinite }) {
-                throw CheckpointError(
-                    file: source,
-                    problem:
-                        "tensor '\(entry.name)' holds \(tensor.values[bad]) at index \(bad); the weights are broken (a diverged training run?), use an earlier checkpoint"
-                )
-            }
+            try tensor.requireFinite(name: entry.name, file: source)
             remaining.remove(key)
         }
         if let extra = remaining.sorted().first {
@@ -67,5 +61,20 @@ extension ModelConfiguration {
     /// A one-line description for messages: `flow, S 11, A 3, C 128, 3 layers, 1 head, K 20`.
     public var summary: String {
         "\(attention.rawValue) attention, S \(stateDimension), A \(actionDimension), C \(embeddingDimension), \(layerCount) layer\(layerCount == 1 ? "" : "s"), \(headCount) head\(headCount == 1 ? "" : "s"), MLP \(mlpDimension), K \(contextLength), max episode length \(maxEpisodeLength)"
+    }
+}
+
+extension SafetensorsTensor {
+    /// Throws, naming the tensor and the first bad index, when a value is NaN or infinite:
+    /// such weights come from a diverged run or a damaged file, and would only surface later
+    /// as NaN actions.
+    func requireFinite(name: String, file: String) throws {
+        if let bad = values.firstIndex(where: { !$0.isFinite }) {
+            throw CheckpointError(
+                file: file,
+                problem:
+                    "tensor '\(name)' holds \(values[bad]) at index \(bad); the weights are broken (a diverged training run?), use an earlier checkpoint"
+            )
+        }
     }
 }

@@ -71,12 +71,12 @@ public struct ModelConfiguration: Codable, Sendable, Equatable {
         self.layerNormEpsilon = layerNormEpsilon
         self.flowEpsilon = flowEpsilon
     }
+
     /// The dimension letters the passes name their sizes by: C channels, S state width,
     /// A action width, F MLP width, H heads, D head width.
     var letters: (C: Int, S: Int, A: Int, F: Int, H: Int, D: Int) {
         (embeddingDimension, stateDimension, actionDimension, mlpDimension, headCount, headDimension)
     }
-
 
     /// Head width (D = C / H).
     public var headDimension: Int { embeddingDimension / headCount }
