@@ -17,6 +17,8 @@ let package = Package(
         .library(name: "RLData", targets: ["RLData"]),
         .library(name: "DecisionFlow", targets: ["DecisionFlow"]),
         .library(name: "RLEnvironments", targets: ["RLEnvironments"]),
+        .library(name: "DecisionFlowTraining", targets: ["DecisionFlowTraining"]),
+        .library(name: "DecisionFlowEvaluation", targets: ["DecisionFlowEvaluation"]),
         .executable(name: "d4rl-run", targets: ["d4rl-run"]),
     ],
     dependencies: [

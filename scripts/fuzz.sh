@@ -12,9 +12,9 @@
 # One exception, reported but not failed: a crash whose first frame outside libc is inside
 # libhdf5 itself. Debian bookworm's libhdf5 1.10.8 has memory-safety bugs on forged object
 # headers that no caller can prevent; d4rl-run reads every HDF5 file in a child process first
-# (FileProbe) so that such a file is refused instead of crashing the tool. Timed runs of
-# FuzzD4RLSchema therefore use libFuzzer's fork mode, which keeps going after a crash; each
-# crash is then replayed and attributed to libhdf5 or to DecisionFlow.
+# (FileProbe) so that such a file is refused instead of crashing the tool. Timed runs restart
+# the fuzzer after each crash; each crash is then replayed and attributed to libhdf5 or to
+# DecisionFlow.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-30}"
@@ -32,24 +32,40 @@ for target in "${targets[@]}"; do
     esac
     corpus="$(mktemp -d)"
     cp "$seeds"/* "$corpus"/
-    if [ -n "${FUZZ_RUNS:-}" ]; then
-        budget=(-runs="$FUZZ_RUNS" -seed=1)
-        echo "fuzzing $target: $FUZZ_RUNS inputs from seed 1 (seeds: $seeds)"
-    elif [ "$target" = FuzzD4RLSchema ]; then
-        budget=(-max_total_time="$seconds" -fork=1 -ignore_crashes=1)
-        echo "fuzzing $target for $seconds s, fork mode (seeds: $seeds)"
-    else
-        budget=(-max_total_time="$seconds")
-        echo "fuzzing $target for $seconds s (seeds: $seeds)"
-    fi
     before=$(ls Fuzz/artifacts | wc -l)
-    set +e
-    Fuzz/.build/release/"$target" "$corpus" "${budget[@]}" -timeout=10 -rss_limit_mb=2048 \
-        -max_len=262144 -artifact_prefix=Fuzz/artifacts/"$target"- -print_final_stats=1 >"$corpus.log" 2>&1
-    status=$?
-    set -e
-    grep -E "^(Done|stat::number_of_executed_units|stat::peak_rss_mb|SUMMARY)|INFO: fuzzed for|INFO: exiting|ERROR: libFuzzer" \
-        "$corpus.log" | sort -u || true
+    hangs=0
+    common=(-timeout=10 -rss_limit_mb=2048 -max_len=262144 -artifact_prefix=Fuzz/artifacts/"$target"- -print_final_stats=1)
+    if [ -n "${FUZZ_RUNS:-}" ]; then
+        echo "fuzzing $target: $FUZZ_RUNS inputs from seed 1 (seeds: $seeds)"
+        set +e
+        timeout -k 5 300 Fuzz/.build/release/"$target" "$corpus" -runs="$FUZZ_RUNS" -seed=1 "${common[@]}" >"$corpus.log" 2>&1
+        status=$?
+        set -e
+    else
+        # Sessions restarted after each crash until the time is up, each under a hard limit:
+        # after libhdf5 corrupts the heap, libFuzzer's own crash report can deadlock in malloc
+        # (its fork mode then waits for ever), so a stalled session is killed and counted.
+        echo "fuzzing $target for $seconds s (seeds: $seeds)"
+        start=$(date +%s)
+        status=0
+        : >"$corpus.log"
+        while true; do
+            left=$(( seconds - ($(date +%s) - start) ))
+            [ "$left" -le 0 ] && break
+            set +e
+            timeout -k 5 $(( left + 30 )) Fuzz/.build/release/"$target" "$corpus" -max_total_time="$left" "${common[@]}" \
+                >>"$corpus.log" 2>&1
+            session=$?
+            set -e
+            if [ "$session" -eq 0 ]; then break; fi
+            if [ "$session" -ge 124 ] && [ "$session" -le 137 ] && ! tail -5 "$corpus.log" | grep -q "Test unit written"; then
+                hangs=$((hangs + 1))
+            fi
+            status=$session
+        done
+    fi
+    grep -E "^(Done|stat::number_of_executed_units|stat::peak_rss_mb|SUMMARY)|ERROR: libFuzzer" "$corpus.log" \
+        | sort | uniq -c || true
     rm -rf "$corpus" "$corpus.log"
     # Attribute every crash this run left: inside libhdf5, or ours.
     ours=0
@@ -57,21 +73,24 @@ for target in "${targets[@]}"; do
     for artifact in $(ls -t Fuzz/artifacts | head -n $(( $(ls Fuzz/artifacts | wc -l) - before ))); do
         path="Fuzz/artifacts/$artifact"
         case "$artifact" in
-            *crash-*)
-                frame=$(Fuzz/.build/release/"$target" "$path" 2>&1 | grep -E '^ +#[0-9]+ ' \
-                    | grep -vE 'libc\.so|sysdeps|memmove|memcpy|memset' | head -1 || true)
+            *crash-* | *timeout-*)
+                # Replayed (a timeout with a 5 s alarm, whose report carries the stack too); the
+                # first frame outside libc and libFuzzer says whose code it was.
+                frame=$(timeout -k 5 60 Fuzz/.build/release/"$target" -timeout=5 "$path" 2>&1 | grep -E '^ +#[0-9]+ ' \
+                    | grep -vE 'libc\.so|sysdeps|memmove|memcpy|memset|compiler-rt|__restore_rt' | head -1 || true)
+                kind=${artifact%%-*}; kind=${artifact#"$target"-}; kind=${kind%%-*}
                 if echo "$frame" | grep -q 'libhdf5'; then
                     external=$((external + 1))
-                    echo "  crash inside libhdf5 (not DecisionFlow's code): $path"
+                    echo "  $kind inside libhdf5 (not DecisionFlow's code): $path"
                 else
                     ours=$((ours + 1))
-                    echo "  CRASH in DecisionFlow: $path ($frame)" >&2
+                    echo "  $kind in DecisionFlow: $path ($frame)" >&2
                 fi ;;
             *) ours=$((ours + 1)); echo "  FAILURE: $path" >&2 ;;
         esac
     done
-    echo "  $target: $ours failure(s) in DecisionFlow, $external crash(es) inside libhdf5"
-    if [ "$ours" -ne 0 ] || { [ "$status" -ne 0 ] && [ "$external" -eq 0 ]; }; then
+    echo "  $target: $ours failure(s) in DecisionFlow, $external crash(es) or hang(s) inside libhdf5, $hangs session(s) stalled in libFuzzer's crash report and killed"
+    if [ "$ours" -ne 0 ] || { [ "$status" -ne 0 ] && [ "$external" -eq 0 ] && [ "$hangs" -eq 0 ]; }; then
         echo "$target failed (status $status); the inputs are in Fuzz/artifacts/" >&2
         failed=1
     fi

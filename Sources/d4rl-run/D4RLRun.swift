@@ -13,6 +13,7 @@ struct D4RLRun: ParsableCommand {
         commandName: "d4rl-run",
         abstract:
             "Offline reinforcement learning on D4RL datasets: train, evaluate, embed, and inspect data and simulators.",
+        version: DecisionFlowVersion.current,
         subcommands: [
             TrainCommand.self, EvaluateCommand.self, PlotCommand.self, ImportCommand.self, InspectCommand.self,
             ReplayCommand.self, SliceCommand.self, BenchCommand.self, ProbeCommand.self,

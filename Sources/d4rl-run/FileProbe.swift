@@ -11,6 +11,8 @@ import RLData
 /// keys, every numeric dataset and string, then the D4RL loader. If the child dies of a
 /// signal, the command stops with a typed error naming the file instead of crashing; if it
 /// exits normally, any problem the file has is reported by the ordinary checks that follow.
+/// A child still reading after 30 s (plus a second per 10 MB) is killed: forged heaps can make
+/// libhdf5 loop for ever (`Fuzz/Known/libhdf5-1.10.8-global-heap-loop.hdf5`).
 enum FileProbe {
     /// Probes each of `files` in a child process.
     ///
@@ -23,7 +25,21 @@ enum FileProbe {
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()
-            process.waitUntilExit()
+            // libhdf5 can also loop for ever on a forged heap; a complete read of a real file
+            // takes about a second per 100 MB, so the child gets far more than it needs.
+            let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
+            let allowed = 30 + size / 10_000_000
+            let deadline = Date().addingTimeInterval(Double(allowed))
+            while process.isRunning && Date() < deadline { usleep(20_000) }
+            if process.isRunning {
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+                throw D4RLError(
+                    .unreadableFile, file: file,
+                    problem:
+                        "made libhdf5 loop: its structure could not be read in \(allowed) s; the file is corrupt or was forged",
+                    remedy: "Do not use this file: download or write it again from a trusted source.")
+            }
             if process.terminationReason == .uncaughtSignal {
                 throw D4RLError(
                     .unreadableFile, file: file,

@@ -1,3 +1,4 @@
+import DecisionFlow
 import Foundation
 import Testing
 
@@ -132,5 +133,15 @@ enum CLI {
         #expect((metadata["source"] as? String)?.hasPrefix("walker2d-medium.hdf5, rows 0..<") == true)
         let keys = try #require(report["keys"] as? [[String: Any]]).compactMap { $0["path"] as? String }
         #expect(keys.contains("infos/qpos") && keys.contains("next_observations"))
+    }
+}
+
+@Suite struct VersionTests {
+    /// `--version` prints the library's semantic version, the one `DecisionFlowVersion` holds.
+    @Test func versionIsPrinted() throws {
+        let result = try CLI.run(["--version"])
+        #expect(result.status == 0)
+        #expect(result.output.trimmingCharacters(in: .whitespacesAndNewlines) == DecisionFlowVersion.current)
+        #expect(DecisionFlowVersion.current.split(separator: ".").count == 3)
     }
 }

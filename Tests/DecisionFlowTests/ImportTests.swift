@@ -77,3 +77,76 @@ import Testing
         #expect(problem(#"{"state_dim": 11}"#)?.contains("lacks the field") == true)
     }
 }
+
+/// State dicts as GPU training saves them (issue #12): GPT-2's U8 mask buffers, F16 and BF16
+/// weights.
+@Suite struct ImportDTypeTests {
+    static let configuration = ModelConfiguration(
+        stateDimension: 5, actionDimension: 2, contextLength: 4, embeddingDimension: 16, layerCount: 2, headCount: 2,
+        maxEpisodeLength: 50, attention: .softmax)
+
+    /// The model's weights as raw tensors of `dtype`, plus GPT-2's buffers when asked.
+    static func stateDict(
+        _ model: DecisionTransformer, dtype: SafetensorsTensor.DType, buffers: Int? = nil
+    ) -> [(name: String, dtype: SafetensorsTensor.DType, shape: [Int], bytes: [UInt8])] {
+        let values = model.parameterValues
+        var tensors: [(name: String, dtype: SafetensorsTensor.DType, shape: [Int], bytes: [UInt8])] =
+            model.layout.entries.map { entry in
+                let bytes: [UInt8] = values[entry.range].flatMap { value -> [UInt8] in
+                    switch dtype {
+                    case .float16: return withUnsafeBytes(of: Float16(value).bitPattern.littleEndian) { Array($0) }
+                    case .bfloat16:
+                        return withUnsafeBytes(of: UInt16(value.bitPattern >> 16).littleEndian) { Array($0) }
+                    default: return withUnsafeBytes(of: value.bitPattern.littleEndian) { Array($0) }
+                    }
+                }
+                return (entry.name, dtype, entry.shape, bytes)
+            }
+        if let n = buffers {
+            for block in 0..<model.configuration.layerCount {
+                let mask: [UInt8] = (0..<(n * n)).map { $0 % n <= $0 / n ? 1 : 0 }  // lower triangle
+                tensors.append(("transformer.h.\(block).attn.bias", .uint8, [1, 1, n, n], mask))
+                tensors.append(
+                    (
+                        "transformer.h.\(block).attn.masked_bias", .float32, [],
+                        withUnsafeBytes(of: Float(-1e4).bitPattern.littleEndian) { Array($0) }
+                    ))
+            }
+        }
+        return tensors
+    }
+
+    func load(_ tensors: [(name: String, dtype: SafetensorsTensor.DType, shape: [Int], bytes: [UInt8])]) throws
+        -> DecisionTransformer
+    {
+        let data = try Safetensors.serialize(raw: tensors, metadata: [:])
+        let model = DecisionTransformer(configuration: Self.configuration, batchCapacity: 1, seed: 0, threads: 1)
+        try model.load(stateDictionary: try Safetensors.parse(data, file: "state.safetensors").tensors, source: "state")
+        return model
+    }
+
+    @Test func gpt2BuffersAreCheckedAndSkipped() throws {
+        let source = DecisionTransformer(configuration: Self.configuration, batchCapacity: 1, seed: 7, threads: 1)
+        let loaded = try load(Self.stateDict(source, dtype: .float32, buffers: 64))
+        #expect(loaded.parameterValues == source.parameterValues)
+        // A mask smaller than the model's token count is refused, naming the buffer.
+        do {
+            _ = try load(Self.stateDict(source, dtype: .float32, buffers: 8))
+            Issue.record("an 8-token mask was accepted for a 12-token model")
+        } catch let error as CheckpointError {
+            #expect(error.problem.contains("attn.bias") && error.problem.contains("12 tokens"), "\(error)")
+        }
+    }
+
+    @Test(arguments: [SafetensorsTensor.DType.float16, .bfloat16])
+    func halfPrecisionWeightsImportToRounding(dtype: SafetensorsTensor.DType) throws {
+        let source = DecisionTransformer(configuration: Self.configuration, batchCapacity: 1, seed: 8, threads: 1)
+        let loaded = try load(Self.stateDict(source, dtype: dtype, buffers: 12))
+        for (original, imported) in zip(source.parameterValues, loaded.parameterValues) {
+            let expected =
+                dtype == .float16 ? Float(Float16(original)) : Float(bitPattern: original.bitPattern & 0xFFFF_0000)
+            #expect(imported == expected)
+            #expect(abs(imported - original) <= abs(original) * (dtype == .float16 ? 1e-3 : 8e-3) + 1e-7)
+        }
+    }
+}

@@ -3,18 +3,30 @@ import Foundation
 /// A tensor read from (or to be written to) a safetensors file.
 public struct SafetensorsTensor: Sendable, Equatable {
     /// The stored element type.
-    public enum DType: String, Sendable {
+    public enum DType: String, Sendable, CaseIterable {
         case float32 = "F32"
         case float64 = "F64"
+        /// IEEE half precision, common in weights trained on GPUs.
+        case float16 = "F16"
+        /// bfloat16: float32's exponent with a 7-bit mantissa.
+        case bfloat16 = "BF16"
         case int64 = "I64"
         case int32 = "I32"
+        /// GPT-2's causal-mask buffer (`attn.bias`) is stored as bytes.
+        case uint8 = "U8"
+        case bool = "BOOL"
 
         var byteWidth: Int {
             switch self {
             case .float32, .int32: return 4
             case .float64, .int64: return 8
+            case .float16, .bfloat16: return 2
+            case .uint8, .bool: return 1
             }
         }
+
+        /// Whether the values are whole numbers (kept in `integers` too).
+        var isInteger: Bool { [.int64, .int32, .uint8, .bool].contains(self) }
     }
 
     /// The element type in the file.
@@ -143,7 +155,9 @@ public enum Safetensors {
                 throw fail("has a malformed header entry (it needs dtype, shape and two data_offsets)", tensor: name)
             }
             guard let dtype = SafetensorsTensor.DType(rawValue: dtypeName) else {
-                throw fail("has dtype \(dtypeName); only F32, F64, I64 and I32 are supported", tensor: name)
+                throw fail(
+                    "has dtype \(dtypeName); supported: \(SafetensorsTensor.DType.allCases.map(\.rawValue).joined(separator: ", "))",
+                    tensor: name)
             }
             guard shape.allSatisfy({ $0 >= 0 }), let count = CheckedSize.product(of: shape.map { Optional($0) }),
                 let bytes = CheckedSize.product(count, dtype.byteWidth)
@@ -182,33 +196,56 @@ public enum Safetensors {
     private static func decode(
         _ raw: UnsafeRawBufferPointer, offset: Int, count: Int, dtype: SafetensorsTensor.DType, shape: [Int]
     ) -> SafetensorsTensor {
-        switch dtype {
-        case .float32:
-            let values = (0..<count).map {
-                Float(
-                    bitPattern: UInt32(
-                        littleEndian: raw.loadUnaligned(fromByteOffset: offset + 4 * $0, as: UInt32.self)))
-            }
-            return SafetensorsTensor(dtype: dtype, shape: shape, values: values, integers: nil)
-        case .float64:
-            let values = (0..<count).map {
-                Float(
-                    Double(
-                        bitPattern: UInt64(
-                            littleEndian: raw.loadUnaligned(fromByteOffset: offset + 8 * $0, as: UInt64.self))))
-            }
-            return SafetensorsTensor(dtype: dtype, shape: shape, values: values, integers: nil)
-        case .int64:
-            let integers = (0..<count).map {
-                Int(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 8 * $0, as: Int64.self)))
-            }
-            return SafetensorsTensor(dtype: dtype, shape: shape, values: integers.map { Float($0) }, integers: integers)
-        case .int32:
-            let integers = (0..<count).map {
-                Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 4 * $0, as: Int32.self)))
-            }
-            return SafetensorsTensor(dtype: dtype, shape: shape, values: integers.map { Float($0) }, integers: integers)
+        func load<T: FixedWidthInteger>(_: T.Type, _ index: Int) -> T {
+            T(littleEndian: raw.loadUnaligned(fromByteOffset: offset + MemoryLayout<T>.size * index, as: T.self))
         }
+        let values: [Float]
+        var integers: [Int]? = nil
+        switch dtype {
+        case .float32: values = (0..<count).map { Float(bitPattern: load(UInt32.self, $0)) }
+        case .float64: values = (0..<count).map { Float(Double(bitPattern: load(UInt64.self, $0))) }
+        case .float16: values = (0..<count).map { Float(Float16(bitPattern: load(UInt16.self, $0))) }
+        case .bfloat16: values = (0..<count).map { Float(bitPattern: UInt32(load(UInt16.self, $0)) << 16) }
+        case .int64, .int32, .uint8, .bool:
+            let whole: [Int] = (0..<count).map {
+                switch dtype {
+                case .int64: return Int(Int64(bitPattern: load(UInt64.self, $0)))
+                case .int32: return Int(Int32(bitPattern: load(UInt32.self, $0)))
+                default: return Int(load(UInt8.self, $0))
+                }
+            }
+            integers = whole
+            values = whole.map { Float($0) }
+        }
+        return SafetensorsTensor(dtype: dtype, shape: shape, values: values, integers: integers)
+    }
+
+    /// Serializes tensors of any supported dtype from their little-endian bytes (in the given
+    /// order), with metadata: for buffers such as GPT-2's U8 causal mask, and half-precision
+    /// weights.
+    public static func serialize(
+        raw tensors: [(name: String, dtype: SafetensorsTensor.DType, shape: [Int], bytes: [UInt8])],
+        metadata: [String: String]
+    ) throws -> Data {
+        var header: [String: Any] = [:]
+        var offset = 0
+        for tensor in tensors {
+            precondition(
+                tensor.bytes.count == tensor.shape.reduce(1, *) * tensor.dtype.byteWidth,
+                "\(tensor.name): bytes do not fill shape \(tensor.shape)")
+            header[tensor.name] = [
+                "dtype": tensor.dtype.rawValue, "shape": tensor.shape, "data_offsets": [offset, offset + tensor.bytes.count],
+            ]
+            offset += tensor.bytes.count
+        }
+        if !metadata.isEmpty { header["__metadata__"] = metadata }
+        var headerData = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+        while (8 + headerData.count) % 8 != 0 { headerData.append(0x20) }
+        var data = Data(capacity: 8 + headerData.count + offset)
+        withUnsafeBytes(of: UInt64(headerData.count).littleEndian) { data.append(contentsOf: $0) }
+        data.append(headerData)
+        for tensor in tensors { data.append(contentsOf: tensor.bytes) }
+        return data
     }
 
     /// Serializes float32 tensors (in name order, so output is reproducible) and metadata.

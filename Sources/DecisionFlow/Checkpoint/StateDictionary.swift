@@ -42,6 +42,26 @@ extension DecisionTransformer {
             try tensor.requireFinite(name: entry.name, file: source)
             remaining.remove(key)
         }
+        // GPT-2's registered buffers (the causal mask and its fill value) are part of a softmax
+        // state dict but not weights: check their shapes and skip them.
+        for key in remaining.sorted() {
+            guard configuration.attention == .softmax, let tensor = stateDictionary[key],
+                let buffer = Self.gpt2Buffer(String(key.dropFirst(prefix.count)), layers: configuration.layerCount)
+            else { continue }
+            let fits =
+                buffer == "bias"
+                ? tensor.shape.count == 4 && tensor.shape[0] == 1 && tensor.shape[1] == 1
+                    && tensor.shape[2] == tensor.shape[3] && tensor.shape[2] >= configuration.tokenCount
+                : tensor.shape.reduce(1, *) == 1
+            guard fits else {
+                throw CheckpointError(
+                    file: source,
+                    problem:
+                        "GPT-2 buffer '\(key.dropFirst(prefix.count))' has shape \(tensor.shape); expected \(buffer == "bias" ? "[1, 1, n, n] with n ≥ \(configuration.tokenCount) tokens" : "one value")"
+                )
+            }
+            remaining.remove(key)
+        }
         if let extra = remaining.sorted().first {
             throw CheckpointError(
                 file: source,
@@ -76,5 +96,17 @@ extension SafetensorsTensor {
                     "tensor '\(name)' holds \(values[bad]) at index \(bad); the weights are broken (a diverged training run?), use an earlier checkpoint"
             )
         }
+    }
+}
+
+extension DecisionTransformer {
+    /// "bias" or "masked_bias" when `name` is GPT-2's causal-mask buffer of one of the first
+    /// `layers` blocks (`transformer.h.3.attn.bias`), nil otherwise.
+    static func gpt2Buffer(_ name: String, layers: Int) -> String? {
+        let parts = name.split(separator: ".")
+        guard parts.count == 5, parts[0] == "transformer", parts[1] == "h", let block = Int(parts[2]),
+            (0..<layers).contains(block), parts[3] == "attn", parts[4] == "bias" || parts[4] == "masked_bias"
+        else { return nil }
+        return String(parts[4])
     }
 }

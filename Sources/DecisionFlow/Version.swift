@@ -1,0 +1,5 @@
+/// The library's version, following semantic versioning (0.x: the API may still change between
+/// minor versions). `d4rl-run --version` prints it.
+public enum DecisionFlowVersion {
+    public static let current = "0.2.0"
+}
