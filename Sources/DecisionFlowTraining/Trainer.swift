@@ -93,6 +93,13 @@ public final class Trainer {
             throw TrainingError.mismatch("no configuration")
         }
         if let state {
+            guard state.step >= 0, state.step == resuming?.0.optimizer?.step ?? state.step else {
+                throw TrainingError.runDirectory(
+                    path: resuming?.1 ?? "checkpoint",
+                    problem:
+                        "has a training state at step \(state.step) that disagrees with its optimizer (step \(resuming?.0.optimizer?.step ?? -1)); the checkpoint is corrupt, use an earlier one"
+                )
+            }
             try adjust(&configuration)
             let fixed = configuration.fieldsChanged(from: state.configuration).filter { !$0.changeableOnResume }
             if !fixed.isEmpty {
