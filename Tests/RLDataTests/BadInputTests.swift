@@ -220,3 +220,19 @@ import Testing
         }
     }
 }
+
+/// A group linked into itself (found by fuzzing): listing the file stops at a depth limit with
+/// a typed error instead of recursing until the stack runs out.
+@Suite struct GroupCycleTests {
+    @Test func aGroupLinkedIntoItselfIsRefused() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/group-cycle.hdf5").path
+        let file = try HDF5File.open(path)
+        do {
+            _ = try file.entries()
+            Issue.record("an endless tree was listed")
+        } catch let error as HDF5Error {
+            #expect(error.description.contains("nest more than 32 deep"), "\(error)")
+        }
+    }
+}

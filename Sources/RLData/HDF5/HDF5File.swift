@@ -113,13 +113,29 @@ public final class HDF5File {
         return result
     }
 
-    private func collectEntries(in groupPath: String, into result: inout [HDF5Entry]) throws {
+    /// The deepest nesting and the most objects a walk visits. Groups can be hard-linked into
+    /// themselves, so a file can describe an endless tree in a few bytes; no real dataset file
+    /// comes near these.
+    static let maximumDepth = 32
+    static let maximumEntries = 100_000
+
+    private func collectEntries(in groupPath: String, into result: inout [HDF5Entry], depth: Int = 0) throws {
+        guard depth < Self.maximumDepth else {
+            throw HDF5Error(
+                operation: "list", file: path, objectPath: groupPath,
+                stack: ["groups nest more than \(Self.maximumDepth) deep (a group linked into itself?); the file is corrupt or was forged"])
+        }
         for name in try memberNames(of: groupPath) {
+            guard result.count < Self.maximumEntries else {
+                throw HDF5Error(
+                    operation: "list", file: path, objectPath: groupPath,
+                    stack: ["the file holds more than \(Self.maximumEntries) objects; the file is corrupt or was forged"])
+            }
             let childPath = groupPath.isEmpty ? name : "\(groupPath)/\(name)"
             switch kind(of: childPath) {
             case .group:
                 result.append(HDF5Entry(path: childPath, kind: .group))
-                try collectEntries(in: childPath, into: &result)
+                try collectEntries(in: childPath, into: &result, depth: depth + 1)
             case .dataset:
                 result.append(HDF5Entry(path: childPath, kind: .dataset))
             case nil:
