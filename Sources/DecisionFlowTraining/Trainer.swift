@@ -92,6 +92,8 @@ public final class Trainer {
         guard var configuration = given ?? state?.configuration else {
             throw TrainingError.mismatch("no configuration")
         }
+        // Hashed once: recorded in checkpoints, and compared with the saved one on resume.
+        let fingerprint = dataset.fingerprint
         if let state {
             guard state.step >= 0, state.step == resuming?.0.optimizer?.step ?? state.step else {
                 throw TrainingError.runDirectory(
@@ -119,7 +121,6 @@ public final class Trainer {
             changesOnResume = configuration.fieldsChanged(from: state.configuration).map {
                 "\($0.name) \(state.configuration.text(of: $0)) → \(configuration.text(of: $0))"
             }
-            let fingerprint = dataset.fingerprint
             if let recorded = state.dataFingerprint, recorded != fingerprint {
                 throw TrainingError.mismatch(
                     "the run was trained on data with fingerprint \(recorded), but \(dataset.files.joined(separator: ", ")) now hold data with fingerprint \(fingerprint): the files were replaced or config.json was edited. Restore the original data, or start a new run on this one"
@@ -192,7 +193,7 @@ public final class Trainer {
             ? [
                 "contextLength \(configuration.contextLength) is longer than every episode in the data (the longest has \(longest) steps): every window is padded, which costs time and memory but teaches nothing; a contextLength of \(longest) sees the same data"
             ] : []
-        dataFingerprint = dataset.fingerprint
+        dataFingerprint = fingerprint
         step = 0
         if let (checkpoint, source) = resuming, let state {
             try model.load(checkpoint, source: source)

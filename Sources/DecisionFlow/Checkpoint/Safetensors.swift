@@ -227,47 +227,50 @@ public enum Safetensors {
         raw tensors: [(name: String, dtype: SafetensorsTensor.DType, shape: [Int], bytes: [UInt8])],
         metadata: [String: String]
     ) throws -> Data {
-        var header: [String: Any] = [:]
-        var offset = 0
         for tensor in tensors {
             precondition(
                 tensor.bytes.count == tensor.shape.reduce(1, *) * tensor.dtype.byteWidth,
                 "\(tensor.name): bytes do not fill shape \(tensor.shape)")
-            header[tensor.name] = [
-                "dtype": tensor.dtype.rawValue, "shape": tensor.shape, "data_offsets": [offset, offset + tensor.bytes.count],
-            ]
-            offset += tensor.bytes.count
         }
-        if !metadata.isEmpty { header["__metadata__"] = metadata }
-        var headerData = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
-        while (8 + headerData.count) % 8 != 0 { headerData.append(0x20) }
-        var data = Data(capacity: 8 + headerData.count + offset)
-        withUnsafeBytes(of: UInt64(headerData.count).littleEndian) { data.append(contentsOf: $0) }
-        data.append(headerData)
-        for tensor in tensors { data.append(contentsOf: tensor.bytes) }
-        return data
+        return try assemble(
+            tensors.map { ($0.name, $0.dtype, $0.shape, $0.bytes.count) }, metadata: metadata
+        ) { data in
+            for tensor in tensors { data.append(contentsOf: tensor.bytes) }
+        }
     }
 
     /// Serializes float32 tensors (in name order, so output is reproducible) and metadata.
     public static func serialize(
         _ tensors: [(name: String, shape: [Int], values: UnsafeBufferPointer<Float>)], metadata: [String: String]
     ) throws -> Data {
+        try assemble(tensors.map { ($0.name, .float32, $0.shape, $0.values.count * 4) }, metadata: metadata) { data in
+            // Every platform Swift runs this on is little-endian, the format's byte order.
+            for tensor in tensors { data.append(tensor.values) }
+        }
+    }
+
+    /// The file around the tensors: the header (each tensor's dtype, shape and byte range, in
+    /// the given order, then the metadata), padded with spaces so the data starts 8-byte
+    /// aligned as the format advises, then the data `appendData` writes in the same order.
+    private static func assemble(
+        _ tensors: [(name: String, dtype: SafetensorsTensor.DType, shape: [Int], byteCount: Int)],
+        metadata: [String: String], appendData: (inout Data) -> Void
+    ) throws -> Data {
         var header: [String: Any] = [:]
         var offset = 0
         for tensor in tensors {
-            let bytes = tensor.values.count * 4
-            header[tensor.name] = ["dtype": "F32", "shape": tensor.shape, "data_offsets": [offset, offset + bytes]]
-            offset += bytes
+            header[tensor.name] = [
+                "dtype": tensor.dtype.rawValue, "shape": tensor.shape, "data_offsets": [offset, offset + tensor.byteCount],
+            ]
+            offset += tensor.byteCount
         }
         if !metadata.isEmpty { header["__metadata__"] = metadata }
         var headerData = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
-        // Pad the header with spaces so the data starts 8-byte aligned, as the format advises.
         while (8 + headerData.count) % 8 != 0 { headerData.append(0x20) }
         var data = Data(capacity: 8 + headerData.count + offset)
         withUnsafeBytes(of: UInt64(headerData.count).littleEndian) { data.append(contentsOf: $0) }
         data.append(headerData)
-        // Every platform Swift runs this on is little-endian, the format's byte order.
-        for tensor in tensors { data.append(tensor.values) }
+        appendData(&data)
         return data
     }
 }
