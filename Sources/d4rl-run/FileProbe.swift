@@ -27,7 +27,8 @@ enum FileProbe {
             try process.run()
             // libhdf5 can also loop for ever on a forged heap; a complete read of a real file
             // takes about a second per 100 MB, so the child gets far more than it needs.
-            let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
+            let hdf5Path = (try? DatasetSource.resolve(file))?.hdf5Path ?? file
+            let size = (try? FileManager.default.attributesOfItem(atPath: hdf5Path)[.size] as? Int) ?? 0
             let allowed = 30 + size / 10_000_000
             let deadline = Date().addingTimeInterval(Double(allowed))
             while process.isRunning && Date() < deadline { usleep(20_000) }
@@ -50,9 +51,11 @@ enum FileProbe {
         }
     }
 
-    /// What the child does: read everything any command may read.
+    /// What the child does: read everything any command may read (for a Minari dataset, its
+    /// `main_data.hdf5`).
     static func readEverything(_ file: String) {
-        if let hdf5 = try? HDF5File.open(file), let entries = try? hdf5.entries() {
+        let hdf5Path = (try? DatasetSource.resolve(file))?.hdf5Path ?? file
+        if let hdf5 = try? HDF5File.open(hdf5Path), let entries = try? hdf5.entries() {
             for entry in entries where entry.kind == .dataset {
                 guard let dataset = try? hdf5.dataset(entry.path) else { continue }
                 if dataset.elementType.isNumeric {

@@ -3,19 +3,22 @@ import DecisionFlow
 import Foundation
 import RLData
 
-/// `d4rl-run inspect FILE…`: what is in a D4RL file, and whether it loads.
+/// `d4rl-run inspect FILE…`: what is in a D4RL file or Minari dataset, and whether it loads.
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect",
-        abstract: "Print the keys, episodes, returns and normalized score of D4RL files.",
+        abstract: "Print the keys, episodes, returns and normalized score of D4RL files and Minari datasets.",
         discussion: """
             Each file is loaded with the same checks training uses. A file that fails them is \
             still listed (its keys, when it is HDF5) together with the reason, and the command \
-            exits with status 65 after reporting every file.
+            exits with status 65 after reporting every file. A Minari dataset is named by its \
+            folder or by its id under $MINARI_DATASETS_PATH (default ~/.minari/datasets); its \
+            keys are listed for the first episode, and its description says how a Dict \
+            observation space was flattened (observation_layout).
             """
     )
 
-    @Argument(help: "D4RL-schema HDF5 files.", completion: .file(extensions: ["hdf5", "h5"]))
+    @Argument(help: "D4RL-schema HDF5 files, Minari dataset folders or Minari dataset ids.", completion: .file())
     var files: [String]
 
     @Option(
@@ -140,13 +143,20 @@ struct InspectCommand: ParsableCommand {
         lines.append("  return       \(summary(report.returns))")
         lines.append("  length       \(summary(report.lengths))")
         lines.append("  dims         observation \(report.observationDimension), action \(report.actionDimension)")
+        if let id = report.metadata["dataset_id"] {
+            lines.append("  minari       \(id) (version \(report.metadata["minari_version"]?.description ?? "unknown"))")
+        }
+        if let layout = report.metadata["observation_layout"] {
+            lines.append("  observation  \(layout)")
+        }
         if let environment = report.environment {
             lines.append("  environment  \(environment) (from \(report.environmentSource ?? "?"))")
         } else {
             lines.append("  environment  unknown (pass --env to score the returns)")
         }
         if let normalized = report.normalizedReturns {
-            lines.append("  normalized   \(summary(normalized))   (D4RL score ×100)")
+            let source = report.metadata["ref_min_score"] != nil ? "the dataset's ref_min_score and ref_max_score" : "D4RL score"
+            lines.append("  normalized   \(summary(normalized))   (\(source) ×100)")
         }
         return lines.joined(separator: "\n")
     }

@@ -2,34 +2,43 @@ import ArgumentParser
 import Foundation
 import RLData
 
-/// `d4rl-run slice`: copy whole episodes of a D4RL file into a smaller D4RL file.
+/// `d4rl-run slice`: copy whole episodes of a dataset into a smaller D4RL file or a Minari
+/// dataset.
 struct SliceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "slice",
-        abstract: "Copy whole episodes of a D4RL file into a new, smaller D4RL file.",
+        abstract: "Copy whole episodes of a dataset into a new D4RL file or Minari dataset.",
         discussion: """
             Episodes are taken from the start (or, with --from-end, the end) of the source \
             until --max-steps would be exceeded, so the cut always falls on an episode \
             boundary. Every per-step key is copied, with infos/qpos and infos/qvel when \
             present. The source's metadata is kept, its episode statistics are recomputed, and \
-            metadata/source records where the rows came from.
+            metadata/source records where the rows came from. With --minari-id the episodes \
+            are written as a Minari dataset into the folder --output instead (which the \
+            minari package loads; infos are not copied); the source may be either kind.
             """
     )
 
-    @Argument(help: "The D4RL file to copy from.", completion: .file(extensions: ["hdf5", "h5"]))
+    @Argument(help: "The D4RL file or Minari dataset to copy from.", completion: .file())
     var source: String
 
-    @Option(name: .shortAndLong, help: "The file to write.")
+    @Option(name: .shortAndLong, help: "The file to write (with --minari-id, the dataset folder).")
     var output: String
 
-    @Option(help: "The most steps to copy.")
-    var maxSteps: Int
+    @Option(help: "The most steps to copy (default: every episode).")
+    var maxSteps: Int?
+
+    @Option(help: "Write a Minari dataset with this id (e.g. mysim/hopper/medium-v0) instead of a D4RL file.")
+    var minariId: String?
 
     @Flag(help: "Take the last episodes instead of the first.")
     var fromEnd = false
 
     func validate() throws {
-        guard maxSteps > 0 else { throw ValidationError("--max-steps must be positive") }
+        if let maxSteps, maxSteps <= 0 { throw ValidationError("--max-steps must be positive") }
+        if let minariId, minariId.isEmpty || minariId.hasPrefix("/") || minariId.split(separator: "/").contains("..") {
+            throw ValidationError("--minari-id '\(minariId)' must be a relative id such as mysim/hopper/medium-v0")
+        }
     }
 
     func run() throws {
@@ -45,6 +54,7 @@ struct SliceCommand: ParsableCommand {
         }
         try FileProbe.check([source])
         let dataset = try D4RLDataset(file: source, options: D4RLLoadOptions(loadNextObservations: true))
+        let maxSteps = self.maxSteps ?? Int.max
         var chosen: [Trajectory] = []
         var steps = 0
         for trajectory in fromEnd ? dataset.trajectories.reversed() : dataset.trajectories {
@@ -57,8 +67,13 @@ struct SliceCommand: ParsableCommand {
             throw ValidationError("--max-steps \(maxSteps) is shorter than the first episode")
         }
         let rows = first.start..<last.rows.upperBound
+        if let minariId {
+            try writeMinari(dataset, episodes: chosen, id: minariId)
+            print("wrote \(output): Minari dataset \(minariId), \(steps) steps, \(chosen.count) episodes of \(sourceName(source))")
+            return
+        }
 
-        let file = try HDF5File.open(source)
+        let file = try HDF5File.open(try DatasetSource.resolve(source).hdf5Path)
         func infos(_ key: String) throws -> (width: Int, values: [Double])? {
             guard file.kind(of: key) == .dataset else { return nil }
             let column = try file.dataset(key)
@@ -110,4 +125,46 @@ struct SliceCommand: ParsableCommand {
     }
 
     private func sourceName(_ path: String) -> String { URL(fileURLWithPath: path).lastPathComponent }
+
+    /// Writes `episodes` of `dataset` as a Minari dataset in `output`.
+    private func writeMinari(_ dataset: D4RLDataset, episodes: [Trajectory], id: String) throws {
+        let S = dataset.observationDimension
+        let A = dataset.actionDimension
+        let environment = dataset.environmentName
+        let gymID = environment.flatMap { ["hopper": "Hopper-v4", "halfcheetah": "HalfCheetah-v4", "walker2d": "Walker2d-v4", "ant": "Ant-v4"][$0] }
+        var description = "episodes of \(sourceName(source)), copied by d4rl-run slice"
+        if case .string(let layout)? = dataset.metadata.first?["observation_layout"], layout.contains("[") {
+            description += "; observations flattened as \(layout)"
+        }
+        let writer = try MinariDatasetWriter(
+            folder: output,
+            configuration: .init(
+                observationDimension: S, actionDimension: A, datasetID: id, environmentID: gymID,
+                referenceScores: dataset.referenceScores(), description: description))
+        do {
+            for episode in episodes {
+                for row in episode.rows {
+                    let next: [Float]
+                    if let nextObservations = dataset.nextObservations {
+                        next = Array(nextObservations[(row * S)..<((row + 1) * S)])
+                    } else if row + 1 < episode.rows.upperBound {
+                        next = Array(dataset.observations[((row + 1) * S)..<((row + 2) * S)])
+                    } else {
+                        throw ValidationError(
+                            "\(source) has no next_observations, so the last observation of an episode is unknown; Minari stores it")
+                    }
+                    let last = row == episode.rows.upperBound - 1
+                    try writer.append(
+                        observation: Array(dataset.observations[(row * S)..<((row + 1) * S)]),
+                        action: Array(dataset.actions[(row * A)..<((row + 1) * A)]), reward: dataset.rewards[row],
+                        terminal: dataset.terminals[row], timeout: dataset.timeouts[row] || last && episode.ending != .terminated,
+                        nextObservation: next)
+                }
+            }
+            try writer.finish()
+        } catch {
+            writer.abandon()
+            throw error
+        }
+    }
 }

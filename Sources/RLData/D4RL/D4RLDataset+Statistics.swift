@@ -113,4 +113,16 @@ extension D4RLDataset {
         }
         return nil
     }
+
+    /// The reference returns to normalize this data's scores with: the dataset's own
+    /// `ref_min_score` and `ref_max_score` when it records them (Minari datasets do), else
+    /// D4RL's pair for `environment` (a registry name) or for `environmentName`.
+    public func referenceScores(environment: String? = nil) -> D4RLReferenceScores? {
+        if let first = metadata.first, let low = first["ref_min_score"]?.number,
+            let high = first["ref_max_score"]?.number, low.isFinite, high.isFinite, high > low
+        {
+            return D4RLReferenceScores(minimum: low, maximum: high)
+        }
+        return (environment ?? environmentName).flatMap { D4RLReferenceScores.byEnvironment[$0] }
+    }
 }

@@ -61,13 +61,23 @@ public struct D4RLDataset: Sendable {
         try self.init(files: [file], options: options)
     }
 
-    /// Loads several files and concatenates them in order (for example medium + expert).
+    /// Loads several datasets and concatenates them in order (for example medium + expert).
+    ///
+    /// Each name is a D4RL file or a Minari dataset (its folder, or its id under
+    /// `$MINARI_DATASETS_PATH`), resolved by `DatasetSource.resolve(_:)`; a Minari dataset
+    /// becomes the same step table a D4RL file does (see `MinariDatasetLayout`).
     ///
     /// - Throws: `D4RLError` naming the file and key when a file is missing, unreadable,
     ///   breaks the schema, holds NaN or infinity, is empty, or has no complete episode.
     public init(files: [String], options: D4RLLoadOptions = D4RLLoadOptions()) throws {
         precondition(!files.isEmpty, "D4RLDataset needs at least one file")
-        try self.init(layouts: try files.map { try D4RLFileLayout(path: $0) }, options: options)
+        let sources: [any StepTableSource] = try files.map { name in
+            switch try DatasetSource.resolve(name) {
+            case .d4rlFile(let path): return try D4RLFileLayout(path: path)
+            case .minari(let data): return try MinariDatasetLayout(name: name, dataFolder: data)
+            }
+        }
+        try self.init(layouts: sources, options: options)
     }
 
     /// Loads a D4RL file held in memory (an HDF5 file image); `name` stands for it in errors.
@@ -76,7 +86,7 @@ public struct D4RLDataset: Sendable {
         try self.init(layouts: [try D4RLFileLayout(image: fileImage, name: name)], options: options)
     }
 
-    private init(layouts: [D4RLFileLayout], options: D4RLLoadOptions) throws {
+    private init(layouts: [any StepTableSource], options: D4RLLoadOptions) throws {
         let files = layouts.map(\.path)
         let first = layouts[0]
         for layout in layouts.dropFirst() {

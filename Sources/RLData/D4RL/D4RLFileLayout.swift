@@ -2,7 +2,7 @@
 ///
 /// Checking everything that can be checked from shapes and types first means a bad file
 /// fails in milliseconds, before the loader allocates or decompresses anything.
-struct D4RLFileLayout {
+struct D4RLFileLayout: StepTableSource {
     let path: String
     let file: HDF5File
     let steps: Int
@@ -150,6 +150,26 @@ struct D4RLFileLayout {
                 remedy: "The file is probably truncated or corrupt: download or write it again.")
         }
     }
+}
+
+/// A dataset opened and checked, that can fill D4RL's step table: one row per step, episodes
+/// in order, each ending on a terminal or timeout flag. D4RL files and Minari datasets are the
+/// two kinds.
+protocol StepTableSource {
+    /// The name the data was given by, for messages.
+    var path: String { get }
+    var steps: Int { get }
+    var observationDimension: Int { get }
+    var actionDimension: Int { get }
+    /// Whether the data records timeouts (D4RL v0 files do not).
+    var hasTimeouts: Bool { get }
+    var hasNextObservations: Bool { get }
+    var metadata: [String: D4RLMetadataValue] { get }
+    /// Reads `observations`, `actions`, `rewards` or `next_observations` into `buffer`,
+    /// `steps` rows of the key's width.
+    func read(_ key: String, into buffer: UnsafeMutableBufferPointer<Float>) throws
+    /// Reads `terminals` or `timeouts`, one flag per step.
+    func readFlags(_ key: String) throws -> [Bool]
 }
 
 extension HDF5Dataset {

@@ -90,19 +90,32 @@ public struct D4RLFileReport: Codable, Sendable {
                 problem: "cannot be scored as \(name) (from \(source)): \(mismatch)",
                 remedy: "Pass --env with the environment the data was recorded in.")
         }
-        if let name = self.environment, let scores = D4RLReferenceScores.byEnvironment[name] {
+        if let name = self.environment, let scores = dataset.referenceScores(environment: name) {
             normalizedReturns = SummaryStatistics(dataset.trajectories.map { scores.normalize($0.totalReward) })
         }
     }
 
-    /// Every dataset in the file with its shape, type and storage.
+    /// Every dataset in the file with its shape, type and storage. For a Minari dataset, whose
+    /// episodes all hold the same keys, the keys of its first group only.
     public static func listKeys(_ file: String) throws -> [Key] {
-        let handle = try HDF5File.open(file)
-        return try handle.entries().filter { $0.kind == .dataset }.map { entry in
+        let source = try DatasetSource.resolve(file)
+        let handle = try HDF5File.open(source.hdf5Path)
+        var under = ""
+        if case .minari = source, let first = try handle.memberNames(of: "").sorted(by: Self.episodeOrder).first {
+            under = first
+        }
+        return try handle.entries(under: under).filter { $0.kind == .dataset }.map { entry in
             let dataset = try handle.dataset(entry.path)
             return Key(
                 path: entry.path, shape: dataset.shape, dtype: dataset.elementType.description,
                 chunks: dataset.chunkShape, filters: dataset.filters.map(\.description))
         }
+    }
+
+    /// Minari's group names in episode order (`episode_2` before `episode_10`).
+    static func episodeOrder(_ a: String, _ b: String) -> Bool {
+        let numberA = Int(a.split(separator: "_").last ?? "") ?? Int.max
+        let numberB = Int(b.split(separator: "_").last ?? "") ?? Int.max
+        return numberA == numberB ? a < b : numberA < numberB
     }
 }

@@ -9,6 +9,12 @@ public struct D4RLReferenceScores: Sendable, Equatable {
     /// The expert policy's reference return.
     public var maximum: Double
 
+    /// Creates a pair; `maximum` must exceed `minimum`.
+    public init(minimum: Double, maximum: Double) {
+        self.minimum = minimum
+        self.maximum = maximum
+    }
+
     /// The score of `episodeReturn`, ×100 as papers report it.
     public func normalize(_ episodeReturn: Double) -> Double {
         100 * (episodeReturn - minimum) / (maximum - minimum)

@@ -208,11 +208,30 @@ extension HDF5File {
 
     /// Attaches a string attribute to an object (`""` is the root group).
     public func setAttribute(_ name: String, to value: String, on objectPath: String = "") throws {
+        try writeScalarAttribute(name, on: objectPath, fileType: HDF5StorageType.makeUTF8String()) { attribute, type in
+            value.withCString { text in
+                var pointer: UnsafePointer<CChar>? = text
+                return H5Awrite(attribute, type, &pointer)
+            }
+        }
+    }
+
+    /// Sets a scalar 64-bit integer attribute on an object (`""` is the root group), as h5py
+    /// stores a Python `int` (Minari's episode `id` and `total_steps`).
+    public func setAttribute(_ name: String, to value: Int64, on objectPath: String = "") throws {
+        try writeScalarAttribute(name, on: objectPath, fileType: H5Tcopy(swift_H5T_STD_I64LE())) { attribute, _ in
+            withUnsafeBytes(of: value) { H5Awrite(attribute, swift_H5T_NATIVE_INT64(), $0.baseAddress) }
+        }
+    }
+
+    /// Creates scalar attribute `name` of `fileType` (which it closes) and runs `write`.
+    private func writeScalarAttribute(
+        _ name: String, on objectPath: String, fileType: hid_t, write: (hid_t, hid_t) -> herr_t
+    ) throws {
         HDF5Call.silence()
         try requireWritable(objectPath)
         let location = objectPath.isEmpty ? "/" : objectPath
-        let type = try HDF5Call.handle(
-            HDF5StorageType.makeUTF8String(), "create attribute", file: path, object: location)
+        let type = try HDF5Call.handle(fileType, "create attribute", file: path, object: location)
         defer { HDF5Handle.close(type, kind: .datatype) }
         let space = try HDF5Call.handle(H5Screate(H5S_SCALAR), "create attribute", file: path, object: location)
         defer { HDF5Handle.close(space, kind: .dataspace) }
@@ -222,11 +241,7 @@ extension HDF5File {
                 swift_H5P_DEFAULT()),
             "create attribute", file: path, object: "\(location)@\(name)")
         defer { HDF5Handle.close(attribute, kind: .attribute) }
-        try value.withCString { text in
-            var pointer: UnsafePointer<CChar>? = text
-            try HDF5Call.check(
-                H5Awrite(attribute, type, &pointer), "write attribute", file: path, object: "\(location)@\(name)")
-        }
+        try HDF5Call.check(write(attribute, type), "write attribute", file: path, object: "\(location)@\(name)")
     }
 }
 

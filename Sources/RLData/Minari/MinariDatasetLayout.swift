@@ -1,0 +1,375 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// One Minari dataset opened and checked, before any bulk data is read: its metadata, its
+/// spaces, and every episode's shapes.
+///
+/// Minari (the Farama Foundation's successor to D4RL) stores a dataset as `data/metadata.json`
+/// and `data/main_data.hdf5`, one group per episode (`episode_<id>`, attribute `id`). Each
+/// episode's `observations` has T + 1 rows (the reset observation first, the last step's next
+/// observation last); `actions`, `rewards`, `terminations` and `truncations` have T. This
+/// layout turns that into D4RL's step table: episodes in `id` order (group names sort as
+/// text, `episode_10` before `episode_2`), the first T observation rows as `observations`,
+/// rows 1...T as `next_observations`, `terminations` as terminals and `truncations` as
+/// timeouts.
+struct MinariDatasetLayout: StepTableSource {
+    /// One episode's group and its size.
+    struct Episode {
+        var id: Int
+        var group: String
+        var steps: Int
+    }
+
+    /// The name the dataset was given by (a folder or an id), used in every message.
+    let path: String
+    let dataFolder: String
+    let file: HDF5File
+    let episodes: [Episode]
+    let steps: Int
+    let observationSpace: MinariSpace
+    let actionSpace: MinariSpace
+    let observationDimension: Int
+    let actionDimension: Int
+    let hasTimeouts = true
+    let hasNextObservations = true
+    let metadata: [String: D4RLMetadataValue]
+    /// Terminal and timeout flags of every step, read and checked when opening.
+    let terminals: [Bool]
+    let timeouts: [Bool]
+
+    /// The largest `metadata.json` read; real ones are a few kilobytes.
+    static let maximumMetadataBytes = 16 << 20
+
+    init(name: String, dataFolder: String) throws {
+        path = name
+        self.dataFolder = dataFolder
+        let metadataPath = DatasetSource.join(dataFolder, "metadata.json")
+        guard DatasetSource.fileKind(metadataPath) == .regular else {
+            throw D4RLError(
+                .missingKey, file: name, key: "metadata.json",
+                problem: "has no \(metadataPath); a Minari dataset folder holds data/metadata.json and data/main_data.hdf5",
+                remedy: "Give the dataset's folder (the one that holds data/), or its id under MINARI_DATASETS_PATH.")
+        }
+        let json: OrderedJSON
+        do {
+            json = try OrderedJSON.parse(try MinariDatasetLayout.readText(metadataPath, limit: Self.maximumMetadataBytes))
+        } catch let error as OrderedJSON.ParseError {
+            throw D4RLError(
+                .wrongType, file: name, key: "metadata.json", problem: "is not valid JSON (\(error))",
+                remedy: "The dataset's metadata is damaged: download or write the dataset again.")
+        }
+        guard case .object = json else {
+            throw D4RLError(
+                .wrongType, file: name, key: "metadata.json", problem: "is not a JSON object",
+                remedy: "The dataset's metadata is damaged: download or write the dataset again.")
+        }
+        let format = json["data_format"]?.stringValue ?? "hdf5"
+        guard format == "hdf5" else {
+            throw D4RLError(
+                .unreadableFile, file: name, key: "data_format",
+                problem: "is \"\(format)\"; DecisionFlow reads Minari's hdf5 storage, not \(format)",
+                remedy:
+                    "Convert it in Python: minari.create_dataset_from_buffers(..., data_format=\"hdf5\") from the episodes of minari.load_dataset(id).")
+        }
+        observationSpace = try MinariDatasetLayout.space("observation_space", of: json, dataset: name)
+        actionSpace = try MinariDatasetLayout.space("action_space", of: json, dataset: name)
+        guard case .box = actionSpace else {
+            throw D4RLError(
+                .wrongType, file: name, key: "action_space",
+                problem: "is a Dict space; a Decision Transformer predicts one block of action values",
+                remedy: "Record actions as a Box.")
+        }
+        observationDimension = observationSpace.flatWidth
+        actionDimension = actionSpace.flatWidth
+        guard observationDimension > 0, actionDimension > 0 else {
+            throw D4RLError(
+                .empty, file: name, key: observationDimension > 0 ? "action_space" : "observation_space",
+                problem: "holds no values", remedy: "Record at least one value per observation and action.")
+        }
+
+        let hdf5Path = DatasetSource.join(dataFolder, "main_data.hdf5")
+        do {
+            file = try HDF5File.open(hdf5Path)
+            _ = try file.memberNames(of: "")
+        } catch let error as HDF5Error {
+            throw D4RLError(
+                .unreadableFile, file: name, key: "main_data.hdf5",
+                problem: "cannot be opened as HDF5 (\(error.stack.last ?? "unknown cause"))",
+                remedy: "Download or write the dataset again; data/main_data.hdf5 is missing, truncated or not HDF5.")
+        }
+        episodes = try MinariDatasetLayout.listEpisodes(in: file, dataset: name, declared: json["total_episodes"]?.integerValue)
+
+        var metadata: [String: D4RLMetadataValue] = ["observation_layout": .string(observationSpace.layoutDescription)]
+        for key in ["dataset_id", "minari_version", "algorithm_name", "description"] {
+            if let text = json[key]?.stringValue { metadata[key] = .string(text) }
+        }
+        for key in ["ref_min_score", "ref_max_score"] {
+            if let value = json[key]?.numberValue, value.isFinite { metadata[key] = .real(value) }
+        }
+        if let specText = json["env_spec"]?.stringValue, let spec = try? OrderedJSON.parse(specText),
+            let id = spec["id"]?.stringValue
+        {
+            metadata["env_id"] = .string(id)
+        }
+        self.metadata = metadata
+
+        // Shapes of every episode, then the flags (small), before any bulk read.
+        var total = 0
+        var terminals: [Bool] = []
+        var timeouts: [Bool] = []
+        for episode in episodes {
+            try MinariDatasetLayout.checkShapes(
+                of: episode, in: file, dataset: name, observationSpace: observationSpace, actionWidth: actionDimension)
+            let (sum, overflow) = total.addingReportingOverflow(episode.steps)
+            guard !overflow else {
+                throw D4RLError(
+                    .tooLarge, file: name, key: episode.group, problem: "declares more steps than can be counted",
+                    remedy: "The file is corrupt or was forged.")
+            }
+            total = sum
+            let ends = try Self.readEpisodeFlags(episode, in: file, dataset: name)
+            terminals += ends.terminals
+            timeouts += ends.timeouts
+        }
+        steps = total
+        self.terminals = terminals
+        self.timeouts = timeouts
+        if let declared = json["total_steps"]?.integerValue, declared != total {
+            throw D4RLError(
+                .lengthMismatch, file: name, key: "total_steps",
+                problem: "metadata.json declares \(declared) steps but the episodes hold \(total)",
+                remedy: "The dataset was written incompletely: write or download it again.")
+        }
+    }
+
+    /// Reads a small text file whole, refusing one larger than `limit` bytes.
+    static func readText(_ path: String, limit: Int) throws -> String {
+        guard let handle = fopen(path, "rb") else {
+            throw D4RLError(
+                .unreadableFile, file: path, problem: "cannot be read (\(String(cString: strerror(errno))))",
+                remedy: "Check its permissions.")
+        }
+        defer { fclose(handle) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, handle) }
+            if count == 0 { break }
+            bytes += chunk[0..<count]
+            guard bytes.count <= limit else {
+                throw D4RLError(
+                    .tooLarge, file: path, problem: "is larger than \(limit >> 20) MiB, far more than any dataset metadata",
+                    remedy: "The file is corrupt or is not Minari metadata.")
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private static func space(_ key: String, of json: OrderedJSON, dataset: String) throws -> MinariSpace {
+        guard let text = json[key]?.stringValue else {
+            throw D4RLError(
+                .missingKey, file: dataset, key: "metadata.json: \(key)",
+                problem: "is missing; Minari records each space as a JSON string",
+                remedy: "Write the dataset with minari (or MinariDatasetWriter), which records both spaces.")
+        }
+        do {
+            return try MinariSpace.parse(try OrderedJSON.parse(text))
+        } catch let error as OrderedJSON.ParseError {
+            throw D4RLError(
+                .wrongType, file: dataset, key: "metadata.json: \(key)", problem: "is not valid JSON (\(error))",
+                remedy: "The dataset's metadata is damaged: download or write the dataset again.")
+        } catch let error as MinariSpace.SpaceProblem {
+            throw D4RLError(
+                .wrongType, file: dataset, key: "metadata.json: \(key)", problem: "is a space that cannot be read: it \(error.problem)",
+                remedy: "Use a dataset whose spaces are Boxes or Dicts of Boxes (flatten others in Python before recording).")
+        }
+    }
+
+    /// Every `episode_*` group with its `id` and `total_steps`, in id order.
+    private static func listEpisodes(in file: HDF5File, dataset: String, declared: Int?) throws -> [Episode] {
+        var episodes: [Episode] = []
+        for name in try file.memberNames(of: "") where file.kind(of: name) == .group {
+            guard (try? file.attributeNames(of: name))?.contains("id") == true,
+                let attribute = try? file.attribute("id", of: name),
+                let values = try? attribute.readArray(as: Int64.self), values.count == 1, values[0] >= 0,
+                let id = Int(exactly: values[0])
+            else {
+                throw D4RLError(
+                    .missingKey, file: dataset, key: "\(name)@id",
+                    problem: "is missing or is not one non-negative integer; Minari orders episodes by their id attribute",
+                    remedy: "Write the dataset with minari (or MinariDatasetWriter), which gives every episode group its id.")
+            }
+            let actions = try numericArray(in: file, "\(name)/actions", dataset: dataset)
+            episodes.append(Episode(id: id, group: name, steps: actions.rowCount))
+        }
+        episodes.sort { $0.id < $1.id }
+        for (previous, next) in zip(episodes, episodes.dropFirst()) where previous.id == next.id {
+            throw D4RLError(
+                .lengthMismatch, file: dataset, key: "\(next.group)@id",
+                problem: "repeats the id \(next.id) of \(previous.group)", remedy: "The file is corrupt: write it again.")
+        }
+        guard !episodes.isEmpty else {
+            throw D4RLError(
+                .empty, file: dataset, key: "main_data.hdf5", problem: "holds no episode groups",
+                remedy: "Use a dataset with at least one complete episode.")
+        }
+        if let declared, declared != episodes.count {
+            throw D4RLError(
+                .lengthMismatch, file: dataset, key: "total_episodes",
+                problem: "metadata.json declares \(declared) episodes but main_data.hdf5 holds \(episodes.count)",
+                remedy: "The dataset was written incompletely: write or download it again.")
+        }
+        return episodes
+    }
+
+    /// Opens a numeric dataset of an episode, or explains why it cannot be used.
+    private static func numericArray(in file: HDF5File, _ key: String, dataset name: String) throws -> HDF5Dataset {
+        guard file.kind(of: key) == .dataset else {
+            throw D4RLError(
+                .missingKey, file: name, key: key,
+                problem: "is missing; every Minari episode holds observations, actions, rewards, terminations and truncations",
+                remedy: "The dataset was written incompletely: write or download it again.")
+        }
+        guard let dataset = try? file.dataset(key) else {
+            throw D4RLError(
+                .unreadableFile, file: name, key: key, problem: "cannot be opened",
+                remedy: "The file is probably truncated or corrupt: download or write it again.")
+        }
+        if let missing = dataset.filters.first(where: { !$0.isAvailable }) {
+            throw D4RLError(
+                .unreadableFile, file: name, key: key,
+                problem: "is compressed with \(missing), a filter this libhdf5 does not have",
+                remedy: "Rewrite the dataset with gzip compression or none.")
+        }
+        guard dataset.elementType.isNumeric, dataset.rank >= 1 else {
+            throw D4RLError(
+                .wrongType, file: name, key: key, problem: "holds \(dataset.elementType) of shape \(dataset.shape), not rows of numbers",
+                remedy: "Store one row of numbers per step.")
+        }
+        return dataset
+    }
+
+    /// Checks that an episode's arrays have the spaces' widths and agree on T.
+    private static func checkShapes(
+        of episode: Episode, in file: HDF5File, dataset name: String, observationSpace: MinariSpace, actionWidth: Int
+    ) throws {
+        let group = episode.group
+        let t = episode.steps
+        guard t > 0 else {
+            throw D4RLError(
+                .empty, file: name, key: "\(group)/actions", problem: "holds no steps",
+                remedy: "Remove the empty episode; every episode needs at least one step.")
+        }
+        func expect(_ key: String, rows: Int, width: Int) throws {
+            let dataset = try numericArray(in: file, key, dataset: name)
+            guard dataset.rowCount == rows else {
+                throw D4RLError(
+                    .lengthMismatch, file: name, key: key,
+                    problem:
+                        "has \(dataset.rowCount) rows but the episode has \(t) actions, so it needs \(rows)\(rows == t + 1 ? " (T + 1: the reset observation and every next observation)" : "")",
+                    remedy: "The episode was written inconsistently: write or download the dataset again.")
+            }
+            guard dataset.rowWidth == width else {
+                throw D4RLError(
+                    .dimensionMismatch, file: name, key: key,
+                    problem: "rows hold \(dataset.rowWidth) values but its space declares \(width)",
+                    remedy: "The data does not match metadata.json's spaces: write the dataset again.")
+            }
+        }
+        try expect("\(group)/actions", rows: t, width: actionWidth)
+        try expect("\(group)/rewards", rows: t, width: 1)
+        try expect("\(group)/terminations", rows: t, width: 1)
+        try expect("\(group)/truncations", rows: t, width: 1)
+        for leaf in observationSpace.leaves {
+            let key = leaf.path.isEmpty ? "\(group)/observations" : "\(group)/observations/\(leaf.path)"
+            try expect(key, rows: t + 1, width: leaf.columns.count)
+        }
+    }
+
+    /// An episode's flags. Only its last step may carry one; a last step with neither flag
+    /// (a recording stopped mid-episode) is marked as a timeout, so the episode stays whole.
+    private static func readEpisodeFlags(
+        _ episode: Episode, in file: HDF5File, dataset name: String
+    ) throws -> (terminals: [Bool], timeouts: [Bool]) {
+        func read(_ key: String) throws -> [Bool] {
+            do {
+                return try file.dataset("\(episode.group)/\(key)").readBooleans()
+            } catch let error as HDF5Error {
+                throw D4RLError(
+                    .unreadableFile, file: name, key: "\(episode.group)/\(key)",
+                    problem: "cannot be read (\(error.stack.last ?? "unknown cause"))",
+                    remedy: "The file is probably truncated or corrupt: download or write it again.")
+            }
+        }
+        let terminals = try read("terminations")
+        var timeouts = try read("truncations")
+        for step in 0..<(episode.steps - 1) where terminals[step] || timeouts[step] {
+            throw D4RLError(
+                .lengthMismatch, file: name, key: "\(episode.group)/\(terminals[step] ? "terminations" : "truncations")",
+                problem: "is set at step \(step) of \(episode.steps); an episode ends only at its last step",
+                remedy: "Split the recording into one group per episode, as minari does.")
+        }
+        if !terminals[episode.steps - 1] { timeouts[episode.steps - 1] = true }
+        return (terminals, timeouts)
+    }
+
+    // MARK: - Bulk reads
+
+    func read(_ key: String, into buffer: UnsafeMutableBufferPointer<Float>) throws {
+        var row = 0
+        for episode in episodes {
+            let t = episode.steps
+            switch key {
+            case "observations", "next_observations":
+                let rows = key == "observations" ? 0..<t : 1..<(t + 1)
+                let width = observationDimension
+                let target = UnsafeMutableBufferPointer(rebasing: buffer[(row * width)..<((row + t) * width)])
+                try readObservations(of: episode, rows: rows, into: target)
+            default:
+                let width = key == "actions" ? actionDimension : 1
+                let target = UnsafeMutableBufferPointer(rebasing: buffer[(row * width)..<((row + t) * width)])
+                try reading("\(episode.group)/\(key)") { try file.dataset($0).readRows(0..<t, into: target) }
+            }
+            row += t
+        }
+    }
+
+    /// Reads observation rows of one episode, flattening a Dict space column block by block.
+    private func readObservations(of episode: Episode, rows: Range<Int>, into target: UnsafeMutableBufferPointer<Float>)
+        throws
+    {
+        let leaves = observationSpace.leaves
+        if leaves.count == 1, leaves[0].path.isEmpty {
+            try reading("\(episode.group)/observations") { try file.dataset($0).readRows(rows, into: target) }
+            return
+        }
+        let width = observationDimension
+        for leaf in leaves {
+            let block = try reading("\(episode.group)/observations/\(leaf.path)") {
+                try file.dataset($0).readRows(rows, as: Float.self)
+            }
+            let columns = leaf.columns.count
+            for row in 0..<rows.count {
+                for column in 0..<columns {
+                    target[row * width + leaf.columns.lowerBound + column] = block[row * columns + column]
+                }
+            }
+        }
+    }
+
+    /// Runs `body` on `key`; an HDF5 failure there, after the checks passed, means damage.
+    private func reading<T>(_ key: String, _ body: (String) throws -> T) throws -> T {
+        do {
+            return try body(key)
+        } catch let error as HDF5Error {
+            throw D4RLError(
+                .unreadableFile, file: path, key: key, problem: "cannot be read (\(error.stack.last ?? "unknown cause"))",
+                remedy: "The file is probably truncated or corrupt: download or write it again.")
+        }
+    }
+
+    func readFlags(_ key: String) throws -> [Bool] {
+        key == "terminals" ? terminals : timeouts
+    }
+}
