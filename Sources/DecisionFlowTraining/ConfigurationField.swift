@@ -87,9 +87,9 @@ extension TrainingConfiguration {
         [
             // Data
             ConfigurationField(
-                \.datasets, "datasets", flag: "dataset", help: "D4RL files, concatenated in order.",
+                \.datasets, "datasets", flag: "dataset", help: "D4RL files or Minari datasets, concatenated in order.",
                 default: "(required)",
-                "D4RL-schema HDF5 files, concatenated in order (for example a medium file then an expert file). Relative paths are resolved against the working directory."
+                "D4RL-schema HDF5 files or Minari datasets (a dataset folder, or an id such as `mujoco/hopper/medium-v0` under `$MINARI_DATASETS_PATH`, default `~/.minari/datasets`), concatenated in order (for example a medium file then an expert file). Relative paths are resolved against the working directory."
             ),
             ConfigurationField(
                 \.environment, "environment",

@@ -10,9 +10,10 @@ import Foundation
 ///  "state_mean": [...], "state_std": [...]}
 /// ```
 /// `state_std` is the divisor the reference uses, its dataset's std + 1e-6. `n_inner`
-/// (default 4 × hidden_size), `activation_function` (relu), `attention` (flow), `scale` (1000)
-/// and `env` may be left out.
-public struct ImportedModelDescription: Decodable, Sendable {
+/// (default 4 × hidden_size), `activation_function` (relu), `attention` (flow), `scale` (1000),
+/// `resid_pdrop` (the dropout rate, 0.1) and `env` may be left out. `d4rl-run export` writes
+/// this JSON for a checkpoint.
+public struct ImportedModelDescription: Codable, Sendable, Equatable {
     public var stateDimension: Int
     public var actionDimension: Int
     public var embeddingDimension: Int
@@ -32,6 +33,41 @@ public struct ImportedModelDescription: Decodable, Sendable {
     public var stateMean: [Float]
     /// The reference's divisor: its dataset's std + 1e-6.
     public var stateScale: [Float]
+    /// The dropout rate (the reference's resid_pdrop, attn_pdrop and embd_pdrop); nil: 0.1.
+    public var dropout: Float?
+    /// GPT-2's context size (`n_positions`), which sizes a softmax model's causal-mask buffers;
+    /// written by export for the Python side, not needed by import.
+    public var positionCount: Int?
+
+    /// The description of `checkpoint`'s model and encoding, as `export` writes it.
+    ///
+    /// - Throws: `CheckpointError` when the checkpoint has no context encoding (a policy needs
+    ///   its state statistics and return scale, and the reference model cannot do without them).
+    public init(checkpoint: Checkpoint, file: String) throws {
+        guard let encoding = checkpoint.encoding else {
+            throw CheckpointError(
+                file: file,
+                problem:
+                    "holds no state statistics or return scale (it was not written by training or import), so the reference model could not use it; export a checkpoint from `d4rl-run train`")
+        }
+        let c = checkpoint.configuration
+        stateDimension = c.stateDimension
+        actionDimension = c.actionDimension
+        embeddingDimension = c.embeddingDimension
+        layerCount = c.layerCount
+        headCount = c.headCount
+        mlpDimension = c.mlpDimension
+        contextLength = c.contextLength
+        maxEpisodeLength = c.maxEpisodeLength
+        activation = c.activation == .gelu ? "gelu_new" : c.activation.rawValue
+        attention = c.attention.rawValue
+        rewardScale = encoding.rewardScale
+        environment = checkpoint.environment
+        stateMean = encoding.stateMean
+        stateScale = encoding.stateScale
+        dropout = c.dropout
+        positionCount = Swift.max(Checkpoint.referencePositionCount, c.tokenCount)
+    }
 
     /// The reference's names.
     enum CodingKeys: String, CodingKey {
@@ -49,6 +85,8 @@ public struct ImportedModelDescription: Decodable, Sendable {
         case environment = "env"
         case stateMean = "state_mean"
         case stateScale = "state_std"
+        case dropout = "resid_pdrop"
+        case positionCount = "n_positions"
     }
 
     /// The context encoding it describes for `model`: the reference's protocol with its
@@ -111,7 +149,7 @@ extension Checkpoint {
             contextLength: description.contextLength, embeddingDimension: description.embeddingDimension,
             layerCount: description.layerCount, headCount: description.headCount,
             mlpDimension: description.mlpDimension, activation: activation,
-            maxEpisodeLength: description.maxEpisodeLength, attention: attention)
+            dropout: description.dropout ?? 0.1, maxEpisodeLength: description.maxEpisodeLength, attention: attention)
         if let problem = configuration.problems.first {
             throw CheckpointError(file: descriptionPath, problem: problem)
         }

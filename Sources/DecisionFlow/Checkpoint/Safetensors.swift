@@ -33,25 +33,39 @@ public struct SafetensorsTensor: Sendable, Equatable {
     public var dtype: DType
     /// The dimensions.
     public var shape: [Int]
-    /// The values converted to Float (int64 values convert exactly up to 2^24).
-    public var values: [Float]
-    /// The values as integers, for int64/int32 tensors (timesteps); nil for float tensors.
-    public var integers: [Int]?
+    /// The tensor's bytes as stored (little-endian), sharing the file's buffer. Nothing is
+    /// decoded when a file is read: `values` and `integers` convert on each access, so a
+    /// tensor that is never used is never decoded.
+    public let bytes: Data
+
+    /// The values converted to Float (int64 values convert exactly up to 2^24), decoded now.
+    public var values: [Float] {
+        bytes.withUnsafeBytes { raw in
+            Safetensors.decode(raw, count: bytes.count / dtype.byteWidth, dtype: dtype)
+        }
+    }
+
+    /// The values as integers, for integer and boolean tensors (timesteps, masks), decoded
+    /// now; nil for float tensors.
+    public var integers: [Int]? {
+        guard dtype.isInteger else { return nil }
+        return bytes.withUnsafeBytes { raw in
+            Safetensors.decodeIntegers(raw, count: bytes.count / dtype.byteWidth, dtype: dtype)
+        }
+    }
 
     /// Creates a float32 tensor.
     public init(shape: [Int], values: [Float]) {
         precondition(shape.reduce(1, *) == values.count, "values do not fill shape \(shape)")
         self.dtype = .float32
         self.shape = shape
-        self.values = values
-        self.integers = nil
+        self.bytes = values.withUnsafeBytes { Data($0) }
     }
 
-    init(dtype: DType, shape: [Int], values: [Float], integers: [Int]?) {
+    init(dtype: DType, shape: [Int], bytes: Data) {
         self.dtype = dtype
         self.shape = shape
-        self.values = values
-        self.integers = integers
+        self.bytes = bytes
     }
 }
 
@@ -171,9 +185,9 @@ public enum Safetensors {
                     tensor: name)
             }
             ranges.append((offsets[0]..<offsets[1], name))
-            contents.tensors[name] = body.withUnsafeBytes { raw in
-                decode(raw, offset: offsets[0], count: count, dtype: dtype, shape: shape)
-            }
+            // The tensor keeps a slice of the file's bytes; it is decoded only when used.
+            let first = body.startIndex + offsets[0]
+            contents.tensors[name] = SafetensorsTensor(dtype: dtype, shape: shape, bytes: body[first..<(first + bytes)])
         }
         // The ranges must tile the data: sorted, each starts where the previous one ended.
         var end = 0
@@ -193,31 +207,30 @@ public enum Safetensors {
         return contents
     }
 
-    private static func decode(
-        _ raw: UnsafeRawBufferPointer, offset: Int, count: Int, dtype: SafetensorsTensor.DType, shape: [Int]
-    ) -> SafetensorsTensor {
+    /// Converts `count` stored elements of `dtype` to Float.
+    static func decode(_ raw: UnsafeRawBufferPointer, count: Int, dtype: SafetensorsTensor.DType) -> [Float] {
         func load<T: FixedWidthInteger>(_: T.Type, _ index: Int) -> T {
-            T(littleEndian: raw.loadUnaligned(fromByteOffset: offset + MemoryLayout<T>.size * index, as: T.self))
+            T(littleEndian: raw.loadUnaligned(fromByteOffset: MemoryLayout<T>.size * index, as: T.self))
         }
-        let values: [Float]
-        var integers: [Int]? = nil
         switch dtype {
-        case .float32: values = (0..<count).map { Float(bitPattern: load(UInt32.self, $0)) }
-        case .float64: values = (0..<count).map { Float(Double(bitPattern: load(UInt64.self, $0))) }
-        case .float16: values = (0..<count).map { Float(Float16(bitPattern: load(UInt16.self, $0))) }
-        case .bfloat16: values = (0..<count).map { Float(bitPattern: UInt32(load(UInt16.self, $0)) << 16) }
-        case .int64, .int32, .uint8, .bool:
-            let whole: [Int] = (0..<count).map {
-                switch dtype {
-                case .int64: return Int(Int64(bitPattern: load(UInt64.self, $0)))
-                case .int32: return Int(Int32(bitPattern: load(UInt32.self, $0)))
-                default: return Int(load(UInt8.self, $0))
-                }
-            }
-            integers = whole
-            values = whole.map { Float($0) }
+        case .float32: return (0..<count).map { Float(bitPattern: load(UInt32.self, $0)) }
+        case .float64: return (0..<count).map { Float(Double(bitPattern: load(UInt64.self, $0))) }
+        case .float16: return (0..<count).map { Float(Float16(bitPattern: load(UInt16.self, $0))) }
+        case .bfloat16: return (0..<count).map { Float(bitPattern: UInt32(load(UInt16.self, $0)) << 16) }
+        case .int64, .int32, .uint8, .bool: return decodeIntegers(raw, count: count, dtype: dtype).map { Float($0) }
         }
-        return SafetensorsTensor(dtype: dtype, shape: shape, values: values, integers: integers)
+    }
+
+    /// Converts `count` stored elements of an integer or boolean `dtype` to Int.
+    static func decodeIntegers(_ raw: UnsafeRawBufferPointer, count: Int, dtype: SafetensorsTensor.DType) -> [Int] {
+        func load<T: FixedWidthInteger>(_: T.Type, _ index: Int) -> T {
+            T(littleEndian: raw.loadUnaligned(fromByteOffset: MemoryLayout<T>.size * index, as: T.self))
+        }
+        switch dtype {
+        case .int64: return (0..<count).map { Int(Int64(bitPattern: load(UInt64.self, $0))) }
+        case .int32: return (0..<count).map { Int(Int32(bitPattern: load(UInt32.self, $0))) }
+        default: return (0..<count).map { Int(load(UInt8.self, $0)) }
+        }
     }
 
     /// Serializes tensors of any supported dtype from their little-endian bytes (in the given

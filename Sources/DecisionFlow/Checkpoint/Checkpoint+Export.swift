@@ -1,0 +1,71 @@
+import Foundation
+
+extension Checkpoint {
+    /// GPT-2's context size in the reference softmax Decision Transformer (`n_positions`),
+    /// which sizes its causal-mask buffers.
+    public static let referencePositionCount = 1024
+
+    /// The weights as a pure PyTorch state dict, serialized as safetensors: the reference's
+    /// names and shapes, float32, no optimizer tensors and no DecisionFlow metadata beyond
+    /// `format: pt`. For softmax attention GPT-2's registered buffers are recreated
+    /// (`transformer.h.N.attn.bias`, the U8 lower-triangular mask of
+    /// max(1024, 3K) positions, and `attn.masked_bias`, -1e4), so that the reference model's
+    /// `load_state_dict(strict=True)` accepts the file.
+    public func exportedStateDictionary() throws -> Data {
+        let layout = ParameterLayout(configuration: configuration)
+        var tensors: [(name: String, dtype: SafetensorsTensor.DType, shape: [Int], bytes: [UInt8])] = []
+        for entry in layout.entries {
+            let bytes = parameters[entry.range].withUnsafeBytes { Array($0) }
+            tensors.append((entry.name, .float32, entry.shape, bytes))
+        }
+        if configuration.attention == .softmax {
+            let n = Swift.max(Self.referencePositionCount, configuration.tokenCount)
+            var mask = [UInt8](repeating: 0, count: n * n)
+            for row in 0..<n {
+                for column in 0...row { mask[row * n + column] = 1 }
+            }
+            let maskedBias = withUnsafeBytes(of: Float(-1e4).bitPattern.littleEndian) { Array($0) }
+            for block in 0..<configuration.layerCount {
+                tensors.append(("transformer.h.\(block).attn.bias", .uint8, [1, 1, n, n], mask))
+                tensors.append(("transformer.h.\(block).attn.masked_bias", .float32, [], maskedBias))
+            }
+        }
+        tensors.sort { $0.name < $1.name }
+        return try Safetensors.serialize(raw: tensors, metadata: ["format": "pt"])
+    }
+
+    /// What `import` would rebuild differently from this checkpoint's configuration: fields
+    /// the reference's description has no key for. Empty for every model DecisionFlow trains
+    /// with its defaults.
+    public var exportLosses: [String] {
+        let reference = ModelConfiguration(stateDimension: 1, actionDimension: 1)
+        var losses: [String] = []
+        if configuration.actionTanh != reference.actionTanh { losses.append("actionTanh \(configuration.actionTanh)") }
+        if configuration.layerNormEpsilon != reference.layerNormEpsilon {
+            losses.append("layerNormEpsilon \(configuration.layerNormEpsilon)")
+        }
+        if configuration.flowEpsilon != reference.flowEpsilon { losses.append("flowEpsilon \(configuration.flowEpsilon)") }
+        return losses
+    }
+
+    /// Writes `model.safetensors` (`exportedStateDictionary()`) and `description.json` (the
+    /// `ImportedModelDescription` that `import` reads) into `directory`, creating it if needed.
+    /// Each file is written atomically.
+    ///
+    /// - Parameter source: names the checkpoint in errors.
+    /// - Returns: the two paths written.
+    @discardableResult
+    public func export(to directory: String, source: String) throws -> (stateDictionary: String, description: String) {
+        let description = try ImportedModelDescription(checkpoint: self, file: source)
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw CheckpointError(file: directory, problem: "cannot be created (\(FileProblem.reason(error)))")
+        }
+        let modelPath = (directory as NSString).appendingPathComponent("model.safetensors")
+        let descriptionPath = (directory as NSString).appendingPathComponent("description.json")
+        try AtomicFile.write(try exportedStateDictionary(), to: modelPath)
+        try AtomicFile.write(try JSONEncoder.prettySorted.encode(description), to: descriptionPath)
+        return (modelPath, descriptionPath)
+    }
+}
