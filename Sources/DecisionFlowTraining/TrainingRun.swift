@@ -23,6 +23,21 @@ public struct LogLine: Codable, Sendable, Equatable {
     /// Configuration changes made when the run was resumed, on the first line after it.
     public var changes: [String]?
 
+    /// Creates a line; see the properties for the meaning of each value.
+    public init(
+        step: Int, loss: Double, learningRate: Float, gradientNorm: Float, elapsedSeconds: Double,
+        stepsPerSecond: Double, normalizedScore: Double? = nil, changes: [String]? = nil
+    ) {
+        self.step = step
+        self.loss = loss
+        self.learningRate = learningRate
+        self.gradientNorm = gradientNorm
+        self.elapsedSeconds = elapsedSeconds
+        self.stepsPerSecond = stepsPerSecond
+        self.normalizedScore = normalizedScore
+        self.changes = changes
+    }
+
     enum CodingKeys: String, CodingKey {
         case step, loss
         case learningRate = "learning_rate"
@@ -35,8 +50,9 @@ public struct LogLine: Codable, Sendable, Equatable {
 }
 
 /// A training run on disk: `config.json` (the full configuration), `log.jsonl` (one line per
-/// `logEvery` steps) and `checkpoint.safetensors` (weights, optimizer and training state,
-/// replaced atomically every `checkpointEvery` steps and at the end).
+/// `logEvery` steps), `events.out.tfevents.decisionflow` (the same scalars for TensorBoard,
+/// see `TensorBoardEvents`) and `checkpoint.safetensors` (weights, optimizer and training
+/// state, replaced atomically every `checkpointEvery` steps and at the end).
 ///
 /// A run killed at any moment leaves its last checkpoint intact; `resume` continues from it
 /// and gives the same losses, bit for bit, as a run that was never interrupted (same seed and
@@ -57,6 +73,10 @@ public final class TrainingRun {
     public var configurationPath: String { directory.appendingPathComponent("config.json").path }
     public var logPath: String { directory.appendingPathComponent("log.jsonl").path }
     public var checkpointPath: String { directory.appendingPathComponent("checkpoint.safetensors").path }
+    /// The TensorBoard event file: the log's scalars, kept in step with `log.jsonl`.
+    public var eventsPath: String { directory.appendingPathComponent(TensorBoardEvents.fileName).path }
+    /// When the run started (seconds since 1970), the origin of the event file's wall times.
+    private var startTime = Date().timeIntervalSince1970
 
     private init(directory: URL, trainer: Trainer, elapsedBefore: Double, lock: RunDirectoryLock) {
         self.directory = directory
@@ -107,6 +127,7 @@ public final class TrainingRun {
                 path: directory, problem: FileProblem.describe(error, writing: directory))
         }
         let run = TrainingRun(directory: url, trainer: trainer, elapsedBefore: 0, lock: lock)
+        try run.rewriteLog([])
         run.notes += removed
         return run
     }
@@ -155,6 +176,14 @@ public final class TrainingRun {
         let run = TrainingRun(
             directory: url, trainer: trainer, elapsedBefore: lines.last?.elapsedSeconds ?? 0, lock: lock)
         run.notes = checkpoint.notes + removed
+        // The event file's first record keeps the run's start time; without one, count back.
+        if let data = FileManager.default.contents(atPath: run.eventsPath),
+            let first = try? TensorBoardEvents.parse(data).first
+        {
+            run.startTime = first.wallTime
+        } else {
+            run.startTime -= run.elapsedBefore
+        }
         try run.rewriteLog(lines)
         if !trainer.changesOnResume.isEmpty {
             do {
@@ -207,21 +236,33 @@ public final class TrainingRun {
         } catch {
             throw TrainingError.runDirectory(path: logPath, problem: FileProblem.describe(error, writing: logPath))
         }
+        do {
+            try TensorBoardEvents.file(startTime: startTime, lines: lines).write(
+                to: URL(fileURLWithPath: eventsPath), options: .atomic)
+        } catch {
+            throw TrainingError.runDirectory(path: eventsPath, problem: FileProblem.describe(error, writing: eventsPath))
+        }
     }
 
     private func append(_ line: LogLine) throws {
         var data = try JSONEncoder.sorted.encode(line)
         data.append(0x0A)
-        guard let handle = FileHandle(forWritingAtPath: logPath) else {
+        try append(data, to: logPath)
+        try append(TensorBoardEvents.record(for: line, startTime: startTime), to: eventsPath)
+    }
+
+    /// Appends `data` to the file at `path`, naming the file in any failure.
+    private func append(_ data: Data, to path: String) throws {
+        guard let handle = FileHandle(forWritingAtPath: path) else {
             throw TrainingError.runDirectory(
-                path: logPath, problem: "cannot be opened for writing; check that the run directory is writable")
+                path: path, problem: "cannot be opened for writing; check that the run directory is writable")
         }
         do {
             try handle.seekToEnd()
             try handle.write(contentsOf: data)
             try handle.close()
         } catch {
-            throw TrainingError.runDirectory(path: logPath, problem: FileProblem.describe(error, writing: logPath))
+            throw TrainingError.runDirectory(path: path, problem: FileProblem.describe(error, writing: path))
         }
     }
 
