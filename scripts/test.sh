@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite: installs missing system packages, runs every test, then fuzzes the
-# file readers for about 30 seconds each.
+# The whole test suite: installs missing system packages, runs every test, builds and runs
+# the example package (Examples/CustomEnvironment, which depends on this one by path), builds
+# the DocC documentation with warnings as errors and checks every public symbol is documented,
+# then fuzzes the file readers for about 30 seconds each.
 # Tests read ../shared (fixtures and datasets) beside the clone, or $DECISIONFLOW_SHARED.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +14,9 @@ swift test -c release --disable-xctest "$@"
 # inputs from a fixed seed, so every machine runs the same inputs (skipped when the tests
 # were filtered with arguments). `bash scripts/fuzz.sh 600` is the long, random run.
 if [ $# -eq 0 ]; then
+    echo "example package: Examples/CustomEnvironment"
+    swift run -c release --package-path Examples/CustomEnvironment CustomEnvironment
+    bash scripts/docs.sh
     FUZZ_RUNS=20000 bash scripts/fuzz.sh 0 FuzzSafetensors
     FUZZ_RUNS=2500 bash scripts/fuzz.sh 0 FuzzD4RLSchema
 fi

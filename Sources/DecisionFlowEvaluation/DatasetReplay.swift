@@ -4,8 +4,11 @@ import RLEnvironments
 
 /// How closely an environment reproduces a dataset's recorded transitions.
 public struct ReplayReport: Codable, Sendable {
+    /// The dataset that was replayed.
     public var file: String
+    /// The environment it was replayed in.
     public var environment: String
+    /// Transitions compared.
     public var transitions: Int
     /// Share of next observations whose largest component error is ≤ 1e-4.
     public var observationsWithin1e4: Double
@@ -13,6 +16,7 @@ public struct ReplayReport: Codable, Sendable {
     public var observationsWithin0_1: Double
     /// Transitions that end with no active contact, and the share of those within 1e-4.
     public var contactFreeTransitions: Int
+    /// Of the transitions without ground contact, the fraction whose next observation agrees within 1e-4.
     public var contactFreeObservationsWithin1e4: Double
     /// Share of rewards within 1e-3 relative (|Δ| ≤ 1e-3·max(1, |recorded|)).
     public var rewardsWithin1e3Relative: Double

@@ -6,8 +6,10 @@ import RLEnvironments
 public struct EpisodeResult: Codable, Sendable, Equatable {
     /// The undiscounted return.
     public var episodeReturn: Double
+    /// Steps taken.
     public var length: Int
 
+    /// Creates a result; see the properties for the meaning of each value.
     public init(episodeReturn: Double, length: Int) {
         self.episodeReturn = episodeReturn
         self.length = length
@@ -18,13 +20,18 @@ public struct EpisodeResult: Codable, Sendable, Equatable {
 public struct TargetReport: Codable, Sendable {
     /// The target return, in the environment's reward scale.
     public var target: Double
+    /// Every episode's result, in seed order.
     public var episodes: [EpisodeResult]
+    /// Mean undiscounted return.
     public var returnMean: Double
+    /// Population standard deviation of the returns.
     public var returnStd: Double
+    /// Mean episode length.
     public var lengthMean: Double
     /// D4RL normalized score ×100 of the mean return, and the std of the episodes' scores;
     /// nil when the environment has no D4RL reference scores.
     public var normalizedMean: Double?
+    /// Standard deviation of the D4RL normalized scores ×100, when the environment has reference scores.
     public var normalizedStd: Double?
 
     init(target: Double, episodes: [EpisodeResult], scores: D4RLReferenceScores?) {
@@ -58,6 +65,10 @@ public enum RolloutEvaluation {
     ///
     /// - Parameters:
     ///   - model: a model whose batch capacity is at least `environments.count`.
+    ///   - encoding: how the model's inputs are encoded (the checkpoint's).
+    ///   - environments: one environment per episode, reset here.
+    ///   - target: the target return, in the environment's reward scale.
+    ///   - seed: episode i resets with seed + i.
     ///   - progress: called after every environment step with (finished episodes, steps taken).
     public static func run(
         model: DecisionTransformer, encoding: ContextEncoding, environments: [any Environment], target: Double,
@@ -170,6 +181,7 @@ public enum RolloutEvaluation {
 
 /// Why an evaluation could not run.
 public enum EvaluationError: Error, CustomStringConvertible, Sendable {
+    /// The environment's observation or action width differs from the model's.
     case shapeMismatch(environment: String, observation: Int, action: Int, model: ModelConfiguration)
     /// The context encoding does not fit the model.
     case encoding(String)

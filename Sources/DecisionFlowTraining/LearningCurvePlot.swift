@@ -5,18 +5,24 @@ import Foundation
 public struct LearningCurvePlot {
     /// One run's curve.
     public struct Series {
+        /// The legend entry (usually the run directory's name).
         public var name: String
+        /// The run's log lines, in step order.
         public var lines: [LogLine]
 
+        /// Creates a series; see the properties for the meaning of each value.
         public init(name: String, lines: [LogLine]) {
             self.name = name
             self.lines = lines
         }
     }
 
+    /// The runs to overlay.
     public var series: [Series]
+    /// The title above the plots.
     public var title: String
 
+    /// Creates a plot; see the properties for the meaning of each value.
     public init(series: [Series], title: String = "Learning curves") {
         self.series = series
         self.title = title

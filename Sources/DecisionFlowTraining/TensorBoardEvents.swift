@@ -16,7 +16,9 @@ public enum TensorBoardEvents {
 
     /// One decoded event.
     public struct Event: Equatable, Sendable {
+        /// Seconds since 1970 when the event was recorded.
         public var wallTime: Double
+        /// The training step the scalars belong to.
         public var step: Int64
         /// `brain.Event:2` on a file's first event, nil on the others.
         public var fileVersion: String?

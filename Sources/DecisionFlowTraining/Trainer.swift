@@ -6,7 +6,9 @@ import RLData
 public struct StepRecord: Codable, Sendable, Equatable {
     /// The step just taken, counting from 1.
     public var step: Int
+    /// The step's training loss (masked action MSE).
     public var loss: Float
+    /// The learning rate the step's update used.
     public var learningRate: Float
     /// Global gradient norm before clipping.
     public var gradientNorm: Float
@@ -18,8 +20,11 @@ public struct StepRecord: Codable, Sendable, Equatable {
 public struct TrainingState: Codable, Sendable, Equatable {
     /// Steps taken.
     public var step: Int
+    /// The window sampler's generator state, to draw the same windows after a resume.
     public var samplerGenerator: RandomGenerator
+    /// The dropout generator's state, to draw the same masks after a resume.
     public var dropoutGenerator: RandomGenerator
+    /// The configuration the run was trained with.
     public var configuration: TrainingConfiguration
     /// `D4RLDataset.fingerprint` of the data the run started on; resume refuses other data.
     /// Nil in checkpoints from DecisionFlow 0.1.
@@ -32,12 +37,17 @@ public struct TrainingState: Codable, Sendable, Equatable {
 /// Trains a `DecisionTransformer` on windows from a `D4RLDataset`: one step at a time, with
 /// the reference's optimizer (AdamW, linear warmup, gradient-norm clipping).
 public final class Trainer {
+    /// The run's configuration (after any changes made on resume).
     public let configuration: TrainingConfiguration
+    /// The model being trained.
     public let model: DecisionTransformer
+    /// AdamW with its moments and step count.
     public private(set) var optimizer: AdamW
+    /// Draws the training windows and fills the batch.
     public private(set) var sampler: WindowSampler
     /// Steps taken so far.
     public private(set) var step: Int
+    /// The learning rate at each step.
     public let schedule: WarmupSchedule
     /// The environment whose scores apply, if known.
     public let environment: String?

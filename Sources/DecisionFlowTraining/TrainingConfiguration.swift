@@ -26,27 +26,41 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     // Model
     /// `flow` (Decision-Flowformer) or `softmax` (Decision Transformer).
     public var attention: AttentionKind = .flow
+    /// Timesteps per training window, K.
     public var contextLength: Int = 20
+    /// Width of every token's embedding.
     public var embeddingDimension: Int = 128
+    /// Transformer blocks.
     public var layerCount: Int = 3
+    /// Attention heads per block.
     public var headCount: Int = 1
     /// MLP width; default 4 × embeddingDimension.
     public var mlpDimension: Int? = nil
+    /// The MLP's activation: relu or gelu.
     public var activation: Activation = .relu
+    /// Dropout rate of embeddings, attention and residuals.
     public var dropout: Float = 0.1
+    /// Rows of the timestep embedding; timesteps beyond it are clamped.
     public var maxEpisodeLength: Int = 1000
 
     // Optimization
+    /// Windows per training step.
     public var batchSize: Int = 64
+    /// The learning rate after warmup.
     public var learningRate: Float = 1e-4
+    /// AdamW's decoupled weight decay.
     public var weightDecay: Float = 1e-4
+    /// Steps of linear learning-rate warmup.
     public var warmupSteps: Int = 10_000
+    /// The global gradient norm is clipped to this.
     public var gradientClip: Float = 0.25
     /// Total training steps.
     public var steps: Int = 100_000
 
     // Bookkeeping
+    /// Seeds initialization, window sampling and dropout.
     public var seed: UInt64 = 1
+    /// Worker threads; results are reproducible for a given seed and thread count.
     public var threads: Int = 2
     /// Write a checkpoint every this many steps (and at the end).
     public var checkpointEvery: Int = 1000

@@ -8,9 +8,11 @@ import RLData
 
 /// One line of a run's `log.jsonl`.
 public struct LogLine: Codable, Sendable, Equatable {
+    /// The training step this line was written at.
     public var step: Int
     /// Mean training loss over the steps since the previous line.
     public var loss: Double
+    /// The learning rate of that step.
     public var learningRate: Float
     /// Gradient norm (before clipping) of the last step.
     public var gradientNorm: Float
@@ -58,7 +60,9 @@ public struct LogLine: Codable, Sendable, Equatable {
 /// and gives the same losses, bit for bit, as a run that was never interrupted (same seed and
 /// threads). Log lines written after that checkpoint are dropped on resume.
 public final class TrainingRun {
+    /// The run directory.
     public let directory: URL
+    /// The trainer, with the model, optimizer and sampler.
     public let trainer: Trainer
     /// What the user should know about the run's files (an old checkpoint format, a change
     /// made on resume).
@@ -70,8 +74,11 @@ public final class TrainingRun {
     /// Configuration changes made on resume, for the next log line.
     private var pendingChanges: [String] = []
 
+    /// `config.json`: every setting the run uses.
     public var configurationPath: String { directory.appendingPathComponent("config.json").path }
+    /// `log.jsonl`: one JSON line per `logEvery` steps.
     public var logPath: String { directory.appendingPathComponent("log.jsonl").path }
+    /// `checkpoint.safetensors`: the latest checkpoint.
     public var checkpointPath: String { directory.appendingPathComponent("checkpoint.safetensors").path }
     /// The TensorBoard event file: the log's scalars, kept in step with `log.jsonl`.
     public var eventsPath: String { directory.appendingPathComponent(TensorBoardEvents.fileName).path }

@@ -23,9 +23,13 @@ public enum WindowSampling: String, Codable, Sendable, CaseIterable {
 /// attends to padding (causal attention with right padding, the −10⁴ key mask with left
 /// padding).
 public struct WindowSampler: Sendable {
+    /// The data windows are drawn from.
     public let dataset: D4RLDataset
+    /// How raw steps become model inputs.
     public let encoding: ContextEncoding
+    /// Timesteps per window, K.
     public let contextLength: Int
+    /// How window starts are drawn.
     public let sampling: WindowSampling
     /// The generator windows are drawn from; saved in checkpoints to resume exactly.
     public var generator: RandomGenerator

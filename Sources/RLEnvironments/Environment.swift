@@ -36,6 +36,7 @@ public struct StepResult: Sendable, Equatable {
     /// Whether the episode is over either way.
     public var isDone: Bool { terminated || truncated }
 
+    /// Creates a result; see the properties for the meaning of each value.
     public init(observation: [Float], reward: Double, terminated: Bool, truncated: Bool) {
         self.observation = observation
         self.reward = reward
@@ -85,7 +86,9 @@ public enum EnvironmentError: Error, Equatable, CustomStringConvertible, Sendabl
 public protocol Environment: AnyObject {
     /// The registry name, e.g. `hopper`.
     var name: String { get }
+    /// The bounds of each observation dimension.
     var observationSpace: BoxSpace { get }
+    /// The bounds of each action dimension; `step` clips to them where the task does.
     var actionSpace: BoxSpace { get }
     /// The time limit: `truncated` becomes true after this many steps.
     var maxEpisodeSteps: Int { get }

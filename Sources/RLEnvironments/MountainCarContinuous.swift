@@ -13,7 +13,9 @@ import SeededRandom
 /// Truncated after 999 steps. Reset: x ~ U(−0.6, −0.4), v = 0.
 public final class MountainCarContinuous: Environment {
     public let name = "mountaincar"
+    /// Position in [-1.2, 0.6] and velocity in [-0.07, 0.07].
     public let observationSpace = BoxSpace(lower: [-1.2, -0.07], upper: [0.6, 0.07])
+    /// One force in [-1, 1].
     public let actionSpace = BoxSpace(dimension: 1, bound: 1)
     public let maxEpisodeSteps = 999
     public private(set) var elapsedSteps = 0
@@ -29,6 +31,7 @@ public final class MountainCarContinuous: Environment {
     private var generator = RandomGenerator(seed: 0)
     private var running = false
 
+    /// A car at rest; call `reset(seed:)` to start an episode.
     public init() {}
 
     public func reset(seed: UInt64?) -> [Float] {

@@ -10,7 +10,9 @@ import SeededRandom
 /// `MujocoEnv.do_simulation` does. The base class is not used on its own.
 public class MuJoCoEnvironment: Environment {
     public let name: String
+    /// Unbounded, of the task's observation width.
     public let observationSpace: BoxSpace
+    /// The actuators' control ranges.
     public let actionSpace: BoxSpace
     public let maxEpisodeSteps = 1000
     public private(set) var elapsedSteps = 0

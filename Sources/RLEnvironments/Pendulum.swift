@@ -10,7 +10,9 @@ import SeededRandom
 /// terminates; truncated after 200 steps. Reset: θ ~ U(−π, π), θ̇ ~ U(−1, 1).
 public final class Pendulum: Environment {
     public let name = "pendulum"
+    /// cos θ and sin θ in [-1, 1], θ̇ in [-8, 8].
     public let observationSpace = BoxSpace(lower: [-1, -1, -8], upper: [1, 1, 8])
+    /// One torque in [-2, 2].
     public let actionSpace = BoxSpace(dimension: 1, bound: 2)
     public let maxEpisodeSteps = 200
     public private(set) var elapsedSteps = 0
@@ -27,6 +29,7 @@ public final class Pendulum: Environment {
     private var generator = RandomGenerator(seed: 0)
     private var running = false
 
+    /// A pendulum at rest; call `reset(seed:)` to start an episode.
     public init() {}
 
     public func reset(seed: UInt64?) -> [Float] {

@@ -52,7 +52,9 @@ extension Checkpoint {
     /// `ImportedModelDescription` that `import` reads) into `directory`, creating it if needed.
     /// Each file is written atomically.
     ///
-    /// - Parameter source: names the checkpoint in errors.
+    /// - Parameters:
+    ///   - directory: the folder to write into.
+    ///   - source: names the checkpoint in errors.
     /// - Returns: the two paths written.
     @discardableResult
     public func export(to directory: String, source: String) throws -> (stateDictionary: String, description: String) {

@@ -14,14 +14,21 @@ import Foundation
 /// `resid_pdrop` (the dropout rate, 0.1) and `env` may be left out. `d4rl-run export` writes
 /// this JSON for a checkpoint.
 public struct ImportedModelDescription: Codable, Sendable, Equatable {
+    /// Width of a state (`state_dim`).
     public var stateDimension: Int
+    /// Width of an action (`act_dim`).
     public var actionDimension: Int
+    /// Width of every token's embedding (`hidden_size`).
     public var embeddingDimension: Int
+    /// Transformer blocks (`n_layer`).
     public var layerCount: Int
+    /// Attention heads per block (`n_head`).
     public var headCount: Int
     /// nil: 4 × embeddingDimension.
     public var mlpDimension: Int?
+    /// Timesteps per window, K (`max_length`).
     public var contextLength: Int
+    /// Rows of the timestep embedding (`max_ep_len`).
     public var maxEpisodeLength: Int
     /// `relu` or `gelu_new` (the reference's name for GELU); nil: relu.
     public var activation: String?
@@ -29,7 +36,9 @@ public struct ImportedModelDescription: Codable, Sendable, Equatable {
     public var attention: String?
     /// nil: 1000.
     public var rewardScale: Float?
+    /// The environment the policy acts in (`env`), if known.
     public var environment: String?
+    /// The training data's state mean (`state_mean`).
     public var stateMean: [Float]
     /// The reference's divisor: its dataset's std + 1e-6.
     public var stateScale: [Float]
@@ -100,7 +109,10 @@ extension Checkpoint {
     /// A checkpoint from a reference PyTorch state dict saved as safetensors, and the JSON
     /// description of its model and state normalization.
     ///
-    /// - Parameter prefix: stripped from every tensor name first (e.g. `param/`).
+    /// - Parameters:
+    ///   - stateDictionaryPath: the state dict, as safetensors.
+    ///   - descriptionPath: the JSON description (`ImportedModelDescription`).
+    ///   - prefix: stripped from every tensor name first (e.g. `param/`).
     /// - Throws: `CheckpointError` naming the file and what is wrong: unreadable files, an
     ///   unknown attention or activation, statistics of the wrong width, or tensors that do not
     ///   match the described model.

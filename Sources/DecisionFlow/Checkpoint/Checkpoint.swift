@@ -346,10 +346,13 @@ extension DecisionTransformer {
 
 /// FNV-1a, 64-bit: a fast checksum that catches truncation and bit flips (not an adversary).
 public struct FNV1a64: Sendable {
+    /// The hash of everything added so far.
     public private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
 
+    /// Starts a hash at FNV-1a's offset basis.
     public init() {}
 
+    /// Adds `bytes` to the hash, in order.
     public mutating func add(_ bytes: UnsafeRawBufferPointer) {
         for byte in bytes {
             value ^= UInt64(byte)
@@ -369,6 +372,7 @@ public struct FNV1a64: Sendable {
         }
     }
 
+    /// The hash as 16 lowercase hexadecimal digits.
     public var hex: String { String(value, radix: 16) }
 }
 

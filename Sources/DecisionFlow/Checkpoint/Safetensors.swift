@@ -4,16 +4,21 @@ import Foundation
 public struct SafetensorsTensor: Sendable, Equatable {
     /// The stored element type.
     public enum DType: String, Sendable, CaseIterable {
+        /// IEEE single precision, what DecisionFlow writes.
         case float32 = "F32"
+        /// IEEE double precision, converted to Float when decoded.
         case float64 = "F64"
         /// IEEE half precision, common in weights trained on GPUs.
         case float16 = "F16"
         /// bfloat16: float32's exponent with a 7-bit mantissa.
         case bfloat16 = "BF16"
+        /// Signed 64-bit integers (timestep tensors).
         case int64 = "I64"
+        /// Signed 32-bit integers.
         case int32 = "I32"
         /// GPT-2's causal-mask buffer (`attn.bias`) is stored as bytes.
         case uint8 = "U8"
+        /// One byte per value, 0 or 1.
         case bool = "BOOL"
 
         var byteWidth: Int {
@@ -89,7 +94,9 @@ public struct SafetensorsError: Error, CustomStringConvertible, Sendable {
 public enum Safetensors {
     /// The tensors and metadata of a file.
     public struct Contents: Sendable {
+        /// The tensors by name; each decodes only when its values are read.
         public var tensors: [String: SafetensorsTensor]
+        /// The header's `__metadata__` strings.
         public var metadata: [String: String]
         /// The data section as stored (every tensor's bytes, in file order).
         public var body: Data = Data()

@@ -55,7 +55,9 @@ public final class DecisionTransformer {
     /// embeddings and heads, as the reference gets them.
     ///
     /// - Parameters:
+    ///   - configuration: the model's shape.
     ///   - batchCapacity: the most sequences one forward pass may hold.
+    ///   - seed: seeds the initial weights and the dropout masks.
     ///   - threads: worker threads (and BLAS threads); results are bit-for-bit the same for
     ///     a given count. Default: 2, the machines this is tuned for.
     ///   - flowChunkLength: the chunk length of causal Flow-Attention; default
@@ -137,10 +139,12 @@ public final class DecisionTransformer {
     /// Runs the model on `batch` and returns the masked mean squared error of the predicted
     /// actions against `batch.actions` (0 when no step is unmasked).
     ///
-    /// - Parameter training: applies dropout (with `dropoutGenerator`) and computes only
-    ///   what the action loss and `backward()` need: after the last block's attention, only
-    ///   the state tokens (the action is predicted from them), and no state or return
-    ///   predictions. Without it the pass is deterministic, dropout-free and complete.
+    /// - Parameters:
+    ///   - batch: the windows to run, filled by the caller.
+    ///   - training: applies dropout (with `dropoutGenerator`) and computes only what the
+    ///     action loss and `backward()` need: after the last block's attention, only the state
+    ///     tokens (the action is predicted from them), and no state or return predictions.
+    ///     Without it the pass is deterministic, dropout-free and complete.
     @discardableResult
     public func forward(_ batch: TrajectoryBatch, training: Bool = false) -> Float {
         forward(batch, training: training, reuse: .none, actionsOnly: training)

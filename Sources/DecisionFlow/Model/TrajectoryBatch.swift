@@ -15,7 +15,9 @@ public final class TrajectoryBatch {
                 timesteps >= 1 && timesteps <= timestepCapacity, "\(timesteps) timesteps; capacity \(timestepCapacity)")
         }
     }
+    /// Width of a state, S.
     public let stateDimension: Int
+    /// Width of an action, A.
     public let actionDimension: Int
 
     /// Sequences in use (≤ capacity).

@@ -41,6 +41,7 @@ public struct ContextEncoding: Codable, Sendable, Equatable {
     /// Where padding goes in windows shorter than the batch.
     public var padding: Padding
 
+    /// Creates an encoding; see the properties for the meaning of each value.
     public init(stateMean: [Float], stateScale: [Float], rewardScale: Float, maxTimestep: Int, padding: Padding) {
         self.stateMean = stateMean
         self.stateScale = stateScale
@@ -85,6 +86,8 @@ public struct ContextEncoding: Codable, Sendable, Equatable {
     /// `batch.timesteps` on `padding`'s side.
     ///
     /// - Parameters:
+    ///   - batch: the batch to write into.
+    ///   - sequence: the batch slot to fill.
     ///   - states: the steps' raw states, (n, S) row-major.
     ///   - actions: their actions, (n, A).
     ///   - scaledReturnsToGo: their returns-to-go, already through `scaledReturn` (training data

@@ -65,6 +65,7 @@ public enum PolicyError: Error, Equatable, CustomStringConvertible, Sendable {
 /// (`DecisionTransformer.forwardCount` tells). With `reusesActivations` false it always
 /// recomputes; the two agree to rounding (tested).
 public final class DecisionPolicy {
+    /// The model the policy runs (its configuration says what it expects).
     public let model: DecisionTransformer
     /// How observations, returns and timesteps become model input.
     public var encoding: ContextEncoding { history.encoding }

@@ -10,8 +10,11 @@
 /// Fixed-size buffers: once the window is full, each new step shifts it by one, so nothing
 /// is allocated per step.
 public struct PolicyHistory: Sendable {
+    /// The most timesteps a window holds, K.
     public let contextLength: Int
+    /// How raw steps become model inputs.
     public let encoding: ContextEncoding
+    /// Width of an action.
     public let actionDimension: Int
     /// Steps held (≤ contextLength).
     public private(set) var count = 0
@@ -22,6 +25,7 @@ public struct PolicyHistory: Sendable {
     private var returnsToGo: [Float]
     private var nextReturnToGo: Float = 0
 
+    /// An empty history; call `reset(targetReturn:)` before the first step.
     public init(contextLength: Int, encoding: ContextEncoding, actionDimension: Int) {
         self.contextLength = contextLength
         self.encoding = encoding

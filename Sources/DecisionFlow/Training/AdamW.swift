@@ -14,9 +14,13 @@ import RealModule
 public struct AdamW: Sendable {
     /// Hyperparameters.
     public struct Settings: Codable, Sendable, Equatable {
+        /// Decay of the first-moment (mean) estimate; PyTorch's default 0.9.
         public var beta1: Float
+        /// Decay of the second-moment estimate; PyTorch's default 0.999.
         public var beta2: Float
+        /// Added to the second moment's root for stability; 1e-8.
         public var epsilon: Float
+        /// Decoupled weight decay per unit of learning rate; the reference's 1e-4.
         public var weightDecay: Float
 
         /// PyTorch's defaults, with the reference's weight decay 1e-4.
@@ -28,6 +32,7 @@ public struct AdamW: Sendable {
         }
     }
 
+    /// The hyperparameters every update uses.
     public var settings: Settings
     /// Steps taken so far (t after the last step).
     public var step: Int
@@ -110,7 +115,9 @@ func globalNorm(_ values: UnsafeBufferPointer<Float>) -> Float {
 /// The reference's schedule: linear warmup from lr/warmup to lr over `warmupSteps`, then
 /// constant (`LambdaLR(lambda s: min((s + 1) / warmup, 1))`).
 public struct WarmupSchedule: Codable, Sendable, Equatable {
+    /// The learning rate reached at the end of warmup and kept after it.
     public var learningRate: Float
+    /// Steps over which the rate rises linearly from 0.
     public var warmupSteps: Int
 
     /// Creates a schedule; see the properties for the meaning of each value.

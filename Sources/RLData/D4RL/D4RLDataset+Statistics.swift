@@ -18,11 +18,15 @@ public struct StateStatistics: Sendable, Equatable, Codable {
 
 /// Summary numbers of a set of values (returns or lengths).
 public struct SummaryStatistics: Sendable, Equatable, Codable {
+    /// The number of values.
     public var count: Int
+    /// Their mean.
     public var mean: Double
     /// Population standard deviation (ddof 0).
     public var std: Double
+    /// The smallest value.
     public var min: Double
+    /// The largest value.
     public var max: Double
 
     /// Summarizes `values`; all zeros when there are none.

@@ -3,8 +3,11 @@
 public struct D4RLFileReport: Codable, Sendable {
     /// One dataset in the file.
     public struct Key: Codable, Sendable, Equatable {
+        /// The key's path from the root, e.g. `infos/qpos`.
         public var path: String
+        /// The dimensions.
         public var shape: [Int]
+        /// The element type, e.g. `float32`.
         public var dtype: String
         /// Chunk shape, or nil for contiguous storage.
         public var chunks: [Int]?
@@ -14,7 +17,9 @@ public struct D4RLFileReport: Codable, Sendable {
 
     /// Episode counts by how they ended.
     public struct Episodes: Codable, Sendable, Equatable {
+        /// All episodes.
         public var total: Int
+        /// Episodes ended by a terminal flag.
         public var terminated: Int
         /// Ended by a timeout flag, or by the step limit in files without `timeouts`.
         public var truncated: Int
@@ -30,15 +35,21 @@ public struct D4RLFileReport: Codable, Sendable {
         }
     }
 
+    /// The file or Minari dataset reported on.
     public var file: String
+    /// Its arrays (for a Minari dataset, those of its first episode).
     public var keys: [Key]
+    /// The number of steps.
     public var steps: Int
+    /// Episode counts by how they ended.
     public var episodes: Episodes
     /// Undiscounted episode returns.
     public var returns: SummaryStatistics
     /// Episode lengths.
     public var lengths: SummaryStatistics
+    /// Width of an observation.
     public var observationDimension: Int
+    /// Width of an action.
     public var actionDimension: Int
     /// Registry name of the environment, if known.
     public var environment: String?
@@ -52,8 +63,11 @@ public struct D4RLFileReport: Codable, Sendable {
 
     /// Loads `file` and summarizes it.
     ///
-    /// - Parameter environment: the environment to score against; when nil it is taken from
-    ///   the file's metadata, then from the file name (`hopper-medium-v2.hdf5`).
+    /// - Parameters:
+    ///   - file: a D4RL file or Minari dataset (`DatasetSource.resolve(_:)`).
+    ///   - environment: the environment to score against; when nil it is taken from the
+    ///     file's metadata, then from the file name (`hopper-medium-v2.hdf5`).
+    ///   - options: how the data is loaded.
     public init(file: String, environment: String? = nil, options: D4RLLoadOptions = D4RLLoadOptions()) throws {
         let dataset = try D4RLDataset(file: file, options: options)
         self.file = file

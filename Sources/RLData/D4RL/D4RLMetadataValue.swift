@@ -1,7 +1,10 @@
 /// A scalar from a file's `metadata/` group: a string, an integer or a real number.
 public enum D4RLMetadataValue: Sendable, Equatable, Codable, CustomStringConvertible {
+    /// A text value.
     case string(String)
+    /// A whole number.
     case integer(Int64)
+    /// A floating-point number.
     case real(Double)
 
     /// Decodes a JSON string or number.

@@ -64,7 +64,9 @@ public struct D4RLReferenceScores: Sendable, Equatable {
 /// The observation and action widths of the D4RL environments (FACTS.md), to catch a preset
 /// used with another environment's data before any training.
 public struct D4RLEnvironmentShape: Sendable, Equatable {
+    /// Width of an observation.
     public var observationDimension: Int
+    /// Width of an action.
     public var actionDimension: Int
 
     /// The widths by registry name.

@@ -114,9 +114,15 @@ public final class TrajectoryWriter {
     /// Appends one step.
     ///
     /// - Parameters:
+    ///   - observation: the observation the action was taken in.
+    ///   - action: the action taken.
+    ///   - reward: the step's reward.
     ///   - terminal: the environment ended the episode on this step.
     ///   - timeout: the time limit ended the episode on this step.
-    ///   - qpos, qvel: the simulator state *before* this step, as D4RL records it.
+    ///   - nextObservation: the observation after the step (required when the configuration
+    ///     records next observations).
+    ///   - qpos: the simulator's positions *before* this step, as D4RL records them.
+    ///   - qvel: the simulator's velocities before this step.
     /// - Throws: `D4RLError` when a width differs from the configuration or a value is NaN
     ///   or infinite; nothing of the step is recorded then.
     public func append(

@@ -2,7 +2,16 @@ import CHDF5
 
 /// The element type to store a new dataset with. Files are always written little-endian.
 public enum HDF5StorageType: Sendable, Equatable {
-    case float32, float64, int8, int64, uint8
+    /// IEEE single precision, little-endian.
+    case float32
+    /// IEEE double precision, little-endian.
+    case float64
+    /// Signed bytes.
+    case int8
+    /// Signed 64-bit integers, little-endian.
+    case int64
+    /// Unsigned bytes.
+    case uint8
     /// h5py's boolean: an int8 enumeration with members FALSE = 0 and TRUE = 1.
     case bool
 

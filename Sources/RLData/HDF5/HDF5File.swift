@@ -222,7 +222,10 @@ private final class NameCollector {
 public struct HDF5Entry: Equatable, Sendable {
     /// Whether an entry is a group or a dataset.
     public enum Kind: Equatable, Sendable {
-        case group, dataset
+        /// A group: a folder of further groups and datasets.
+        case group
+        /// A dataset: an array of values.
+        case dataset
     }
     /// The path from the root, without a leading slash, e.g. `infos/qpos`.
     public var path: String

@@ -149,6 +149,10 @@ public final class MinariDatasetWriter {
     ///   - observation: the observation the action was taken in. Within an episode it must
     ///     equal the previous step's `nextObservation`: Minari stores one sequence of
     ///     observations per episode.
+    ///   - action: the action taken.
+    ///   - reward: the step's reward.
+    ///   - terminal: the task ended the episode on this step (`terminations`).
+    ///   - timeout: the time limit ended it (`truncations`).
     ///   - nextObservation: the observation after the step.
     /// - Throws: `D4RLError` when a width differs from the configuration, a value is NaN or
     ///   infinite, or the observation breaks the episode's sequence; nothing of the step is
