@@ -1,0 +1,87 @@
+import DecisionFlow
+import Foundation
+import Testing
+
+/// Minari datasets and the PyTorch round trip through the binary, as a user would run them.
+@Suite struct InteropCommandTests {
+    static let minariRoot = CLI.shared.appendingPathComponent("datasets/minari").path
+
+    func scratch() throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cli-interop-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return directory
+    }
+
+    @Test func inspectAndTrainTakeAMinariDatasetID() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let environment = ["MINARI_DATASETS_PATH": Self.minariRoot]
+        let inspected = try CLI.run(["inspect", "--json", "mujoco/halfcheetah/random-dict-v0"], environment: environment)
+        #expect(inspected.status == 0, "\(inspected.error)")
+        let report = try #require((try JSONSerialization.jsonObject(with: Data(inspected.output.utf8)) as? [[String: Any]])?.first)
+        #expect(report["steps"] as? Int == 25_000 && report["observationDimension"] as? Int == 17)
+        let metadata = try #require(report["metadata"] as? [String: Any])
+        #expect(metadata["observation_layout"] as? String == "desired_goal[0..<2], observation[2..<17]")
+        #expect(report["environment"] as? String == "halfcheetah")
+
+        let trained = try CLI.run(
+            ["train"] + TrainCommandTests.tiny.dropFirst(2) + [
+                "--dataset", "mujoco/hopper/medium-v0", "--steps", "3", "--out", directory.appendingPathComponent("run").path,
+            ], environment: environment)
+        #expect(trained.status == 0, "\(trained.error)")
+        #expect(trained.error.contains("50000 steps, 164 trajectories"), "\(trained.error)")
+
+        // Without the datasets root, the id is not found, and the message says where it looked.
+        let missing = try CLI.run(["inspect", "mujoco/hopper/medium-v0"], environment: ["MINARI_DATASETS_PATH": directory.path])
+        #expect(missing.status == 65)
+        #expect(missing.output.contains("MINARI_DATASETS_PATH") || missing.error.contains("MINARI_DATASETS_PATH"))
+    }
+
+    @Test func sliceWritesAMinariDatasetThatReadsBack() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let output = directory.appendingPathComponent("mine/hopper/cut-v0").path
+        let source = CLI.shared.appendingPathComponent("datasets/hopper-medium.hdf5").path
+        let sliced = try CLI.run(["slice", source, "-o", output, "--minari-id", "mine/hopper/cut-v0", "--max-steps", "3000"])
+        #expect(sliced.status == 0, "\(sliced.error)")
+        let metadata = try String(contentsOfFile: output + "/data/metadata.json", encoding: .utf8)
+        #expect(metadata.contains("\"dataset_id\": \"mine/hopper/cut-v0\"") && metadata.contains("Hopper-v4"))
+        let inspected = try CLI.run(["inspect", "--json", output])
+        #expect(inspected.status == 0, "\(inspected.error)")
+        let report = try #require((try JSONSerialization.jsonObject(with: Data(inspected.output.utf8)) as? [[String: Any]])?.first)
+        let steps = try #require(report["steps"] as? Int)
+        #expect(steps <= 3000 && steps > 2000)
+        // A second slice into the same folder never replaces the dataset.
+        let again = try CLI.run(["slice", source, "-o", output, "--minari-id", "mine/hopper/cut-v0", "--max-steps", "1000"])
+        #expect(again.status == 74 && again.error.contains("already holds a dataset"), "\(again.error)")
+    }
+
+    @Test func exportThenImportIsBitwiseAndTheImportEvaluates() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let run = directory.appendingPathComponent("run").path
+        let trained = try CLI.run(["train"] + TrainCommandTests.tiny + ["--attention", "softmax", "--steps", "3", "--out", run])
+        #expect(trained.status == 0, "\(trained.error)")
+        let exported = directory.appendingPathComponent("export").path
+        let export = try CLI.run(["export", run + "/checkpoint.safetensors", "-o", exported])
+        #expect(export.status == 0, "\(export.error)")
+        let stateDict = try Safetensors.read(exported + "/model.safetensors")
+        #expect(stateDict.tensors["transformer.h.0.attn.bias"]?.dtype == .uint8, "GPT-2's mask is recreated")
+        #expect(!stateDict.tensors.keys.contains { $0.hasPrefix("optimizer.") })
+
+        let imported = directory.appendingPathComponent("imported.safetensors").path
+        let importing = try CLI.run([
+            "import", "--state-dict", exported + "/model.safetensors", "--description", exported + "/description.json", "-o",
+            imported,
+        ])
+        #expect(importing.status == 0, "\(importing.error)")
+        let original = try Checkpoint.read(run + "/checkpoint.safetensors")
+        let back = try Checkpoint.read(imported)
+        #expect(back.parameters.map(\.bitPattern) == original.parameters.map(\.bitPattern))
+        #expect(back.encoding == original.encoding && back.configuration == original.configuration)
+
+        let evaluated = try CLI.run(["evaluate", "--checkpoint", imported, "--episodes", "1", "--targets", "3600", "--json"])
+        #expect(evaluated.status == 0, "\(evaluated.error)")
+        #expect(evaluated.output.contains("\"normalizedMean\""))
+    }
+}
