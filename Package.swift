@@ -5,7 +5,8 @@
 // Dependency graph (acyclic; the executable is the only place where everything meets):
 //
 //   CHDF5  <- RLData -------+--> DecisionFlowTraining --> d4rl-run
-//   CBLAS  <- DecisionFlow -/                            /
+//   CBLAS  <- DecisionFlow -/          |                 /
+//   CMPI ------------------------> DecisionFlowMPI -----/
 //   SeededRandom <- RLEnvironments ----------------------/
 //   (DecisionFlow also uses SeededRandom)
 //
@@ -39,6 +40,12 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        // Open MPI, for data-parallel training across processes and machines.
+        .systemLibrary(
+            name: "CMPI",
+            pkgConfig: "ompi-c",
+            providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]
+        ),
 
         // The seeded random generator shared by the model and the environments.
         .target(name: "SeededRandom", dependencies: [.product(name: "RealModule", package: "swift-numerics")]),
@@ -63,6 +70,9 @@ let package = Package(
         // Training: windows from D4RL data into the model, run directories, logs, resume.
         .target(name: "DecisionFlowTraining", dependencies: ["RLData", "DecisionFlow"]),
 
+        // Data parallelism over Open MPI: the ProcessGroup mpirun starts.
+        .target(name: "DecisionFlowMPI", dependencies: ["CMPI", "DecisionFlowTraining"]),
+
         // Evaluation: rollouts and normalized scores, and replaying datasets in the simulators.
         .target(name: "DecisionFlowEvaluation", dependencies: ["RLData", "RLEnvironments", "DecisionFlow"]),
 
@@ -76,6 +86,7 @@ let package = Package(
                 "RLEnvironments",
                 "CMuJoCo",  // bench envs times bare mj_step calls
                 "DecisionFlowEvaluation",
+                "DecisionFlowMPI",
                 "SeededRandom",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

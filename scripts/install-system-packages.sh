@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages DecisionFlow builds against, only if one is missing:
-# libhdf5-dev (HDF5), libopenblas-dev (BLAS), libmujoco-dev (physics), pkg-config.
+# libhdf5-dev (HDF5), libopenblas-dev (BLAS), libmujoco-dev (physics), libopenmpi-dev and
+# openmpi-bin (data parallelism with mpirun), pkg-config.
 set -euo pipefail
 
-packages=(libhdf5-dev libopenblas-dev libmujoco-dev pkg-config)
+packages=(libhdf5-dev libopenblas-dev libmujoco-dev libopenmpi-dev openmpi-bin pkg-config)
 missing=()
 for package in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then

@@ -26,6 +26,8 @@ public struct TrainingState: Codable, Sendable, Equatable {
     public var dropoutGenerator: RandomGenerator
     /// The configuration the run was trained with.
     public var configuration: TrainingConfiguration
+    /// Every rank's dropout stream, when the run trains on several processes (nil for one).
+    public var rankDropoutGenerators: [RandomGenerator]? = nil
     /// `D4RLDataset.fingerprint` of the data the run started on; resume refuses other data.
     /// Nil in checkpoints from DecisionFlow 0.1.
     public var dataFingerprint: String?
@@ -58,13 +60,24 @@ public final class Trainer {
     public let dataFingerprint: String
     /// What a resume changed in the saved configuration, one "field old → new" each.
     public private(set) var changesOnResume: [String] = []
+    /// The processes training this model together; `SingleProcess` unless started by mpirun.
+    public let group: any ProcessGroup
+    /// This process's rows of every global batch of `configuration.batchSize` windows.
+    public let batchSlice: Range<Int>
     private let batch: TrajectoryBatch
+    /// Gradients, masked step count and squared-error sum, summed over the group in one call.
+    private var reduction: [Float] = []
 
     /// A fresh run.
     ///
     /// - Throws: `TrainingError` when the configuration is invalid.
-    public convenience init(configuration: TrainingConfiguration, dataset: D4RLDataset) throws {
-        try self.init(configuration: configuration, dataset: dataset, resuming: nil)
+    ///
+    /// - Parameter group: the processes that train together (each draws the same global
+    ///   batch and computes its slice); one process by default.
+    public convenience init(
+        configuration: TrainingConfiguration, dataset: D4RLDataset, group: any ProcessGroup = SingleProcess()
+    ) throws {
+        try self.init(configuration: configuration, dataset: dataset, resuming: nil, group: group)
     }
 
     /// Resumes from a checkpoint written by `checkpoint()`.
@@ -75,16 +88,18 @@ public final class Trainer {
     /// - Throws: `TrainingError` when the checkpoint has no training state, was made for other
     ///   data (its fingerprint differs) or another model, or `adjust` changes a fixed field.
     public convenience init(
-        resuming checkpoint: Checkpoint, dataset: D4RLDataset, source: String,
+        resuming checkpoint: Checkpoint, dataset: D4RLDataset, source: String, group: any ProcessGroup = SingleProcess(),
         adjust: (inout TrainingConfiguration) throws -> Void = { _ in }
     ) throws {
-        try self.init(configuration: nil, dataset: dataset, resuming: (checkpoint, source), adjust: adjust)
+        try self.init(
+            configuration: nil, dataset: dataset, resuming: (checkpoint, source), group: group, adjust: adjust)
     }
 
     private init(
         configuration given: TrainingConfiguration?, dataset: D4RLDataset, resuming: (Checkpoint, String)?,
-        adjust: (inout TrainingConfiguration) throws -> Void = { _ in }
+        group: any ProcessGroup, adjust: (inout TrainingConfiguration) throws -> Void = { _ in }
     ) throws {
+        self.group = group
         var state: TrainingState?
         if let (checkpoint, source) = resuming {
             guard let json = checkpoint.metadata[TrainingState.metadataKey] else {
@@ -173,14 +188,22 @@ public final class Trainer {
                 "\(source) holds a model for \(checkpoint.configuration.summary), but this data and configuration need \(modelConfiguration.summary)"
             )
         }
+        guard configuration.batchSize >= group.size else {
+            throw TrainingError.badConfiguration(
+                file: "--batch-size",
+                problem:
+                    "is \(configuration.batchSize), fewer windows than the \(group.size) processes training together; each needs at least one")
+        }
+        batchSlice = group.slice(of: configuration.batchSize)
         if let problem = modelConfiguration.memoryProblem(
-            batchCapacity: configuration.batchSize, threads: configuration.threads, training: true)
+            batchCapacity: batchSlice.count, threads: configuration.threads, training: true)
         {
             throw TrainingError.badConfiguration(file: "configuration", problem: problem)
         }
         model = DecisionTransformer(
-            configuration: modelConfiguration, batchCapacity: configuration.batchSize, seed: configuration.seed,
+            configuration: modelConfiguration, batchCapacity: batchSlice.count, seed: configuration.seed,
             threads: configuration.threads)
+        if let stream = dropoutGenerator(seed: configuration.seed, rank: group.rank) { model.dropoutGenerator = stream }
         optimizer = AdamW(layout: model.layout, settings: AdamW.Settings(weightDecay: configuration.weightDecay))
         // A resumed run keeps the encoding it started with (the statistics of the data it
         // was started on).
@@ -192,7 +215,7 @@ public final class Trainer {
             sampling: configuration.sampling, discount: configuration.discount, seed: configuration.seed &+ 0x5A_3D1E)
         schedule = WarmupSchedule(learningRate: configuration.learningRate, warmupSteps: configuration.warmupSteps)
         batch = TrajectoryBatch(
-            capacity: configuration.batchSize, timesteps: configuration.contextLength,
+            capacity: batchSlice.count, timesteps: configuration.contextLength,
             stateDimension: dataset.observationDimension, actionDimension: dataset.actionDimension)
         environment =
             configuration.environment.flatMap { D4RLReferenceScores.environmentName(forID: $0) }
@@ -214,6 +237,15 @@ public final class Trainer {
             optimizer = saved
             sampler.generator = state.samplerGenerator
             model.dropoutGenerator = state.dropoutGenerator
+            if group.rank > 0 {
+                // Each rank continues its own stream; a checkpoint from another process count
+                // has none for this rank, which then starts its derived stream afresh.
+                if let streams = state.rankDropoutGenerators, streams.count == group.size {
+                    model.dropoutGenerator = streams[group.rank]
+                } else if let stream = dropoutGenerator(seed: configuration.seed, rank: group.rank) {
+                    model.dropoutGenerator = stream
+                }
+            }
             step = state.step
         }
     }
@@ -224,11 +256,20 @@ public final class Trainer {
     ///   the weights are then left as they were before this step.
     @discardableResult
     public func trainStep() throws -> StepRecord {
-        sampler.fill(batch)
+        sampler.fill(batch, globalCount: configuration.batchSize, slice: batchSlice)
         let learningRate = schedule.learningRate(atStep: step)
-        let loss = model.forward(batch, training: true)
-        guard loss.isFinite else { throw TrainingError.nonFinite(step: step + 1, what: "loss", lastCheckpoint: nil) }
-        model.backward(batch)
+        var loss = model.forward(batch, training: true)
+        if group.size == 1 {
+            guard loss.isFinite else {
+                throw TrainingError.nonFinite(step: step + 1, what: "loss", lastCheckpoint: nil)
+            }
+            model.backward(batch)
+        } else {
+            loss = try backwardAcrossGroup()
+            guard loss.isFinite else {
+                throw TrainingError.nonFinite(step: step + 1, what: "loss", lastCheckpoint: nil)
+            }
+        }
         let norm = clipGradientNorm(of: model, maxNorm: configuration.gradientClip)
         guard norm.isFinite else {
             throw TrainingError.nonFinite(step: step + 1, what: "gradient norm", lastCheckpoint: nil)
@@ -238,15 +279,57 @@ public final class Trainer {
         return StepRecord(step: step, loss: loss, learningRate: learningRate, gradientNorm: norm)
     }
 
-    /// The training state, for checkpoints.
+    /// The data-parallel backward pass: the gradients of this slice's summed squared errors,
+    /// summed over the group together with the masked step counts and the error sums (one
+    /// all-reduce), then divided by the global step count, so every process holds the
+    /// gradient of the global batch's loss. Returns that loss.
+    private func backwardAcrossGroup() throws -> Float {
+        model.backward(batch, normalizingSteps: 1)
+        let count = model.layout.count
+        if reduction.count != count + 2 { reduction = [Float](repeating: 0, count: count + 2) }
+        model.withGradients { gradients in
+            for index in 0..<count { reduction[index] = gradients[index] }
+        }
+        reduction[count] = Float(model.lastActionError.steps)
+        reduction[count + 1] = model.lastActionError.sum
+        try reduction.withUnsafeMutableBufferPointer { try group.allReduceSum($0) }
+        let steps = reduction[count]
+        let scale: Float = steps > 0 ? 1 / steps : 0
+        model.withMutableGradients { gradients in
+            for index in 0..<count { gradients[index] = reduction[index] * scale }
+        }
+        return steps > 0 ? reduction[count + 1] / (steps * Float(model.configuration.actionDimension)) : 0
+    }
+
+    /// The training state, for checkpoints. Under data parallelism every process calls
+    /// `checkpoint()` together: it gathers each rank's dropout stream.
     public var state: TrainingState {
         TrainingState(
             step: step, samplerGenerator: sampler.generator, dropoutGenerator: model.dropoutGenerator,
             configuration: configuration, dataFingerprint: dataFingerprint)
     }
 
-    /// A checkpoint holding everything needed to resume exactly or to evaluate.
+    /// A checksum of the parameters (FNV-1a 64 of their bytes): equal on every process of a
+    /// group as long as they train in lockstep.
+    public var parameterChecksum: UInt64 {
+        var hash = FNV1a64()
+        model.withParameters { span in span.withUnsafeBufferPointer { hash.add(UnsafeRawBufferPointer($0)) } }
+        return hash.value
+    }
+
+    /// A checkpoint holding everything needed to resume exactly or to evaluate. With more than
+    /// one process, every process must call it (it gathers the ranks' dropout streams).
     public func checkpoint() throws -> Checkpoint {
+        var state = self.state
+        if group.size > 1 {
+            let (a, b, c, d) = model.dropoutGenerator.state
+            let words = try group.allGather([a, b, c, d])
+            state.rankDropoutGenerators = (0..<group.size).map { rank in
+                var generator = RandomGenerator(seed: 0)
+                generator.state = (words[4 * rank], words[4 * rank + 1], words[4 * rank + 2], words[4 * rank + 3])
+                return generator
+            }
+        }
         let json = String(decoding: try JSONEncoder.sorted.encode(state), as: UTF8.self)
         return Checkpoint(
             model: model, optimizer: optimizer, encoding: encoding, environment: environment,

@@ -260,6 +260,8 @@ public enum TrainingError: Error, CustomStringConvertible, Sendable {
     case nonFinite(step: Int, what: String, lastCheckpoint: String?)
     /// A run directory cannot be used as asked.
     case runDirectory(path: String, problem: String)
+    /// The processes of a data-parallel run no longer hold the same parameters.
+    case ranksDiverged(step: Int, rank: Int, checksums: [String])
 
     public var description: String {
         switch self {
@@ -272,6 +274,9 @@ public enum TrainingError: Error, CustomStringConvertible, Sendable {
                 }
                     ?? "No checkpoint had been written yet: lower the learning rate and start again.")
         case .runDirectory(let path, let problem): return "\(path): \(problem)"
+        case .ranksDiverged(let step, let rank, let checksums):
+            return
+                "at step \(step) rank \(rank)'s parameters differ from rank 0's (checksums by rank: \(checksums.joined(separator: ", "))); the processes no longer train one model, so training stopped before writing a checkpoint. Resume from the last checkpoint with the same process count, threads and build on every machine"
         }
     }
 }

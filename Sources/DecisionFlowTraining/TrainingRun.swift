@@ -85,7 +85,7 @@ public final class TrainingRun {
     /// When the run started (seconds since 1970), the origin of the event file's wall times.
     private var startTime = Date().timeIntervalSince1970
 
-    private init(directory: URL, trainer: Trainer, elapsedBefore: Double, lock: RunDirectoryLock) {
+    private init(directory: URL, trainer: Trainer, elapsedBefore: Double, lock: RunDirectoryLock?) {
         self.directory = directory
         self.trainer = trainer
         self.elapsedBefore = elapsedBefore
@@ -96,10 +96,18 @@ public final class TrainingRun {
     ///
     /// - Throws: `TrainingError.runDirectory` if the directory already holds a checkpoint:
     ///   resume it, or choose another directory, rather than overwrite it.
+    ///
+    /// With a group of several processes, every process calls this; only rank 0 touches the
+    /// directory (it creates, locks and writes it), the others train alongside.
     public static func start(
-        configuration: TrainingConfiguration, dataset: D4RLDataset, directory: String
+        configuration: TrainingConfiguration, dataset: D4RLDataset, directory: String,
+        group: any ProcessGroup = SingleProcess()
     ) throws -> TrainingRun {
         let url = URL(fileURLWithPath: directory)
+        guard group.isLeader else {
+            let trainer = try Trainer(configuration: configuration, dataset: dataset, group: group)
+            return TrainingRun(directory: url, trainer: trainer, elapsedBefore: 0, lock: nil)
+        }
         let checkpoint = url.appendingPathComponent("checkpoint.safetensors").path
         if FileManager.default.fileExists(atPath: checkpoint) {
             throw TrainingError.runDirectory(
@@ -109,7 +117,7 @@ public final class TrainingRun {
             )
         }
         // The trainer first: a configuration that cannot train leaves no run directory behind.
-        let trainer = try Trainer(configuration: configuration, dataset: dataset)
+        let trainer = try Trainer(configuration: configuration, dataset: dataset, group: group)
         do {
             try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         } catch {
@@ -153,8 +161,10 @@ public final class TrainingRun {
 
     /// Resumes the run in `directory` from its checkpoint, with the run's own configuration
     /// except for `steps`, which may be raised to train longer.
-    public static func resume(directory: String, dataset: D4RLDataset, steps: Int? = nil) throws -> TrainingRun {
-        try resume(directory: directory, dataset: dataset) { configuration in
+    public static func resume(
+        directory: String, dataset: D4RLDataset, steps: Int? = nil, group: any ProcessGroup = SingleProcess()
+    ) throws -> TrainingRun {
+        try resume(directory: directory, dataset: dataset, group: group) { configuration in
             if let steps { configuration.steps = steps }
         }
     }
@@ -163,13 +173,15 @@ public final class TrainingRun {
     /// that `ConfigurationField.changeableOnResume` allows; each change is written to
     /// `config.json`, to the next log line (`changes`) and to `notes`.
     public static func resume(
-        directory: String, dataset: D4RLDataset, adjust: (inout TrainingConfiguration) throws -> Void
+        directory: String, dataset: D4RLDataset, group: any ProcessGroup = SingleProcess(),
+        adjust: (inout TrainingConfiguration) throws -> Void
     ) throws -> TrainingRun {
         let url = URL(fileURLWithPath: directory)
         let checkpointPath = url.appendingPathComponent("checkpoint.safetensors").path
         _ = try savedConfiguration(in: directory)
-        let lock = try RunDirectoryLock(directory: directory)
-        let removed = lock.removeStaleTemporaryFiles()
+        // Every process reads the same checkpoint; only rank 0 locks and rewrites the directory.
+        let lock = group.isLeader ? try RunDirectoryLock(directory: directory) : nil
+        let removed = lock?.removeStaleTemporaryFiles() ?? []
         let checkpoint: Checkpoint
         do {
             checkpoint = try Checkpoint.read(checkpointPath)
@@ -177,11 +189,13 @@ public final class TrainingRun {
             throw TrainingError.runDirectory(
                 path: directory, problem: "its checkpoint cannot be used: \(error.problem)")
         }
-        let trainer = try Trainer(resuming: checkpoint, dataset: dataset, source: checkpointPath, adjust: adjust)
+        let trainer = try Trainer(
+            resuming: checkpoint, dataset: dataset, source: checkpointPath, group: group, adjust: adjust)
         // Keep the log consistent with the checkpoint: drop lines from steps after it.
         let lines = readLog(url.appendingPathComponent("log.jsonl").path).filter { $0.step <= trainer.step }
         let run = TrainingRun(
             directory: url, trainer: trainer, elapsedBefore: lines.last?.elapsedSeconds ?? 0, lock: lock)
+        guard group.isLeader else { return run }
         run.notes = checkpoint.notes + removed
         // The event file's first record keeps the run's start time; without one, count back.
         if let data = FileManager.default.contents(atPath: run.eventsPath),
@@ -274,8 +288,22 @@ public final class TrainingRun {
     }
 
     /// Writes the checkpoint now (atomically).
+    ///
+    /// With several processes every one calls this together: their parameter checksums are
+    /// compared first (the run stops with `TrainingError.ranksDiverged` if any differs), then
+    /// rank 0 writes the checkpoint.
     public func saveCheckpoint() throws {
-        try trainer.checkpoint().write(to: checkpointPath)
+        let group = trainer.group
+        if group.size > 1 {
+            let checksums = try group.allGather([trainer.parameterChecksum])
+            if let bad = checksums.firstIndex(where: { $0 != checksums[0] }) {
+                throw TrainingError.ranksDiverged(
+                    step: trainer.step, rank: bad,
+                    checksums: checksums.map { String($0, radix: 16) })
+            }
+        }
+        let checkpoint = try trainer.checkpoint()
+        if group.isLeader { try checkpoint.write(to: checkpointPath) }
     }
 
     /// Trains until `trainer.configuration.steps` steps, logging and checkpointing as
@@ -291,7 +319,8 @@ public final class TrainingRun {
     public func run(
         onStep: (StepRecord, Double) -> Void = { _, _ in }, evaluate: ((Trainer) throws -> Double)? = nil
     ) throws -> [StepRecord] {
-        if lock == nil { lock = try RunDirectoryLock(directory: directory.path) }
+        let isLeader = trainer.group.isLeader
+        if lock == nil, isLeader { lock = try RunDirectoryLock(directory: directory.path) }
         defer { lock = nil }  // the directory is free for the next process once training stops
         let configuration = trainer.configuration
         let clock = ContinuousClock()
@@ -322,7 +351,7 @@ public final class TrainingRun {
             if let evaluate, configuration.evaluateEvery > 0, record.step % configuration.evaluateEvery == 0 || last {
                 score = try evaluate(trainer)
             }
-            if record.step % configuration.logEvery == 0 || last || score != nil {
+            if isLeader, record.step % configuration.logEvery == 0 || last || score != nil {
                 try append(
                     LogLine(
                         step: record.step, loss: lossSum / Double(lossCount), learningRate: record.learningRate,

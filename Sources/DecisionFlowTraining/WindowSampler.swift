@@ -81,11 +81,24 @@ public struct WindowSampler: Sendable {
 
     /// Fills every sequence of `batch` with a freshly drawn window.
     public mutating func fill(_ batch: TrajectoryBatch) {
+        fill(batch, globalCount: batch.count, slice: 0..<batch.count)
+    }
+
+    /// Draws the window starts of a global batch of `globalCount` windows, as `fill` would for
+    /// a batch that large, and writes only the windows in `slice` into `batch` (whose count
+    /// must be `slice.count`). Every process of a data-parallel group draws the same starts
+    /// from the same generator state, so together they see exactly one process's windows.
+    public mutating func fill(_ batch: TrajectoryBatch, globalCount: Int, slice: Range<Int>) {
         precondition(
             batch.timesteps == contextLength, "batch holds \(batch.timesteps) steps, the sampler \(contextLength)")
-        for sequence in 0..<batch.count {
+        precondition(
+            batch.count == slice.count && slice.lowerBound >= 0 && slice.upperBound <= globalCount,
+            "slice \(slice) of \(globalCount) does not fit a batch of \(batch.count)")
+        for index in 0..<globalCount {
             let (trajectory, row) = drawStart()
-            writeWindow(into: batch, sequence: sequence, trajectory: trajectory, startRow: row)
+            if slice.contains(index) {
+                writeWindow(into: batch, sequence: index - slice.lowerBound, trajectory: trajectory, startRow: row)
+            }
         }
     }
 

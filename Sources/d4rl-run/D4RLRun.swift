@@ -1,6 +1,7 @@
 import ArgumentParser
 import DecisionFlow
 import DecisionFlowEvaluation
+import DecisionFlowMPI
 import DecisionFlowTraining
 import Foundation
 import RLData
@@ -36,6 +37,11 @@ struct D4RLRun: ParsableCommand {
         } catch {
             // swift-argument-parser's own errors (help, usage, validation) keep its handling.
             guard let (code, message) = report(for: error) else { exit(withError: error) }
+            // Under mpirun one failing process must stop them all: the others would wait for it
+            // in their next collective for ever. The message names the rank that failed.
+            if MPIProcessGroup.isLaunchedByMPI, let group = try? MPIProcessGroup.launched(), group.size > 1 {
+                group.abort("error: rank \(group.rank) of \(group.size): \(message)", code: code)
+            }
             FileHandle.standardError.write(Data("error: \(message)\n".utf8))
             Foundation.exit(code)
         }
@@ -45,7 +51,10 @@ struct D4RLRun: ParsableCommand {
     static func report(for error: any Error) -> (Int32, String)? {
         switch error {
         case let error as TrainingError:
-            if case .nonFinite = error { return (70, "\(error)") }  // EX_SOFTWARE: the run itself failed
+            switch error {
+            case .nonFinite, .ranksDiverged: return (70, "\(error)")  // EX_SOFTWARE: the run itself failed
+            default: break
+            }
             return (65, "\(error)")
         case let error as D4RLError:
             return (error.kind == .writeFailed ? 74 : 65, "\(error)")

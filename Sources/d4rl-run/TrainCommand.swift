@@ -1,6 +1,7 @@
 import ArgumentParser
 import DecisionFlow
 import DecisionFlowEvaluation
+import DecisionFlowMPI
 import DecisionFlowTraining
 import Foundation
 import RLData
@@ -153,13 +154,19 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Started by mpirun (or srun), the processes train one model together; otherwise this
+        // process trains alone, exactly as without MPI.
+        let group: any ProcessGroup = try MPIProcessGroup.launched() ?? SingleProcess()
+        Self.reports = group.isLeader
         let run: TrainingRun
         if let resume {
             let saved = try TrainingRun.savedConfiguration(in: resume)
             try FileProbe.check(saved.datasets)
             let data = try D4RLDataset(
                 files: saved.datasets, options: D4RLLoadOptions(maxEpisodeSteps: saved.maxEpisodeSteps))
-            run = try TrainingRun.resume(directory: resume, dataset: data) { try applyResumeFlags(to: &$0) }
+            run = try TrainingRun.resume(directory: resume, dataset: data, group: group) {
+                try applyResumeFlags(to: &$0)
+            }
             note("resuming \(resume) at step \(run.trainer.step) of \(run.trainer.configuration.steps)")
         } else {
             let configuration = try resolvedConfiguration()
@@ -170,7 +177,8 @@ struct TrainCommand: ParsableCommand {
                 config.map { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent }
                 ?? URL(fileURLWithPath: configuration.datasets[0]).deletingPathExtension().lastPathComponent
             run = try TrainingRun.start(
-                configuration: configuration, dataset: data, directory: out ?? "runs/\(name)-seed\(configuration.seed)")
+                configuration: configuration, dataset: data, directory: out ?? "runs/\(name)-seed\(configuration.seed)",
+                group: group)
         }
         let trainer = run.trainer
         let c = trainer.configuration
@@ -180,6 +188,11 @@ struct TrainCommand: ParsableCommand {
         note(
             "data \(c.datasets.joined(separator: " + ")): \(trainer.sampler.dataset.count) steps, \(trainer.sampler.dataset.trajectories.count) trajectories; environment \(trainer.environment ?? "unknown")"
         )
+        if group.size > 1 {
+            note(
+                "data parallel: \(group.size) processes, each computing \(trainer.batchSlice.count) of every \(c.batchSize) windows; gradients summed with MPI_Allreduce"
+            )
+        }
         note(
             "seed \(c.seed), threads \(c.threads), batch \(c.batchSize), lr \(c.learningRate) (warmup \(c.warmupSteps)), \(c.steps) steps, \(trainer.model.layout.count) parameters"
         )
@@ -191,9 +204,12 @@ struct TrainCommand: ParsableCommand {
             onStep: { record, elapsed in
                 recent.append(record.loss)
                 if recent.count > 100 { recent.removeFirst() }
-                progress.update(step: record.step, loss: recent.reduce(0, +) / Float(recent.count), elapsed: elapsed)
+                if group.isLeader { progress.update(step: record.step, loss: recent.reduce(0, +) / Float(recent.count), elapsed: elapsed) }
             }, evaluate: evaluator)
-        progress.finish()
+        if group.isLeader { progress.finish() }
+        // Every process compares its parameters with the others' one last time.
+        let checksums = try group.allGather([trainer.parameterChecksum]).map { String($0, radix: 16) }
+        guard group.isLeader else { return }
         let log = TrainingRun.readLog(run.logPath)
         let tail = records.suffix(min(100, records.count))
         let finalLoss = tail.isEmpty ? Float.nan : tail.map(\.loss).reduce(0, +) / Float(tail.count)
@@ -213,7 +229,13 @@ struct TrainCommand: ParsableCommand {
                     c.evaluationEpisodes))
         }
         print("  checkpoint      \(run.checkpointPath)")
+        if group.size > 1 {
+            print("  processes       \(group.size), parameter checksums by rank: \(checksums.joined(separator: ", "))")
+        }
     }
+
+    /// Whether this process prints notes and progress: rank 0, or a process training alone.
+    nonisolated(unsafe) private static var reports = true
 
     /// Rolls a copy of the trainer's current policy out in the data's environment; nil when
     /// evaluation is off.
@@ -240,6 +262,7 @@ struct TrainCommand: ParsableCommand {
     }
 
     private func note(_ text: String) {
+        guard Self.reports else { return }
         FileHandle.standardError.write(Data("\(text)\n".utf8))
     }
 }

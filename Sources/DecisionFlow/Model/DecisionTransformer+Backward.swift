@@ -13,6 +13,14 @@ extension DecisionTransformer {
     /// - Precondition: the model's last forward pass was `forward(batch, training:)` with this
     ///   very batch (not a recurrent or appending pass, and not on another batch).
     public func backward(_ batch: TrajectoryBatch) {
+        backward(batch, normalizingSteps: nil)
+    }
+
+    /// `backward(_:)` for a loss normalized by `normalizingSteps` unmasked steps instead of
+    /// the batch's own count: with 1, the gradients are those of the summed squared errors
+    /// (divided by A), which data-parallel training adds up over processes and then divides by
+    /// the global count.
+    public func backward(_ batch: TrajectoryBatch, normalizingSteps: Int?) {
         guard let pass = lastFullPass, pass.batch == ObjectIdentifier(batch), pass.count == batch.count,
             pass.timesteps == batch.timesteps
         else {
@@ -32,6 +40,7 @@ extension DecisionTransformer {
         // loss = Σ_masked (pred − target)² / (steps · A); pred = tanh(z)
         var steps = 0
         for row in 0..<(B * T) where batch.mask[row] > 0 { steps += 1 }
+        if let normalizingSteps { steps = normalizingSteps }
         let scale: Float = steps == 0 ? 0 : 2 / Float(steps * A)
         for row in 0..<(B * T) {
             for j in 0..<A {

@@ -49,6 +49,9 @@ public final class DecisionTransformer {
     var lastFullPass: (batch: ObjectIdentifier, count: Int, timesteps: Int)?
     /// Whether the last forward pass ran its last block's MLP on state tokens only.
     private(set) var lastPassCompact = false
+    /// The sum of squared action errors over the unmasked steps of the last training or
+    /// complete forward pass, and the number of those steps: the loss is sum / (steps · A).
+    public private(set) var lastActionError: (sum: Float, steps: Int) = (0, 0)
 
     /// Creates a model with fresh weights: GPT-2's initialization inside the transformer
     /// (normal(0, 0.02) weights, zero biases, unit LayerNorms) and PyTorch's defaults for the
@@ -450,7 +453,8 @@ public final class DecisionTransformer {
         return UnsafePointer(parameterBase) + layout.timestepEmbedding + Int(timestep) * configuration.embeddingDimension
     }
 
-    /// Mean squared error of the action predictions over unmasked steps.
+    /// Mean squared error of the action predictions over unmasked steps; records the sum and
+    /// the step count in `lastActionError`.
     private func actionLoss(_ batch: TrajectoryBatch) -> Float {
         let A = configuration.actionDimension
         var sum: Float = 0
@@ -462,6 +466,7 @@ public final class DecisionTransformer {
                 sum += error * error
             }
         }
+        lastActionError = (sum, steps)
         return steps == 0 ? 0 : sum / Float(steps * A)
     }
 
@@ -496,6 +501,13 @@ extension DecisionTransformer {
     /// Lets `body` read and change the weights in place, in `layout` order, without a copy.
     public func withParameters<R>(_ body: (inout MutableSpan<Float>) throws -> R) rethrows -> R {
         var span = parameters.mutableSpan
+        return try body(&span)
+    }
+
+    /// Lets `body` change the gradients in place (data-parallel training sums them over
+    /// processes between `backward` and the update).
+    public func withMutableGradients<R>(_ body: (inout MutableSpan<Float>) throws -> R) rethrows -> R {
+        var span = gradients.mutableSpan
         return try body(&span)
     }
 

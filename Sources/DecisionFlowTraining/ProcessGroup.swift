@@ -1,0 +1,62 @@
+import DecisionFlow
+import Foundation
+
+/// The processes that train one model together by data parallelism. Each has a rank in
+/// 0..<size; rank 0 writes the run's files. A single process is a group of one
+/// (`SingleProcess`), which trains exactly as DecisionFlow always has; `MPIProcessGroup` (in
+/// DecisionFlowMPI) is the group `mpirun` starts.
+///
+/// Every collective call must be made by every process of the group, in the same order.
+public protocol ProcessGroup: AnyObject {
+    /// This process's index, 0..<size.
+    var rank: Int { get }
+    /// The number of processes.
+    var size: Int { get }
+    /// Replaces `values` on every process by their element-wise sum over all processes.
+    func allReduceSum(_ values: UnsafeMutableBufferPointer<Float>) throws
+    /// Every process's `values` (the same count on each), concatenated in rank order.
+    func allGather(_ values: [UInt64]) throws -> [UInt64]
+    /// Every process's `values` (the same count on each), concatenated in rank order.
+    func allGather(_ values: [Double]) throws -> [Double]
+    /// Stops every process of the group after `message` (which names this rank) is printed.
+    /// Does not return.
+    func abort(_ message: String, code: Int32) -> Never
+}
+
+extension ProcessGroup {
+    /// Whether this process writes the run's files (rank 0).
+    public var isLeader: Bool { rank == 0 }
+
+    /// The rows of a global batch of `count` windows that this process computes: contiguous,
+    /// as even as possible, in rank order.
+    public func slice(of count: Int) -> Range<Int> {
+        let base = count / size
+        let extra = count % size
+        let start = rank * base + min(rank, extra)
+        return start..<(start + base + (rank < extra ? 1 : 0))
+    }
+}
+
+/// One process on its own: every collective is the identity.
+public final class SingleProcess: ProcessGroup {
+    public let rank = 0
+    public let size = 1
+
+    /// Creates the group of this process alone.
+    public init() {}
+
+    public func allReduceSum(_ values: UnsafeMutableBufferPointer<Float>) throws {}
+    public func allGather(_ values: [UInt64]) throws -> [UInt64] { values }
+    public func allGather(_ values: [Double]) throws -> [Double] { values }
+    public func abort(_ message: String, code: Int32) -> Never {
+        FileHandle.standardError.write(Data("\(message)\n".utf8))
+        exit(code)
+    }
+}
+
+/// The dropout stream of `rank`: rank 0 keeps the model's own stream (so one process trains
+/// exactly as before), every other rank a stream derived from the seed and the rank, so the
+/// ranks' dropout masks are independent.
+func dropoutGenerator(seed: UInt64, rank: Int) -> RandomGenerator? {
+    rank == 0 ? nil : RandomGenerator(seed: seed ^ (0x9E37_79B9_7F4A_7C15 &* UInt64(rank)) &+ 0xD0D0)
+}
