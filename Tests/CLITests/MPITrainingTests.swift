@@ -1,0 +1,150 @@
+import DecisionFlow
+import Foundation
+import Testing
+
+/// Data-parallel training under a real `mpirun` (Open MPI), as a user runs it.
+@Suite(.serialized) struct MPITrainingTests {
+    /// `mpirun` with what CI needs: root is allowed, and two ranks may share fewer cores.
+    static func mpirun(_ processes: Int, _ arguments: [String]) throws -> CLI.Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/mpirun")
+        process.arguments =
+            ["--allow-run-as-root", "--oversubscribe", "-np", String(processes), CLI.executable.path] + arguments
+        process.currentDirectoryURL = CLI.packageRoot
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let output = out.fileHandleForReading.readDataToEndOfFile()
+        let error = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return CLI.Result(
+            status: process.terminationStatus, output: String(decoding: output, as: UTF8.self),
+            error: String(decoding: error, as: UTF8.self))
+    }
+
+    static let tiny = tiny(batch: 8, checkpointEvery: 10)
+
+    /// A tiny model on the bundled data, one thread per rank.
+    static func tiny(batch: Int, checkpointEvery: Int) -> [String] {
+        [
+            "--dataset", "data/hopper-medium-replay-tail25k.hdf5", "--embedding-dimension", "16", "--layer-count", "1",
+            "--head-count", "2", "--batch-size", String(batch), "--context-length", "5", "--warmup-steps", "2",
+            "--log-every", "1", "--checkpoint-every", String(checkpointEvery), "--threads", "1",
+        ]
+    }
+
+    static func losses(_ directory: String) -> [Double] {
+        let text = (try? String(contentsOfFile: directory + "/log.jsonl", encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").compactMap {
+            (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["loss"] as? Double
+        }
+    }
+
+    func scratch() throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cli-mpi-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return directory
+    }
+
+    @Test func twoRanksTrainAsOneProcessWithTheSameGlobalBatch() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let one = directory.appendingPathComponent("one").path
+        let two = directory.appendingPathComponent("two").path
+        let single = try CLI.run(["train"] + Self.tiny + ["--dropout", "0", "--steps", "20", "--out", one])
+        #expect(single.status == 0, "\(single.error)")
+        let parallel = try Self.mpirun(2, ["train"] + Self.tiny + ["--dropout", "0", "--steps", "20", "--out", two])
+        #expect(parallel.status == 0, "\(parallel.error)")
+        #expect(parallel.error.contains("data parallel: 2 processes, each computing 4 of every 8 windows"))
+        let reference = Self.losses(one)
+        let distributed = Self.losses(two)
+        #expect(reference.count == 20 && distributed.count == 20)
+        for (step, (a, b)) in zip(reference, distributed).enumerated() {
+            #expect(abs(a - b) <= 1e-5 * abs(a), "step \(step + 1): \(a) against \(b)")
+        }
+        // Each rank hashed its own parameters at the end; rank 0 printed them all.
+        let line = try #require(parallel.output.split(separator: "\n").first { $0.contains("parameter checksums by rank") })
+        let checksums = line.split(separator: ":").last!.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        #expect(checksums.count == 2 && checksums[0] == checksums[1], "\(line)")
+        // One set of files, written by rank 0.
+        let files = try FileManager.default.contentsOfDirectory(atPath: two).sorted()
+        #expect(files.filter { !$0.hasPrefix(".") } == ["checkpoint.safetensors", "config.json", "events.out.tfevents.decisionflow", "log.jsonl"])
+    }
+
+    @Test func resumeUnderMPIRepeatsAStraightRun() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let straight = directory.appendingPathComponent("straight").path
+        let split = directory.appendingPathComponent("split").path
+        // Dropout on: each rank's stream is saved in the checkpoint and continued.
+        let whole = try Self.mpirun(2, ["train"] + Self.tiny + ["--steps", "20", "--out", straight])
+        #expect(whole.status == 0, "\(whole.error)")
+        let first = try Self.mpirun(2, ["train"] + Self.tiny + ["--steps", "10", "--out", split])
+        #expect(first.status == 0, "\(first.error)")
+        let second = try Self.mpirun(2, ["train", "--resume", split, "--steps", "20"])
+        #expect(second.status == 0, "\(second.error)")
+        let a = Self.losses(straight)
+        let b = Self.losses(split)
+        #expect(a.count == 20 && b.count == 20)
+        #expect(a == b, "losses differ after resuming under MPI")
+    }
+
+    @Test func aKilledRankStopsTheJobAndTheCheckpointSurvives() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let run = directory.appendingPathComponent("run").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/mpirun")
+        process.arguments =
+            ["--allow-run-as-root", "--oversubscribe", "-np", "2", CLI.executable.path, "train"]
+            + Self.tiny(batch: 8, checkpointEvery: 5) + ["--steps", "1000000", "--out", run]
+        process.currentDirectoryURL = CLI.packageRoot
+        let err = Pipe()
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = err
+        try process.run()
+        // Wait for a first checkpoint, then kill one rank (a child of mpirun) outright.
+        let deadline = Date().addingTimeInterval(120)
+        while !FileManager.default.fileExists(atPath: run + "/checkpoint.safetensors") && Date() < deadline {
+            usleep(50_000)
+        }
+        #expect(FileManager.default.fileExists(atPath: run + "/checkpoint.safetensors"))
+        let children = try CLI.childProcesses(of: process.processIdentifier)
+        #expect(children.count == 2, "mpirun's children: \(children)")
+        if let victim = children.last { kill(victim, SIGKILL) }
+        let error = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let message = String(decoding: error, as: UTF8.self)
+        #expect(process.terminationStatus != 0)
+        #expect(message.contains("rank") && message.contains("signal 9"), "\(message)")
+        // No rank is left running, and the last checkpoint is whole.
+        #expect(try CLI.childProcesses(of: process.processIdentifier).isEmpty)
+        let checkpoint = try Checkpoint.read(run + "/checkpoint.safetensors")
+        #expect(checkpoint.configuration.embeddingDimension == 16)
+    }
+
+    @Test func aFailingRankStopsEveryRankNamingItself() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // More processes than windows: every rank refuses, and the job stops with the message.
+        let result = try Self.mpirun(
+            2, ["train"] + Self.tiny(batch: 1, checkpointEvery: 10) + ["--steps", "5", "--out", directory.appendingPathComponent("r").path])
+        #expect(result.status != 0)
+        #expect(result.error.contains("error: rank") && result.error.contains("fewer windows than the 2 processes"), "\(result.error)")
+    }
+}
+
+extension CLI {
+    /// The pids of the processes whose parent is `parent` (from /proc).
+    static func childProcesses(of parent: Int32) throws -> [Int32] {
+        try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap { Int32($0) }.filter { pid in
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
+            else { return false }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 1 && Int32(fields[1]) == parent
+        }.sorted()
+    }
+}
