@@ -1,6 +1,8 @@
 import ArgumentParser
 import DecisionFlow
 import DecisionFlowEvaluation
+import DecisionFlowMPI
+import DecisionFlowTraining
 import Foundation
 import RLData
 import RLEnvironments
@@ -73,26 +75,34 @@ struct EvaluateCommand: ParsableCommand {
         let environmentName = D4RLReferenceScores.environmentName(forID: name) ?? name
         let targetList =
             try targetList() ?? D4RLReferenceScores.evaluationTargets[environmentName] ?? [0]
-        let environments = try (0..<episodes).map { _ in try EnvironmentRegistry.make(environmentName) }
+        // Under mpirun the episodes are split across the ranks and gathered on every rank;
+        // rank 0 prints.
+        let group: any ProcessGroup = try MPIProcessGroup.launched() ?? SingleProcess()
+        let share = ParallelRollouts.share(of: episodes, in: group)
+        let environments = try share.map { _ in try EnvironmentRegistry.make(environmentName) }
+        let limit = try EnvironmentRegistry.make(environmentName).maxEpisodeSteps
         let model = try DecisionTransformer(
-            checkpoint: saved, batchCapacity: episodes, threads: threadOptions.count(), source: checkpoint)
+            checkpoint: saved, batchCapacity: max(share.count, 1), threads: threadOptions.count(), source: checkpoint)
         var reports: [TargetReport] = []
         for target in targetList {
-            let bar = ProgressLine(total: environments[0].maxEpisodeSteps, startStep: 0)
+            let bar = ProgressLine(total: limit, startStep: 0)
             let clock = ContinuousClock()
             let started = clock.now
-            let results = try RolloutEvaluation.run(
-                model: model, encoding: encoding, environments: environments, target: target, seed: seed
+            let results = try ParallelRollouts.run(
+                group: group, count: episodes, model: model, encoding: encoding, environments: environments,
+                target: target, seed: seed
             ) { finished, steps in
+                guard group.isLeader else { return }
                 let duration = clock.now - started
                 let elapsed = duration / .seconds(1)
                 bar.update(
-                    step: min(steps, environments[0].maxEpisodeSteps), loss: Float(finished), elapsed: elapsed,
+                    step: min(steps, limit), loss: Float(finished), elapsed: elapsed,
                     label: "target \(Int(target)): step", valueLabel: "episodes done")
             }
-            bar.finish()
+            if group.isLeader { bar.finish() }
             reports.append(RolloutEvaluation.report(target: target, episodes: results, environment: environmentName))
         }
+        guard group.isLeader else { return }
         if output.json {
             let encoder = JSONEncoder.prettySorted
             print(String(decoding: try encoder.encode(reports), as: UTF8.self))

@@ -249,13 +249,16 @@ struct TrainCommand: ParsableCommand {
                     "evaluateEvery needs an environment with D4RL scores (hopper, halfcheetah, walker2d); set environment"
             )
         }
-        let environments = try (0..<c.evaluationEpisodes).map { _ in try EnvironmentRegistry.make(name) }
+        // Under mpirun each rank rolls out its share of the episodes.
+        let share = ParallelRollouts.share(of: c.evaluationEpisodes, in: trainer.group)
+        let environments = try share.map { _ in try EnvironmentRegistry.make(name) }
         let target = c.evaluationTarget ?? D4RLReferenceScores.evaluationTargets[name]?.first ?? 0
         return { trainer in
             let model = DecisionTransformer(
-                checkpoint: Checkpoint(model: trainer.model), batchCapacity: c.evaluationEpisodes, threads: c.threads)
-            let episodes = try RolloutEvaluation.run(
-                model: model, encoding: trainer.encoding, environments: environments, target: target, seed: 0)
+                checkpoint: Checkpoint(model: trainer.model), batchCapacity: max(share.count, 1), threads: c.threads)
+            let episodes = try ParallelRollouts.run(
+                group: trainer.group, count: c.evaluationEpisodes, model: model, encoding: trainer.encoding,
+                environments: environments, target: target, seed: 0)
             return RolloutEvaluation.report(target: target, episodes: episodes, environment: name).normalizedMean
                 ?? .nan
         }

@@ -125,6 +125,34 @@ import Testing
         #expect(checkpoint.configuration.embeddingDimension == 16)
     }
 
+    @Test func episodesAreSplitAcrossRanksAndGathered() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let run = directory.appendingPathComponent("run").path
+        // Periodic evaluation during training: 3 episodes over 2 ranks (2 + 1), logged by rank 0.
+        let trained = try Self.mpirun(
+            2, ["train"] + Self.tiny + ["--steps", "4", "--evaluate-every", "4", "--evaluation-episodes", "3", "--out", run])
+        #expect(trained.status == 0, "\(trained.error)")
+        #expect(try String(contentsOfFile: run + "/log.jsonl", encoding: .utf8).contains("\"normalized_score\""))
+        // evaluate: the same episodes as one process (to rounding: batches of other heights).
+        func episodes(_ result: CLI.Result) throws -> [[String: Any]] {
+            let reports = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [[String: Any]])
+            return try #require(reports.first?["episodes"] as? [[String: Any]])
+        }
+        let arguments = ["evaluate", "--checkpoint", run + "/checkpoint.safetensors", "--episodes", "5", "--targets", "3600", "--json"]
+        let single = try CLI.run(arguments)
+        let split = try Self.mpirun(2, arguments)
+        #expect(single.status == 0 && split.status == 0, "\(split.error)")
+        let a = try episodes(single)
+        let b = try episodes(split)
+        #expect(a.count == 5 && b.count == 5, "rank 0 prints every episode once")
+        for (x, y) in zip(a, b) {
+            #expect(x["length"] as? Int == y["length"] as? Int)
+            let (p, q) = (x["episodeReturn"] as? Double ?? .nan, y["episodeReturn"] as? Double ?? 0)
+            #expect(abs(p - q) <= 1e-6 * abs(p))
+        }
+    }
+
     @Test func aFailingRankStopsEveryRankNamingItself() throws {
         let directory = try scratch()
         defer { try? FileManager.default.removeItem(at: directory) }
