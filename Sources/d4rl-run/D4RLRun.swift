@@ -17,7 +17,8 @@ struct D4RLRun: ParsableCommand {
         version: DecisionFlowVersion.current,
         subcommands: [
             TrainCommand.self, EvaluateCommand.self, PlotCommand.self, ImportCommand.self, InspectCommand.self,
-            ReplayCommand.self, SliceCommand.self, ExportCommand.self, BenchCommand.self, ProbeCommand.self,
+            ReplayCommand.self, SliceCommand.self, ExportCommand.self, SweepCommand.self, ReportCommand.self, BenchCommand.self,
+            ProbeCommand.self,
         ]
     )
 

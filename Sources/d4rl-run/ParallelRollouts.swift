@@ -1,6 +1,7 @@
 import DecisionFlow
 import DecisionFlowEvaluation
 import DecisionFlowTraining
+import RLData
 import RLEnvironments
 
 /// Rollouts split across the processes of a group: rank r runs its contiguous share of the
@@ -42,5 +43,66 @@ enum ParallelRollouts {
             }
         }
         return results
+    }
+}
+
+/// The evaluations a training run gets: periodic ones while it trains, and the final one under
+/// the reference protocol that a sweep records as `evaluation.json`.
+enum RunEvaluations {
+    /// Rolls a copy of the trainer's current policy out in the data's environment every
+    /// `evaluateEvery` steps; nil when evaluation is off. `source` names the configuration in
+    /// errors.
+    static func periodic(for trainer: Trainer, source: String) throws -> ((Trainer) throws -> Double)? {
+        let c = trainer.configuration
+        guard c.evaluateEvery > 0 else { return nil }
+        guard let name = trainer.environment, D4RLReferenceScores.forEnvironment(name) != nil else {
+            throw TrainingError.badConfiguration(
+                file: source,
+                problem:
+                    "evaluateEvery needs an environment with D4RL scores (hopper, halfcheetah, walker2d); set environment"
+            )
+        }
+        // Under mpirun each rank rolls out its share of the episodes.
+        let share = ParallelRollouts.share(of: c.evaluationEpisodes, in: trainer.group)
+        let environments = try share.map { _ in try EnvironmentRegistry.make(name) }
+        let target = c.evaluationTarget ?? D4RLReferenceScores.evaluationTargets[name]?.first ?? 0
+        return { trainer in
+            let model = DecisionTransformer(
+                checkpoint: Checkpoint(model: trainer.model), batchCapacity: max(share.count, 1), threads: c.threads)
+            let episodes = try ParallelRollouts.run(
+                group: trainer.group, count: c.evaluationEpisodes, model: model, encoding: trainer.encoding,
+                environments: environments, target: target, seed: 0)
+            return RolloutEvaluation.report(target: target, episodes: episodes, environment: name).normalizedMean
+                ?? .nan
+        }
+    }
+
+    /// The reference protocol on a checkpoint: `episodes` episodes (seeds 0, 1, ...) at each of
+    /// the environment's reference targets, in the environment the checkpoint names.
+    static func final(checkpoint path: String, episodes: Int, threads: Int) throws -> RunEvaluation {
+        let saved = try Checkpoint.read(path)
+        let encoding = try saved.contextEncoding(source: path)
+        guard let name = saved.environment.flatMap({ D4RLReferenceScores.environmentName(forID: $0) }),
+            let targets = D4RLReferenceScores.evaluationTargets[name]
+        else {
+            throw TrainingError.badConfiguration(
+                file: path,
+                problem:
+                    "names no environment with reference targets (hopper, halfcheetah, walker2d), so it cannot be evaluated under the reference protocol; set environment in the configuration")
+        }
+        let model = try DecisionTransformer(checkpoint: saved, batchCapacity: episodes, threads: threads, source: path)
+        let environments = try (0..<episodes).map { _ in try EnvironmentRegistry.make(name) }
+        var scores: [RunEvaluation.Target] = []
+        for target in targets {
+            let results = try RolloutEvaluation.run(
+                model: model, encoding: encoding, environments: environments, target: target, seed: 0)
+            let report = RolloutEvaluation.report(target: target, episodes: results, environment: name)
+            scores.append(
+                RunEvaluation.Target(
+                    target: target, episodes: results.count, returnMean: report.returnMean, returnStd: report.returnStd,
+                    normalizedMean: report.normalizedMean, normalizedStd: report.normalizedStd))
+        }
+        let step = (saved.optimizer?.step).map { Int($0) } ?? 0
+        return RunEvaluation(environment: name, step: step, targets: scores)
     }
 }

@@ -199,7 +199,7 @@ struct TrainCommand: ParsableCommand {
 
         let progress = ProgressLine(total: c.steps, startStep: trainer.step)
         var recent: [Float] = []
-        let evaluator = try periodicEvaluator(for: trainer)
+        let evaluator = try RunEvaluations.periodic(for: trainer, source: config ?? "flags")
         let records = try run.run(
             onStep: { record, elapsed in
                 recent.append(record.loss)
@@ -236,33 +236,6 @@ struct TrainCommand: ParsableCommand {
 
     /// Whether this process prints notes and progress: rank 0, or a process training alone.
     nonisolated(unsafe) private static var reports = true
-
-    /// Rolls a copy of the trainer's current policy out in the data's environment; nil when
-    /// evaluation is off.
-    private func periodicEvaluator(for trainer: Trainer) throws -> ((Trainer) throws -> Double)? {
-        let c = trainer.configuration
-        guard c.evaluateEvery > 0 else { return nil }
-        guard let name = trainer.environment, D4RLReferenceScores.forEnvironment(name) != nil else {
-            throw TrainingError.badConfiguration(
-                file: config ?? "flags",
-                problem:
-                    "evaluateEvery needs an environment with D4RL scores (hopper, halfcheetah, walker2d); set environment"
-            )
-        }
-        // Under mpirun each rank rolls out its share of the episodes.
-        let share = ParallelRollouts.share(of: c.evaluationEpisodes, in: trainer.group)
-        let environments = try share.map { _ in try EnvironmentRegistry.make(name) }
-        let target = c.evaluationTarget ?? D4RLReferenceScores.evaluationTargets[name]?.first ?? 0
-        return { trainer in
-            let model = DecisionTransformer(
-                checkpoint: Checkpoint(model: trainer.model), batchCapacity: max(share.count, 1), threads: c.threads)
-            let episodes = try ParallelRollouts.run(
-                group: trainer.group, count: c.evaluationEpisodes, model: model, encoding: trainer.encoding,
-                environments: environments, target: target, seed: 0)
-            return RolloutEvaluation.report(target: target, episodes: episodes, environment: name).normalizedMean
-                ?? .nan
-        }
-    }
 
     private func note(_ text: String) {
         guard Self.reports else { return }

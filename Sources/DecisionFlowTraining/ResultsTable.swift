@@ -1,0 +1,305 @@
+import DecisionFlow
+import Foundation
+
+/// The results table of evaluated runs, in the shape of the Flowformer paper's: a row per
+/// dataset, a column per model, and in each cell the D4RL normalized score's mean ± std over
+/// the seeds, per evaluation target.
+///
+/// Runs are grouped by their whole configuration except the seed and the fields that do not
+/// change what is learned (`ignoredFields`): only runs that differ in nothing else are
+/// averaged. Within a dataset, what tells the groups apart (for example `attention`) makes the
+/// columns; with `columns` given, any other difference is an error that names the fields.
+public struct ResultsTable: Sendable {
+    /// One evaluated run.
+    public struct Entry: Sendable {
+        /// The run directory.
+        public var directory: String
+        /// Its configuration.
+        public var configuration: TrainingConfiguration
+        /// Its final evaluation.
+        public var evaluation: RunEvaluation
+    }
+
+    /// One cell: a dataset, a column and a target.
+    public struct Cell: Codable, Sendable, Equatable {
+        /// The row's dataset label.
+        public var dataset: String
+        /// The column's label.
+        public var column: String
+        /// 0 for the first (expert-level) target, 1 for the second.
+        public var targetIndex: Int
+        /// The target return (of the first run; every run of a cell has the same).
+        public var target: Double
+        /// Mean over seeds of each run's mean normalized score.
+        public var mean: Double
+        /// Population standard deviation over seeds.
+        public var std: Double
+        /// The seeds averaged.
+        public var seeds: [UInt64]
+        /// Training steps of the runs.
+        public var steps: Int
+    }
+
+    /// Fields that do not change what a run learns, never a reason to keep runs apart.
+    public static let ignoredFields: Set<String> = [
+        "seed", "threads", "logEvery", "checkpointEvery", "evaluateEvery", "evaluationEpisodes", "evaluationTarget",
+    ]
+
+    /// The rows' dataset labels, in order of first appearance.
+    public let datasets: [String]
+    /// The columns' labels, in order of first appearance.
+    public let columns: [String]
+    /// The fields whose values make the columns.
+    public let columnFields: [String]
+    /// Every cell with at least one run.
+    public let cells: [Cell]
+    /// Runs found but not evaluated yet (no `evaluation.json`).
+    public let unevaluated: [String]
+
+    /// Collects the evaluated runs under `paths`: sweep directories (their runs) or run
+    /// directories holding `evaluation.json`.
+    ///
+    /// - Parameter columns: the fields that make the columns; nil chooses every field that
+    ///   differs between the runs of a dataset.
+    /// - Throws: `TrainingError` naming the path when it is neither, when runs of a dataset
+    ///   differ beyond `columns` (naming the fields), or when nothing is evaluated.
+    public static func collect(_ paths: [String], columns requested: [String]? = nil) throws -> ResultsTable {
+        var entries: [Entry] = []
+        var unevaluated: [String] = []
+        for path in paths {
+            let url = URL(fileURLWithPath: path)
+            var runDirectories: [String] = []
+            if FileManager.default.fileExists(atPath: url.appendingPathComponent(Sweep.planFile).path) {
+                let sweep = try Sweep.open(path)
+                runDirectories = sweep.runs.map { sweep.path(of: $0) }
+            } else if FileManager.default.fileExists(atPath: url.appendingPathComponent("config.json").path) {
+                runDirectories = [path]
+            } else {
+                throw TrainingError.runDirectory(
+                    path: path, problem: "is neither a sweep (sweep.json) nor a run directory (config.json); pass sweep or run directories")
+            }
+            for directory in runDirectories {
+                let evaluationPath = URL(fileURLWithPath: directory).appendingPathComponent(Sweep.evaluationFile).path
+                guard FileManager.default.fileExists(atPath: evaluationPath) else {
+                    unevaluated.append(directory)
+                    continue
+                }
+                let configuration = try TrainingConfiguration.read(
+                    URL(fileURLWithPath: directory).appendingPathComponent("config.json").path)
+                entries.append(
+                    Entry(directory: directory, configuration: configuration, evaluation: try RunEvaluation.read(evaluationPath)))
+            }
+        }
+        guard !entries.isEmpty else {
+            throw TrainingError.runDirectory(
+                path: paths.joined(separator: ", "),
+                problem: "holds no evaluated run (no evaluation.json); finish the runs with `d4rl-run sweep run`")
+        }
+        return try ResultsTable(entries: entries, columns: requested, unevaluated: unevaluated)
+    }
+
+    /// Builds the table from entries (see `collect`).
+    public init(entries: [Entry], columns requested: [String]? = nil, unevaluated: [String] = []) throws {
+        let known = Set(TrainingConfiguration.fields.map(\.name))
+        if let requested, let unknown = requested.first(where: { !known.contains($0) }) {
+            throw TrainingError.badConfiguration(
+                file: "--columns", problem: "names an unknown field '\(unknown)'; configs/README.md lists them")
+        }
+        func fields(_ entry: Entry) throws -> [String: String] {
+            let object = try Sweep.jsonObject(of: entry.configuration)
+            var result: [String: String] = [:]
+            for (key, value) in object where !Self.ignoredFields.contains(key) {
+                let data = (try? JSONSerialization.data(withJSONObject: [value], options: [.sortedKeys])) ?? Data()
+                result[key] = String(decoding: data.dropFirst().dropLast(), as: UTF8.self)
+            }
+            return result
+        }
+        let described = try entries.map { ($0, try fields($0)) }
+        func datasetLabel(_ entry: Entry) -> String {
+            entry.configuration.datasets.map { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent }
+                .joined(separator: "+")
+        }
+        // What differs between runs of the same dataset.
+        var differing: Set<String> = []
+        var byDataset: [String: [[String: String]]] = [:]
+        for (entry, values) in described { byDataset[datasetLabel(entry), default: []].append(values) }
+        for (_, group) in byDataset {
+            for key in Set(group.flatMap(\.keys)) where Set(group.map { $0[key] ?? "" }).count > 1 {
+                differing.insert(key)
+            }
+        }
+        differing.remove("datasets")
+        differing.remove("environment")
+        let columnFields = requested ?? differing.sorted()
+        let beyond = differing.subtracting(columnFields).sorted()
+        if !beyond.isEmpty {
+            throw TrainingError.badConfiguration(
+                file: "--columns",
+                problem:
+                    "runs of one dataset differ in \(beyond.joined(separator: ", ")) besides the columns (\(columnFields.joined(separator: ", "))); they are never averaged together: add those fields to --columns, or report the runs separately")
+        }
+        func columnLabel(_ values: [String: String]) -> String {
+            columnFields.isEmpty
+                ? "score"
+                : columnFields.map { "\($0)=\((values[$0] ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "\"")))" }
+                    .joined(separator: ", ")
+        }
+        var datasets: [String] = []
+        var columns: [String] = []
+        var groups: [String: [(Entry, [String: String])]] = [:]
+        var order: [String] = []
+        for (entry, values) in described {
+            let dataset = datasetLabel(entry)
+            let column = columnLabel(values)
+            if !datasets.contains(dataset) { datasets.append(dataset) }
+            if !columns.contains(column) { columns.append(column) }
+            let key = "\(dataset)\u{0}\(column)"
+            if groups[key] == nil { order.append(key) }
+            groups[key, default: []].append((entry, values))
+        }
+        var cells: [Cell] = []
+        for key in order {
+            let members = groups[key]!
+            // Only runs equal in everything but the ignored fields are averaged.
+            let reference = members[0].1
+            for (entry, values) in members.dropFirst() where values != reference {
+                let fields = Set(values.keys).union(reference.keys).filter { values[$0] != reference[$0] }.sorted()
+                throw TrainingError.badConfiguration(
+                    file: entry.directory,
+                    problem:
+                        "differs from \(members[0].0.directory) in \(fields.joined(separator: ", ")) but would share its cell; they are never averaged together: add those fields to --columns")
+            }
+            let parts = key.split(separator: "\u{0}", omittingEmptySubsequences: false).map(String.init)
+            let targetCount = members.map(\.0.evaluation.targets.count).min() ?? 0
+            for index in 0..<targetCount {
+                let scores = members.compactMap { $0.0.evaluation.targets[index].normalizedMean }
+                guard !scores.isEmpty else { continue }
+                let mean = scores.reduce(0, +) / Double(scores.count)
+                let variance = scores.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(scores.count)
+                cells.append(
+                    Cell(
+                        dataset: parts[0], column: parts[1], targetIndex: index,
+                        target: members[0].0.evaluation.targets[index].target, mean: mean, std: variance.squareRoot(),
+                        seeds: members.map(\.0.configuration.seed).sorted(), steps: members[0].0.configuration.steps))
+            }
+        }
+        self.datasets = datasets
+        self.columns = columns
+        self.columnFields = columnFields
+        self.cells = cells
+        self.unevaluated = unevaluated
+    }
+
+    /// The cell of a dataset, column and target, if any run filled it.
+    public func cell(_ dataset: String, _ column: String, target: Int) -> Cell? {
+        cells.first { $0.dataset == dataset && $0.column == column && $0.targetIndex == target }
+    }
+
+    /// The targets present, 0-based (the expert-level target, then half of it).
+    var targetIndices: [Int] { Array(Set(cells.map(\.targetIndex))).sorted() }
+
+    /// The mean over datasets of a column's cell means for a target (nil when a dataset lacks it).
+    public func average(_ column: String, target: Int) -> Double? {
+        let values = datasets.map { cell($0, column, target: target)?.mean }
+        guard !values.isEmpty, values.allSatisfy({ $0 != nil }) else { return nil }
+        return values.compactMap { $0 }.reduce(0, +) / Double(values.count)
+    }
+
+    // MARK: - Output
+
+    /// The table as Markdown: a row per dataset, a column per model and target, an average
+    /// row, and the seeds and steps under it.
+    public var markdown: String {
+        let headers = columns.flatMap { column in targetIndices.map { "\(column) · target \($0 + 1)" } }
+        var lines = ["| dataset | " + headers.joined(separator: " | ") + " |"]
+        lines.append("|---|" + String(repeating: "---|", count: headers.count))
+        for dataset in datasets {
+            let values = columns.flatMap { column in
+                targetIndices.map { index in
+                    cell(dataset, column, target: index).map { String(format: "%.1f ± %.1f", $0.mean, $0.std) } ?? "–"
+                }
+            }
+            lines.append("| \(dataset) | " + values.joined(separator: " | ") + " |")
+        }
+        let averages = columns.flatMap { column in
+            targetIndices.map { index in average(column, target: index).map { String(format: "**%.1f**", $0) } ?? "–" }
+        }
+        lines.append("| average | " + averages.joined(separator: " | ") + " |")
+        lines.append("")
+        let seeds = columns.map { column -> String in
+            let counts = Set(cells.filter { $0.column == column }.map(\.seeds.count)).sorted().map(String.init)
+            let steps = Set(cells.filter { $0.column == column }.map(\.steps)).sorted().map(String.init)
+            return "\(column): \(counts.joined(separator: "/")) seeds, \(steps.joined(separator: "/")) steps"
+        }
+        lines.append(
+            "D4RL normalized score ×100, mean ± std (population) over seeds; target 1 is the expert-level target (hopper 3600, halfcheetah 12000, walker2d 5000), target 2 half of it. "
+                + seeds.joined(separator: "; ") + ".")
+        if !unevaluated.isEmpty { lines.append("\(unevaluated.count) run(s) not evaluated yet are left out.") }
+        return lines.joined(separator: "\n")
+    }
+
+    /// One line per cell: dataset, column, target index and value, mean, std, seeds, steps.
+    public var csv: String {
+        var lines = ["dataset,column,target_index,target,mean,std,seeds,steps"]
+        for cell in cells {
+            let column = cell.column.contains(",") ? "\"\(cell.column)\"" : cell.column
+            lines.append(
+                "\(cell.dataset),\(column),\(cell.targetIndex + 1),\(cell.target),\(cell.mean),\(cell.std),\(cell.seeds.count),\(cell.steps)")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// The cells as JSON.
+    public func json() throws -> String {
+        String(decoding: try JSONEncoder.prettySorted.encode(cells), as: UTF8.self)
+    }
+
+    /// Bars with error bars (± std): a group per dataset, a bar per column and target.
+    public var svg: String {
+        let series = columns.flatMap { column in targetIndices.map { (column, $0) } }
+        let barWidth = 18.0
+        let groupWidth = Double(series.count) * barWidth + 24
+        let width = 70 + Double(datasets.count) * groupWidth + 20
+        let height = 300.0
+        let top = max(100, (cells.map { $0.mean + $0.std }.max() ?? 100) * 1.1)
+        let plotHeight = 200.0
+        let baseline = 40 + plotHeight
+        func y(_ value: Double) -> Double { baseline - max(0, value) / top * plotHeight }
+        let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+        var parts = [
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height + 20 * Double(series.count)))\" font-family=\"sans-serif\" font-size=\"11\">",
+            "<text x=\"10\" y=\"20\" font-size=\"13\">D4RL normalized score (mean ± std over seeds)</text>",
+            "<line x1=\"60\" y1=\"\(baseline)\" x2=\"\(width - 10)\" y2=\"\(baseline)\" stroke=\"black\"/>",
+        ]
+        for tick in stride(from: 0.0, through: top, by: top > 150 ? 50 : 20) {
+            parts.append(
+                "<text x=\"55\" y=\"\(y(tick) + 4)\" text-anchor=\"end\">\(Int(tick))</text><line x1=\"58\" y1=\"\(y(tick))\" x2=\"\(width - 10)\" y2=\"\(y(tick))\" stroke=\"#ddd\"/>")
+        }
+        for (group, dataset) in datasets.enumerated() {
+            let left = 70 + Double(group) * groupWidth
+            parts.append(
+                "<text x=\"\(left + groupWidth / 2 - 12)\" y=\"\(baseline + 16)\" text-anchor=\"middle\">\(escape(dataset))</text>")
+            for (index, (column, target)) in series.enumerated() {
+                guard let cell = cell(dataset, column, target: target) else { continue }
+                let x = left + Double(index) * barWidth
+                let color = palette[index % palette.count]
+                parts.append(
+                    "<rect x=\"\(x)\" y=\"\(y(cell.mean))\" width=\"\(barWidth - 3)\" height=\"\(baseline - y(cell.mean))\" fill=\"\(color)\"/>")
+                let center = x + (barWidth - 3) / 2
+                parts.append(
+                    "<line x1=\"\(center)\" y1=\"\(y(cell.mean + cell.std))\" x2=\"\(center)\" y2=\"\(y(cell.mean - cell.std))\" stroke=\"black\"/>")
+            }
+        }
+        for (index, (column, target)) in series.enumerated() {
+            let legendY = height + Double(index) * 20
+            parts.append(
+                "<rect x=\"70\" y=\"\(legendY - 10)\" width=\"12\" height=\"12\" fill=\"\(palette[index % palette.count])\"/><text x=\"88\" y=\"\(legendY)\">\(escape(column)) · target \(target + 1)</text>")
+        }
+        parts.append("</svg>")
+        return parts.joined(separator: "\n")
+    }
+
+    private func escape(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+    }
+}

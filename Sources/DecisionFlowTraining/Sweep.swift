@@ -1,0 +1,327 @@
+import DecisionFlow
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A grid of training runs planned into one directory: `sweep.json` lists them, and each has
+/// its run directory, `runs/NAME/`, holding its `config.json` from the start, then its log,
+/// checkpoint and, once evaluated, `evaluation.json`.
+///
+/// A specification (`configs/sweeps/*.json`) holds:
+/// - `name`: the sweep's name;
+/// - `configs` (optional): presets, each the base of its own points (the dataset axis of a
+///   results table: one preset per dataset);
+/// - `base` (optional): fields applied to every point, over the preset;
+/// - `grid`: configuration fields (their JSON keys) with the values to try; every combination
+///   becomes a run. `datasets` takes lists of files, or single files;
+/// - `episodes` (optional, default 10): episodes per target in each run's final evaluation.
+///
+/// Runs are ordered by preset, then by the grid's keys (`datasets` first, the other fields in
+/// alphabetical order, `seed` last), the last varying fastest; that order is each run's index
+/// (`sweep run --index`).
+public struct Sweep: Sendable {
+    /// One planned run.
+    public struct Run: Codable, Sendable, Equatable {
+        /// A name made of what varies (`hopper-medium_attention-flow_seed-1`), unique in the sweep.
+        public var name: String
+        /// The run directory, relative to the sweep's directory.
+        public var directory: String
+    }
+
+    /// What `sweep.json` holds.
+    struct Plan: Codable {
+        var name: String
+        var episodes: Int
+        var runs: [Run]
+    }
+
+    /// Where a run stands.
+    public enum State: Equatable, Sendable {
+        /// Trained and evaluated: `evaluation.json` exists.
+        case done
+        /// A process holds the run directory's lock now.
+        case running(step: Int)
+        /// Stopped at `step` (a checkpoint exists) and not evaluated yet.
+        case stopped(step: Int)
+        /// Not started.
+        case pending
+    }
+
+    /// The file in a sweep directory that lists its runs.
+    public static let planFile = "sweep.json"
+    /// The file in a run directory that holds its final evaluation.
+    public static let evaluationFile = "evaluation.json"
+
+    /// The sweep's directory.
+    public let directory: String
+    /// The sweep's name.
+    public let name: String
+    /// Episodes per target in each run's final evaluation.
+    public let episodes: Int
+    /// The runs, in index order.
+    public let runs: [Run]
+
+    /// The absolute or working-directory-relative path of a run's directory.
+    public func path(of run: Run) -> String {
+        URL(fileURLWithPath: directory).appendingPathComponent(run.directory).path
+    }
+
+    /// A run's configuration, as planned.
+    public func configuration(of run: Run) throws -> TrainingConfiguration {
+        try TrainingConfiguration.read(URL(fileURLWithPath: path(of: run)).appendingPathComponent("config.json").path)
+    }
+
+    /// Where `run` stands now.
+    public func state(of run: Run) -> State {
+        let runPath = path(of: run)
+        let url = URL(fileURLWithPath: runPath)
+        if FileManager.default.fileExists(atPath: url.appendingPathComponent(Self.evaluationFile).path) { return .done }
+        let step = TrainingRun.readLog(url.appendingPathComponent("log.jsonl").path).last?.step ?? 0
+        if RunDirectoryLock.isHeld(directory: runPath) { return .running(step: step) }
+        if FileManager.default.fileExists(atPath: url.appendingPathComponent("checkpoint.safetensors").path) {
+            return .stopped(step: step)
+        }
+        return .pending
+    }
+
+    // MARK: - Opening
+
+    /// Opens a planned sweep.
+    ///
+    /// - Throws: `TrainingError.runDirectory` when `directory` holds no readable `sweep.json`.
+    public static func open(_ directory: String) throws -> Sweep {
+        let planPath = URL(fileURLWithPath: directory).appendingPathComponent(planFile).path
+        guard let data = FileManager.default.contents(atPath: planPath) else {
+            throw TrainingError.runDirectory(
+                path: directory,
+                problem: "is not a sweep (it has no \(planFile)); create one with `d4rl-run sweep plan SPEC.json -o \(directory)`")
+        }
+        let plan: Plan
+        do {
+            plan = try JSONDecoder().decode(Plan.self, from: data)
+        } catch {
+            throw TrainingError.runDirectory(
+                path: planPath, problem: "cannot be read as a sweep plan (\(error)); plan the sweep again")
+        }
+        for run in plan.runs where run.directory.hasPrefix("/") || run.directory.split(separator: "/").contains("..") {
+            throw TrainingError.runDirectory(
+                path: planPath, problem: "names a run directory outside the sweep ('\(run.directory)'); plan the sweep again")
+        }
+        return Sweep(directory: directory, name: plan.name, episodes: plan.episodes, runs: plan.runs)
+    }
+
+    // MARK: - Planning
+
+    /// Expands the specification at `specificationPath` into run directories under `directory`.
+    ///
+    /// Every point is validated as a whole configuration before anything is written.
+    ///
+    /// - Throws: `TrainingError.badConfiguration` naming the specification and the field: an
+    ///   unknown field (with a "did you mean"), an empty grid, a value of the wrong type, a
+    ///   point that is not a valid configuration; `TrainingError.runDirectory` when `directory`
+    ///   already holds a sweep.
+    public static func plan(specification specificationPath: String, into directory: String) throws -> Sweep {
+        let source = specificationPath
+        guard let data = FileManager.default.contents(atPath: source) else {
+            throw TrainingError.badConfiguration(file: source, problem: "cannot be read; check the path")
+        }
+        guard let specification = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw TrainingError.badConfiguration(file: source, problem: "is not a JSON object")
+        }
+        let allowed = ["name", "configs", "base", "grid", "episodes"]
+        if let unknown = specification.keys.sorted().first(where: { !allowed.contains($0) }) {
+            let hint = TrainingConfiguration.nearest(to: unknown, among: allowed).map { " (did you mean '\($0)'?)" } ?? ""
+            throw TrainingError.badConfiguration(
+                file: source, problem: "has an unknown key '\(unknown)'\(hint); a sweep has \(allowed.joined(separator: ", "))")
+        }
+        let name = specification["name"] as? String ?? URL(fileURLWithPath: source).deletingPathExtension().lastPathComponent
+        let episodes = specification["episodes"] as? Int ?? 10
+        guard specification["episodes"] == nil || specification["episodes"] is Int, (1...10_000).contains(episodes) else {
+            throw TrainingError.badConfiguration(
+                file: source, problem: "episodes must be a whole number from 1 to 10000 (it is \(specification["episodes"] ?? episodes))")
+        }
+        let presets = specification["configs"] as? [String] ?? []
+        if specification["configs"] != nil, presets.isEmpty {
+            throw TrainingError.badConfiguration(file: source, problem: "configs must be a non-empty list of preset files")
+        }
+        let base = specification["base"] as? [String: Any] ?? [:]
+        if specification["base"] != nil, specification["base"] as? [String: Any] == nil {
+            throw TrainingError.badConfiguration(file: source, problem: "base must be an object of configuration fields")
+        }
+        guard let grid = (specification["grid"] ?? [String: Any]()) as? [String: Any] else {
+            throw TrainingError.badConfiguration(file: source, problem: "grid must be an object of field: [values]")
+        }
+        let known = TrainingConfiguration.fields.map(\.name)
+        for key in (Array(base.keys) + Array(grid.keys)).sorted() where !known.contains(key) {
+            let hint = TrainingConfiguration.nearest(to: key, among: known).map { " (did you mean '\($0)'?)" } ?? ""
+            throw TrainingError.badConfiguration(
+                file: source, problem: "names an unknown configuration field '\(key)'\(hint); configs/README.md lists them")
+        }
+        var axes: [(key: String, values: [Any])] = []
+        // Datasets first, seeds last (varying fastest), the other fields alphabetically between.
+        func rank(_ key: String) -> Int { key == "datasets" ? 0 : key == "seed" ? 2 : 1 }
+        for key in grid.keys.sorted(by: { (rank($0), $0) < (rank($1), $1) }) {
+            guard let values = grid[key] as? [Any], !values.isEmpty else {
+                throw TrainingError.badConfiguration(
+                    file: source, problem: "the grid's '\(key)' has no values; give it a non-empty list")
+            }
+            axes.append((key, values.map { key == "datasets" && $0 is String ? [$0] : $0 }))
+        }
+        guard !presets.isEmpty || !axes.isEmpty else {
+            throw TrainingError.badConfiguration(
+                file: source, problem: "the grid is empty: give configs, grid values or both, so there is a run to plan")
+        }
+
+        // Every point as a whole configuration, checked before anything is written.
+        var points: [(name: String, configuration: TrainingConfiguration)] = []
+        for preset in presets.isEmpty ? [nil] : presets.map(Optional.some) {
+            var fields: [String: Any] = [:]
+            if let preset {
+                let configuration = try TrainingConfiguration.read(preset)
+                fields = try jsonObject(of: configuration)
+            }
+            for (key, value) in base { fields[key] = value }
+            var combinations: [[(String, Any)]] = [[]]
+            for axis in axes {
+                combinations = combinations.flatMap { prefix in axis.values.map { prefix + [(axis.key, $0)] } }
+            }
+            for combination in combinations {
+                var point = fields
+                for (key, value) in combination { point[key] = value }
+                var nameParts: [String] = []
+                if let preset { nameParts.append(URL(fileURLWithPath: preset).deletingPathExtension().lastPathComponent) }
+                for (key, value) in combination where axes.first(where: { $0.key == key })!.values.count > 1 {
+                    nameParts.append("\(key)-\(label(of: value, key: key))")
+                }
+                let label = nameParts.isEmpty ? "run" : nameParts.joined(separator: "_")
+                let configuration = try TrainingConfiguration.decode(
+                    try JSONSerialization.data(withJSONObject: point), source: "\(source) (point \(label))")
+                if let problem = configuration.problems.first {
+                    throw TrainingError.badConfiguration(file: "\(source) (point \(label))", problem: problem)
+                }
+                points.append((label, configuration))
+            }
+        }
+        var runs: [Run] = []
+        var used: Set<String> = []
+        for (index, point) in points.enumerated() {
+            var runName = sanitized(point.name)
+            if used.contains(runName) { runName += "_\(index)" }
+            used.insert(runName)
+            runs.append(Run(name: runName, directory: "runs/\(runName)"))
+        }
+
+        let root = URL(fileURLWithPath: directory)
+        if FileManager.default.fileExists(atPath: root.appendingPathComponent(planFile).path) {
+            throw TrainingError.runDirectory(
+                path: directory, problem: "already holds a sweep; run it with `d4rl-run sweep run \(directory)`, or plan into another directory")
+        }
+        do {
+            for (run, point) in zip(runs, points) {
+                let runURL = root.appendingPathComponent(run.directory)
+                try FileManager.default.createDirectory(at: runURL, withIntermediateDirectories: true)
+                try JSONEncoder.prettySorted.encode(point.configuration).write(
+                    to: runURL.appendingPathComponent("config.json"), options: .atomic)
+            }
+            // The plan last: a directory with sweep.json is a complete sweep.
+            try JSONEncoder.prettySorted.encode(Plan(name: name, episodes: episodes, runs: runs)).write(
+                to: root.appendingPathComponent(planFile), options: .atomic)
+        } catch {
+            throw TrainingError.runDirectory(path: directory, problem: FileProblem.describe(error, writing: directory))
+        }
+        return Sweep(directory: directory, name: name, episodes: episodes, runs: runs)
+    }
+
+    /// A configuration as a JSON object of its fields.
+    static func jsonObject(of configuration: TrainingConfiguration) throws -> [String: Any] {
+        let data = try JSONEncoder.sorted.encode(configuration)
+        return (try JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
+    }
+
+    /// A grid value in a run's name: a dataset list as its files' base names.
+    static func label(of value: Any, key: String) -> String {
+        if key == "datasets", let files = value as? [String] {
+            return files.map { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent }.joined(separator: "+")
+        }
+        if let number = value as? NSNumber { return number.stringValue }
+        return "\(value)"
+    }
+
+    /// Keeps letters, digits, `.`, `-`, `_` and `+`; replaces anything else with `-`.
+    static func sanitized(_ name: String) -> String {
+        String(name.map { $0.isLetter || $0.isNumber || "._-+".contains($0) ? $0 : "-" })
+    }
+}
+
+/// A run's final evaluation under the reference protocol, as `evaluation.json` holds it.
+public struct RunEvaluation: Codable, Sendable, Equatable {
+    /// One target's scores.
+    public struct Target: Codable, Sendable, Equatable {
+        /// The target return.
+        public var target: Double
+        /// Episodes rolled out.
+        public var episodes: Int
+        /// Mean undiscounted return.
+        public var returnMean: Double
+        /// Population standard deviation of the returns.
+        public var returnStd: Double
+        /// Mean D4RL normalized score ×100, when the environment has reference scores.
+        public var normalizedMean: Double?
+        /// Population standard deviation of the normalized scores.
+        public var normalizedStd: Double?
+
+        /// Creates a target's scores; see the properties for the meaning of each value.
+        public init(
+            target: Double, episodes: Int, returnMean: Double, returnStd: Double, normalizedMean: Double?,
+            normalizedStd: Double?
+        ) {
+            self.target = target
+            self.episodes = episodes
+            self.returnMean = returnMean
+            self.returnStd = returnStd
+            self.normalizedMean = normalizedMean
+            self.normalizedStd = normalizedStd
+        }
+    }
+
+    /// The environment the policy was rolled out in.
+    public var environment: String
+    /// The training step of the evaluated checkpoint.
+    public var step: Int
+    /// The scores per target, in the reference's order (the expert-level target first).
+    public var targets: [Target]
+
+    /// Creates an evaluation; see the properties for the meaning of each value.
+    public init(environment: String, step: Int, targets: [Target]) {
+        self.environment = environment
+        self.step = step
+        self.targets = targets
+    }
+
+    /// Reads `evaluation.json`.
+    public static func read(_ path: String) throws -> RunEvaluation {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw TrainingError.runDirectory(path: path, problem: "cannot be read")
+        }
+        do {
+            return try JSONDecoder().decode(RunEvaluation.self, from: data)
+        } catch {
+            throw TrainingError.runDirectory(path: path, problem: "is not a run evaluation (\(error))")
+        }
+    }
+}
+
+extension RunDirectoryLock {
+    /// Whether a process holds the lock of `directory` now (without taking it for long).
+    static func isHeld(directory: String) -> Bool {
+        let path = URL(fileURLWithPath: directory).appendingPathComponent(".lock").path
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else { return true }
+        flock(descriptor, LOCK_UN)
+        return false
+    }
+}

@@ -1,0 +1,265 @@
+import ArgumentParser
+import DecisionFlow
+import DecisionFlowMPI
+import DecisionFlowTraining
+import Foundation
+import RLData
+
+/// `d4rl-run sweep plan|run|status`: grids of runs, run one after another, across the ranks
+/// of an mpirun, or one per Slurm array task.
+struct SweepCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sweep",
+        abstract: "Plan a grid of training runs, run the pending ones, and show where they stand.",
+        discussion: """
+            A specification (configs/sweeps/*.json) names presets (configs), fields applied to \
+            every point (base), and a grid of configuration fields with the values to try \
+            (grid; datasets, attention, seed or any other field). `plan` writes one run \
+            directory per point; `run` trains each pending run and evaluates it under the \
+            reference protocol (evaluation.json); `report` turns the evaluations into a table.
+            """,
+        subcommands: [SweepPlanCommand.self, SweepRunCommand.self, SweepStatusCommand.self]
+    )
+}
+
+/// `d4rl-run sweep plan SPEC -o DIR`.
+struct SweepPlanCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plan", abstract: "Expand a sweep specification into run directories.")
+
+    @Argument(help: "The sweep specification (JSON).", completion: .file(extensions: ["json"]))
+    var specification: String
+
+    @Option(name: .shortAndLong, help: "The sweep directory to create.")
+    var output: String
+
+    func run() throws {
+        let sweep = try Sweep.plan(specification: specification, into: output)
+        print("planned \(sweep.runs.count) runs of \(sweep.name) in \(output) (\(sweep.episodes) evaluation episodes per target):")
+        for (index, run) in sweep.runs.enumerated() { print("  \(index)  \(run.name)") }
+        print("run them with: d4rl-run sweep run \(output)   (or under mpirun, or --index N per Slurm array task)")
+    }
+}
+
+/// `d4rl-run sweep run DIR [--index N]`.
+struct SweepRunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Train and evaluate a sweep's pending runs.",
+        discussion: """
+            Finished runs (evaluation.json) are skipped, stopped runs resume from their \
+            checkpoint, runs another process is training are left to it. Alone, this process \
+            takes every run in turn; under `mpirun -np N` rank r takes runs r, r + N, ..., each \
+            trained by one process; with --index (a Slurm array task: --index \
+            $SLURM_ARRAY_TASK_ID) it takes that one run. Each run ends with the reference \
+            evaluation: the sweep's episodes at both targets, written to evaluation.json.
+            """)
+
+    @Argument(help: "The sweep directory (from `sweep plan`).", completion: .directory)
+    var directory: String
+
+    @Option(help: "Run only the run with this index (0-based, as `sweep plan` lists them).")
+    var index: Int?
+
+    @Option(help: "Episodes per target in the final evaluation. Default: the sweep's (10).")
+    var episodes: Int?
+
+    func validate() throws {
+        if let index, index < 0 { throw ValidationError("--index must be 0 or more") }
+        if let episodes, !(1...10_000).contains(episodes) { throw ValidationError("--episodes must be 1 to 10000") }
+    }
+
+    func run() throws {
+        let sweep = try Sweep.open(directory)
+        let group: any ProcessGroup = try MPIProcessGroup.launched() ?? SingleProcess()
+        let chosen: [Int]
+        if let index {
+            guard index < sweep.runs.count else {
+                throw ValidationError("--index \(index) is past the sweep's last run (\(sweep.runs.count - 1))")
+            }
+            chosen = [index]
+        } else {
+            chosen = Array(stride(from: group.rank, to: sweep.runs.count, by: group.size))
+        }
+        let prefix = group.size > 1 ? "rank \(group.rank): " : ""
+        var failures: [String] = []
+        for runIndex in chosen {
+            let run = sweep.runs[runIndex]
+            let label = "\(prefix)[\(runIndex + 1)/\(sweep.runs.count)] \(run.name)"
+            switch sweep.state(of: run) {
+            case .done:
+                print("\(label): done, skipped")
+                continue
+            case .running(let step):
+                print("\(label): being trained by another process (step \(step)), skipped")
+                continue
+            case .stopped, .pending:
+                break
+            }
+            do {
+                try train(run, of: sweep, label: label)
+            } catch {
+                // One failed run does not stop the others; the exit status reports it.
+                let message = D4RLRun.report(for: error)?.1 ?? "\(error)"
+                FileHandle.standardError.write(Data("\(label): failed: \(message)\n".utf8))
+                failures.append(run.name)
+            }
+        }
+        if !failures.isEmpty {
+            throw TrainingError.runDirectory(
+                path: directory,
+                problem: "\(failures.count) run(s) failed (\(failures.joined(separator: ", "))); fix the cause and run the sweep again: it continues where they stopped")
+        }
+    }
+
+    /// Trains (or resumes) one run to its last step, then evaluates it.
+    private func train(_ run: Sweep.Run, of sweep: Sweep, label: String) throws {
+        let path = sweep.path(of: run)
+        let checkpointPath = URL(fileURLWithPath: path).appendingPathComponent("checkpoint.safetensors").path
+        let configuration = try sweep.configuration(of: run)
+        try FileProbe.check(configuration.datasets)
+        let data = try D4RLDataset(
+            files: configuration.datasets, options: D4RLLoadOptions(maxEpisodeSteps: configuration.maxEpisodeSteps))
+        let clock = ContinuousClock()
+        let started = clock.now
+        let training: TrainingRun
+        if FileManager.default.fileExists(atPath: checkpointPath) {
+            training = try TrainingRun.resume(directory: path, dataset: data)
+            print("\(label): resuming at step \(training.trainer.step) of \(configuration.steps)")
+        } else {
+            training = try TrainingRun.start(configuration: configuration, dataset: data, directory: path)
+            print("\(label): training \(configuration.steps) steps")
+        }
+        if training.trainer.step < configuration.steps {
+            let evaluator = try RunEvaluations.periodic(for: training.trainer, source: "\(path)/config.json")
+            _ = try training.run(evaluate: evaluator)
+        }
+        let evaluation = try RunEvaluations.final(
+            checkpoint: checkpointPath, episodes: episodes ?? sweep.episodes, threads: configuration.threads)
+        let data2 = try JSONEncoder.prettySorted.encode(evaluation)
+        let evaluationPath = URL(fileURLWithPath: path).appendingPathComponent(Sweep.evaluationFile).path
+        do {
+            try data2.write(to: URL(fileURLWithPath: evaluationPath), options: .atomic)
+        } catch {
+            throw TrainingError.runDirectory(path: evaluationPath, problem: FileProblem.describe(error, writing: evaluationPath))
+        }
+        let seconds = (clock.now - started) / .seconds(1)
+        let scores = evaluation.targets.map { target in
+            target.normalizedMean.map { String(format: "%.0f: %.1f", target.target, $0) } ?? String(format: "%.0f: –", target.target)
+        }
+        print(String(format: "%@: done in %.1f s; normalized score %@", label, seconds, scores.joined(separator: ", ")))
+    }
+}
+
+/// `d4rl-run sweep status DIR`.
+struct SweepStatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "Show which runs of a sweep are done, running, stopped or pending.")
+
+    @Argument(help: "The sweep directory.", completion: .directory)
+    var directory: String
+
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        let sweep = try Sweep.open(directory)
+        var rows: [(index: Int, name: String, state: String, step: Int?, steps: Int?, score: String)] = []
+        for (index, run) in sweep.runs.enumerated() {
+            let steps = try? sweep.configuration(of: run).steps
+            var score = ""
+            let state: String
+            var step: Int?
+            switch sweep.state(of: run) {
+            case .done:
+                state = "done"
+                step = steps
+                if let evaluation = try? RunEvaluation.read(
+                    URL(fileURLWithPath: sweep.path(of: run)).appendingPathComponent(Sweep.evaluationFile).path)
+                {
+                    score = evaluation.targets.compactMap { $0.normalizedMean.map { String(format: "%.1f", $0) } }.joined(
+                        separator: " / ")
+                }
+            case .running(let at):
+                state = "running"
+                step = at
+            case .stopped(let at):
+                state = "stopped"
+                step = at
+            case .pending:
+                state = "pending"
+            }
+            rows.append((index, run.name, state, step, steps, score))
+        }
+        if output.json {
+            let objects: [[String: Any]] = rows.map { row in
+                var object: [String: Any] = ["index": row.index, "name": row.name, "state": row.state]
+                if let step = row.step { object["step"] = step }
+                if let steps = row.steps { object["steps"] = steps }
+                if !row.score.isEmpty { object["normalized"] = row.score }
+                return object
+            }
+            let data = try JSONSerialization.data(withJSONObject: objects, options: [.prettyPrinted, .sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+            return
+        }
+        let width = max(4, rows.map(\.name.count).max() ?? 0)
+        print("sweep \(sweep.name) in \(directory): \(sweep.runs.count) runs")
+        print("  #    " + "run".padding(toLength: width, withPad: " ", startingAt: 0) + "  state     step          normalized")
+        for row in rows {
+            let progress = row.step.map { "\($0)/\(row.steps.map(String.init) ?? "?")" } ?? "-"
+            print(
+                "  " + String(row.index).padding(toLength: 4, withPad: " ", startingAt: 0) + " "
+                    + row.name.padding(toLength: width, withPad: " ", startingAt: 0) + "  "
+                    + row.state.padding(toLength: 9, withPad: " ", startingAt: 0) + " "
+                    + progress.padding(toLength: 13, withPad: " ", startingAt: 0) + " " + row.score)
+        }
+        var counts: [String: Int] = [:]
+        for row in rows { counts[row.state, default: 0] += 1 }
+        print(
+            "  " + ["done", "running", "stopped", "pending"].map { "\(counts[$0] ?? 0) \($0)" }.joined(separator: ", "))
+    }
+}
+
+/// `d4rl-run report DIR…`: the results table of evaluated runs.
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Print the results table of sweeps or evaluated runs: a row per dataset, a column per model.",
+        discussion: """
+            Runs that differ only in their seed (and in bookkeeping: threads, logging, \
+            checkpoints, periodic evaluation) are averaged: each cell is the D4RL normalized \
+            score's mean ± std over seeds, per target, with an average row. Runs that differ in \
+            anything else are never averaged together: what differs between the runs of a \
+            dataset makes the columns, or, with --columns, any other difference is an error \
+            naming the fields. Markdown on standard output; --csv, --json and --svg write files.
+            """)
+
+    @Argument(help: "Sweep directories or run directories (with evaluation.json).", completion: .directory)
+    var directories: [String]
+
+    @Option(help: "Comma-separated configuration fields that make the columns (e.g. attention).")
+    var columns: String?
+
+    @Option(help: "Also write the cells as CSV to this file.")
+    var csv: String?
+
+    @Option(help: "Also write the cells as JSON to this file.")
+    var json: String?
+
+    @Option(help: "Also write a bar chart with error bars (SVG) to this file.")
+    var svg: String?
+
+    func run() throws {
+        let fields = columns.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+        let table = try ResultsTable.collect(directories, columns: fields)
+        print(table.markdown)
+        for (path, text) in [(csv, table.csv), (json, try table.json()), (svg, table.svg)] {
+            guard let path else { continue }
+            do {
+                try Data((text + "\n").utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+            } catch {
+                throw TrainingError.runDirectory(path: path, problem: FileProblem.describe(error, writing: path))
+            }
+        }
+    }
+}
