@@ -1,0 +1,128 @@
+import Foundation
+import Testing
+
+/// `sweep plan|run|status` and `report` through the binary, sequentially and under mpirun.
+@Suite(.serialized) struct SweepCommandTests {
+    /// 2 datasets × 2 attentions × 2 seeds × 30 steps of a tiny model.
+    static let specification = """
+        {
+          "name": "tiny",
+          "base": {"embeddingDimension": 16, "layerCount": 1, "headCount": 2, "batchSize": 8, "contextLength": 5,
+                   "warmupSteps": 2, "steps": 30, "logEvery": 10, "checkpointEvery": 10, "threads": 1,
+                   "environment": "hopper"},
+          "grid": {"datasets": ["data/hopper-medium-replay-tail25k.hdf5", "DATA2"],
+                   "attention": ["flow", "softmax"], "seed": [1, 2]},
+          "episodes": 2
+        }
+        """
+
+    func scratch() throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cli-sweep-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return directory
+    }
+
+    func writeSpecification(in directory: URL, _ text: String = specification) throws -> String {
+        let path = directory.appendingPathComponent("spec.json").path
+        let second = CLI.shared.appendingPathComponent("datasets/hopper-medium.hdf5").path
+        try text.replacingOccurrences(of: "DATA2", with: second).write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func runNames(_ sweep: String) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: sweep + "/runs").sorted()
+    }
+
+    @Test func aSweepCompletesAloneAndUnderMPIWithIdenticalCheckpoints() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let spec = try writeSpecification(in: directory)
+        let alone = directory.appendingPathComponent("alone").path
+        let parallel = directory.appendingPathComponent("parallel").path
+        for sweep in [alone, parallel] {
+            let planned = try CLI.run(["sweep", "plan", spec, "-o", sweep])
+            #expect(planned.status == 0, "\(planned.error)")
+            #expect(planned.output.contains("planned 8 runs"))
+        }
+        let sequential = try CLI.run(["sweep", "run", alone])
+        #expect(sequential.status == 0, "\(sequential.error)")
+        let split = try MPITrainingTests.mpirun(2, ["sweep", "run", parallel])
+        #expect(split.status == 0, "\(split.error)")
+        #expect(split.output.contains("rank 0: ") && split.output.contains("rank 1: "))
+        let names = try runNames(alone)
+        let parallelNames = try runNames(parallel)
+        #expect(names.count == 8 && names == parallelNames)
+        for name in names {
+            let a = try Data(contentsOf: URL(fileURLWithPath: "\(alone)/runs/\(name)/checkpoint.safetensors"))
+            let b = try Data(contentsOf: URL(fileURLWithPath: "\(parallel)/runs/\(name)/checkpoint.safetensors"))
+            #expect(a == b, "\(name): the checkpoints differ")
+            #expect(FileManager.default.fileExists(atPath: "\(alone)/runs/\(name)/evaluation.json"))
+        }
+        let status = try CLI.run(["sweep", "status", parallel])
+        #expect(status.status == 0 && status.output.contains("8 done, 0 running, 0 stopped, 0 pending"), "\(status.output)")
+        // The table: 2 datasets × 2 attentions, each cell over 2 seeds.
+        let report = try CLI.run(["report", alone, "--csv", directory.appendingPathComponent("t.csv").path])
+        #expect(report.status == 0, "\(report.error)")
+        #expect(report.output.contains("| hopper-medium-replay-tail25k |") && report.output.contains("attention=softmax"))
+        #expect(report.output.contains("| average |") && report.output.contains("2 seeds, 30 steps"))
+        let csv = try String(contentsOfFile: directory.appendingPathComponent("t.csv").path, encoding: .utf8)
+        #expect(csv.split(separator: "\n").count == 1 + 2 * 2 * 2)
+    }
+
+    @Test func aKilledSweepCompletesOnlyWhatIsMissing() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let spec = try writeSpecification(
+            in: directory, Self.specification.replacingOccurrences(of: "\"steps\": 30", with: "\"steps\": 600"))
+        let sweep = directory.appendingPathComponent("sweep").path
+        _ = try CLI.run(["sweep", "plan", spec, "-o", sweep])
+        // Finish run 0 alone, then kill a whole-sweep process once run 1 has a checkpoint.
+        let first = try CLI.run(["sweep", "run", sweep, "--index", "0"])
+        #expect(first.status == 0, "\(first.error)")
+        let names = try runNames(sweep)
+        let process = Process()
+        process.executableURL = CLI.executable
+        process.arguments = ["sweep", "run", sweep]
+        process.currentDirectoryURL = CLI.packageRoot
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let checkpoint = "\(sweep)/runs/\(names[1])/checkpoint.safetensors"
+        let deadline = Date().addingTimeInterval(120)
+        while !FileManager.default.fileExists(atPath: checkpoint) && Date() < deadline { usleep(20_000) }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        let status = try CLI.run(["sweep", "status", sweep])
+        #expect(status.output.contains("1 done, 0 running, 1 stopped, 6 pending"), "\(status.output)")
+        let evaluated = try Data(contentsOf: URL(fileURLWithPath: "\(sweep)/runs/\(names[0])/evaluation.json"))
+
+        let rerun = try CLI.run(["sweep", "run", sweep])
+        #expect(rerun.status == 0, "\(rerun.error)")
+        #expect(rerun.output.contains("[1/8] \(names[0]): done, skipped"))
+        #expect(rerun.output.contains("[2/8] \(names[1]): resuming at step"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: "\(sweep)/runs/\(names[0])/evaluation.json")) == evaluated)
+        let after = try CLI.run(["sweep", "status", sweep])
+        #expect(after.output.contains("8 done"), "\(after.output)")
+    }
+
+    @Test func badSpecificationsAndDirectoriesAreClearErrors() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let unknown = try writeSpecification(in: directory, #"{"grid": {"atention": ["flow"]}}"#)
+        let first = try CLI.run(["sweep", "plan", unknown, "-o", directory.appendingPathComponent("a").path])
+        #expect(first.status == 65 && first.error.contains("'atention'") && first.error.contains("did you mean 'attention'"), "\(first.error)")
+        let empty = try writeSpecification(in: directory, #"{"base": {"steps": 5}, "grid": {"seed": []}}"#)
+        let second = try CLI.run(["sweep", "plan", empty, "-o", directory.appendingPathComponent("b").path])
+        #expect(second.status == 65 && second.error.contains("'seed' has no values"), "\(second.error)")
+        let nothing = try writeSpecification(in: directory, #"{"base": {"steps": 5}}"#)
+        let third = try CLI.run(["sweep", "plan", nothing, "-o", directory.appendingPathComponent("c").path])
+        #expect(third.status == 65 && third.error.contains("the grid is empty"), "\(third.error)")
+        #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("c").path), "nothing planned")
+        let notASweep = try CLI.run(["sweep", "run", directory.path])
+        #expect(notASweep.status == 65 && notASweep.error.contains("is not a sweep"), "\(notASweep.error)")
+        let status = try CLI.run(["sweep", "status", directory.path])
+        #expect(status.status == 65 && status.error.contains("is not a sweep"))
+        let report = try CLI.run(["report", directory.path])
+        #expect(report.status == 65 && report.error.contains("neither a sweep"), "\(report.error)")
+    }
+}
