@@ -67,6 +67,8 @@ public final class Trainer {
     private let batch: TrajectoryBatch
     /// Gradients, masked step count and squared-error sum, summed over the group in one call.
     private var reduction: [Float] = []
+    /// Time spent in the gradient all-reduce, bytes it summed per process, and how many ran.
+    public private(set) var communication: (seconds: Double, bytes: Int, calls: Int) = (0, 0, 0)
 
     /// A fresh run.
     ///
@@ -292,7 +294,12 @@ public final class Trainer {
         }
         reduction[count] = Float(model.lastActionError.steps)
         reduction[count + 1] = model.lastActionError.sum
+        let clock = ContinuousClock()
+        let started = clock.now
         try reduction.withUnsafeMutableBufferPointer { try group.allReduceSum($0) }
+        communication.seconds += (clock.now - started) / .seconds(1)
+        communication.bytes += reduction.count * MemoryLayout<Float>.size
+        communication.calls += 1
         let steps = reduction[count]
         let scale: Float = steps > 0 ? 1 / steps : 0
         model.withMutableGradients { gradients in

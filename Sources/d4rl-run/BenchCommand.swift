@@ -10,7 +10,7 @@ struct BenchCommand: ParsableCommand {
         abstract: "Run a benchmark and print its figures (build with -c release).",
         subcommands: [
             DataBenchmark.self, ModelBenchmark.self, TrainingBenchmark.self, EnvironmentBenchmark.self,
-            PolicyBenchmark.self, ContextBenchmark.self,
+            PolicyBenchmark.self, ContextBenchmark.self, ScaleBenchmark.self,
         ]
     )
 }

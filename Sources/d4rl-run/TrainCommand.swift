@@ -231,6 +231,13 @@ struct TrainCommand: ParsableCommand {
         print("  checkpoint      \(run.checkpointPath)")
         if group.size > 1 {
             print("  processes       \(group.size), parameter checksums by rank: \(checksums.joined(separator: ", "))")
+            let traffic = trainer.communication
+            if traffic.calls > 0 {
+                print(
+                    String(
+                        format: "  allreduce       %.3f ms/step, %d bytes/step per process (%d calls)",
+                        1000 * traffic.seconds / Double(traffic.calls), traffic.bytes / traffic.calls, traffic.calls))
+            }
         }
     }
 
