@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "RLEnvironments", targets: ["RLEnvironments"]),
         .library(name: "DecisionFlowTraining", targets: ["DecisionFlowTraining"]),
         .library(name: "DecisionFlowEvaluation", targets: ["DecisionFlowEvaluation"]),
+        .library(name: "DecisionFlowMPI", targets: ["DecisionFlowMPI"]),
         .executable(name: "d4rl-run", targets: ["d4rl-run"]),
     ],
     dependencies: [

@@ -6,7 +6,7 @@
 //   swift scripts/doc-coverage.swift .build/x86_64-unknown-linux-gnu/symbolgraph
 import Foundation
 
-let modules = ["RLData", "DecisionFlow", "RLEnvironments", "DecisionFlowTraining", "DecisionFlowEvaluation"]
+let modules = ["RLData", "DecisionFlow", "RLEnvironments", "DecisionFlowTraining", "DecisionFlowEvaluation", "DecisionFlowMPI"]
 guard CommandLine.arguments.count == 2 else {
     FileHandle.standardError.write(Data("usage: swift scripts/doc-coverage.swift SYMBOL_GRAPH_DIRECTORY\n".utf8))
     exit(64)

@@ -4,12 +4,17 @@
 #   bash scripts/docs.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-modules=(RLData DecisionFlow RLEnvironments DecisionFlowTraining DecisionFlowEvaluation)
+modules=(RLData DecisionFlow RLEnvironments DecisionFlowTraining DecisionFlowEvaluation DecisionFlowMPI)
 mkdir -p .build/docs
+log=.build/docs/generate.log
 for module in "${modules[@]}"; do
     echo "documentation: $module"
-    swift package --allow-writing-to-directory .build/docs generate-documentation \
-        --target "$module" --warnings-as-errors --output-path ".build/docs/$module.doccarchive" >/dev/null
+    if ! swift package --allow-writing-to-directory .build/docs generate-documentation \
+        --target "$module" --warnings-as-errors --output-path ".build/docs/$module.doccarchive" >"$log" 2>&1; then
+        grep -v -E '^\[[0-9]+/[0-9]+\]' "$log" >&2
+        echo "error: the documentation of $module has warnings or errors (above)" >&2
+        exit 1
+    fi
 done
 # The library modules' graphs are what counts; the test modules' may fail to emit, which is
 # not ours to fix (doc-coverage.swift refuses a missing library graph).

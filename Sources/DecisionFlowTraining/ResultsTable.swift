@@ -59,8 +59,10 @@ public struct ResultsTable: Sendable {
     /// Collects the evaluated runs under `paths`: sweep directories (their runs) or run
     /// directories holding `evaluation.json`.
     ///
-    /// - Parameter columns: the fields that make the columns; nil chooses every field that
-    ///   differs between the runs of a dataset.
+    /// - Parameters:
+    ///   - paths: sweep directories or run directories.
+    ///   - requested: the fields that make the columns; nil chooses every field that differs
+    ///     between the runs of a dataset.
     /// - Throws: `TrainingError` naming the path when it is neither, when runs of a dataset
     ///   differ beyond `columns` (naming the fields), or when nothing is evaluated.
     public static func collect(_ paths: [String], columns requested: [String]? = nil) throws -> ResultsTable {
@@ -98,7 +100,7 @@ public struct ResultsTable: Sendable {
         return try ResultsTable(entries: entries, columns: requested, unevaluated: unevaluated)
     }
 
-    /// Builds the table from entries (see `collect`).
+    /// Builds the table from entries (see `collect`); `requested` and `unevaluated` as there.
     public init(entries: [Entry], columns requested: [String]? = nil, unevaluated: [String] = []) throws {
         let known = Set(TrainingConfiguration.fields.map(\.name))
         if let requested, let unknown = requested.first(where: { !known.contains($0) }) {

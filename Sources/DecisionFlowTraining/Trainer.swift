@@ -74,8 +74,11 @@ public final class Trainer {
     ///
     /// - Throws: `TrainingError` when the configuration is invalid.
     ///
-    /// - Parameter group: the processes that train together (each draws the same global
-    ///   batch and computes its slice); one process by default.
+    /// - Parameters:
+    ///   - configuration: what to train.
+    ///   - dataset: the data to train on.
+    ///   - group: the processes that train together (each draws the same global batch and
+    ///     computes its slice); one process by default.
     public convenience init(
         configuration: TrainingConfiguration, dataset: D4RLDataset, group: any ProcessGroup = SingleProcess()
     ) throws {
