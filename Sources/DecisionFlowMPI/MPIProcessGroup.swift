@@ -93,26 +93,22 @@ public final class MPIProcessGroup: ProcessGroup {
     }
 
     public func allGather(_ values: [UInt64]) throws -> [UInt64] {
-        var result = [UInt64](repeating: 0, count: values.count * size)
-        try values.withUnsafeBufferPointer { input in
-            try result.withUnsafeMutableBufferPointer { output in
-                try check(
-                    MPI_Allgather(
-                        input.baseAddress, Int32(values.count), swift_MPI_UINT64_T(), output.baseAddress,
-                        Int32(values.count), swift_MPI_UINT64_T(), swift_MPI_COMM_WORLD()), "MPI_Allgather")
-            }
-        }
-        return result
+        try allGather(values, type: swift_MPI_UINT64_T())
     }
 
     public func allGather(_ values: [Double]) throws -> [Double] {
-        var result = [Double](repeating: 0, count: values.count * size)
+        try allGather(values, type: swift_MPI_DOUBLE())
+    }
+
+    /// `MPI_Allgather` of equal-sized contributions of MPI type `type`, in rank order.
+    private func allGather<T: Numeric>(_ values: [T], type: MPI_Datatype) throws -> [T] {
+        var result = [T](repeating: 0, count: values.count * size)
         try values.withUnsafeBufferPointer { input in
             try result.withUnsafeMutableBufferPointer { output in
                 try check(
                     MPI_Allgather(
-                        input.baseAddress, Int32(values.count), swift_MPI_DOUBLE(), output.baseAddress,
-                        Int32(values.count), swift_MPI_DOUBLE(), swift_MPI_COMM_WORLD()), "MPI_Allgather")
+                        input.baseAddress, Int32(values.count), type, output.baseAddress, Int32(values.count), type,
+                        swift_MPI_COMM_WORLD()), "MPI_Allgather")
             }
         }
         return result

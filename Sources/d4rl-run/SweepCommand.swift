@@ -136,10 +136,10 @@ struct SweepRunCommand: ParsableCommand {
         }
         let evaluation = try RunEvaluations.final(
             checkpoint: checkpointPath, episodes: episodes ?? sweep.episodes, threads: configuration.threads)
-        let data2 = try JSONEncoder.prettySorted.encode(evaluation)
+        let encoded = try JSONEncoder.prettySorted.encode(evaluation)
         let evaluationPath = URL(fileURLWithPath: path).appendingPathComponent(Sweep.evaluationFile).path
         do {
-            try data2.write(to: URL(fileURLWithPath: evaluationPath), options: .atomic)
+            try encoded.write(to: URL(fileURLWithPath: evaluationPath), options: .atomic)
         } catch {
             throw TrainingError.runDirectory(path: evaluationPath, problem: FileProblem.describe(error, writing: evaluationPath))
         }
