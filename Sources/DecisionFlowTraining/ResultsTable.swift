@@ -260,8 +260,10 @@ public struct ResultsTable: Sendable {
     public var svg: String {
         let series = columns.flatMap { column in targetIndices.map { (column, $0) } }
         let barWidth = 18.0
-        let groupWidth = Double(series.count) * barWidth + 24
-        let width = 70 + Double(datasets.count) * groupWidth + 20
+        // Wide enough for the bars and for the dataset's name under them (about 6.5 px a letter).
+        let longest = Double(datasets.map(\.count).max() ?? 0)
+        let groupWidth = max(Double(series.count) * barWidth + 24, longest * 6.5 + 16)
+        let width = max(480, 70 + Double(datasets.count) * groupWidth + 20)
         let height = 300.0
         let top = max(100, (cells.map { $0.mean + $0.std }.max() ?? 100) * 1.1)
         let plotHeight = 200.0
@@ -279,11 +281,12 @@ public struct ResultsTable: Sendable {
         }
         for (group, dataset) in datasets.enumerated() {
             let left = 70 + Double(group) * groupWidth
+            let barsLeft = left + (groupWidth - 16 - Double(series.count) * barWidth) / 2
             parts.append(
-                "<text x=\"\(left + groupWidth / 2 - 12)\" y=\"\(baseline + 16)\" text-anchor=\"middle\">\(escape(dataset))</text>")
+                "<text x=\"\(left + (groupWidth - 16) / 2)\" y=\"\(baseline + 16)\" text-anchor=\"middle\">\(escape(dataset))</text>")
             for (index, (column, target)) in series.enumerated() {
                 guard let cell = cell(dataset, column, target: target) else { continue }
-                let x = left + Double(index) * barWidth
+                let x = barsLeft + Double(index) * barWidth
                 let color = palette[index % palette.count]
                 parts.append(
                     "<rect x=\"\(x)\" y=\"\(y(cell.mean))\" width=\"\(barWidth - 3)\" height=\"\(baseline - y(cell.mean))\" fill=\"\(color)\"/>")
