@@ -241,15 +241,12 @@ public final class Trainer {
             }
             optimizer = saved
             sampler.generator = state.samplerGenerator
-            model.dropoutGenerator = state.dropoutGenerator
-            if group.rank > 0 {
-                // Each rank continues its own stream; a checkpoint from another process count
-                // has none for this rank, which then starts its derived stream afresh.
-                if let streams = state.rankDropoutGenerators, streams.count == group.size {
-                    model.dropoutGenerator = streams[group.rank]
-                } else if let stream = dropoutGenerator(seed: configuration.seed, rank: group.rank) {
-                    model.dropoutGenerator = stream
-                }
+            // Each rank continues its own stream. A checkpoint from another process count has
+            // none for the ranks other than 0, which keep the derived stream set above.
+            if let streams = state.rankDropoutGenerators, streams.count == group.size {
+                model.dropoutGenerator = streams[group.rank]
+            } else if group.rank == 0 {
+                model.dropoutGenerator = state.dropoutGenerator
             }
             step = state.step
         }
@@ -263,18 +260,11 @@ public final class Trainer {
     public func trainStep() throws -> StepRecord {
         sampler.fill(batch, globalCount: configuration.batchSize, slice: batchSlice)
         let learningRate = schedule.learningRate(atStep: step)
-        var loss = model.forward(batch, training: true)
-        if group.size == 1 {
-            guard loss.isFinite else {
-                throw TrainingError.nonFinite(step: step + 1, what: "loss", lastCheckpoint: nil)
-            }
-            model.backward(batch)
-        } else {
-            loss = try backwardAcrossGroup()
-            guard loss.isFinite else {
-                throw TrainingError.nonFinite(step: step + 1, what: "loss", lastCheckpoint: nil)
-            }
-        }
+        let localLoss = model.forward(batch, training: true)
+        // Several processes need the global batch's loss, which only the all-reduce gives.
+        let loss = group.size == 1 ? localLoss : try backwardAcrossGroup()
+        guard loss.isFinite else { throw TrainingError.nonFinite(step: step + 1, what: "loss", lastCheckpoint: nil) }
+        if group.size == 1 { model.backward(batch) }
         let norm = clipGradientNorm(of: model, maxNorm: configuration.gradientClip)
         guard norm.isFinite else {
             throw TrainingError.nonFinite(step: step + 1, what: "gradient norm", lastCheckpoint: nil)
@@ -311,8 +301,7 @@ public final class Trainer {
         return steps > 0 ? reduction[count + 1] / (steps * Float(model.configuration.actionDimension)) : 0
     }
 
-    /// The training state, for checkpoints. Under data parallelism every process calls
-    /// `checkpoint()` together: it gathers each rank's dropout stream.
+    /// The training state, for checkpoints.
     public var state: TrainingState {
         TrainingState(
             step: step, samplerGenerator: sampler.generator, dropoutGenerator: model.dropoutGenerator,
@@ -327,19 +316,27 @@ public final class Trainer {
         return hash.value
     }
 
-    /// A checkpoint holding everything needed to resume exactly or to evaluate. With more than
-    /// one process, every process must call it (it gathers the ranks' dropout streams).
-    public func checkpoint() throws -> Checkpoint {
-        var state = self.state
-        if group.size > 1 {
-            let (a, b, c, d) = model.dropoutGenerator.state
-            let words = try group.allGather([a, b, c, d])
-            state.rankDropoutGenerators = (0..<group.size).map { rank in
+    /// Every rank's parameter checksum and dropout stream, in rank order, gathered in one
+    /// call: every process of the group must call it together.
+    public func gatherRanks() throws -> (checksums: [UInt64], dropoutGenerators: [RandomGenerator]) {
+        let (a, b, c, d) = model.dropoutGenerator.state
+        let words = try group.allGather([parameterChecksum, a, b, c, d])
+        let ranks = 0..<(words.count / 5)
+        return (
+            ranks.map { words[5 * $0] },
+            ranks.map { rank in
                 var generator = RandomGenerator(seed: 0)
-                generator.state = (words[4 * rank], words[4 * rank + 1], words[4 * rank + 2], words[4 * rank + 3])
+                generator.state = (words[5 * rank + 1], words[5 * rank + 2], words[5 * rank + 3], words[5 * rank + 4])
                 return generator
             }
-        }
+        )
+    }
+
+    /// A checkpoint holding everything needed to resume exactly or to evaluate; with several
+    /// processes, pass every rank's dropout stream (`gatherRanks()`) so each can continue its own.
+    public func checkpoint(rankDropoutGenerators: [RandomGenerator]? = nil) throws -> Checkpoint {
+        var state = self.state
+        state.rankDropoutGenerators = rankDropoutGenerators
         let json = String(decoding: try JSONEncoder.sorted.encode(state), as: UTF8.self)
         return Checkpoint(
             model: model, optimizer: optimizer, encoding: encoding, environment: environment,

@@ -73,6 +73,9 @@ public final class TrainingRun {
     private var lock: RunDirectoryLock?
     /// Configuration changes made on resume, for the next log line.
     private var pendingChanges: [String] = []
+    /// Every rank's parameter checksum at the last checkpoint, when several processes train
+    /// (all equal, or the run stopped); empty for one process.
+    public private(set) var rankChecksums: [UInt64] = []
 
     /// `config.json`: every setting the run uses.
     public var configurationPath: String { directory.appendingPathComponent("config.json").path }
@@ -293,17 +296,18 @@ public final class TrainingRun {
     /// compared first (the run stops with `TrainingError.ranksDiverged` if any differs), then
     /// rank 0 writes the checkpoint.
     public func saveCheckpoint() throws {
-        let group = trainer.group
-        if group.size > 1 {
-            let checksums = try group.allGather([trainer.parameterChecksum])
-            if let bad = checksums.firstIndex(where: { $0 != checksums[0] }) {
+        var streams: [RandomGenerator]?
+        if trainer.group.size > 1 {
+            let ranks = try trainer.gatherRanks()
+            rankChecksums = ranks.checksums
+            if let bad = ranks.checksums.firstIndex(where: { $0 != ranks.checksums[0] }) {
                 throw TrainingError.ranksDiverged(
-                    step: trainer.step, rank: bad,
-                    checksums: checksums.map { String($0, radix: 16) })
+                    step: trainer.step, rank: bad, checksums: ranks.checksums.map { String($0, radix: 16) })
             }
+            streams = ranks.dropoutGenerators
         }
-        let checkpoint = try trainer.checkpoint()
-        if group.isLeader { try checkpoint.write(to: checkpointPath) }
+        guard trainer.group.isLeader else { return }
+        try trainer.checkpoint(rankDropoutGenerators: streams).write(to: checkpointPath)
     }
 
     /// Trains until `trainer.configuration.steps` steps, logging and checkpointing as

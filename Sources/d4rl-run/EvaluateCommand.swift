@@ -78,7 +78,7 @@ struct EvaluateCommand: ParsableCommand {
         // Under mpirun the episodes are split across the ranks and gathered on every rank;
         // rank 0 prints.
         let group: any ProcessGroup = try MPIProcessGroup.launched() ?? SingleProcess()
-        let share = ParallelRollouts.share(of: episodes, in: group)
+        let share = group.slice(of: episodes)
         let environments = try share.map { _ in try EnvironmentRegistry.make(environmentName) }
         let limit = try EnvironmentRegistry.make(environmentName).maxEpisodeSteps
         let model = try DecisionTransformer(

@@ -8,16 +8,13 @@ import RLEnvironments
 /// episodes (episode i still resets with seed + i), and every rank gets all results, in
 /// episode order. With one process this is `RolloutEvaluation.run` itself.
 enum ParallelRollouts {
-    /// This process's share of `count` episodes.
-    static func share(of count: Int, in group: any ProcessGroup) -> Range<Int> { group.slice(of: count) }
-
     /// Runs this process's share with `model` (batch capacity at least the share) in
     /// `environments` (one per episode of the share), and gathers every process's results.
     static func run(
         group: any ProcessGroup, count: Int, model: DecisionTransformer, encoding: ContextEncoding,
         environments: [any Environment], target: Double, seed: UInt64, progress: (Int, Int) -> Void = { _, _ in }
     ) throws -> [EpisodeResult] {
-        let share = share(of: count, in: group)
+        let share = group.slice(of: count)
         precondition(environments.count == share.count, "one environment per episode of this process's share")
         let local =
             share.isEmpty
@@ -63,7 +60,7 @@ enum RunEvaluations {
             )
         }
         // Under mpirun each rank rolls out its share of the episodes.
-        let share = ParallelRollouts.share(of: c.evaluationEpisodes, in: trainer.group)
+        let share = trainer.group.slice(of: c.evaluationEpisodes)
         let environments = try share.map { _ in try EnvironmentRegistry.make(name) }
         let target = c.evaluationTarget ?? D4RLReferenceScores.evaluationTargets[name]?.first ?? 0
         return { trainer in

@@ -207,8 +207,6 @@ struct TrainCommand: ParsableCommand {
                 if group.isLeader { progress.update(step: record.step, loss: recent.reduce(0, +) / Float(recent.count), elapsed: elapsed) }
             }, evaluate: evaluator)
         if group.isLeader { progress.finish() }
-        // Every process compares its parameters with the others' one last time.
-        let checksums = try group.allGather([trainer.parameterChecksum]).map { String($0, radix: 16) }
         guard group.isLeader else { return }
         let log = TrainingRun.readLog(run.logPath)
         let tail = records.suffix(min(100, records.count))
@@ -230,6 +228,8 @@ struct TrainCommand: ParsableCommand {
         }
         print("  checkpoint      \(run.checkpointPath)")
         if group.size > 1 {
+            // Compared by every rank at the last checkpoint, which the last step always writes.
+            let checksums = run.rankChecksums.map { String($0, radix: 16) }
             print("  processes       \(group.size), parameter checksums by rank: \(checksums.joined(separator: ", "))")
             let traffic = trainer.communication
             if traffic.calls > 0 {

@@ -32,10 +32,19 @@ enum CLI {
         var error: String
     }
 
-    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
+    /// Runs `d4rl-run` with `arguments`; with a `launcher` (e.g. `mpirun` and its options),
+    /// runs the launcher with the executable and `arguments` after its own.
+    static func run(_ arguments: [String], environment: [String: String] = [:], launcher: [String] = []) throws
+        -> Result
+    {
         let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
+        if let program = launcher.first {
+            process.executableURL = URL(fileURLWithPath: program)
+            process.arguments = launcher.dropFirst() + [executable.path] + arguments
+        } else {
+            process.executableURL = executable
+            process.arguments = arguments
+        }
         if !environment.isEmpty {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         }

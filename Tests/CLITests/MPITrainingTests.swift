@@ -6,22 +6,12 @@ import Testing
 @Suite(.serialized) struct MPITrainingTests {
     /// `mpirun` with what CI needs: root is allowed, and two ranks may share fewer cores.
     static func mpirun(_ processes: Int, _ arguments: [String]) throws -> CLI.Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/mpirun")
-        process.arguments =
-            ["--allow-run-as-root", "--oversubscribe", "-np", String(processes), CLI.executable.path] + arguments
-        process.currentDirectoryURL = CLI.packageRoot
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let output = out.fileHandleForReading.readDataToEndOfFile()
-        let error = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return CLI.Result(
-            status: process.terminationStatus, output: String(decoding: output, as: UTF8.self),
-            error: String(decoding: error, as: UTF8.self))
+        try CLI.run(arguments, launcher: Self.launcher(processes))
+    }
+
+    /// `mpirun` and its options for `processes` ranks.
+    static func launcher(_ processes: Int) -> [String] {
+        ["/usr/bin/mpirun", "--allow-run-as-root", "--oversubscribe", "-np", String(processes)]
     }
 
     static let tiny = tiny(batch: 8, checkpointEvery: 10)
@@ -96,10 +86,11 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         let run = directory.appendingPathComponent("run").path
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/mpirun")
+        let launcher = Self.launcher(2)
+        process.executableURL = URL(fileURLWithPath: launcher[0])
         process.arguments =
-            ["--allow-run-as-root", "--oversubscribe", "-np", "2", CLI.executable.path, "train"]
-            + Self.tiny(batch: 8, checkpointEvery: 5) + ["--steps", "1000000", "--out", run]
+            launcher.dropFirst() + [CLI.executable.path, "train"] + Self.tiny(batch: 8, checkpointEvery: 5)
+            + ["--steps", "1000000", "--out", run]
         process.currentDirectoryURL = CLI.packageRoot
         let err = Pipe()
         process.standardOutput = FileHandle.nullDevice
