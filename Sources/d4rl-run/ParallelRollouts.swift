@@ -74,10 +74,12 @@ enum RunEvaluations {
         }
     }
 
-    /// The reference protocol on a checkpoint: `episodes` episodes (seeds 0, 1, ...) at each of
-    /// the environment's reference targets, in the environment the checkpoint names.
-    static func final(checkpoint path: String, episodes: Int, threads: Int) throws -> RunEvaluation {
-        let saved = try Checkpoint.read(path)
+    /// The reference protocol on a checkpoint (read from `path`, which names it in errors):
+    /// `episodes` episodes (seeds 0, 1, ...) at each of the environment's reference targets, in
+    /// the environment the checkpoint names.
+    static func final(checkpoint saved: Checkpoint, source path: String, episodes: Int, threads: Int) throws
+        -> RunEvaluation
+    {
         let encoding = try saved.contextEncoding(source: path)
         guard let name = saved.environment.flatMap({ D4RLReferenceScores.environmentName(forID: $0) }),
             let targets = D4RLReferenceScores.evaluationTargets[name]

@@ -131,7 +131,16 @@ struct SliceCommand: ParsableCommand {
         let S = dataset.observationDimension
         let A = dataset.actionDimension
         let environment = dataset.environmentName
-        let gymID = environment.flatMap { ["hopper": "Hopper-v4", "halfcheetah": "HalfCheetah-v4", "walker2d": "Walker2d-v4", "ant": "Ant-v4"][$0] }
+        // The gymnasium id the source recorded, else the v4 id of its environment.
+        let recorded = ["env_id", "behavior/env_id"].compactMap { key -> String? in
+            if case .string(let id)? = dataset.metadata.first?[key] { return id }
+            return nil
+        }.first
+        let gymID =
+            recorded
+            ?? environment.flatMap {
+                ["hopper": "Hopper-v4", "halfcheetah": "HalfCheetah-v4", "walker2d": "Walker2d-v4", "ant": "Ant-v4"][$0]
+            }
         var description = "episodes of \(sourceName(source)), copied by d4rl-run slice"
         if case .string(let layout)? = dataset.metadata.first?["observation_layout"], layout.contains("[") {
             description += "; observations flattened as \(layout)"

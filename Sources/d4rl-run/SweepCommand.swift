@@ -112,30 +112,36 @@ struct SweepRunCommand: ParsableCommand {
         }
     }
 
-    /// Trains (or resumes) one run to its last step, then evaluates it.
+    /// Trains (or resumes) one run to its last step, then evaluates it. A run whose checkpoint
+    /// is at its last step already (stopped during its final evaluation) is only evaluated.
     private func train(_ run: Sweep.Run, of sweep: Sweep, label: String) throws {
         let path = sweep.path(of: run)
         let checkpointPath = URL(fileURLWithPath: path).appendingPathComponent("checkpoint.safetensors").path
         let configuration = try sweep.configuration(of: run)
-        try FileProbe.check(configuration.datasets)
-        let data = try D4RLDataset(
-            files: configuration.datasets, options: D4RLLoadOptions(maxEpisodeSteps: configuration.maxEpisodeSteps))
         let clock = ContinuousClock()
         let started = clock.now
-        let training: TrainingRun
-        if FileManager.default.fileExists(atPath: checkpointPath) {
-            training = try TrainingRun.resume(directory: path, dataset: data)
-            print("\(label): resuming at step \(training.trainer.step) of \(configuration.steps)")
+        var saved = FileManager.default.fileExists(atPath: checkpointPath) ? try Checkpoint.read(checkpointPath) : nil
+        if let trained = saved, (trained.optimizer?.step ?? 0) >= configuration.steps {
+            print("\(label): trained to step \(configuration.steps), evaluating")
         } else {
-            training = try TrainingRun.start(configuration: configuration, dataset: data, directory: path)
-            print("\(label): training \(configuration.steps) steps")
-        }
-        if training.trainer.step < configuration.steps {
+            try FileProbe.check(configuration.datasets)
+            let data = try D4RLDataset(
+                files: configuration.datasets, options: D4RLLoadOptions(maxEpisodeSteps: configuration.maxEpisodeSteps))
+            let training: TrainingRun
+            if saved != nil {
+                training = try TrainingRun.resume(directory: path, dataset: data)
+                print("\(label): resuming at step \(training.trainer.step) of \(configuration.steps)")
+            } else {
+                training = try TrainingRun.start(configuration: configuration, dataset: data, directory: path)
+                print("\(label): training \(configuration.steps) steps")
+            }
             let evaluator = try RunEvaluations.periodic(for: training.trainer, source: "\(path)/config.json")
             _ = try training.run(evaluate: evaluator)
+            saved = try Checkpoint.read(checkpointPath)
         }
+        guard let saved else { return }  // training always leaves a checkpoint
         let evaluation = try RunEvaluations.final(
-            checkpoint: checkpointPath, episodes: episodes ?? sweep.episodes, threads: configuration.threads)
+            checkpoint: saved, source: checkpointPath, episodes: episodes ?? sweep.episodes, threads: configuration.threads)
         let encoded = try JSONEncoder.prettySorted.encode(evaluation)
         let evaluationPath = URL(fileURLWithPath: path).appendingPathComponent(Sweep.evaluationFile).path
         do {

@@ -58,6 +58,15 @@ import Testing
             #expect(a == b, "\(name): the checkpoints differ")
             #expect(FileManager.default.fileExists(atPath: "\(alone)/runs/\(name)/evaluation.json"))
         }
+        // A run stopped during its final evaluation (checkpoint at the last step, no
+        // evaluation.json) is evaluated again, not trained.
+        let evaluationPath = "\(alone)/runs/\(names[0])/evaluation.json"
+        let evaluated = try Data(contentsOf: URL(fileURLWithPath: evaluationPath))
+        try FileManager.default.removeItem(atPath: evaluationPath)
+        let again = try CLI.run(["sweep", "run", alone, "--index", "0"])
+        #expect(again.status == 0, "\(again.error)")
+        #expect(again.output.contains("trained to step 30, evaluating"), "\(again.output)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: evaluationPath)) == evaluated)
         let status = try CLI.run(["sweep", "status", parallel])
         #expect(status.status == 0 && status.output.contains("8 done, 0 running, 0 stopped, 0 pending"), "\(status.output)")
         // The table: 2 datasets × 2 attentions, each cell over 2 seeds.
