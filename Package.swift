@@ -98,21 +98,30 @@ let package = Package(
             name: "EmbeddedPolicy", dependencies: ["DecisionFlow", "RLEnvironments"], path: "Examples/EmbeddedPolicy"),
 
         .testTarget(name: "CSmokeTests", dependencies: ["CHDF5", "CBLAS"]),
-        .testTarget(name: "RLDataTests", dependencies: ["RLData", "CHDF5"]),
-        .testTarget(name: "CLITests", dependencies: ["d4rl-run", "EmbeddedPolicy", "DecisionFlowTraining", "RLData", "DecisionFlow"]),
+        .testTarget(name: "RLDataTests", dependencies: ["RLData", "CHDF5", "TestSupport"]),
+        .testTarget(
+            name: "CLITests",
+            dependencies: ["d4rl-run", "EmbeddedPolicy", "DecisionFlowTraining", "RLData", "DecisionFlow", "TestSupport"]
+        ),
         .target(name: "MallocCounter", path: "Tests/Support/MallocCounter"),
-        .testTarget(name: "RLEnvironmentsTests", dependencies: ["RLEnvironments"]),
+        // The one numeric comparison every test uses: NaN, infinity and count aware.
+        .target(name: "TestSupport", path: "Tests/Support/TestSupport"),
+        .testTarget(name: "RLEnvironmentsTests", dependencies: ["RLEnvironments", "TestSupport"]),
         .testTarget(
             name: "DecisionFlowEvaluationTests",
             dependencies: [
-                "DecisionFlowEvaluation", "RLEnvironments", "RLData", "DecisionFlow", "DecisionFlowTraining",
+                "DecisionFlowEvaluation", "RLEnvironments", "RLData", "DecisionFlow", "DecisionFlowTraining", "TestSupport",
             ]
         ),
         .testTarget(
-            name: "DecisionFlowTrainingTests", dependencies: ["DecisionFlowTraining", "RLData", "DecisionFlow"]),
+            name: "DecisionFlowTrainingTests",
+            dependencies: ["DecisionFlowTraining", "RLData", "DecisionFlow", "TestSupport"]
+        ),
         .testTarget(
             name: "DecisionFlowTests",
-            dependencies: ["DecisionFlow", "MallocCounter", .product(name: "RealModule", package: "swift-numerics")]
+            dependencies: [
+                "DecisionFlow", "MallocCounter", "TestSupport", .product(name: "RealModule", package: "swift-numerics"),
+            ]
         ),
     ]
 )

@@ -1,6 +1,7 @@
 import DecisionFlow
 import Foundation
 import Testing
+import TestSupport
 
 /// Runs the built `d4rl-run` executable, as a user would.
 enum CLI {
@@ -54,13 +55,69 @@ enum CLI {
         process.standardOutput = out
         process.standardError = err
         try process.run()
-        // Read before waiting, so a large output cannot fill the pipe and block the child.
+        // Drain both pipes at once, before waiting: a child that fills one pipe (64 KiB) while
+        // the test reads the other would block for ever.
+        let error = PipeDrain(err.fileHandleForReading)
         let output = out.fileHandleForReading.readDataToEndOfFile()
-        let error = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return Result(
             status: process.terminationStatus, output: String(decoding: output, as: UTF8.self),
-            error: String(decoding: error, as: UTF8.self))
+            error: String(decoding: error.wait(), as: UTF8.self))
+    }
+
+    /// Reads a pipe to its end on a thread of its own.
+    final class PipeDrain: @unchecked Sendable {
+        private var data = Data()
+        private let done = DispatchSemaphore(value: 0)
+
+        init(_ handle: FileHandle) {
+            Thread.detachNewThread { [self] in
+                data = handle.readDataToEndOfFile()
+                done.signal()
+            }
+        }
+
+        /// Everything the pipe carried, once the writer closed it.
+        func wait() -> Data {
+            done.wait()
+            return data
+        }
+    }
+
+    /// Waits until a file named `name` appears in `directory` (created, or renamed into
+    /// place as the tool's atomic writes do), or `process` exits, or `timeout` seconds pass.
+    /// Returns whether the file is there. Event-driven (inotify), so it never races a slow
+    /// machine the way a short polling deadline does; the bound only stops a hung tool.
+    static func waitForFile(
+        named name: String, in directory: String, while process: Process, timeout: Double = 900
+    ) -> Bool {
+        let path = directory + "/" + name
+        let inotify = inotify_init1(Int32(IN_CLOEXEC))
+        guard inotify >= 0 else { return false }
+        defer { close(inotify) }
+        guard inotify_add_watch(inotify, directory, UInt32(IN_CREATE | IN_MOVED_TO)) >= 0 else { return false }
+        let deadline = Date().addingTimeInterval(timeout)
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        // Checked after the watch is in place, so an appearance in between is not missed.
+        while !FileManager.default.fileExists(atPath: path) {
+            guard process.isRunning, Date() < deadline else { return FileManager.default.fileExists(atPath: path) }
+            var descriptor = pollfd(fd: inotify, events: Int16(POLLIN), revents: 0)
+            // Wake at least once a second to notice that the process exited.
+            if poll(&descriptor, 1, 1000) > 0 { _ = read(inotify, &buffer, buffer.count) }
+        }
+        return true
+    }
+}
+
+@Suite struct CLIHarnessTests {
+    /// A child that writes far more than a pipe holds (64 KiB) to standard error, then to
+    /// standard output, finishes: the harness drains both pipes at once.
+    @Test func largeOutputOnBothStreamsDoesNotBlock() throws {
+        let script = "head -c 300000 /dev/zero | tr '\\0' e >&2; head -c 200000 /dev/zero | tr '\\0' o"
+        let result = try CLI.run([], launcher: ["/bin/sh", "-c", script, "sh"])
+        #expect(result.status == 0)
+        #expect(result.error.utf8.count == 300_000 && result.error.allSatisfy { $0 == "e" })
+        #expect(result.output.utf8.count == 200_000 && result.output.allSatisfy { $0 == "o" })
     }
 }
 
@@ -85,7 +142,7 @@ enum CLI {
             for (ours, theirs) in [("mean", "return_mean"), ("min", "return_min"), ("max", "return_max")] {
                 let value = try #require(returns[ours] as? Double, "\(file)")
                 let expected = try #require(metadata[theirs] as? Double, "\(file)")
-                #expect(abs(value - expected) <= 1e-3 * abs(expected), "\(file) \(ours): \(value) vs \(expected)")
+                expectClose(value, expected, atol: 0, rtol: 1e-3, "\(file) return \(ours)")
             }
             #expect(report["normalizedReturns"] != nil, "\(file): environment known from metadata")
         }

@@ -1,6 +1,7 @@
 import DecisionFlow
 import Foundation
 import Testing
+import TestSupport
 
 /// Data-parallel training under a real `mpirun` (Open MPI), as a user runs it.
 @Suite(.serialized) struct MPITrainingTests {
@@ -51,9 +52,7 @@ import Testing
         let reference = Self.losses(one)
         let distributed = Self.losses(two)
         #expect(reference.count == 20 && distributed.count == 20)
-        for (step, (a, b)) in zip(reference, distributed).enumerated() {
-            #expect(abs(a - b) <= 1e-5 * abs(a), "step \(step + 1): \(a) against \(b)")
-        }
+        expectClose(distributed, reference, atol: 0, rtol: 1e-5, "losses of 2 ranks against 1 process")
         // Each rank hashed its own parameters at the end; rank 0 printed them all.
         let line = try #require(parallel.output.split(separator: "\n").first { $0.contains("parameter checksums by rank") })
         let checksums = line.split(separator: ":").last!.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
@@ -85,6 +84,8 @@ import Testing
         let directory = try scratch()
         defer { try? FileManager.default.removeItem(at: directory) }
         let run = directory.appendingPathComponent("run").path
+        // The run directory exists beforehand, so its checkpoint's appearance can be watched.
+        try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
         let process = Process()
         let launcher = Self.launcher(2)
         process.executableURL = URL(fileURLWithPath: launcher[0])
@@ -96,22 +97,28 @@ import Testing
         process.standardOutput = FileHandle.nullDevice
         process.standardError = err
         try process.run()
+        let error = CLI.PipeDrain(err.fileHandleForReading)
         // Wait for a first checkpoint, then kill one rank (a child of mpirun) outright.
-        let deadline = Date().addingTimeInterval(120)
-        while !FileManager.default.fileExists(atPath: run + "/checkpoint.safetensors") && Date() < deadline {
-            usleep(50_000)
+        guard CLI.waitForFile(named: "checkpoint.safetensors", in: run, while: process) else {
+            process.terminate()
+            process.waitUntilExit()
+            Issue.record("no checkpoint appeared: \(String(decoding: error.wait(), as: UTF8.self))")
+            return
         }
-        #expect(FileManager.default.fileExists(atPath: run + "/checkpoint.safetensors"))
-        let children = try CLI.childProcesses(of: process.processIdentifier)
-        #expect(children.count == 2, "mpirun's children: \(children)")
-        if let victim = children.last { kill(victim, SIGKILL) }
-        let error = err.fileHandleForReading.readDataToEndOfFile()
+        // The ranks, recorded while mpirun is alive: once it exits, a surviving rank would be
+        // re-parented and no longer show as its child.
+        let ranks = try CLI.childProcesses(of: process.processIdentifier)
+        #expect(ranks.count == 2, "mpirun's children: \(ranks)")
+        let identities = ranks.compactMap(CLI.ProcessIdentity.init(pid:))
+        #expect(identities.count == ranks.count)
+        if let victim = ranks.last { kill(victim, SIGKILL) }
         process.waitUntilExit()
-        let message = String(decoding: error, as: UTF8.self)
+        let message = String(decoding: error.wait(), as: UTF8.self)
         #expect(process.terminationStatus != 0)
         #expect(message.contains("rank") && message.contains("signal 9"), "\(message)")
         // No rank is left running, and the last checkpoint is whole.
-        #expect(try CLI.childProcesses(of: process.processIdentifier).isEmpty)
+        let survivors = identities.filter(\.isAlive)
+        #expect(survivors.isEmpty, "ranks still running after mpirun exited: \(survivors.map(\.pid))")
         let checkpoint = try Checkpoint.read(run + "/checkpoint.safetensors")
         #expect(checkpoint.configuration.embeddingDimension == 16)
     }
@@ -137,11 +144,10 @@ import Testing
         let a = try episodes(single)
         let b = try episodes(split)
         #expect(a.count == 5 && b.count == 5, "rank 0 prints every episode once")
-        for (x, y) in zip(a, b) {
-            #expect(x["length"] as? Int == y["length"] as? Int)
-            let (p, q) = (x["episodeReturn"] as? Double ?? .nan, y["episodeReturn"] as? Double ?? 0)
-            #expect(abs(p - q) <= 1e-6 * abs(p))
-        }
+        #expect(a.map { $0["length"] as? Int } == b.map { $0["length"] as? Int })
+        let returns = try a.map { try #require($0["episodeReturn"] as? Double) }
+        let splitReturns = try b.map { try #require($0["episodeReturn"] as? Double) }
+        expectClose(splitReturns, returns, atol: 0, rtol: 1e-6, "episode returns over 2 ranks against 1 process")
     }
 
     @Test func aFailingRankStopsEveryRankNamingItself() throws {
@@ -156,13 +162,39 @@ import Testing
 }
 
 extension CLI {
+    /// A process as /proc knows it: its pid and its start time (in clock ticks after boot),
+    /// which together name one process even if the pid is later reused.
+    struct ProcessIdentity {
+        var pid: Int32
+        var startTime: UInt64
+
+        init?(pid: Int32) {
+            guard let fields = Self.statFields(pid), fields.count > 19, let start = UInt64(fields[19]) else { return nil }
+            self.pid = pid
+            self.startTime = start
+        }
+
+        /// Whether the same process still runs: its /proc entry exists with the same start
+        /// time and it is not a zombie (exited, not yet reaped).
+        var isAlive: Bool {
+            guard let fields = Self.statFields(pid), fields.count > 19 else { return false }
+            return UInt64(fields[19]) == startTime && fields[0] != "Z"
+        }
+
+        /// The fields of /proc/PID/stat after the command name: state is field 0, the parent
+        /// pid field 1, the start time field 19.
+        static func statFields(_ pid: Int32) -> [Substring]? {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
+            else { return nil }
+            return stat[stat.index(after: close)...].split(separator: " ")
+        }
+    }
+
     /// The pids of the processes whose parent is `parent` (from /proc).
     static func childProcesses(of parent: Int32) throws -> [Int32] {
         try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap { Int32($0) }.filter { pid in
-            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-                let close = stat.lastIndex(of: ")")
-            else { return false }
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard let fields = ProcessIdentity.statFields(pid) else { return false }
             return fields.count > 1 && Int32(fields[1]) == parent
         }.sorted()
     }

@@ -84,7 +84,8 @@ import Testing
         let spec = try writeSpecification(
             in: directory, Self.specification.replacingOccurrences(of: "\"steps\": 30", with: "\"steps\": 600"))
         let sweep = directory.appendingPathComponent("sweep").path
-        _ = try CLI.run(["sweep", "plan", spec, "-o", sweep])
+        let planned = try CLI.run(["sweep", "plan", spec, "-o", sweep])
+        try #require(planned.status == 0, "\(planned.error)")
         // Finish run 0 alone, then kill a whole-sweep process once run 1 has a checkpoint.
         let first = try CLI.run(["sweep", "run", sweep, "--index", "0"])
         #expect(first.status == 0, "\(first.error)")
@@ -96,11 +97,10 @@ import Testing
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        let checkpoint = "\(sweep)/runs/\(names[1])/checkpoint.safetensors"
-        let deadline = Date().addingTimeInterval(120)
-        while !FileManager.default.fileExists(atPath: checkpoint) && Date() < deadline { usleep(20_000) }
+        let appeared = CLI.waitForFile(named: "checkpoint.safetensors", in: "\(sweep)/runs/\(names[1])", while: process)
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
+        try #require(appeared, "run 1 wrote no checkpoint before the sweep ended (status \(process.terminationStatus))")
         let status = try CLI.run(["sweep", "status", sweep])
         #expect(status.output.contains("1 done, 0 running, 1 stopped, 6 pending"), "\(status.output)")
         let evaluated = try Data(contentsOf: URL(fileURLWithPath: "\(sweep)/runs/\(names[0])/evaluation.json"))

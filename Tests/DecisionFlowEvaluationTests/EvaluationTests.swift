@@ -5,6 +5,7 @@ import Foundation
 import RLData
 import RLEnvironments
 import Testing
+import TestSupport
 
 @Suite(.serialized) struct EvaluationTests {
     static let bundled = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -46,11 +47,7 @@ import Testing
             environments: (0..<8).map { _ in try Hopper() },
             target: 3600, seed: 40)
         #expect(together.map(\.length) == oneByOne.map(\.length))
-        for (batched, sequential) in zip(together, oneByOne) {
-            #expect(
-                abs(batched.episodeReturn - sequential.episodeReturn) <= 1e-6 * abs(sequential.episodeReturn),
-                "\(batched) vs \(sequential)")
-        }
+        expectClose(together.map(\.episodeReturn), oneByOne.map(\.episodeReturn), atol: 0, rtol: 1e-6, "returns")
         #expect(Set(together.map(\.length)).count > 1, "episodes end at different steps: \(together)")
     }
 
@@ -89,14 +86,14 @@ import Testing
             EpisodeResult(episodeReturn: 3234.3, length: 1000), EpisodeResult(episodeReturn: -20.272305, length: 10),
         ]
         let report = RolloutEvaluation.report(target: 3600, episodes: episodes, environment: "hopper")
-        #expect(abs((report.normalizedMean ?? 0) - 50) < 1e-9)
-        #expect(abs((report.normalizedStd ?? 0) - 50) < 1e-9)
+        expectClose(report.normalizedMean, 50, atol: 1e-9, rtol: 0, "hopper mean")
+        expectClose(report.normalizedStd, 50, atol: 1e-9, rtol: 0, "hopper std")
         let cheetah = RolloutEvaluation.report(
             target: 0, episodes: [EpisodeResult(episodeReturn: 12135, length: 1)], environment: "halfcheetah")
-        #expect(abs((cheetah.normalizedMean ?? 0) - 100) < 1e-9)
+        expectClose(cheetah.normalizedMean, 100, atol: 1e-9, rtol: 0, "halfcheetah")
         let walker = RolloutEvaluation.report(
             target: 0, episodes: [EpisodeResult(episodeReturn: 1.629008, length: 1)], environment: "walker2d")
-        #expect(abs(walker.normalizedMean ?? 1) < 1e-9)
+        expectClose(walker.normalizedMean, 0, atol: 1e-9, rtol: 0, "walker2d")
         #expect(RolloutEvaluation.report(target: 0, episodes: episodes, environment: "pendulum").normalizedMean == nil)
     }
 }

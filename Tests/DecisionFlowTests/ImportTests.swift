@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 @testable import DecisionFlow
 
@@ -146,7 +147,7 @@ import Testing
             let expected =
                 dtype == .float16 ? Float(Float16(original)) : Float(bitPattern: original.bitPattern & 0xFFFF_0000)
             #expect(imported == expected)
-            #expect(abs(imported - original) <= abs(original) * (dtype == .float16 ? 1e-3 : 8e-3) + 1e-7)
+            expectClose(imported, original, atol: 1e-7, rtol: dtype == .float16 ? 1e-3 : 8e-3, "\(dtype) rounding")
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 @testable import DecisionFlow
 
@@ -135,9 +136,7 @@ import Testing
             let b = try full.action(for: observation)
             #expect(recurrent.lastPassTokenCount == (t == 0 ? 3 : 4), "step \(t)")
             #expect(full.lastPassTokenCount == 3 * (t + 1))
-            for j in 0..<2 {
-                #expect(abs(a[j] - b[j]) <= 1e-5 + 1e-4 * abs(b[j]), "step \(t) component \(j): \(a[j]) vs \(b[j])")
-            }
+            expectClose(a, b, atol: 1e-5, rtol: 1e-4, "step \(t)")
             recurrent.record(reward: 0.3)
             full.record(reward: 0.3)
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 @testable import DecisionFlow
 
@@ -59,8 +60,38 @@ enum ReferenceFixtures {
 @Suite struct ReferenceParityTests {
     // FACTS/fixtures tolerance: |ours − ref| ≤ 1e-5 + 1e-4·|ref|. Float sums in another order
     // differ in the last bits; that is the only reason for it.
-    static let atol: Float = 1e-5
-    static let rtol: Float = 1e-4
+    static let atol = 1e-5
+    static let rtol = 1e-4
+
+    /// The parity comparison catches a NaN: one action prediction poisoned (as a kernel that
+    /// produced a NaN at one position would leave it), or every one from some position on (as
+    /// a NaN in a running sum spreads), fails with a message that names the element.
+    @Test func aNaNInAParityComparisonFailsNamingTheElement() throws {
+        let name = "dt_flow_small"
+        let contents = try ReferenceFixtures.load(name)
+        let (model, batch) = try ReferenceFixtures.modelAndBatch(contents, name: name)
+        _ = model.forward(batch, training: false)
+        let expected = try #require(contents.tensors["output/action_preds"]).values
+        let ours = Array(model.actionPredictionBuffer)
+        #expect(closeness(ours, expected, atol: Self.atol, rtol: Self.rtol) == nil, "unpoisoned, the outputs agree")
+
+        var one = ours
+        let poisoned = ours.count / 2 + 1
+        one[poisoned] = .nan
+        let mismatch = try #require(closeness(one, expected, atol: Self.atol, rtol: Self.rtol))
+        #expect(mismatch.offCount == 1 && mismatch.firstNonFinite?.index == poisoned)
+        withKnownIssue {
+            expectClose(one, expected, atol: Self.atol, rtol: Self.rtol, "\(name) action_preds")
+        } matching: { issue in
+            "\(issue)".contains("element \(poisoned) is nan")
+        }
+
+        var tail = ours
+        for index in poisoned..<tail.count { tail[index] = .nan }
+        let spread = try #require(closeness(tail, expected, atol: Self.atol, rtol: Self.rtol))
+        #expect(spread.offCount == ours.count - poisoned && spread.firstNonFinite?.index == poisoned)
+        #expect("\(spread)".contains("\(ours.count - poisoned) of \(ours.count) elements off"))
+    }
 
     @Test(arguments: ["dt_flow_small", "dt_flow_mid", "dt_softmax_small", "dt_flow_long"])
     func forwardBackwardAndOneAdamWStep(name: String) throws {

@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 
 @testable import DecisionFlow
 
@@ -57,7 +58,7 @@ import Testing
         var values: [Float] = [3, 4]  // norm 5
         let norm = values.withUnsafeMutableBufferPointer { clipGradientNorm($0, maxNorm: 0.25) }
         #expect(norm == 5)
-        #expect(abs((values[0] * values[0] + values[1] * values[1]).squareRoot() - 0.25) < 1e-6)
+        expectClose((values[0] * values[0] + values[1] * values[1]).squareRoot(), 0.25, atol: 1e-6, rtol: 0, "clipped norm")
         var small: [Float] = [0.01, 0.02]
         small.withUnsafeMutableBufferPointer { _ = clipGradientNorm($0, maxNorm: 0.25) }
         #expect(small == [0.01, 0.02])

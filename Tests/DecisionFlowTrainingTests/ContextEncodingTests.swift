@@ -3,6 +3,7 @@ import DecisionFlowTraining
 import Foundation
 import RLData
 import Testing
+import TestSupport
 
 /// Training windows and a policy's history go through one encoder, so an episode replayed
 /// through `PolicyHistory` gives the windows the sampler cuts from the same rows.
@@ -48,7 +49,8 @@ import Testing
                 #expect(fromSampler.timestepIndices[s] == fromHistory.timestepIndices[step])
                 #expect(fromSampler.mask[s] == 1 && fromHistory.mask[step] == 1)
                 // Sums from the end against a running difference from the start: equal to rounding.
-                #expect(abs(fromSampler.returnsToGo[s] - fromHistory.returnsToGo[step]) < 1e-5, "row \(row) rtg")
+                expectClose(
+                    fromSampler.returnsToGo[s], fromHistory.returnsToGo[step], atol: 1e-5, rtol: 0, "row \(row) rtg")
             }
             history.record(reward: dataset.rewards[row])
         }

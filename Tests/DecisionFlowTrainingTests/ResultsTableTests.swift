@@ -1,6 +1,7 @@
 import DecisionFlowTraining
 import Foundation
 import Testing
+import TestSupport
 
 /// The results table on hand-made run directories with known evaluations.
 @Suite struct ResultsTableTests {
@@ -41,11 +42,14 @@ import Testing
         #expect(table.datasets == ["hopper-medium", "hopper-medium-replay"])
         #expect(table.columns == ["attention=flow", "attention=softmax"])
         let flow = try #require(table.cell("hopper-medium", "attention=flow", target: 0))
-        #expect(abs(flow.mean - 70) < 1e-9 && abs(flow.std - (200.0 / 3).squareRoot()) < 1e-9 && flow.seeds == [1, 2, 3])
+        expectClose(flow.mean, 70, atol: 1e-9, rtol: 0, "flow mean")
+        expectClose(flow.std, (200.0 / 3).squareRoot(), atol: 1e-9, rtol: 0, "flow std")
+        #expect(flow.seeds == [1, 2, 3])
         let softmax = try #require(table.cell("hopper-medium", "attention=softmax", target: 0))
-        #expect(abs(softmax.mean - 52) < 1e-9 && abs(softmax.std - (8.0 / 3).squareRoot()) < 1e-9)
-        #expect(abs((table.cell("hopper-medium", "attention=flow", target: 1)?.mean ?? 0) - 35) < 1e-9)
-        #expect(abs((table.average("attention=flow", target: 0) ?? 0) - 50) < 1e-9)
+        expectClose(softmax.mean, 52, atol: 1e-9, rtol: 0, "softmax mean")
+        expectClose(softmax.std, (8.0 / 3).squareRoot(), atol: 1e-9, rtol: 0, "softmax std")
+        expectClose(table.cell("hopper-medium", "attention=flow", target: 1)?.mean, 35, atol: 1e-9, rtol: 0, "target 1")
+        expectClose(table.average("attention=flow", target: 0), 50, atol: 1e-9, rtol: 0, "average")
         #expect(table.markdown.contains("| hopper-medium | 70.0 ± 8.2 | 35.0 ± 4.1 | 52.0 ± 1.6 | 1.0 ± 0.0 |"), "\(table.markdown)")
         #expect(table.markdown.contains("| average | **50.0** |"))
         #expect(table.csv.split(separator: "\n").count == 1 + 8)

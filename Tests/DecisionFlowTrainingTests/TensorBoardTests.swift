@@ -2,6 +2,7 @@ import DecisionFlowTraining
 import Foundation
 import RLData
 import Testing
+import TestSupport
 
 /// The TensorBoard event file: TFRecord framing with masked CRC-32C around Event protobufs,
 /// holding the log's scalars, kept in step with `log.jsonl` across resumes.
@@ -26,7 +27,7 @@ import Testing
             #expect(scalars["train/learning_rate"] == line.learningRate)
             #expect(scalars["train/grad_norm"] == line.gradientNorm)
             #expect(scalars["eval/normalized_score"] == line.normalizedScore.map { Float($0) })
-            #expect(abs(event.wallTime - (events[0].wallTime + line.elapsedSeconds)) < 1e-6)
+            expectClose(event.wallTime, events[0].wallTime + line.elapsedSeconds, atol: 1e-6, rtol: 0, "wall time")
         }
     }
 

@@ -3,6 +3,7 @@ import DecisionFlowTraining
 import Foundation
 import RLData
 import Testing
+import TestSupport
 
 /// A scratch directory removed when the value is deinitialized.
 final class ScratchDirectory {
@@ -118,16 +119,15 @@ enum TrainingFixtures {
                 }
                 let row = start + step
                 #expect(batch.mask[index] == 1)
-                for j in 0..<3 {
-                    let expected = (observations[row * 3 + j] - mean[j]) / std[j]
-                    #expect(
-                        abs(Double(batch.states[index * 3 + j]) - expected) < 1e-4, "state \(sequence) \(slot) \(j)")
-                }
+                expectClose(
+                    batch.states[(index * 3)..<(index * 3 + 3)],
+                    (0..<3).map { j in (observations[row * 3 + j] - mean[j]) / std[j] }, atol: 1e-4, rtol: 0,
+                    "state \(sequence) \(slot)")
                 #expect(
                     batch.actions[index * 2] == Float(actions[row * 2])
                         && batch.actions[index * 2 + 1] == Float(actions[row * 2 + 1]))
                 let toGo = rewards[row..<episode.upperBound].reduce(0, +) / Double(scale)
-                #expect(abs(Double(batch.returnsToGo[index]) - toGo) < 1e-5, "rtg \(sequence) \(slot)")
+                expectClose(batch.returnsToGo[index], toGo, atol: 1e-5, rtol: 0, "rtg \(sequence) \(slot)")
                 #expect(
                     batch.timestepIndices[index] == Int32(min(row - episode.lowerBound, 5)),
                     "timestep \(sequence) \(slot)")

@@ -1,6 +1,7 @@
 import Foundation
 import RLData
 import Testing
+import TestSupport
 
 /// Loading every schema variant, splitting, views and statistics, on small synthetic files
 /// whose expected values are computed here from the raw arrays.
@@ -14,9 +15,7 @@ import Testing
         #expect(dataset.trajectories.map(\.ending) == [.terminated, .truncated, .terminated])
         #expect(dataset.trajectories.map(\.start) == [0, 5, 8])
         let expectedReturns = [0..<5, 5..<8, 8..<12].map { rows in rows.reduce(0.0) { $0 + values.rewards[$1] } }
-        for (trajectory, expected) in zip(dataset.trajectories, expectedReturns) {
-            #expect(abs(trajectory.totalReward - expected) < 1e-9)
-        }
+        expectClose(dataset.trajectories.map(\.totalReward), expectedReturns, atol: 1e-9, rtol: 0, "returns")
         #expect(dataset.nextObservations == nil, "not loaded unless asked for")
     }
 
@@ -123,15 +122,17 @@ import Testing
         let values = try SyntheticD4RLFile().write(to: scratch.path("a.hdf5"))
         let dataset = try D4RLDataset(file: scratch.path("a.hdf5"))
         let rtg = dataset.returnsToGo(discount: discount)
+        var expected: [Double] = []
         for episode in [0..<5, 5..<8, 8..<12] {
             for t in episode {
-                var expected = 0.0
+                var sum = 0.0
                 for (power, row) in (t..<episode.upperBound).enumerated() {
-                    expected += pow(discount, Double(power)) * values.rewards[row]
+                    sum += pow(discount, Double(power)) * values.rewards[row]
                 }
-                #expect(abs(Double(rtg[t]) - expected) < 1e-5, "row \(t)")
+                expected.append(sum)
             }
         }
+        expectClose(rtg, expected, atol: 1e-5, rtol: 0, "returns-to-go, discount \(discount)")
     }
 
     @Test func stateStatisticsMatchAnIndependentComputation() throws {
@@ -145,8 +146,8 @@ import Testing
             }
             let mean = feature.reduce(0, +) / Double(feature.count)
             let std = (feature.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(feature.count)).squareRoot()
-            #expect(abs(Double(statistics.mean[column]) - mean) < 1e-5)
-            #expect(abs(Double(statistics.std[column]) - std) < 1e-5)
+            expectClose(statistics.mean[column], mean, atol: 1e-5, rtol: 0, "mean of column \(column)")
+            expectClose(statistics.std[column], std, atol: 1e-5, rtol: 0, "std of column \(column)")
             #expect(statistics.normalizationScale[column] == statistics.std[column] + 1e-6)
         }
     }
@@ -154,19 +155,18 @@ import Testing
     @Test func normalizedScoresMatchHandComputedValues() {
         // 100 · (return − min) / (max − min), with FACTS.md's reference pairs.
         let hopper = D4RLReferenceScores.forEnvironment("Hopper-v4")
-        #expect(hopper.map { abs($0.normalize(1607.0138475) - 50) < 1e-6 } == true)
+        expectClose(hopper?.normalize(1607.0138475), 50, atol: 1e-6, rtol: 0, "hopper")
         #expect(D4RLReferenceScores.forEnvironment("halfcheetah-medium-v2")?.normalize(-280.178953) == 0)
         #expect(D4RLReferenceScores.forEnvironment("walker2d")?.normalize(4592.3) == 100)
         // The other FACTS.md pairs: ant, maze2d (v1, sparse) and antmaze.
-        #expect(
-            D4RLReferenceScores.forEnvironment("ant-medium-v2").map {
-                abs($0.normalize((-325.6 + 3879.7) / 2) - 50) < 1e-9
-            } == true)
+        expectClose(
+            D4RLReferenceScores.forEnvironment("ant-medium-v2")?.normalize((-325.6 + 3879.7) / 2), 50, atol: 1e-9,
+            rtol: 0, "ant")
         #expect(D4RLReferenceScores.forEnvironment("maze2d-umaze-v1")?.normalize(161.86) == 100)
         #expect(D4RLReferenceScores.forEnvironment("maze2d-medium-v1")?.normalize(13.13) == 0)
-        #expect(
-            D4RLReferenceScores.forEnvironment("maze2d-large-v1").map { abs($0.normalize(273.99) - 100) < 1e-9 } == true
-        )
+        expectClose(
+            D4RLReferenceScores.forEnvironment("maze2d-large-v1")?.normalize(273.99), 100, atol: 1e-9, rtol: 0,
+            "maze2d-large")
         #expect(D4RLReferenceScores.forEnvironment("antmaze-umaze-v0")?.normalize(1) == 100)
         #expect(D4RLReferenceScores.environmentName(forID: "HalfCheetah-v3") == "halfcheetah")
         #expect(D4RLReferenceScores.environmentName(forID: "Pendulum-v1") == nil)

@@ -1,6 +1,7 @@
 import Foundation
 import RLData
 import Testing
+import TestSupport
 
 /// Minari datasets: the reader against the D4RL reader on the same episodes (both written by
 /// real tools: minari 0.5.4 and h5py), Dict flattening, the writer's round trip, bad input.
@@ -9,11 +10,11 @@ import Testing
     static func minari(_ id: String) -> String { "\(root)/\(id)" }
 
     /// Asserts that `a` and `b` agree to float32 rounding, element by element.
-    static func expectClose(_ a: ArraySlice<Float>, _ b: ArraySlice<Float>, _ what: String) {
-        #expect(a.count == b.count, "\(what): \(a.count) values against \(b.count)")
-        guard a.count == b.count else { return }
-        let worst = zip(a, b).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0
-        #expect(worst <= 2 * Float.ulpOfOne, "\(what): differs by \(worst)")
+    static func expectFloat32Equal(
+        _ a: ArraySlice<Float>, _ b: ArraySlice<Float>, _ what: String, sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        let ulp = 2 * Double(Float.ulpOfOne)
+        expectClose(a, b, atol: ulp, rtol: ulp, what, sourceLocation: sourceLocation)
     }
 
     @Test func hopperMediumMatchesTheD4RLFileEpisodeByEpisode() throws {
@@ -27,14 +28,14 @@ import Testing
         for (index, (m, d)) in zip(fromMinari.trajectories, fromD4RL.trajectories).enumerated() {
             #expect(m.start == d.start && m.length == d.length, "episode \(index)")
             #expect(m.ending == d.ending, "episode \(index): \(m.ending) against \(d.ending)")
-            Self.expectClose(fromMinari.observations(of: m), fromD4RL.observations(of: d), "episode \(index) observations")
-            Self.expectClose(fromMinari.actions(of: m), fromD4RL.actions(of: d), "episode \(index) actions")
-            Self.expectClose(fromMinari.rewards(of: m), fromD4RL.rewards(of: d), "episode \(index) rewards")
-            #expect(abs(m.totalReward - d.totalReward) <= 1e-6 * abs(d.totalReward), "episode \(index) return")
+            Self.expectFloat32Equal(fromMinari.observations(of: m), fromD4RL.observations(of: d), "episode \(index) observations")
+            Self.expectFloat32Equal(fromMinari.actions(of: m), fromD4RL.actions(of: d), "episode \(index) actions")
+            Self.expectFloat32Equal(fromMinari.rewards(of: m), fromD4RL.rewards(of: d), "episode \(index) rewards")
+            expectClose(m.totalReward, d.totalReward, atol: 0, rtol: 1e-6, "episode \(index) return")
         }
         #expect(fromMinari.terminals == fromD4RL.terminals)
         #expect(fromMinari.timeouts == fromD4RL.timeouts)
-        Self.expectClose(fromMinari.nextObservations![...], fromD4RL.nextObservations![...], "next observations")
+        Self.expectFloat32Equal(fromMinari.nextObservations![...], fromD4RL.nextObservations![...], "next observations")
         #expect(fromMinari.environmentName == "hopper")
         #expect(fromMinari.metadata[0]["dataset_id"] == .string("mujoco/hopper/medium-v0"))
         #expect(fromMinari.referenceScores() == D4RLReferenceScores(minimum: -20.272305, maximum: 3234.3))
@@ -51,11 +52,11 @@ import Testing
         for row in stride(from: 0, to: fromMinari.count, by: 997) {
             let ours = fromMinari.observations[(row * 17)..<(row * 17 + 17)]
             let theirs = fromD4RL.observations[(row * 17)..<(row * 17 + 17)]
-            Self.expectClose(ours.prefix(2), theirs.suffix(2), "row \(row) desired_goal")
-            Self.expectClose(ours.suffix(15), theirs.prefix(15), "row \(row) observation")
+            Self.expectFloat32Equal(ours.prefix(2), theirs.suffix(2), "row \(row) desired_goal")
+            Self.expectFloat32Equal(ours.suffix(15), theirs.prefix(15), "row \(row) observation")
         }
         #expect(fromMinari.trajectories.allSatisfy { $0.ending == .truncated })
-        Self.expectClose(fromMinari.actions[...], fromD4RL.actions[...], "actions")
+        Self.expectFloat32Equal(fromMinari.actions[...], fromD4RL.actions[...], "actions")
     }
 
     @Test func datasetIDsResolveUnderTheDatasetsRoot() throws {

@@ -1,14 +1,10 @@
 import Foundation
 import RLData
 import Testing
+import TestSupport
 
 /// The loader against the fifteen D4RL-schema files that h5py wrote from real MuJoCo rollouts.
 @Suite struct SharedDatasetTests {
-    /// Relative agreement with the generator's own statistics (it rounds to two decimals).
-    static func close(_ ours: Double, _ theirs: Double) -> Bool {
-        abs(ours - theirs) <= 1e-3 * max(abs(theirs), 1e-9)
-    }
-
     @Test(arguments: TestFiles.sharedDatasetNames)
     func reportMatchesGeneratorMetadata(name: String) throws {
         let report = try D4RLFileReport(file: TestFiles.sharedDataset(name))
@@ -21,9 +17,10 @@ import Testing
             return
         }
         #expect(report.episodes.total == Int(episodes), "\(name)")
-        #expect(Self.close(report.returns.mean, mean), "\(name): mean \(report.returns.mean) vs \(mean)")
-        #expect(Self.close(report.returns.min, low), "\(name): min \(report.returns.min) vs \(low)")
-        #expect(Self.close(report.returns.max, high), "\(name): max \(report.returns.max) vs \(high)")
+        // Relative agreement with the generator's own statistics (it rounds to two decimals).
+        expectClose(report.returns.mean, mean, atol: 1e-12, rtol: 1e-3, "\(name): return mean")
+        expectClose(report.returns.min, low, atol: 1e-12, rtol: 1e-3, "\(name): return min")
+        expectClose(report.returns.max, high, atol: 1e-12, rtol: 1e-3, "\(name): return max")
         // Every shared file ends on a flag, so nothing is left unfinished.
         #expect(report.episodes.unfinished == 0)
         #expect(report.environment == name.split(separator: "-").first.map(String.init))
