@@ -69,11 +69,13 @@ public enum DatasetReplay {
                 problem: "has \(terminals.count) rows but infos/qpos has \(count)",
                 remedy: "Every per-step key must have one row per step; the file was written inconsistently or cut short.")
         }
-        for (key, values, width) in [("infos/qpos", positions, nq), ("infos/qvel", velocities, nv)] {
+        for (key, values, width) in [
+            ("infos/qpos", positions, nq), ("infos/qvel", velocities, nv), ("next_observations", nextObservations, S),
+        ] {
             if let bad = values.firstIndex(where: { !$0.isFinite }) {
                 throw D4RLError(
                     .nonFinite, file: file, key: key,
-                    problem: "row \(bad / max(width, 1)) holds \(values[bad]), not a simulator state",
+                    problem: "row \(bad / max(width, 1)) holds \(values[bad]), not a finite number",
                     remedy: "Replay only the rows before it (--limit \(bad / max(width, 1))), or fix the recording.")
             }
         }
@@ -95,9 +97,12 @@ public enum DatasetReplay {
                     .nonFinite, file: file, key: "actions", problem: "row \(row): \(error)",
                     remedy: "Replay only the rows before it (--limit \(row)), or fix the recording.")
             }
+            // A NaN error must count as the worst: `max` would drop it (max(x, .nan) is x).
             var worst = 0.0
-            for j in 0..<S { worst = max(worst, abs(Double(result.observation[j]) - nextObservations[row * S + j])) }
-            if !worst.isFinite { worst = .infinity }
+            for j in 0..<S {
+                let error = abs(Double(result.observation[j]) - nextObservations[row * S + j])
+                if !(error <= worst) { worst = error.isFinite ? error : .infinity }
+            }
             errors.append(worst)
             if abs(result.reward - rewards[row]) <= 1e-3 * max(1, abs(rewards[row])) { rewardHits += 1 }
             if result.terminated == terminals[row] { terminalHits += 1 }

@@ -138,7 +138,8 @@ enum CLI {
             let metadata = try #require(report["metadata"] as? [String: Any], "\(file)")
             let episodes = try #require(report["episodes"] as? [String: Any], "\(file)")
             let returns = try #require(report["returns"] as? [String: Any], "\(file)")
-            #expect(episodes["total"] as? Int == metadata["episodes"] as? Int, "\(file)")
+            let total = try #require(episodes["total"] as? Int, "\(file)")
+            #expect(total == (try #require(metadata["episodes"] as? Int, "\(file)")), "\(file)")
             for (ours, theirs) in [("mean", "return_mean"), ("min", "return_min"), ("max", "return_max")] {
                 let value = try #require(returns[ours] as? Double, "\(file)")
                 let expected = try #require(metadata[theirs] as? Double, "\(file)")
@@ -196,9 +197,10 @@ enum CLI {
         let steps = try #require(report["steps"] as? Int)
         #expect(steps <= 3000 && steps > 1000)
         let episodes = try #require(report["episodes"] as? [String: Any])
-        #expect(episodes["unfinished"] as? Int == 0, "cut on a boundary")
+        #expect(try #require(episodes["unfinished"] as? Int) == 0, "cut on a boundary")
         let metadata = try #require(report["metadata"] as? [String: Any])
-        #expect(episodes["total"] as? Int == metadata["episodes"] as? Int)
+        let total = try #require(episodes["total"] as? Int)
+        #expect(total == (try #require(metadata["episodes"] as? Int)))
         #expect((metadata["source"] as? String)?.hasPrefix("walker2d-medium.hdf5, rows 0..<") == true)
         let keys = try #require(report["keys"] as? [[String: Any]]).compactMap { $0["path"] as? String }
         #expect(keys.contains("infos/qpos") && keys.contains("next_observations"))

@@ -3,26 +3,31 @@ import Testing
 
 /// `d4rl-run evaluate`, periodic evaluation, and the embedding example, run as a user would.
 @Suite struct EvaluateCommandTests {
-    /// A tiny run, trained just enough to have a checkpoint with normalization.
-    static let run: String = {
+    /// A tiny run, trained just enough to have a checkpoint with normalization: trained once,
+    /// shared by the tests below. A failure fails each test that needs it, with the tool's
+    /// message, instead of stopping the whole test process.
+    static let trained = Result { () throws -> String in
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cli-eval-\(UUID().uuidString)")
             .path
-        let result = try? CLI.run(
+        let result = try CLI.run(
             ["train"] + TrainCommandTests.tiny + [
                 "--steps", "4", "--out", directory, "--evaluate-every", "4", "--evaluation-episodes", "2",
             ])
-        precondition(result?.status == 0, "training the fixture run failed: \(result?.error ?? "")")
+        try #require(result.status == 0, "training the fixture run failed: \(result.error)")
         return directory
-    }()
+    }
+
+    /// The directory of the shared run.
+    static var run: String { get throws { try trained.get() } }
 
     @Test func periodicEvaluationIsLoggedAndSummarized() throws {
-        let log = try String(contentsOfFile: Self.run + "/log.jsonl", encoding: .utf8)
+        let log = try String(contentsOfFile: try Self.run + "/log.jsonl", encoding: .utf8)
         #expect(log.contains("\"normalized_score\""))
     }
 
     @Test func evaluateReportsEveryTarget() throws {
         let result = try CLI.run([
-            "evaluate", "--checkpoint", Self.run + "/checkpoint.safetensors", "--episodes", "3", "--targets",
+            "evaluate", "--checkpoint", try Self.run + "/checkpoint.safetensors", "--episodes", "3", "--targets",
             "3600,1800", "--json",
         ])
         #expect(result.status == 0, "\(result.error)")
@@ -33,7 +38,7 @@ import Testing
             #expect((report["episodes"] as? [Any])?.count == 3)
             #expect(report["normalizedMean"] is Double && report["returnStd"] is Double)
         }
-        let text = try CLI.run(["evaluate", "--checkpoint", Self.run + "/checkpoint.safetensors", "--episodes", "2"])
+        let text = try CLI.run(["evaluate", "--checkpoint", try Self.run + "/checkpoint.safetensors", "--episodes", "2"])
         #expect(text.output.contains("target    3600") && text.output.contains("normalized"), "\(text.output)")
     }
 
@@ -41,7 +46,7 @@ import Testing
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cli-bad-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let checkpoint = Self.run + "/checkpoint.safetensors"
+        let checkpoint = try Self.run + "/checkpoint.safetensors"
 
         let wrongEnvironment = try CLI.run([
             "evaluate", "--checkpoint", checkpoint, "--env", "walker2d", "--episodes", "1",
@@ -66,7 +71,7 @@ import Testing
         let example = CLI.executable.deletingLastPathComponent().appendingPathComponent("EmbeddedPolicy")
         let process = Process()
         process.executableURL = example
-        process.arguments = [Self.run + "/checkpoint.safetensors", "1800"]
+        process.arguments = [try Self.run + "/checkpoint.safetensors", "1800"]
         let pipe = Pipe()
         process.standardOutput = pipe
         try process.run()

@@ -98,9 +98,14 @@ import Testing
         process.standardError = FileHandle.nullDevice
         try process.run()
         let appeared = CLI.waitForFile(named: "checkpoint.safetensors", in: "\(sweep)/runs/\(names[1])", while: process)
-        kill(process.processIdentifier, SIGKILL)
+        // Killed at once: run 1 has 590 steps to go, and the sweep six runs after it.
+        let killed = process.isRunning
+        if killed { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
         try #require(appeared, "run 1 wrote no checkpoint before the sweep ended (status \(process.terminationStatus))")
+        try #require(killed, "the sweep finished before it could be killed")
+        let evaluations = names.map { FileManager.default.fileExists(atPath: "\(sweep)/runs/\($0)/evaluation.json") }
+        try #require(evaluations == [true] + [Bool](repeating: false, count: 7), "run 1 finished before the kill")
         let status = try CLI.run(["sweep", "status", sweep])
         #expect(status.output.contains("1 done, 0 running, 1 stopped, 6 pending"), "\(status.output)")
         let evaluated = try Data(contentsOf: URL(fileURLWithPath: "\(sweep)/runs/\(names[0])/evaluation.json"))

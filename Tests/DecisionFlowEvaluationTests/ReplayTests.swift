@@ -1,5 +1,6 @@
 import DecisionFlowEvaluation
 import Foundation
+import RLData
 import RLEnvironments
 import Testing
 
@@ -23,6 +24,36 @@ import Testing
         #expect(report.observationsWithin1e4 >= 0.995, "\(name): \(report.observationsWithin1e4)")
         #expect(report.rewardsWithin1e3Relative >= 0.995, "\(name): \(report.rewardsWithin1e3Relative)")
         #expect(report.terminalsAgree >= 0.999, "\(name): \(report.terminalsAgree)")
+    }
+
+    /// A recording whose next observations hold a NaN is refused, naming the key and the row,
+    /// instead of being scored (a NaN error would compare as neither within nor beyond 1e-4).
+    @Test func aNonFiniteNextObservationIsRefusedNamingItsRow() throws {
+        let source = try HDF5File.open(Self.datasets.appendingPathComponent("walker2d-medium.hdf5").path)
+        let rows = 0..<20
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("replay-\(UUID().uuidString).hdf5").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        // The writer's handle closes when the function returns, before the replay opens the file.
+        func writeCopy() throws {
+            let file = try HDF5File.create(path)
+            try file.createGroup("infos")
+            for key in ["infos/qpos", "infos/qvel", "actions", "rewards", "next_observations"] {
+                let dataset = try source.dataset(key)
+                var values = try dataset.readRows(rows, as: Double.self)
+                if key == "next_observations" { values[7 * dataset.rowWidth + 3] = .nan }
+                let shape = dataset.shape.count == 1 ? [rows.count] : [rows.count, dataset.rowWidth]
+                try file.write(values, to: key, type: .float64, shape: shape)
+            }
+            try file.write(Array(try source.dataset("terminals").readBooleans()[rows]), to: "terminals")
+            try file.flush()
+        }
+        try writeCopy()
+        do {
+            let report = try DatasetReplay.run(file: path, environment: try Walker2d())
+            Issue.record("replayed a NaN next observation: \(report.observationsWithin1e4) within 1e-4")
+        } catch let error as D4RLError {
+            #expect("\(error)".contains("next_observations") && "\(error)".contains("row 7"), "\(error)")
+        }
     }
 
     /// Hopper's frictionless-contact response differs between MuJoCo 2.2.2 and 4.0 on every

@@ -16,6 +16,25 @@ import TestSupport
         #expect(count >= 2, "counted \(count) allocations for an array and an escaping object")
     }
 
+    /// A parallel step runs every other work item on the model's worker threads: the
+    /// counter must see their allocations too once they are attached, and only then (the
+    /// count is per session, so tests running in parallel do not see each other's).
+    @Test func counterSeesAllocationsOnTheModelsWorkers() {
+        let (model, _) = smallModelAndBatch(threads: 2)
+        #expect(model.work.threadCount == 2)
+        func allocateOnWorkerOne() {
+            model.work.forEach(2, 0) { _, _, worker in
+                if worker == 1 { AllocationTests.keepNewBox() }
+            }
+        }
+        malloc_counter_start()
+        allocateOnWorkerOne()
+        let unattached = malloc_counter_stop()
+        #expect(unattached == 0, "a worker that is not attached counted \(unattached) allocations")
+        let attached = Self.allocations(on: model.work) { allocateOnWorkerOne() }
+        #expect(attached >= 1, "an allocation on worker 1 was not counted")
+    }
+
     final class ScratchBox: @unchecked Sendable {
         let value: Int
         init(value: Int) { self.value = value }
@@ -24,6 +43,27 @@ import TestSupport
     /// Makes `object` escape, so the optimizer cannot put it on the stack.
     @inline(never) func keep(_ object: ScratchBox) { Self.kept.append(object) }
     nonisolated(unsafe) static var kept: [ScratchBox] = []
+    /// Allocates an object that escapes (one call at a time).
+    @inline(never) static func keepNewBox() { kept.append(ScratchBox(value: kept.count)) }
+
+    /// Heap allocations made by `body` on the calling thread and on every worker thread of
+    /// `work`, which are attached to the calling thread's count for the duration.
+    static func allocations(on work: ParallelWork, _ body: () throws -> Void) rethrows -> Int {
+        func attachWorkers(to session: UnsafeMutableRawPointer?) {
+            // One item per worker: worker w runs item w. Worker 0 is the calling thread.
+            work.forEach(work.threadCount, session) { raw, _, worker in
+                if worker > 0 { malloc_counter_attach(raw.load(as: UnsafeMutableRawPointer?.self)) }
+            }
+        }
+        // Once before counting: the first call from this module instantiates the generic
+        // `forEach` for its argument type (a one-time allocation of the harness, not the body).
+        attachWorkers(to: nil)
+        malloc_counter_start()
+        attachWorkers(to: malloc_counter_session())
+        defer { attachWorkers(to: nil) }
+        try body()
+        return Int(malloc_counter_stop())
+    }
 
     /// Allocation-freedom is a property of optimized code: unoptimized (-Onone) builds box
     /// unspecialized generics on the heap. The README's test command builds with -c release;
@@ -56,9 +96,7 @@ import TestSupport
         }
         step()
         step()
-        malloc_counter_start()
-        step()
-        return Int(malloc_counter_stop())
+        return allocations(on: model.work) { step() }
     }
 
     /// One long sequence and one head: fewer pairs than workers, so each pair's chunks are
@@ -123,23 +161,24 @@ enum LongSequence {
             try policy.action(for: UnsafeBufferPointer(observation), into: action)
             policy.record(reward: 0.5)
         }
-        malloc_counter_start()
-        for _ in 0..<3 {
-            try policy.action(for: UnsafeBufferPointer(observation), into: action)
-            policy.record(reward: 0.5)
+        #expect(policy.model.work.threadCount == 2, "the workers take part in every decision")
+        let count = try AllocationTests.allocations(on: policy.model.work) {
+            for _ in 0..<3 {
+                try policy.action(for: UnsafeBufferPointer(observation), into: action)
+                policy.record(reward: 0.5)
+            }
         }
-        let count = malloc_counter_stop()
         #expect(count == 0, "three warm decisions made \(count) heap allocations")
 
         // A new episode: its first decision runs the window, the next ones continue the
         // carried Flow-Attention state (four tokens each).
-        malloc_counter_start()
-        policy.reset(targetReturn: 5)
-        for _ in 0..<3 {
-            try policy.action(for: UnsafeBufferPointer(observation), into: action)
-            policy.record(reward: 0.5)
+        let growing = try AllocationTests.allocations(on: policy.model.work) {
+            policy.reset(targetReturn: 5)
+            for _ in 0..<3 {
+                try policy.action(for: UnsafeBufferPointer(observation), into: action)
+                policy.record(reward: 0.5)
+            }
         }
-        let growing = malloc_counter_stop()
         #expect(policy.lastPassTokenCount == 4)
         #expect(growing == 0, "a reset and three decisions on a growing window made \(growing) heap allocations")
     }

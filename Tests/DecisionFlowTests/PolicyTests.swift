@@ -29,6 +29,9 @@ import TestSupport
         let rewards = try #require(contents.tensors["input/rewards"]).values
         let expected = try #require(contents.tensors["output/actions"]).values
         policy.reset(targetReturn: try #require(contents.tensors["input/target_return"]).values[0])
+        try #require(
+            !rewards.isEmpty && observations.count == rewards.count * S && expected.count == rewards.count * A,
+            "\(name): the fixture's arrays disagree in length")
         for t in 0..<rewards.count {
             let action = try policy.action(for: Array(observations[(t * S)..<((t + 1) * S)]))
             expectClose(action, Array(expected[(t * A)..<((t + 1) * A)]), atol: 1e-5, rtol: 1e-4, "\(name) step \(t)")

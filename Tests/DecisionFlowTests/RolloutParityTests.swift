@@ -28,6 +28,9 @@ import TestSupport
         let rewards = try #require(contents.tensors["input/rewards"]).values
         let expected = try #require(contents.tensors["output/actions"]).values
         let steps = rewards.count
+        try #require(
+            steps > 0 && observations.count == steps * S && expected.count == steps * A,
+            "\(name): the fixture's arrays disagree in length")
         var returnsToGo = [try #require(contents.tensors["input/target_return"]).values[0]]
         var actions: [Float] = []
         for t in 0..<steps {
@@ -50,8 +53,10 @@ import TestSupport
 
     @Test func warmupScheduleRisesLinearlyThenHolds() {
         let schedule = WarmupSchedule(learningRate: 1e-3, warmupSteps: 4)
-        #expect((0..<6).map { schedule.learningRate(atStep: $0) } == [2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3, 1e-3])
-        #expect(WarmupSchedule(learningRate: 1e-4, warmupSteps: 0).learningRate(atStep: 0) == 1e-4)
+        expectClose(
+            (0..<6).map { schedule.learningRate(atStep: $0) }, [2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3, 1e-3], atol: 0,
+            rtol: 1e-6, "warmup")
+        expectClose(WarmupSchedule(learningRate: 1e-4, warmupSteps: 0).learningRate(atStep: 0), 1e-4, atol: 0, rtol: 1e-6, "no warmup")
     }
 
     @Test func clippingScalesToTheMaximumNorm() {

@@ -8,6 +8,34 @@ import TestSupport
 /// Training windows and a policy's history go through one encoder, so an episode replayed
 /// through `PolicyHistory` gives the windows the sampler cuts from the same rows.
 @Suite struct ContextEncodingTests {
+    /// A feature that never changes (std 0) normalizes to 0, not NaN: the reference divides
+    /// by std + 1e-6, so the data's own encoding is valid and its windows are finite.
+    @Test func aConstantFeatureNormalizesToZero() throws {
+        let scratch = try ScratchDirectory()
+        let path = scratch.path("constant.hdf5")
+        let writer = try TrajectoryWriter(
+            path: path,
+            configuration: TrajectoryWriter.Configuration(
+                observationDimension: 2, actionDimension: 1, recordsNextObservations: false))
+        for t in 0..<6 {
+            try writer.append(observation: [Float(t), 3.5], action: [0.1], reward: 1, terminal: t == 5, timeout: false)
+        }
+        try writer.finish()
+        let dataset = try D4RLDataset(file: path)
+        let model = ModelConfiguration(
+            stateDimension: 2, actionDimension: 1, contextLength: 3, embeddingDimension: 8, layerCount: 1,
+            headCount: 1, maxEpisodeLength: 10)
+        let encoding = ContextEncoding(dataset: dataset, rewardScale: 1, for: model)
+        #expect(encoding.problem(for: model) == nil)
+        var sampler = WindowSampler(dataset: dataset, contextLength: 3, encoding: encoding, seed: 2)
+        let batch = TrajectoryBatch(capacity: 8, timesteps: 3, stateDimension: 2, actionDimension: 1)
+        sampler.fill(batch)
+        let constant = stride(from: 1, to: batch.states.count, by: 2).map { batch.states[$0] }
+        expectClose(constant, [Float](repeating: 0, count: constant.count), atol: 0, rtol: 0, "the constant feature")
+        let varying = stride(from: 0, to: batch.states.count, by: 2).map { batch.states[$0] }
+        #expect(varying.allSatisfy(\.isFinite) && varying.contains { $0 != 0 })
+    }
+
     @Test(arguments: [ContextEncoding.Padding.right, .left])
     func aReplayedEpisodeGivesTheSamplersWindows(padding: ContextEncoding.Padding) throws {
         let scratch = try ScratchDirectory()

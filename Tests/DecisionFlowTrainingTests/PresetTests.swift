@@ -60,17 +60,6 @@ import Testing
             #expect(long.datasets == short.datasets && long.steps == short.steps && long.environment == short.environment)
         }
     }
-
-    /// The README documents every field of the configuration.
-    @Test func everyFieldIsDocumented() throws {
-        let readme = try String(contentsOf: Self.directory.appendingPathComponent("README.md"), encoding: .utf8)
-        let fields =
-            try JSONSerialization.jsonObject(with: JSONEncoder().encode(TrainingConfiguration())) as? [String: Any]
-            ?? [:]
-        for field in fields.keys.sorted() + ["environment", "mlpDimension", "evaluationTarget"] {
-            #expect(readme.contains("| `\(field)` |"), "configs/README.md does not document \(field)")
-        }
-    }
 }
 
 /// The sweep presets in configs/sweeps plan into the tables they describe.

@@ -3,6 +3,7 @@ import DecisionFlowTraining
 import Foundation
 import RLData
 import Testing
+import TestSupport
 
 /// Run directories under misuse (issue #10, classes 3, 4, 5 and 12): two processes, flags on
 /// resume, replaced data, files left by a kill. Each refusal leaves the run as it was.
@@ -98,7 +99,8 @@ import Testing
         #expect(saved.learningRate == 5e-4 && saved.steps == 6)
         let lines = TrainingRun.readLog(directory + "/log.jsonl")
         #expect(lines.first { $0.step > 4 }?.changes?.contains { $0.contains("learningRate") } == true)
-        #expect(lines.last?.learningRate == 5e-4 * min(1, Float(6) / 20), "the new rate is what trained")
+        // Step 6 of a 20-step warmup to the new rate 5e-4: 5e-4 · 6/20 = 1.5e-4.
+        expectClose(lines.last?.learningRate, 1.5e-4, atol: 0, rtol: 1e-6, "the new rate is what trained")
     }
 
     @Test func resumeRefusesDataThatChanged() throws {

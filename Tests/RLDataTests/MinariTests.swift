@@ -35,7 +35,9 @@ import TestSupport
         }
         #expect(fromMinari.terminals == fromD4RL.terminals)
         #expect(fromMinari.timeouts == fromD4RL.timeouts)
-        Self.expectFloat32Equal(fromMinari.nextObservations![...], fromD4RL.nextObservations![...], "next observations")
+        Self.expectFloat32Equal(
+            try #require(fromMinari.nextObservations)[...], try #require(fromD4RL.nextObservations)[...],
+            "next observations")
         #expect(fromMinari.environmentName == "hopper")
         #expect(fromMinari.metadata[0]["dataset_id"] == .string("mujoco/hopper/medium-v0"))
         #expect(fromMinari.referenceScores() == D4RLReferenceScores(minimum: -20.272305, maximum: 3234.3))
@@ -83,13 +85,14 @@ import TestSupport
             configuration: .init(
                 observationDimension: 11, actionDimension: 3, datasetID: "sim/hopper/replay-v0", environmentID: "Hopper-v4",
                 referenceScores: D4RLReferenceScores.forEnvironment("hopper"), algorithmName: "replay"))
+        let sourceNext = try #require(source.nextObservations)
         for episode in episodes {
             for row in episode.rows {
                 try writer.append(
                     observation: Array(source.observations[(row * 11)..<(row * 11 + 11)]),
                     action: Array(source.actions[(row * 3)..<(row * 3 + 3)]), reward: source.rewards[row],
                     terminal: source.terminals[row], timeout: source.timeouts[row],
-                    nextObservation: Array(source.nextObservations![(row * 11)..<(row * 11 + 11)]))
+                    nextObservation: Array(sourceNext[(row * 11)..<(row * 11 + 11)]))
             }
         }
         #expect(!FileManager.default.fileExists(atPath: "\(folder)/data"), "nothing under the final name before finish")
