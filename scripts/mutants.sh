@@ -19,95 +19,117 @@
 # The report lands in .build-mutants/report.md (the README's table); each mutant's test log
 # in .build-mutants/logs/ID.log.
 set -euo pipefail
+# The whole script is one block, read before it runs: editing this file during a run is safe.
+{
 cd "$(dirname "$0")/.."
 root=$PWD
 scratch=${MUTANTS_DIR:-$root/.build-mutants}
 shared=${DECISIONFLOW_SHARED:-$(cd "$root/.." && pwd)/shared}
 
-ids=() files=() occurrences=() searches=() replacements=() descriptions=()
-# mutant ID FILE N/M SEARCH REPLACEMENT DESCRIPTION
+ids=() files=() occurrences=() searches=() replacements=() descriptions=() killers=()
+# mutant ID FILE N/M SEARCH REPLACEMENT DESCRIPTION TEST
 #   replaces the N-th (1-based) of the M exact occurrences of SEARCH in FILE with REPLACEMENT;
 #   any other count of occurrences makes the mutant INVALID, so it never drifts silently.
+#   TEST is the test written to catch this fault; the report says whether it did.
 mutant() {
     ids+=("$1") files+=("$2") occurrences+=("$3") searches+=("$4") replacements+=("$5") descriptions+=("$6")
+    killers+=("$7")
 }
 
 kernels=Sources/DecisionFlow/Kernels
 mutant flow-forward $kernels/FlowAttention.swift 1/1 \
     'cache[i * FlowCache.width + FlowCache.sinkIncoming] = n / sinkDot' \
     'cache[i * FlowCache.width + FlowCache.sinkIncoming] = n / sourceDot' \
-    "Flow-Attention forward: the incoming flow of a sink divides by the source's dot product"
+    "Flow-Attention forward: the incoming flow of a sink divides by the source's dot product" \
+    'fastMatchesNaive(D:chunk:)'
 mutant flow-forward-nan $kernels/FlowAttention.swift 1/1 \
     'vectorScale(y + i * ldY, beforeAllocation + i * ldB, allocation, count: D)' \
     'vectorScale(y + i * ldY, beforeAllocation + i * ldB, allocation, count: D); if i == L - 1 { y[i * ldY] = .nan }' \
-    "Flow-Attention forward: one output element (last position, first channel) is NaN"
+    "Flow-Attention forward: one output element (last position, first channel) is NaN" \
+    'forwardBackwardAndOneAdamWStep(name:)'
 mutant flow-backward $kernels/FlowAttention.swift 1/1 \
     'dSink[i] = dAllocation * allocation * (1 - allocation)' \
     'dSink[i] = dAllocation * allocation' \
-    "Flow-Attention backward: the sigmoid's derivative loses its (1 - a) factor"
+    "Flow-Attention backward: the sigmoid's derivative loses its (1 - a) factor" \
+    'fastMatchesNaive(D:chunk:)'
 mutant flow-carried-state $kernels/FlowAttention.swift 1/1 \
     'if keepsState { FlowState.positions(st, D: D).pointee += Float(committed) }' \
     'if keepsState { FlowState.positions(st, D: D).pointee += Float(max(committed - 1, 0)) }' \
-    "Flow-Attention acting: the carried state counts one position fewer than it folded in"
+    "Flow-Attention acting: the carried state counts one position fewer than it folded in" \
+    'recurrentActingMatchesFullRecomputationOverAWholeEpisode()'
 mutant softmax-mask $kernels/SoftmaxAttention.swift 1/1 \
     'if j > i { row[j] = -1e4 }' \
     'if j > i + 1 { row[j] = -1e4 }' \
-    "softmax attention: the causal mask lets each token see the next one"
+    "softmax attention: the causal mask lets each token see the next one" \
+    'fastSoftmaxMatchesNaive(L:D:)'
 mutant layernorm-backward $kernels/LayerNorm.swift 1/1 \
     'dx[c] += s * (weight[c] * g[c] - dnMean - n * dnDotN)' \
     'dx[c] += s * (weight[c] * g[c] - dnMean)' \
-    "LayerNorm backward: the input gradient drops the normalized-input term"
+    "LayerNorm backward: the input gradient drops the normalized-input term" \
+    'layerNormBackwardMatchesFiniteDifferences(N:C:)'
 mutant adamw-bias-correction Sources/DecisionFlow/Training/AdamW.swift 1/1 \
     'let stepSize = learningRate / biasCorrection1' \
     'let stepSize = learningRate' \
-    "AdamW: no bias correction of the first moment"
+    "AdamW: no bias correction of the first moment" \
+    'forwardBackwardAndOneAdamWStep(name:)'
 mutant clipping Sources/DecisionFlow/Training/AdamW.swift 1/1 \
     'let coefficient = min(maxNorm / (norm + 1e-6), 1)' \
     'let coefficient = min(norm / (maxNorm + 1e-6), 1)' \
-    "gradient clipping: the coefficient is inverted"
+    "gradient clipping: the coefficient is inverted" \
+    'clippingScalesToTheMaximumNorm()'
 mutant returns-to-go Sources/RLData/D4RL/D4RLDataset+Statistics.swift 1/1 \
     'for row in trajectory.rows.reversed() {' \
     'for row in trajectory.rows {' \
-    "returns-to-go: summed from the episode's start (return so far) instead of to its end"
+    "returns-to-go: summed from the episode's start (return so far) instead of to its end" \
+    'returnsToGoMatchAnIndependentSum(discount:)'
 mutant state-divisor Sources/RLData/D4RL/D4RLDataset+Statistics.swift 1/1 \
     'std.map { $0 + 1e-6 }' \
     'std.map { $0 }' \
-    "state normalization: the divisor is std, not std + 1e-6 (constant features divide by zero)"
+    "state normalization: the divisor is std, not std + 1e-6 (constant features divide by zero)" \
+    'aConstantFeatureNormalizesToZero()'
 mutant padding-side Sources/DecisionFlow/Policy/ContextEncoding.swift 1/1 \
     'let offset = padding == .right ? 0 : K - length' \
     'let offset = padding == .left ? 0 : K - length' \
-    "context encoding: short windows are padded on the wrong side"
+    "context encoding: short windows are padded on the wrong side" \
+    'windowsMatchAnIndependentComputation(padding:)'
 mutant timestep-clamp Sources/DecisionFlow/Policy/ContextEncoding.swift 1/1 \
     'Int32(min(step, maxTimestep))' \
     'Int32(min(step, maxTimestep - 1))' \
-    "context encoding: timesteps clamp one row before the table's last"
+    "context encoding: timesteps clamp one row before the table's last" \
+    'windowsMatchAnIndependentComputation(padding:)'
 mutant checkpoint-checksum Sources/DecisionFlow/Checkpoint/Checkpoint.swift 1/2 \
     'guard metadata["checksum"] == checksum.hex else {' \
     'guard metadata["checksum"] == checksum.hex || current else {' \
-    "checkpoints: a current file's checksum is computed but not enforced"
+    "checkpoints: a current file's checksum is computed but not enforced" \
+    'corruptionIsDetected()'
 mutant minari-next-observations Sources/RLData/Minari/MinariDatasetLayout.swift 1/1 \
     'let rows = key == "observations" ? 0..<t : 1..<(t + 1)' \
     'let rows = key == "observations" ? 0..<t : 0..<t' \
-    "Minari: next_observations taken from rows 0..<T of the T + 1 observations instead of 1...T"
+    "Minari: next_observations taken from rows 0..<T of the T + 1 observations instead of 1...T" \
+    'hopperMediumMatchesTheD4RLFileEpisodeByEpisode()'
 mutant mujoco-reward Sources/RLEnvironments/MuJoCoEnvironment.swift 1/1 \
     '(forwardVelocity + 1 - 1e-3 * controlCost, !Walker2d.isHealthy(state))' \
     '(forwardVelocity + 1 - 1e-2 * controlCost, !Walker2d.isHealthy(state))' \
-    "Walker2d: the control cost weighs 0.01 instead of gym's 0.001"
+    "Walker2d: the control cost weighs 0.01 instead of gym's 0.001" \
+    'contactFaithfulEnvironmentsReproduceEveryTransition(name:)'
 mutant mujoco-termination Sources/RLEnvironments/MuJoCoEnvironment.swift 1/1 \
     'return bounded && height > 0.7 && angle > -0.2 && angle < 0.2' \
     'return bounded && height > 0.6 && angle > -0.2 && angle < 0.2' \
-    "Hopper: healthy down to a height of 0.6 instead of gym's 0.7"
+    "Hopper: healthy down to a height of 0.6 instead of gym's 0.7" \
+    'hopperTerminationBounds()'
 mutant mpi-gradient-average Sources/DecisionFlowTraining/Trainer.swift 1/1 \
     'let steps = reduction[count]' \
     'let steps = Float(model.lastActionError.steps)' \
-    "data parallelism: summed gradients divided by this rank's steps, not the group's"
+    "data parallelism: summed gradients divided by this rank's steps, not the group's" \
+    'twoRanksTrainAsOneProcessWithTheSameGlobalBatch()'
 mutant window-start Sources/DecisionFlowTraining/WindowSampler.swift 1/1 \
     'let row = Int(generator.next() % UInt64(dataset.count))' \
     'let row = Int(generator.next() % UInt64(dataset.count - 1))' \
-    "window sampler: the last row of the data is never a window start"
+    "window sampler: the last row of the data is never a window start" \
+    'seededSamplingIsReproducibleAndCoversEveryStart(sampling:)'
 
 if [ "${1:-}" = "--list" ]; then
-    for i in "${!ids[@]}"; do printf '%-26s %s\n' "${ids[$i]}" "${descriptions[$i]}"; done
+    for i in "${!ids[@]}"; do printf '%-26s %s (caught by %s)\n' "${ids[$i]}" "${descriptions[$i]}" "${killers[$i]}"; done
     exit 0
 fi
 selected=()
@@ -154,7 +176,7 @@ occurrences_of() {
 
 report="$scratch/report.md"
 {
-    echo "| mutant | file | fault | result | killed by (first failing tests) |"
+    echo "| mutant | file | fault | result | killed by |"
     echo "|---|---|---|---|---|"
 } >"$report"
 survivors=0 invalid=0
@@ -183,10 +205,18 @@ for i in "${selected[@]}"; do
             result=SURVIVED
         else
             result=killed
-            # Swift Testing marks a failed test with "✘ Test NAME failed"; a crash ends the log.
-            tests=$(grep -E '^✘ Test [^ ]+ (failed|recorded)' "$log" | sed -E 's/^✘ Test ([^ ]+).*/\1/' \
-                | awk '!seen[$0]++' | head -3 | paste -sd, - | sed 's/,/, /g')
-            [ -n "$tests" ] || tests="the test process crashed (exit $status; see logs/$id.log)"
+            # Swift Testing marks each failing test with "✘ Test NAME …" (not "✘ Test run …").
+            failed=$(grep -E '^✘ Test [^ ]+ ' "$log" | grep -v '^✘ Test run ' | sed -E 's/^✘ Test ([^ ]+) .*/\1/' \
+                | awk '!seen[$0]++')
+            count=$(printf '%s\n' "$failed" | grep -c . || true)
+            if [ "$count" -eq 0 ]; then
+                tests="the test process crashed (exit $status; see logs/$id.log)"
+            elif printf '%s\n' "$failed" | grep -qxF "${killers[$i]}"; then
+                tests="\`${killers[$i]}\`"
+                [ "$count" -gt 1 ] && tests="$tests and $((count - 1)) more"
+            else
+                tests="$count tests, but not its own \`${killers[$i]}\` (first: $(printf '%s\n' "$failed" | head -2 | paste -sd' ' -))"
+            fi
         fi
         echo "   $result after ${seconds}s${tests:+: $tests}"
     fi
@@ -199,3 +229,5 @@ cat "$report"
 echo
 echo "${#selected[@]} mutants: $((${#selected[@]} - survivors - invalid)) killed, $survivors survived, $invalid invalid ($(date -u +%Y-%m-%d))"
 [ $survivors -eq 0 ] && [ $invalid -eq 0 ]
+exit
+}
