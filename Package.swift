@@ -101,7 +101,10 @@ let package = Package(
         .testTarget(name: "RLDataTests", dependencies: ["RLData", "CHDF5", "TestSupport"]),
         .testTarget(
             name: "CLITests",
-            dependencies: ["d4rl-run", "EmbeddedPolicy", "DecisionFlowTraining", "RLData", "DecisionFlow", "TestSupport"]
+            dependencies: [
+                "d4rl-run", "EmbeddedPolicy", "DecisionFlowTraining", "DecisionFlowEvaluation", "DecisionFlowMPI",
+                "RLData", "RLEnvironments", "DecisionFlow", "TestSupport",
+            ]
         ),
         .target(name: "MallocCounter", path: "Tests/Support/MallocCounter"),
         // The one numeric comparison every test uses: NaN, infinity and count aware.

@@ -18,9 +18,11 @@ public protocol ProcessGroup: AnyObject {
     func allGather(_ values: [UInt64]) throws -> [UInt64]
     /// Every process's `values` (the same count on each), concatenated in rank order.
     func allGather(_ values: [Double]) throws -> [Double]
-    /// Stops every process of the group after `message` (which names this rank) is printed.
-    /// Does not return.
-    func abort(_ message: String, code: Int32) -> Never
+    /// Stops every other process of the group, which would otherwise wait for this one in
+    /// their next collective call for ever, with exit status `code`. An MPI group stops them
+    /// all, this process too; a group of one has nothing to stop and returns. Either way the
+    /// caller then ends its own process: library code never exits.
+    func abort(code: Int32)
 }
 
 extension ProcessGroup {
@@ -48,10 +50,7 @@ public final class SingleProcess: ProcessGroup {
     public func allReduceSum(_ values: UnsafeMutableBufferPointer<Float>) throws {}
     public func allGather(_ values: [UInt64]) throws -> [UInt64] { values }
     public func allGather(_ values: [Double]) throws -> [Double] { values }
-    public func abort(_ message: String, code: Int32) -> Never {
-        FileHandle.standardError.write(Data("\(message)\n".utf8))
-        exit(code)
-    }
+    public func abort(code: Int32) {}
 }
 
 /// The dropout stream of `rank`: rank 0 keeps the model's own stream (so one process trains

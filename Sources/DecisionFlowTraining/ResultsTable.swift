@@ -70,26 +70,26 @@ public struct ResultsTable: Sendable {
         var unevaluated: [String] = []
         for path in paths {
             let url = URL(fileURLWithPath: path)
-            var runDirectories: [String] = []
+            var runDirectories: [RunDirectory] = []
             if FileManager.default.fileExists(atPath: url.appendingPathComponent(Sweep.planFile).path) {
                 let sweep = try Sweep.open(path)
-                runDirectories = sweep.runs.map { sweep.path(of: $0) }
-            } else if FileManager.default.fileExists(atPath: url.appendingPathComponent("config.json").path) {
-                runDirectories = [path]
+                runDirectories = sweep.runs.map { sweep.directory(of: $0) }
+            } else if FileManager.default.fileExists(atPath: RunDirectory(path).configurationPath) {
+                runDirectories = [RunDirectory(path)]
             } else {
                 throw TrainingError.runDirectory(
                     path: path, problem: "is neither a sweep (sweep.json) nor a run directory (config.json); pass sweep or run directories")
             }
             for directory in runDirectories {
-                let evaluationPath = URL(fileURLWithPath: directory).appendingPathComponent(Sweep.evaluationFile).path
-                guard FileManager.default.fileExists(atPath: evaluationPath) else {
-                    unevaluated.append(directory)
+                guard FileManager.default.fileExists(atPath: directory.evaluationPath) else {
+                    unevaluated.append(directory.path)
                     continue
                 }
-                let configuration = try TrainingConfiguration.read(
-                    URL(fileURLWithPath: directory).appendingPathComponent("config.json").path)
+                let configuration = try TrainingConfiguration.read(directory.configurationPath)
                 entries.append(
-                    Entry(directory: directory, configuration: configuration, evaluation: try RunEvaluation.read(evaluationPath)))
+                    Entry(
+                        directory: directory.path, configuration: configuration,
+                        evaluation: try RunEvaluation.read(directory.evaluationPath)))
             }
         }
         guard !entries.isEmpty else {

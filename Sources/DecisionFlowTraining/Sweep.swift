@@ -51,8 +51,6 @@ public struct Sweep: Sendable {
 
     /// The file in a sweep directory that lists its runs.
     public static let planFile = "sweep.json"
-    /// The file in a run directory that holds its final evaluation.
-    public static let evaluationFile = "evaluation.json"
 
     /// The sweep's directory.
     public let directory: String
@@ -63,26 +61,23 @@ public struct Sweep: Sendable {
     /// The runs, in index order.
     public let runs: [Run]
 
-    /// The absolute or working-directory-relative path of a run's directory.
-    public func path(of run: Run) -> String {
-        URL(fileURLWithPath: directory).appendingPathComponent(run.directory).path
+    /// A run's directory (absolute, or relative to the working directory).
+    public func directory(of run: Run) -> RunDirectory {
+        RunDirectory(URL(fileURLWithPath: directory).appendingPathComponent(run.directory).path)
     }
 
     /// A run's configuration, as planned.
     public func configuration(of run: Run) throws -> TrainingConfiguration {
-        try TrainingConfiguration.read(URL(fileURLWithPath: path(of: run)).appendingPathComponent("config.json").path)
+        try TrainingConfiguration.read(directory(of: run).configurationPath)
     }
 
     /// Where `run` stands now.
     public func state(of run: Run) -> State {
-        let runPath = path(of: run)
-        let url = URL(fileURLWithPath: runPath)
-        if FileManager.default.fileExists(atPath: url.appendingPathComponent(Self.evaluationFile).path) { return .done }
-        let step = TrainingRun.readLog(url.appendingPathComponent("log.jsonl").path).last?.step ?? 0
-        if RunDirectoryLock.isHeld(directory: runPath) { return .running(step: step) }
-        if FileManager.default.fileExists(atPath: url.appendingPathComponent("checkpoint.safetensors").path) {
-            return .stopped(step: step)
-        }
+        let runDirectory = directory(of: run)
+        if FileManager.default.fileExists(atPath: runDirectory.evaluationPath) { return .done }
+        let step = TrainingRun.readLog(runDirectory.logPath).last?.step ?? 0
+        if RunDirectoryLock.isHeld(runDirectory) { return .running(step: step) }
+        if runDirectory.holdsCheckpoint { return .stopped(step: step) }
         return .pending
     }
 
@@ -220,10 +215,10 @@ public struct Sweep: Sendable {
         }
         do {
             for (run, point) in zip(runs, points) {
-                let runURL = root.appendingPathComponent(run.directory)
-                try FileManager.default.createDirectory(at: runURL, withIntermediateDirectories: true)
+                let runDirectory = RunDirectory(root.appendingPathComponent(run.directory).path)
+                try FileManager.default.createDirectory(at: runDirectory.url, withIntermediateDirectories: true)
                 try JSONEncoder.prettySorted.encode(point.configuration).write(
-                    to: runURL.appendingPathComponent("config.json"), options: .atomic)
+                    to: URL(fileURLWithPath: runDirectory.configurationPath), options: .atomic)
             }
             // The plan last: a directory with sweep.json is a complete sweep.
             try JSONEncoder.prettySorted.encode(Plan(name: name, episodes: episodes, runs: runs)).write(
@@ -315,9 +310,8 @@ public struct RunEvaluation: Codable, Sendable, Equatable {
 
 extension RunDirectoryLock {
     /// Whether a process holds the lock of `directory` now (without taking it for long).
-    static func isHeld(directory: String) -> Bool {
-        let path = URL(fileURLWithPath: directory).appendingPathComponent(".lock").path
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+    static func isHeld(_ directory: RunDirectory) -> Bool {
+        let descriptor = open(directory.lockPath, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { return false }
         defer { close(descriptor) }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else { return true }

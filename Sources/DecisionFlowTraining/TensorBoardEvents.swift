@@ -10,9 +10,6 @@ import Foundation
 /// `file_version` (field 3, `brain.Event:2`, the first record) or a `Summary` (field 5) whose
 /// values (field 1) each hold a `tag` (field 1) and a `simple_value` (field 2, float).
 public enum TensorBoardEvents {
-    /// The file name in a run directory. TensorBoard reads every file whose name contains
-    /// `tfevents`; one fixed name lets a resumed run rewrite the file to match its log.
-    public static let fileName = "events.out.tfevents.decisionflow"
 
     /// One decoded event.
     public struct Event: Equatable, Sendable {

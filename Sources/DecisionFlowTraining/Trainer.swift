@@ -14,28 +14,6 @@ public struct StepRecord: Codable, Sendable, Equatable {
     public var gradientNorm: Float
 }
 
-/// The state a checkpoint needs beyond the weights, optimizer and context encoding to resume
-/// a run exactly. (Checkpoints written before the encoding existed also hold the state
-/// statistics, reward scale and environment here; they are read from the encoding instead.)
-public struct TrainingState: Codable, Sendable, Equatable {
-    /// Steps taken.
-    public var step: Int
-    /// The window sampler's generator state, to draw the same windows after a resume.
-    public var samplerGenerator: RandomGenerator
-    /// The dropout generator's state, to draw the same masks after a resume.
-    public var dropoutGenerator: RandomGenerator
-    /// The configuration the run was trained with.
-    public var configuration: TrainingConfiguration
-    /// Every rank's dropout stream, when the run trains on several processes (nil for one).
-    public var rankDropoutGenerators: [RandomGenerator]? = nil
-    /// `D4RLDataset.fingerprint` of the data the run started on; resume refuses other data.
-    /// Nil in checkpoints from DecisionFlow 0.1.
-    public var dataFingerprint: String?
-
-    /// The checkpoint metadata key this is stored under, as JSON.
-    public static let metadataKey = "training"
-}
-
 /// Trains a `DecisionTransformer` on windows from a `D4RLDataset`: one step at a time, with
 /// the reference's optimizer (AdamW, linear warmup, gradient-norm clipping).
 public final class Trainer {
@@ -85,53 +63,32 @@ public final class Trainer {
         try self.init(configuration: configuration, dataset: dataset, resuming: nil, group: group)
     }
 
-    /// Resumes from a checkpoint written by `checkpoint()`.
+    /// Resumes from a checkpoint written by `checkpoint()`; `source` names it in errors.
     ///
     /// `adjust` may change the fields `ConfigurationField.changeableOnResume` allows (train
     /// longer, another learning rate, ...); changing any other is refused, naming its flag.
     ///
-    /// - Throws: `TrainingError` when the checkpoint has no training state, was made for other
-    ///   data (its fingerprint differs) or another model, or `adjust` changes a fixed field.
+    /// - Throws: `TrainingError` when the checkpoint was made for other data (its
+    ///   fingerprint differs) or another model, or `adjust` changes a fixed field.
     public convenience init(
-        resuming checkpoint: Checkpoint, dataset: D4RLDataset, source: String, group: any ProcessGroup = SingleProcess(),
-        adjust: (inout TrainingConfiguration) throws -> Void = { _ in }
+        resuming checkpoint: RunCheckpoint, dataset: D4RLDataset, source: String,
+        group: any ProcessGroup = SingleProcess(), adjust: (inout TrainingConfiguration) throws -> Void = { _ in }
     ) throws {
         try self.init(
-            configuration: nil, dataset: dataset, resuming: (checkpoint, source), group: group, adjust: adjust)
+            configuration: checkpoint.configuration, dataset: dataset, resuming: (checkpoint, source), group: group,
+            adjust: adjust)
     }
 
     private init(
-        configuration given: TrainingConfiguration?, dataset: D4RLDataset, resuming: (Checkpoint, String)?,
+        configuration given: TrainingConfiguration, dataset: D4RLDataset, resuming: (RunCheckpoint, String)?,
         group: any ProcessGroup, adjust: (inout TrainingConfiguration) throws -> Void = { _ in }
     ) throws {
         self.group = group
-        var state: TrainingState?
-        if let (checkpoint, source) = resuming {
-            guard let json = checkpoint.metadata[TrainingState.metadataKey] else {
-                throw TrainingError.runDirectory(
-                    path: source,
-                    problem: "holds no training state (it was not written by d4rl-run train); it cannot be resumed")
-            }
-            do {
-                state = try JSONDecoder().decode(TrainingState.self, from: Data(json.utf8))
-            } catch {
-                throw TrainingError.runDirectory(
-                    path: source, problem: "has an unreadable training state (\(error)); the checkpoint is corrupt")
-            }
-        }
-        guard var configuration = given ?? state?.configuration else {
-            throw TrainingError.mismatch("no configuration")
-        }
+        let state = resuming?.0.state
+        var configuration = given
         // Hashed once: recorded in checkpoints, and compared with the saved one on resume.
         let fingerprint = dataset.fingerprint
         if let state {
-            guard state.step >= 0, state.step == resuming?.0.optimizer?.step ?? state.step else {
-                throw TrainingError.runDirectory(
-                    path: resuming?.1 ?? "checkpoint",
-                    problem:
-                        "has a training state at step \(state.step) that disagrees with its optimizer (step \(resuming?.0.optimizer?.step ?? -1)); the checkpoint is corrupt, use an earlier one"
-                )
-            }
             try adjust(&configuration)
             let fixed = configuration.fieldsChanged(from: state.configuration).filter { !$0.changeableOnResume }
             if !fixed.isEmpty {
@@ -188,9 +145,9 @@ public final class Trainer {
         }
         let modelConfiguration = configuration.modelConfiguration(
             stateDimension: dataset.observationDimension, actionDimension: dataset.actionDimension)
-        if let (checkpoint, source) = resuming, checkpoint.configuration != modelConfiguration {
+        if let (saved, source) = resuming, saved.checkpoint.configuration != modelConfiguration {
             throw TrainingError.mismatch(
-                "\(source) holds a model for \(checkpoint.configuration.summary), but this data and configuration need \(modelConfiguration.summary)"
+                "\(source) holds a model for \(saved.checkpoint.configuration.summary), but this data and configuration need \(modelConfiguration.summary)"
             )
         }
         guard configuration.batchSize >= group.size else {
@@ -213,7 +170,7 @@ public final class Trainer {
         // A resumed run keeps the encoding it started with (the statistics of the data it
         // was started on).
         let encoding =
-            try resuming.map { try $0.0.contextEncoding(source: $0.1) }
+            try resuming.map { try $0.0.checkpoint.contextEncoding(source: $0.1) }
             ?? ContextEncoding(dataset: dataset, rewardScale: configuration.rewardScale, for: modelConfiguration)
         sampler = WindowSampler(
             dataset: dataset, contextLength: configuration.contextLength, encoding: encoding,
@@ -233,13 +190,9 @@ public final class Trainer {
             ] : []
         dataFingerprint = fingerprint
         step = 0
-        if let (checkpoint, source) = resuming, let state {
-            try model.load(checkpoint, source: source)
-            guard let saved = checkpoint.optimizer else {
-                throw TrainingError.runDirectory(
-                    path: source, problem: "holds no optimizer state; it cannot be resumed exactly")
-            }
-            optimizer = saved
+        if let (saved, source) = resuming, let state, let savedOptimizer = saved.checkpoint.optimizer {
+            try model.load(saved.checkpoint, source: source)
+            optimizer = savedOptimizer
             sampler.generator = state.samplerGenerator
             // Each rank continues its own stream. A checkpoint from another process count has
             // none for the ranks other than 0, which keep the derived stream set above.
@@ -334,13 +287,12 @@ public final class Trainer {
 
     /// A checkpoint holding everything needed to resume exactly or to evaluate; with several
     /// processes, pass every rank's dropout stream (`gatherRanks()`) so each can continue its own.
-    public func checkpoint(rankDropoutGenerators: [RandomGenerator]? = nil) throws -> Checkpoint {
+    public func checkpoint(rankDropoutGenerators: [RandomGenerator]? = nil) -> RunCheckpoint {
         var state = self.state
         state.rankDropoutGenerators = rankDropoutGenerators
-        let json = String(decoding: try JSONEncoder.sorted.encode(state), as: UTF8.self)
-        return Checkpoint(
-            model: model, optimizer: optimizer, encoding: encoding, environment: environment,
-            metadata: [TrainingState.metadataKey: json])
+        return RunCheckpoint(
+            checkpoint: Checkpoint(model: model, optimizer: optimizer, encoding: encoding, environment: environment),
+            state: state)
     }
 
     /// How the model's inputs are encoded: what a policy needs besides the weights to act.

@@ -51,17 +51,18 @@ public struct LogLine: Codable, Sendable, Equatable {
     }
 }
 
-/// A training run on disk: `config.json` (the full configuration), `log.jsonl` (one line per
-/// `logEvery` steps), `events.out.tfevents.decisionflow` (the same scalars for TensorBoard,
-/// see `TensorBoardEvents`) and `checkpoint.safetensors` (weights, optimizer and training
-/// state, replaced atomically every `checkpointEvery` steps and at the end).
+/// A training run on disk, in a `RunDirectory`: `config.json` (a readable copy of the
+/// configuration), `log.jsonl` (one line per `logEvery` steps), the TensorBoard event file
+/// (the same scalars, see `TensorBoardEvents`) and `checkpoint.safetensors` (weights,
+/// optimizer and training state, replaced atomically every `checkpointEvery` steps and at the
+/// end). The checkpoint's training state is the record of the run's configuration.
 ///
 /// A run killed at any moment leaves its last checkpoint intact; `resume` continues from it
 /// and gives the same losses, bit for bit, as a run that was never interrupted (same seed and
 /// threads). Log lines written after that checkpoint are dropped on resume.
 public final class TrainingRun {
-    /// The run directory.
-    public let directory: URL
+    /// The run directory and its files.
+    public let directory: RunDirectory
     /// The trainer, with the model, optimizer and sampler.
     public let trainer: Trainer
     /// What the user should know about the run's files (an old checkpoint format, a change
@@ -77,18 +78,10 @@ public final class TrainingRun {
     /// (all equal, or the run stopped); empty for one process.
     public private(set) var rankChecksums: [UInt64] = []
 
-    /// `config.json`: every setting the run uses.
-    public var configurationPath: String { directory.appendingPathComponent("config.json").path }
-    /// `log.jsonl`: one JSON line per `logEvery` steps.
-    public var logPath: String { directory.appendingPathComponent("log.jsonl").path }
-    /// `checkpoint.safetensors`: the latest checkpoint.
-    public var checkpointPath: String { directory.appendingPathComponent("checkpoint.safetensors").path }
-    /// The TensorBoard event file: the log's scalars, kept in step with `log.jsonl`.
-    public var eventsPath: String { directory.appendingPathComponent(TensorBoardEvents.fileName).path }
     /// When the run started (seconds since 1970), the origin of the event file's wall times.
     private var startTime = Date().timeIntervalSince1970
 
-    private init(directory: URL, trainer: Trainer, elapsedBefore: Double, lock: RunDirectoryLock?) {
+    private init(directory: RunDirectory, trainer: Trainer, elapsedBefore: Double, lock: RunDirectoryLock?) {
         self.directory = directory
         self.trainer = trainer
         self.elapsedBefore = elapsedBefore
@@ -103,63 +96,86 @@ public final class TrainingRun {
     /// With a group of several processes, every process calls this; only rank 0 touches the
     /// directory (it creates, locks and writes it), the others train alongside.
     public static func start(
-        configuration: TrainingConfiguration, dataset: D4RLDataset, directory: String,
+        configuration: TrainingConfiguration, dataset: D4RLDataset, directory path: String,
         group: any ProcessGroup = SingleProcess()
     ) throws -> TrainingRun {
-        let url = URL(fileURLWithPath: directory)
+        let directory = RunDirectory(path)
         guard group.isLeader else {
             let trainer = try Trainer(configuration: configuration, dataset: dataset, group: group)
-            return TrainingRun(directory: url, trainer: trainer, elapsedBefore: 0, lock: nil)
+            return TrainingRun(directory: directory, trainer: trainer, elapsedBefore: 0, lock: nil)
         }
-        let checkpoint = url.appendingPathComponent("checkpoint.safetensors").path
-        if FileManager.default.fileExists(atPath: checkpoint) {
+        func refuseExistingRun() throws {
+            guard directory.holdsCheckpoint else { return }
             throw TrainingError.runDirectory(
-                path: directory,
-                problem:
-                    "already holds a run (checkpoint.safetensors); continue it with --resume \(directory), or choose another --out"
+                path: path,
+                problem: "already holds a run (checkpoint.safetensors); continue it with --resume \(path), or choose another --out"
             )
         }
+        try refuseExistingRun()
         // The trainer first: a configuration that cannot train leaves no run directory behind.
         let trainer = try Trainer(configuration: configuration, dataset: dataset, group: group)
         do {
-            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(at: directory.url, withIntermediateDirectories: true)
         } catch {
-            throw TrainingError.runDirectory(path: directory, problem: FileProblem.describe(error, writing: directory))
+            throw TrainingError.runDirectory(path: path, problem: FileProblem.describe(error, writing: path))
         }
-        let lock = try RunDirectoryLock(directory: directory)
+        let lock = try RunDirectoryLock(directory)
         // Checked again under the lock: another process may have started here meanwhile.
-        if FileManager.default.fileExists(atPath: checkpoint) {
-            throw TrainingError.runDirectory(
-                path: directory,
-                problem:
-                    "already holds a run (checkpoint.safetensors); continue it with --resume \(directory), or choose another --out"
-            )
-        }
+        try refuseExistingRun()
         let removed = lock.removeStaleTemporaryFiles()
         do {
-            let encoder = JSONEncoder.prettySorted
-            try encoder.encode(configuration).write(to: url.appendingPathComponent("config.json"), options: .atomic)
-            try Data().write(to: url.appendingPathComponent("log.jsonl"))
+            try writeConfiguration(configuration, in: directory)
+            try Data().write(to: URL(fileURLWithPath: directory.logPath))
         } catch {
-            throw TrainingError.runDirectory(
-                path: directory, problem: FileProblem.describe(error, writing: directory))
+            throw TrainingError.runDirectory(path: path, problem: FileProblem.describe(error, writing: path))
         }
-        let run = TrainingRun(directory: url, trainer: trainer, elapsedBefore: 0, lock: lock)
+        let run = TrainingRun(directory: directory, trainer: trainer, elapsedBefore: 0, lock: lock)
         try run.rewriteLog([])
         run.notes += removed
         return run
     }
 
-    /// The configuration of the run in `directory` (to load its datasets before `resume`).
-    public static func savedConfiguration(in directory: String) throws -> TrainingConfiguration {
-        let checkpoint = URL(fileURLWithPath: directory).appendingPathComponent("checkpoint.safetensors").path
-        guard FileManager.default.fileExists(atPath: checkpoint) else {
+    /// `config.json`, pretty-printed with sorted keys for a person to read.
+    private static func writeConfiguration(_ configuration: TrainingConfiguration, in directory: RunDirectory) throws {
+        try JSONEncoder.prettySorted.encode(configuration).write(
+            to: URL(fileURLWithPath: directory.configurationPath), options: .atomic)
+    }
+
+    /// The checkpoint of the run in `directory`, read and verified, and checked against the
+    /// run's `config.json`: what `resume` continues from (read it first to load the run's data).
+    ///
+    /// `config.json` is a readable copy of the checkpoint's configuration. If it says
+    /// otherwise (it was edited, or belongs to another run), this throws, naming every field
+    /// that differs and both values; if it is missing, it is not needed.
+    ///
+    /// - Throws: `TrainingError.runDirectory` when the directory holds no checkpoint, the
+    ///   checkpoint cannot be used, or `config.json` disagrees with it.
+    public static func savedCheckpoint(in path: String) throws -> RunCheckpoint {
+        let directory = RunDirectory(path)
+        guard directory.holdsCheckpoint else {
             throw TrainingError.runDirectory(
-                path: directory,
-                problem: "holds no checkpoint.safetensors to resume; start a run there with --out instead")
+                path: path, problem: "holds no checkpoint.safetensors to resume; start a run there with --out instead")
         }
-        return try TrainingConfiguration.read(
-            URL(fileURLWithPath: directory).appendingPathComponent("config.json").path)
+        let saved: RunCheckpoint
+        do {
+            saved = try RunCheckpoint.read(directory.checkpointPath)
+        } catch let error as CheckpointError {
+            throw TrainingError.runDirectory(path: path, problem: "its checkpoint cannot be used: \(error.problem)")
+        }
+        guard FileManager.default.fileExists(atPath: directory.configurationPath) else { return saved }
+        let copy = try TrainingConfiguration.read(directory.configurationPath)
+        let differing = copy.fieldsChanged(from: saved.configuration)
+        if !differing.isEmpty {
+            let fields = differing.map {
+                "\($0.name) is \(copy.text(of: $0)) there but \(saved.configuration.text(of: $0)) in the checkpoint"
+            }
+            throw TrainingError.runDirectory(
+                path: directory.configurationPath,
+                problem:
+                    "disagrees with the run's checkpoint, which records how the run trains: \(fields.joined(separator: "; ")). config.json was edited or comes from another run; restore it, or delete it (resume writes it again from the checkpoint). To change a field that may change on resume, pass its flag with --resume"
+            )
+        }
+        return saved
     }
 
     /// Resumes the run in `directory` from its checkpoint, with the run's own configuration
@@ -172,36 +188,34 @@ public final class TrainingRun {
         }
     }
 
-    /// Resumes the run in `directory` from its checkpoint. `adjust` may change the fields
-    /// that `ConfigurationField.changeableOnResume` allows; each change is written to
-    /// `config.json`, to the next log line (`changes`) and to `notes`.
+    /// Resumes the run in `directory` from its checkpoint (`savedCheckpoint(in:)`). `adjust`
+    /// may change the fields that `ConfigurationField.changeableOnResume` allows; each change
+    /// is written to the checkpoint and `config.json` at once, to the next log line
+    /// (`changes`) and to `notes`.
     public static func resume(
-        directory: String, dataset: D4RLDataset, group: any ProcessGroup = SingleProcess(),
+        directory path: String, dataset: D4RLDataset, group: any ProcessGroup = SingleProcess(),
         adjust: (inout TrainingConfiguration) throws -> Void
     ) throws -> TrainingRun {
-        let url = URL(fileURLWithPath: directory)
-        let checkpointPath = url.appendingPathComponent("checkpoint.safetensors").path
-        _ = try savedConfiguration(in: directory)
+        let directory = RunDirectory(path)
+        // Nothing to resume: refused (by savedCheckpoint) before a lock file is created.
+        if !directory.holdsCheckpoint { _ = try savedCheckpoint(in: path) }
         // Every process reads the same checkpoint; only rank 0 locks and rewrites the directory.
-        let lock = group.isLeader ? try RunDirectoryLock(directory: directory) : nil
+        let lock = group.isLeader ? try RunDirectoryLock(directory) : nil
         let removed = lock?.removeStaleTemporaryFiles() ?? []
-        let checkpoint: Checkpoint
-        do {
-            checkpoint = try Checkpoint.read(checkpointPath)
-        } catch let error as CheckpointError {
-            throw TrainingError.runDirectory(
-                path: directory, problem: "its checkpoint cannot be used: \(error.problem)")
-        }
+        let saved = try savedCheckpoint(in: path)
         let trainer = try Trainer(
-            resuming: checkpoint, dataset: dataset, source: checkpointPath, group: group, adjust: adjust)
+            resuming: saved, dataset: dataset, source: directory.checkpointPath, group: group, adjust: adjust)
         // Keep the log consistent with the checkpoint: drop lines from steps after it.
-        let lines = readLog(url.appendingPathComponent("log.jsonl").path).filter { $0.step <= trainer.step }
+        let lines = readLog(directory.logPath).filter { $0.step <= trainer.step }
         let run = TrainingRun(
-            directory: url, trainer: trainer, elapsedBefore: lines.last?.elapsedSeconds ?? 0, lock: lock)
+            directory: directory, trainer: trainer, elapsedBefore: lines.last?.elapsedSeconds ?? 0, lock: lock)
+        // The checkpoint stays the record: what changed is saved in it before anything else
+        // (every rank takes part, as in any checkpoint), then in config.json.
+        if !trainer.changesOnResume.isEmpty { try run.saveCheckpoint() }
         guard group.isLeader else { return run }
-        run.notes = checkpoint.notes + removed
+        run.notes = saved.checkpoint.notes + removed
         // The event file's first record keeps the run's start time; without one, count back.
-        if let data = FileManager.default.contents(atPath: run.eventsPath),
+        if let data = FileManager.default.contents(atPath: directory.eventsPath),
             let first = try? TensorBoardEvents.parse(data).first
         {
             run.startTime = first.wallTime
@@ -209,14 +223,16 @@ public final class TrainingRun {
             run.startTime -= run.elapsedBefore
         }
         try run.rewriteLog(lines)
-        if !trainer.changesOnResume.isEmpty {
+        if !trainer.changesOnResume.isEmpty || !FileManager.default.fileExists(atPath: directory.configurationPath) {
             do {
-                try JSONEncoder.prettySorted.encode(trainer.configuration).write(
-                    to: URL(fileURLWithPath: run.configurationPath), options: .atomic)
+                try writeConfiguration(trainer.configuration, in: directory)
             } catch {
                 throw TrainingError.runDirectory(
-                    path: run.configurationPath, problem: FileProblem.describe(error, writing: run.configurationPath))
+                    path: directory.configurationPath,
+                    problem: FileProblem.describe(error, writing: directory.configurationPath))
             }
+        }
+        if !trainer.changesOnResume.isEmpty {
             run.pendingChanges = trainer.changesOnResume.map { "at step \(trainer.step): \($0)" }
             run.notes += trainer.changesOnResume.map { "changed on resume: \($0)" }
             if trainer.changesOnResume.contains(where: { $0.hasPrefix("threads ") }) {
@@ -249,6 +265,8 @@ public final class TrainingRun {
     }
 
     func rewriteLog(_ lines: [LogLine]) throws {
+        let logPath = directory.logPath
+        let eventsPath = directory.eventsPath
         let encoder = JSONEncoder.sorted
         var data = Data()
         for line in lines {
@@ -271,8 +289,8 @@ public final class TrainingRun {
     private func append(_ line: LogLine) throws {
         var data = try JSONEncoder.sorted.encode(line)
         data.append(0x0A)
-        try append(data, to: logPath)
-        try append(TensorBoardEvents.record(for: line, startTime: startTime), to: eventsPath)
+        try append(data, to: directory.logPath)
+        try append(TensorBoardEvents.record(for: line, startTime: startTime), to: directory.eventsPath)
     }
 
     /// Appends `data` to the file at `path`, naming the file in any failure.
@@ -307,7 +325,7 @@ public final class TrainingRun {
             streams = ranks.dropoutGenerators
         }
         guard trainer.group.isLeader else { return }
-        try trainer.checkpoint(rankDropoutGenerators: streams).write(to: checkpointPath)
+        try trainer.checkpoint(rankDropoutGenerators: streams).write(to: directory.checkpointPath)
     }
 
     /// Trains until `trainer.configuration.steps` steps, logging and checkpointing as
@@ -324,7 +342,7 @@ public final class TrainingRun {
         onStep: (StepRecord, Double) -> Void = { _, _ in }, evaluate: ((Trainer) throws -> Double)? = nil
     ) throws -> [StepRecord] {
         let isLeader = trainer.group.isLeader
-        if lock == nil, isLeader { lock = try RunDirectoryLock(directory: directory.path) }
+        if lock == nil, isLeader { lock = try RunDirectoryLock(directory) }
         defer { lock = nil }  // the directory is free for the next process once training stops
         let configuration = trainer.configuration
         let clock = ContinuousClock()
@@ -342,7 +360,7 @@ public final class TrainingRun {
             do {
                 record = try trainer.trainStep()
             } catch TrainingError.nonFinite(let step, let what, _) {
-                let last = FileManager.default.fileExists(atPath: checkpointPath) ? checkpointPath : nil
+                let last = directory.holdsCheckpoint ? directory.checkpointPath : nil
                 throw TrainingError.nonFinite(step: step, what: what, lastCheckpoint: last)
             }
             records.append(record)
@@ -379,25 +397,24 @@ public final class TrainingRun {
 /// releases it when the process ends, however it ends, so a killed run never leaves the
 /// directory locked.
 final class RunDirectoryLock {
-    let directory: String
+    let directory: RunDirectory
     private let descriptor: Int32
 
     /// Takes the lock.
     ///
     /// - Throws: `TrainingError.runDirectory` at once (no waiting) when another process holds it.
-    init(directory: String) throws {
+    init(_ directory: RunDirectory) throws {
         self.directory = directory
-        let path = URL(fileURLWithPath: directory).appendingPathComponent(".lock").path
-        descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        descriptor = open(directory.lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else {
             throw TrainingError.runDirectory(
-                path: directory,
+                path: directory.path,
                 problem: "cannot create its lock file (\(String(cString: strerror(errno)))); check that it is writable")
         }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             close(descriptor)
             throw TrainingError.runDirectory(
-                path: directory,
+                path: directory.path,
                 problem:
                     "is in use: another d4rl-run process is training in it. Wait for it to finish (then --resume), or choose another --out"
             )
@@ -416,9 +433,7 @@ final class RunDirectoryLock {
     /// Deletes the temporary checkpoints (`checkpoint.safetensors.tmp-PID`) that a killed run
     /// left behind; under the lock no live process can be writing one. Returns a note per file.
     func removeStaleTemporaryFiles() -> [String] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        return names.filter { $0.hasPrefix("checkpoint.safetensors.tmp-") }.sorted().compactMap { name in
-            let path = URL(fileURLWithPath: directory).appendingPathComponent(name).path
+        directory.partialCheckpoints().compactMap { path in
             guard unlink(path) == 0 else { return nil }
             return "removed \(path), a partial checkpoint left by a run that was killed while writing"
         }

@@ -22,10 +22,8 @@ struct D4RLRun: ParsableCommand {
         ]
     )
 
-    /// Runs the command, and maps every user-facing error to a message and an exit code in
-    /// this one place: bad data, configurations or checkpoints exit 65 (EX_DATAERR), a failed
-    /// read or write 74 (EX_IOERR), a diverged training run 70 (EX_SOFTWARE), usage errors 64
-    /// (swift-argument-parser's). No error reaches the user as a raw system code or exit 1.
+    /// Runs the command, and maps every error to a message and an exit status in this one
+    /// place (`status(for:)`). No error reaches the user as a raw system code or exit 1.
     static func main() {
         var command: any ParsableCommand
         do {
@@ -37,36 +35,60 @@ struct D4RLRun: ParsableCommand {
             try command.run()
         } catch {
             // swift-argument-parser's own errors (help, usage, validation) keep its handling.
-            guard let (code, message) = report(for: error) else { exit(withError: error) }
+            guard let (code, message) = status(for: error) else { exit(withError: error) }
             // Under mpirun one failing process must stop them all: the others would wait for it
             // in their next collective for ever. The message names the rank that failed.
             if MPIProcessGroup.isLaunchedByMPI, let group = try? MPIProcessGroup.launched(), group.size > 1 {
-                group.abort("error: rank \(group.rank) of \(group.size): \(message)", code: code)
+                FileHandle.standardError.write(Data("error: rank \(group.rank) of \(group.size): \(message)\n".utf8))
+                group.abort(code: code)
+            } else {
+                FileHandle.standardError.write(Data("error: \(message)\n".utf8))
             }
-            FileHandle.standardError.write(Data("error: \(message)\n".utf8))
             Foundation.exit(code)
         }
     }
 
-    /// The exit code and message of an error a command threw; nil for swift-argument-parser's.
-    static func report(for error: any Error) -> (Int32, String)? {
+    /// The exit statuses `d4rl-run` uses (sysexits.h); the README lists them.
+    enum ExitStatus {
+        /// A flag or argument is wrong.
+        static let usage: Int32 = 64
+        /// Input is unusable: a data file, configuration, checkpoint or run directory.
+        static let data: Int32 = 65
+        /// The work itself failed: training diverged, the processes of a job disagree or lost
+        /// each other, or an error this table does not know (a bug: please report it).
+        static let software: Int32 = 70
+        /// Reading or writing failed (missing folder, full or read-only disk).
+        static let io: Int32 = 74
+    }
+
+    /// The exit status and message of an error a command threw; nil for
+    /// swift-argument-parser's own errors and explicit `ExitCode`s, which it handles.
+    static func status(for error: any Error) -> (Int32, String)? {
         switch error {
         case let error as TrainingError:
             switch error {
-            case .nonFinite, .ranksDiverged: return (70, "\(error)")  // EX_SOFTWARE: the run itself failed
-            default: break
+            case .nonFinite, .ranksDiverged: return (ExitStatus.software, "\(error)")  // the run itself failed
+            case .badConfiguration, .mismatch, .runDirectory: return (ExitStatus.data, "\(error)")
             }
-            return (65, "\(error)")
         case let error as D4RLError:
-            return (error.kind == .writeFailed ? 74 : 65, "\(error)")
-        case is HDF5Error, is CheckpointError, is EnvironmentError, is EvaluationError, is PolicyError:
-            return (65, "\(error)")  // EX_DATAERR: bad input
+            return (error.kind == .writeFailed ? ExitStatus.io : ExitStatus.data, "\(error)")
+        case is HDF5Error, is CheckpointError, is SafetensorsError, is EnvironmentError, is EvaluationError,
+            is PolicyError, is TensorBoardEvents.FormatError:
+            return (ExitStatus.data, "\(error)")  // bad input
+        case is MPIProcessGroup.MPIError:
+            return (ExitStatus.software, "\(error)")  // the job's processes lost each other
+        case is ExitCode, is CleanExit, is ValidationError:
+            return nil
         case is CocoaError, is POSIXError:
-            return (74, "input or output failed: \(FileProblem.reason(error))")  // EX_IOERR
+            return (ExitStatus.io, "input or output failed: \(FileProblem.reason(error))")
         default:
             let domain = (error as NSError).domain
-            guard domain == NSCocoaErrorDomain || domain == NSPOSIXErrorDomain else { return nil }
-            return (74, "input or output failed: \(FileProblem.reason(error))")
+            if domain == NSCocoaErrorDomain || domain == NSPOSIXErrorDomain {
+                return (ExitStatus.io, "input or output failed: \(FileProblem.reason(error))")
+            }
+            // swift-argument-parser's internal parsing errors exit with its usage status.
+            if exitCode(for: error) != .failure { return nil }
+            return (ExitStatus.software, "internal error (please report it, with the command that caused it): \(error)")
         }
     }
 }

@@ -25,14 +25,13 @@ struct PlotCommand: ParsableCommand {
 
     func run() throws {
         var series: [LearningCurvePlot.Series] = []
-        for run in runs {
-            let log = URL(fileURLWithPath: run).appendingPathComponent("log.jsonl").path
-            guard FileManager.default.fileExists(atPath: log) else {
+        for run in runs.map(RunDirectory.init) {
+            guard FileManager.default.fileExists(atPath: run.logPath) else {
                 throw ValidationError("\(run) has no log.jsonl; is it a run directory written by `d4rl-run train`?")
             }
-            let lines = TrainingRun.readLog(log)
-            guard !lines.isEmpty else { throw ValidationError("\(log) holds no log lines yet") }
-            series.append(LearningCurvePlot.Series(name: URL(fileURLWithPath: run).lastPathComponent, lines: lines))
+            let lines = TrainingRun.readLog(run.logPath)
+            guard !lines.isEmpty else { throw ValidationError("\(run.logPath) holds no log lines yet") }
+            series.append(LearningCurvePlot.Series(name: run.name, lines: lines))
         }
         let svg = LearningCurvePlot(series: series, title: title).svg()
         do {

@@ -100,7 +100,7 @@ struct SweepRunCommand: ParsableCommand {
                 try train(run, of: sweep, label: label)
             } catch {
                 // One failed run does not stop the others; the exit status reports it.
-                let message = D4RLRun.report(for: error)?.1 ?? "\(error)"
+                let message = D4RLRun.status(for: error)?.1 ?? "\(error)"
                 FileHandle.standardError.write(Data("\(label): failed: \(message)\n".utf8))
                 failures.append(run.name)
             }
@@ -115,13 +115,15 @@ struct SweepRunCommand: ParsableCommand {
     /// Trains (or resumes) one run to its last step, then evaluates it. A run whose checkpoint
     /// is at its last step already (stopped during its final evaluation) is only evaluated.
     private func train(_ run: Sweep.Run, of sweep: Sweep, label: String) throws {
-        let path = sweep.path(of: run)
-        let checkpointPath = URL(fileURLWithPath: path).appendingPathComponent("checkpoint.safetensors").path
-        let configuration = try sweep.configuration(of: run)
+        let runDirectory = sweep.directory(of: run)
+        let path = runDirectory.path
+        let checkpointPath = runDirectory.checkpointPath
         let clock = ContinuousClock()
         let started = clock.now
-        var saved = FileManager.default.fileExists(atPath: checkpointPath) ? try Checkpoint.read(checkpointPath) : nil
-        if let trained = saved, (trained.optimizer?.step ?? 0) >= configuration.steps {
+        // A started run's checkpoint is its record (and config.json must agree with it).
+        var saved = runDirectory.holdsCheckpoint ? try TrainingRun.savedCheckpoint(in: path) : nil
+        let configuration = try saved?.configuration ?? sweep.configuration(of: run)
+        if let trained = saved, trained.state.step >= configuration.steps {
             print("\(label): trained to step \(configuration.steps), evaluating")
         } else {
             try FileProbe.check(configuration.datasets)
@@ -135,15 +137,16 @@ struct SweepRunCommand: ParsableCommand {
                 training = try TrainingRun.start(configuration: configuration, dataset: data, directory: path)
                 print("\(label): training \(configuration.steps) steps")
             }
-            let evaluator = try RunEvaluations.periodic(for: training.trainer, source: "\(path)/config.json")
+            let evaluator = try RunEvaluations.periodic(for: training.trainer, source: runDirectory.configurationPath)
             _ = try training.run(evaluate: evaluator)
-            saved = try Checkpoint.read(checkpointPath)
+            saved = try RunCheckpoint.read(checkpointPath)
         }
         guard let saved else { return }  // training always leaves a checkpoint
         let evaluation = try RunEvaluations.final(
-            checkpoint: saved, source: checkpointPath, episodes: episodes ?? sweep.episodes, threads: configuration.threads)
+            checkpoint: saved.checkpoint, source: checkpointPath, episodes: episodes ?? sweep.episodes,
+            threads: configuration.threads)
         let encoded = try JSONEncoder.prettySorted.encode(evaluation)
-        let evaluationPath = URL(fileURLWithPath: path).appendingPathComponent(Sweep.evaluationFile).path
+        let evaluationPath = runDirectory.evaluationPath
         do {
             try encoded.write(to: URL(fileURLWithPath: evaluationPath), options: .atomic)
         } catch {
@@ -179,9 +182,7 @@ struct SweepStatusCommand: ParsableCommand {
             case .done:
                 state = "done"
                 step = steps
-                if let evaluation = try? RunEvaluation.read(
-                    URL(fileURLWithPath: sweep.path(of: run)).appendingPathComponent(Sweep.evaluationFile).path)
-                {
+                if let evaluation = try? RunEvaluation.read(sweep.directory(of: run).evaluationPath) {
                     score = evaluation.targets.compactMap { $0.normalizedMean.map { String(format: "%.1f", $0) } }.joined(
                         separator: " / ")
                 }

@@ -160,7 +160,8 @@ struct TrainCommand: ParsableCommand {
         Self.reports = group.isLeader
         let run: TrainingRun
         if let resume {
-            let saved = try TrainingRun.savedConfiguration(in: resume)
+            // The checkpoint names the data the run trains on.
+            let saved = try TrainingRun.savedCheckpoint(in: resume).configuration
             try FileProbe.check(saved.datasets)
             let data = try D4RLDataset(
                 files: saved.datasets, options: D4RLLoadOptions(maxEpisodeSteps: saved.maxEpisodeSteps))
@@ -184,7 +185,7 @@ struct TrainCommand: ParsableCommand {
         let c = trainer.configuration
         for warning in trainer.warnings { note("warning: \(warning)") }
         for runNote in run.notes { note("note: \(runNote)") }
-        note("run \(run.directory.path): \(trainer.model.configuration.summary)")
+        note("run \(run.directory.url.path): \(trainer.model.configuration.summary)")
         note(
             "data \(c.datasets.joined(separator: " + ")): \(trainer.sampler.dataset.count) steps, \(trainer.sampler.dataset.trajectories.count) trajectories; environment \(trainer.environment ?? "unknown")"
         )
@@ -208,10 +209,10 @@ struct TrainCommand: ParsableCommand {
             }, evaluate: evaluator)
         if group.isLeader { progress.finish() }
         guard group.isLeader else { return }
-        let log = TrainingRun.readLog(run.logPath)
+        let log = TrainingRun.readLog(run.directory.logPath)
         let tail = records.suffix(min(100, records.count))
         let finalLoss = tail.isEmpty ? Float.nan : tail.map(\.loss).reduce(0, +) / Float(tail.count)
-        print("trained \(run.directory.path) to step \(trainer.step)")
+        print("trained \(run.directory.url.path) to step \(trainer.step)")
         print(String(format: "  final loss      %.5f (mean of the last %d steps)", finalLoss, tail.count))
         if let first = log.first { print(String(format: "  first log loss  %.5f (step %d)", first.loss, first.step)) }
         if let last = log.last {
@@ -226,7 +227,7 @@ struct TrainCommand: ParsableCommand {
                     format: "  normalized      %.1f (D4RL score ×100 at step %d, %d episodes)", score, scored.step,
                     c.evaluationEpisodes))
         }
-        print("  checkpoint      \(run.checkpointPath)")
+        print("  checkpoint      \(run.directory.checkpointPath)")
         if group.size > 1 {
             // Compared by every rank at the last checkpoint, which the last step always writes.
             let checksums = run.rankChecksums.map { String($0, radix: 16) }

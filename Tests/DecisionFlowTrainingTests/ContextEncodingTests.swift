@@ -106,7 +106,8 @@ import TestSupport
         #expect(try policy.action(for: [Float](repeating: 0.1, count: 11)).allSatisfy(\.isFinite))
 
         let dataset = try D4RLDataset(file: TrainingFixtures.bundledDataset)
-        let trainer = try Trainer(resuming: checkpoint, dataset: dataset, source: path) { $0.steps = 5 }
+        let saved = try RunCheckpoint(verifying: checkpoint, source: path)
+        let trainer = try Trainer(resuming: saved, dataset: dataset, source: path) { $0.steps = 5 }
         #expect(trainer.step == 3 && trainer.encoding == encoding)
         #expect(try trainer.trainStep().loss.isFinite && trainer.step == 4)
         // Written again, it holds the encoding once, under `policy`, and reads back equal.

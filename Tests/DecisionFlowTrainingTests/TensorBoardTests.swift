@@ -16,8 +16,8 @@ import TestSupport
     /// Asserts that the event file holds the version record, then one event per log line
     /// with that line's scalars.
     static func expectEventsMatchLog(_ run: TrainingRun) throws {
-        let events = try TensorBoardEvents.parse(try Data(contentsOf: URL(fileURLWithPath: run.eventsPath)))
-        let lines = TrainingRun.readLog(run.logPath)
+        let events = try TensorBoardEvents.parse(try Data(contentsOf: URL(fileURLWithPath: run.directory.eventsPath)))
+        let lines = TrainingRun.readLog(run.directory.logPath)
         #expect(events.first?.fileVersion == "brain.Event:2")
         #expect(events.count == lines.count + 1)
         for (event, line) in zip(events.dropFirst(), lines) {
@@ -42,23 +42,23 @@ import TestSupport
         let run = try TrainingRun.start(configuration: configuration, dataset: dataset, directory: directory)
         _ = try run.run(evaluate: { trainer in Double(trainer.step) / 4 })
         try Self.expectEventsMatchLog(run)
-        let scores = try TensorBoardEvents.parse(try Data(contentsOf: URL(fileURLWithPath: run.eventsPath)))
+        let scores = try TensorBoardEvents.parse(try Data(contentsOf: URL(fileURLWithPath: run.directory.eventsPath)))
             .flatMap(\.scalars).filter { $0.tag == "eval/normalized_score" }.map(\.value)
         #expect(scores == [2.5, 5])
-        let started = try TensorBoardEvents.parse(try Data(contentsOf: URL(fileURLWithPath: run.eventsPath)))[0].wallTime
+        let started = try TensorBoardEvents.parse(try Data(contentsOf: URL(fileURLWithPath: run.directory.eventsPath)))[0].wallTime
 
         // A line logged after the last checkpoint (as when a kill comes between the two) is
         // dropped on resume from both files, and the start time is kept.
         let strayLine = #"{"elapsed_seconds":99,"grad_norm":1,"learning_rate":0.001,"loss":0.5,"step":25,"steps_per_second":1}"#
-        try (String(contentsOfFile: run.logPath, encoding: .utf8) + strayLine + "\n").write(
-            toFile: run.logPath, atomically: true, encoding: .utf8)
+        try (String(contentsOfFile: run.directory.logPath, encoding: .utf8) + strayLine + "\n").write(
+            toFile: run.directory.logPath, atomically: true, encoding: .utf8)
         let resumed = try TrainingRun.resume(directory: directory, dataset: dataset, steps: 30)
-        let afterResume = try TensorBoardEvents.parse(try Data(contentsOf: URL(fileURLWithPath: resumed.eventsPath)))
+        let afterResume = try TensorBoardEvents.parse(try Data(contentsOf: URL(fileURLWithPath: resumed.directory.eventsPath)))
         #expect(afterResume.map(\.step).last == 20)
         #expect(afterResume[0].wallTime == started)
         _ = try resumed.run()
         try Self.expectEventsMatchLog(resumed)
-        #expect(TrainingRun.readLog(resumed.logPath).map(\.step) == [5, 10, 15, 20, 25, 30])
+        #expect(TrainingRun.readLog(resumed.directory.logPath).map(\.step) == [5, 10, 15, 20, 25, 30])
     }
 
     @Test func aDamagedRecordIsDetected() throws {

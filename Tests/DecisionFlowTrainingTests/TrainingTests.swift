@@ -167,9 +167,9 @@ enum TrainingFixtures {
         let first = records.prefix(50).map(\.loss).reduce(0, +) / 50
         let last = records.suffix(50).map(\.loss).reduce(0, +) / 50
         #expect(last <= 0.6 * first, "mean loss of the first 50 steps \(first), of the last 50 \(last)")
-        let log = TrainingRun.readLog(run.logPath)
+        let log = TrainingRun.readLog(run.directory.logPath)
         #expect(log.map(\.step) == [25, 50, 75, 100, 125, 150, 175, 200, 225, 250, 275, 300])
-        #expect(FileManager.default.fileExists(atPath: run.checkpointPath))
+        #expect(FileManager.default.fileExists(atPath: run.directory.checkpointPath))
     }
 
     /// A run stopped at step 150 and resumed to 300 gives the same losses, bit for bit, as one
@@ -193,7 +193,7 @@ enum TrainingFixtures {
         #expect(combined.map(\.loss.bitPattern) == straight.map(\.loss.bitPattern))
         #expect(combined.map(\.gradientNorm.bitPattern) == straight.map(\.gradientNorm.bitPattern))
         // The resumed run's log continues where the first left off.
-        #expect(TrainingRun.readLog(resumed.logPath).map(\.step).last == 300)
+        #expect(TrainingRun.readLog(resumed.directory.logPath).map(\.step).last == 300)
     }
 
     @Test func aNaNStopsTheRunAndKeepsTheLastCheckpoint() throws {
@@ -202,11 +202,12 @@ enum TrainingFixtures {
         var configuration = TrainingFixtures.smallConfiguration(datasets: [TrainingFixtures.bundledDataset], steps: 100)
         let run = try TrainingRun.start(configuration: configuration, dataset: dataset, directory: scratch.path("run"))
         try run.run()
-        let good = try Data(contentsOf: URL(fileURLWithPath: run.checkpointPath))
 
         // Train further with a poisoned weight: the next loss is NaN.
         configuration.steps = 200
         let resumed = try TrainingRun.resume(directory: scratch.path("run"), dataset: dataset, steps: 200)
+        // The last good checkpoint (rewritten by the resume, which records the new step count).
+        let good = try Data(contentsOf: URL(fileURLWithPath: run.directory.checkpointPath))
         let poisoned = try #require(resumed.trainer.model.layout.entry(named: "embed_state.weight")).offset
         resumed.trainer.model.withParameters { $0[poisoned] = .nan }
         do {
@@ -218,11 +219,11 @@ enum TrainingFixtures {
                 return
             }
             #expect(step == 101)
-            #expect(checkpoint == run.checkpointPath)
+            #expect(checkpoint == run.directory.checkpointPath)
             #expect(error.description.contains("intact"))
         }
-        #expect(try Data(contentsOf: URL(fileURLWithPath: run.checkpointPath)) == good)
-        #expect(try Checkpoint.read(run.checkpointPath).parameters.allSatisfy(\.isFinite))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: run.directory.checkpointPath)) == good)
+        #expect(try Checkpoint.read(run.directory.checkpointPath).parameters.allSatisfy(\.isFinite))
     }
 
     @Test func startingOverAnExistingRunIsRefused() throws {

@@ -7,11 +7,14 @@ import Foundation
 /// Writes files so that a crash or kill at any moment leaves either the old file or the new
 /// one under the final name, never a partial file.
 enum AtomicFile {
+    /// The temporary file beside `path` that process `process` writes before renaming it.
+    static func temporaryPath(for path: String, process: String) -> String { "\(path).tmp-\(process)" }
+
     /// Writes `data` to a temporary file beside `path`, flushes it to disk, then renames it
     /// over `path` (rename is atomic within a file system) and flushes the directory.
     static func write(_ data: Data, to path: String) throws {
         let directory = (path as NSString).deletingLastPathComponent
-        let temporary = "\(path).tmp-\(getpid())"
+        let temporary = temporaryPath(for: path, process: "\(getpid())")
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard descriptor >= 0 else {
             throw CheckpointError(

@@ -55,6 +55,12 @@ public struct Checkpoint: Sendable {
         self.metadata = metadata
     }
 
+    /// The file beside `path` that `write(to:)` fills before renaming it over `path`, in
+    /// process `process` (its pid): a killed write leaves it behind.
+    public static func temporaryPath(for path: String, process: String) -> String {
+        AtomicFile.temporaryPath(for: path, process: process)
+    }
+
     /// Writes the checkpoint atomically: `path` holds either the previous file or this one.
     public func write(to path: String) throws {
         let layout = ParameterLayout(configuration: configuration)
@@ -163,11 +169,23 @@ public struct Checkpoint: Sendable {
         func gather(_ prefix: String) throws -> [Float] {
             var values = [Float](repeating: 0, count: layout.count)
             for entry in layout.entries {
-                guard let tensor = contents.tensors[prefix + entry.name], tensor.shape == entry.shape else {
+                guard let tensor = contents.tensors[prefix + entry.name] else {
+                    throw CheckpointError(
+                        file: path,
+                        problem: "has no tensor '\(prefix + entry.name)', which its configuration needs; the file is corrupt")
+                }
+                guard tensor.shape == entry.shape else {
                     throw CheckpointError(
                         file: path,
                         problem:
-                            "tensor '\(prefix + entry.name)' is missing or has the wrong shape for its configuration; the file is corrupt"
+                            "tensor '\(prefix + entry.name)' has shape \(tensor.shape), but its configuration needs \(entry.shape); the file is corrupt"
+                    )
+                }
+                guard tensor.dtype == .float32 else {
+                    throw CheckpointError(
+                        file: path,
+                        problem:
+                            "tensor '\(prefix + entry.name)' is stored as \(tensor.dtype.rawValue), but a checkpoint holds F32 tensors; the file is corrupt or was edited (to load weights of another type, use `d4rl-run import`)"
                     )
                 }
                 try tensor.requireFinite(name: prefix + entry.name, file: path)

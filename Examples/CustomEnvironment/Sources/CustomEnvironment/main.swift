@@ -138,9 +138,9 @@ let records = try run.run()
 print("trained 50 steps: loss \(String(format: "%.4f", records.first?.loss ?? .nan)) -> \(String(format: "%.4f", records.last?.loss ?? .nan))")
 
 // 4. Evaluate the policy in 10 fresh episodes, aiming at the best recorded return.
-let checkpoint = try Checkpoint.read(run.checkpointPath)
-let encoding = try checkpoint.contextEncoding(source: run.checkpointPath)
-let model = try DecisionTransformer(checkpoint: checkpoint, batchCapacity: 10, threads: 2, source: run.checkpointPath)
+let checkpoint = try Checkpoint.read(run.directory.checkpointPath)
+let encoding = try checkpoint.contextEncoding(source: run.directory.checkpointPath)
+let model = try DecisionTransformer(checkpoint: checkpoint, batchCapacity: 10, threads: 2, source: run.directory.checkpointPath)
 let environments: [any Environment] = (0..<10).map { _ in PointMass() }
 let episodes = try RolloutEvaluation.run(model: model, encoding: encoding, environments: environments, target: best, seed: 1000)
 let policyReturn = episodes.map(\.episodeReturn).reduce(0, +) / Double(episodes.count)

@@ -1,0 +1,100 @@
+import Foundation
+import Testing
+
+@testable import DecisionFlow
+@testable import DecisionFlowEvaluation
+@testable import DecisionFlowMPI
+@testable import DecisionFlowTraining
+@testable import RLData
+@testable import RLEnvironments
+@testable import d4rl_run
+
+/// Every error type that can reach `d4rl-run` exits with the status the README documents
+/// (64 usage, 65 bad input, 70 the work failed, 74 reading or writing failed), never 1.
+@Suite struct ExitStatusTests {
+    /// One value of every error type the libraries define, and its documented status.
+    static let cases: [(error: any Error, status: Int32)] = [
+        (TrainingError.badConfiguration(file: "c.json", problem: "p"), 65),
+        (TrainingError.mismatch("m"), 65),
+        (TrainingError.runDirectory(path: "r", problem: "p"), 65),
+        (TrainingError.nonFinite(step: 3, what: "loss", lastCheckpoint: nil), 70),
+        (TrainingError.ranksDiverged(step: 3, rank: 1, checksums: ["a", "b"]), 70),
+        (D4RLError(.missingKey, file: "f", key: "k", problem: "p", remedy: "r"), 65),
+        (D4RLError(.writeFailed, file: "f", problem: "p", remedy: "r"), 74),
+        (HDF5Error(operation: "open", file: "f", objectPath: nil, stack: []), 65),
+        (CheckpointError(file: "f", problem: "p"), 65),
+        (SafetensorsError(file: "f", tensor: nil, problem: "p"), 65),
+        (EnvironmentError.needsReset(environment: "hopper"), 65),
+        (EvaluationError.encoding("p"), 65),
+        (PolicyError.notReset, 65),
+        (TensorBoardEvents.FormatError(description: "d"), 65),
+        (MPIProcessGroup.MPIError(call: "MPI_Allreduce", rank: 1, message: "m"), 70),
+        (CocoaError(.fileWriteOutOfSpace), 74),
+        (POSIXError(.EACCES), 74),
+    ]
+
+    @Test func everyErrorTypeHasItsDocumentedStatus() {
+        for (error, status) in Self.cases {
+            let mapped = D4RLRun.status(for: error)
+            #expect(mapped?.0 == status, "\(type(of: error)) \(error): \(String(describing: mapped))")
+            #expect(mapped?.1.isEmpty == false)
+        }
+    }
+
+    /// An error no table knows (a bug) exits 70 with a message asking for a report, not 1.
+    @Test func anUnknownErrorExitsWithTheSoftwareStatus() throws {
+        struct Unforeseen: Error {}
+        let (status, message) = try #require(D4RLRun.status(for: Unforeseen()))
+        #expect(status == 70 && message.contains("internal error"))
+    }
+
+    /// The list above is complete: every error type declared in Sources/ is in it, so a new
+    /// one cannot reach the tool unmapped without this test failing.
+    @Test func everyErrorTypeInTheSourcesIsListed() throws {
+        let sources = CLI.packageRoot.appendingPathComponent("Sources")
+        let files = try #require(FileManager.default.enumerator(atPath: sources.path)).compactMap { $0 as? String }
+            .filter { $0.hasSuffix(".swift") && !$0.hasPrefix("d4rl-run/") }
+        let declaration = try Regex(#"public (?:struct|enum|final class|class) (\w+)\s*:[^{]*\bError\b"#)
+        var declared: Set<String> = []
+        for file in files {
+            let text = try String(contentsOf: sources.appendingPathComponent(file), encoding: .utf8)
+            for match in text.matches(of: declaration) {
+                if let name = match.output[1].substring { declared.insert(String(name)) }
+            }
+        }
+        let listed = Set(Self.cases.map { String(describing: type(of: $0.error)) })
+        #expect(declared.count >= 10, "found \(declared.sorted())")
+        #expect(declared.subtracting(listed).isEmpty, "error types with no exit status listed here: \(declared.subtracting(listed).sorted())")
+    }
+
+    /// The statuses through the binary, for the kinds of failure a user meets.
+    @Test func commandsExitWithTheDocumentedStatuses() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cli-exit-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // 70: a learning rate so large that the loss overflows.
+        let diverged = try CLI.run(
+            ["train"] + TrainCommandTests.tiny + [
+                "--learning-rate", "1e38", "--steps", "50", "--out", directory.appendingPathComponent("d").path,
+            ])
+        #expect(diverged.status == 70 && diverged.error.contains("NaN or infinite"), "\(diverged.status) \(diverged.error)")
+        // 65: a file that is no checkpoint; a state dict that is no safetensors file.
+        let notes = directory.appendingPathComponent("notes.txt").path
+        try Data("hello".utf8).write(to: URL(fileURLWithPath: notes))
+        let checkpoint = try CLI.run(["evaluate", "--checkpoint", notes, "--episodes", "1"])
+        #expect(checkpoint.status == 65, "\(checkpoint.error)")
+        let stateDict = try CLI.run(
+            ["import", "--state-dict", notes, "--description", notes, "-o", directory.appendingPathComponent("x").path])
+        #expect(stateDict.status == 65, "\(stateDict.error)")
+        // 74: a write into a folder that does not exist.
+        let unwritable = try CLI.run([
+            "slice", "data/hopper-medium-replay-tail25k.hdf5", "-o", directory.appendingPathComponent("no/such/cut.hdf5").path,
+            "--max-steps", "3000",
+        ])
+        #expect(unwritable.status == 74, "\(unwritable.status) \(unwritable.error)")
+        // 64: a misspelt flag.
+        let usage = try CLI.run(["train", "--learning-rat", "1"])
+        #expect(usage.status == 64, "\(usage.error)")
+        for result in [diverged, checkpoint, stateDict, unwritable, usage] { #expect(result.status != 1) }
+    }
+}
