@@ -184,20 +184,22 @@ for i in "${selected[@]}"; do
     id=${ids[$i]} file=${files[$i]}
     log="$scratch/logs/$id.log"
     echo "== $id: ${descriptions[$i]}"
-    count=$(occurrences_of "$file" "${searches[$i]}")
+    count=$(occurrences_of "$scratch/src/$file" "${searches[$i]}")
     nth=${occurrences[$i]%/*} expected=${occurrences[$i]#*/}
     result= tests=
     if [ "$count" -ne "$expected" ]; then
         result=INVALID tests="its text appears $count times in $file, not $expected: update the mutant"
     else
-        cp -p "$file" "$scratch/src/$file"
+        # The copy taken at the start is what every mutant starts from (not the working tree,
+        # which may change while this runs).
+        cp -p "$scratch/src/$file" "$scratch/pristine"
         apply "$scratch/src/$file" "${searches[$i]}" "${replacements[$i]}" "$nth"
         started=$(date +%s)
         set +e
         (cd "$scratch/src" && DECISIONFLOW_SHARED="$shared" swift test -c release --disable-xctest) >"$log" 2>&1
         status=$?
         set -e
-        cp -p "$file" "$scratch/src/$file"  # restore before anything else can fail
+        cp -p "$scratch/pristine" "$scratch/src/$file"  # restore before anything else can fail
         seconds=$(($(date +%s) - started))
         if ! grep -q "Test run started" "$log"; then
             result=INVALID tests="does not compile (see logs/$id.log)"

@@ -12,7 +12,8 @@ public struct ConfigurationField {
     public let flag: String
     /// One line for `--help`.
     public let help: String
-    /// The default, as the README's table shows it.
+    /// The default, as the README's table shows it: the default configuration's value, or
+    /// for a field that is unset by default, what then applies.
     public let defaultText: String
     /// The full description, for the README's table.
     public let documentation: String
@@ -32,15 +33,20 @@ public struct ConfigurationField {
     /// Sets the field from a flag's values; returns what is wrong with them, if anything.
     let set: ([String], inout TrainingConfiguration) -> String?
 
+    /// A field at `keyPath`. Its default is `TrainingConfiguration()`'s value there; `absent`
+    /// says what applies when that value is unset (nil, or an empty list), and only then.
     init<Value: ConfigurationValue>(
         _ keyPath: WritableKeyPath<TrainingConfiguration, Value>, _ name: String, flag: String? = nil,
-        resumable: Bool = false, help: String, default defaultText: String, _ documentation: String
+        resumable: Bool = false, help: String, absent: String? = nil, _ documentation: String
     ) {
         self.name = name
         changeableOnResume = resumable
         self.flag = flag ?? Self.kebabCase(name)
         self.help = help
-        self.defaultText = defaultText
+        let value = TrainingConfiguration()[keyPath: keyPath]
+        precondition(
+            (value.tableText == nil) == (absent != nil), "\(name): say what applies exactly when the default is unset")
+        defaultText = value.tableText ?? absent ?? ""
         self.documentation = documentation
         valueHint = Value.valueHint
         expected = Value.expected
@@ -87,109 +93,104 @@ extension TrainingConfiguration {
         [
             // Data
             ConfigurationField(
-                \.datasets, "datasets", flag: "dataset", help: "D4RL files or Minari datasets, concatenated in order.",
-                default: "(required)",
+                \.data.datasets, "datasets", flag: "dataset", help: "D4RL files or Minari datasets, concatenated in order.",
+                absent: "(required)",
                 "D4RL-schema HDF5 files or Minari datasets (a dataset folder, or an id such as `mujoco/hopper/medium-v0` under `$MINARI_DATASETS_PATH`, default `~/.minari/datasets`), concatenated in order (for example a medium file then an expert file). Relative paths are resolved against the working directory."
             ),
             ConfigurationField(
-                \.environment, "environment",
+                \.data.environment, "environment",
                 help: "Environment for normalized scores: hopper, halfcheetah, walker2d, ant.",
-                default: "from the file's `metadata/behavior/env_id`",
+                absent: "from the file's `metadata/behavior/env_id`",
                 "`hopper`, `halfcheetah`, `walker2d` or `ant`: the environment whose D4RL reference scores normalize returns. A preset's environment must match the data's observation and action widths, or training refuses to start."
             ),
             ConfigurationField(
-                \.rewardScale, "rewardScale", help: "Returns-to-go are divided by this.", default: "1000",
+                \.data.rewardScale, "rewardScale", help: "Returns-to-go are divided by this.",
                 "Returns-to-go are divided by this before they enter the model (the reference's `scale`)."),
             ConfigurationField(
-                \.discount, "discount", help: "Discount of the returns-to-go.", default: "1",
+                \.data.discount, "discount", help: "Discount of the returns-to-go.",
                 "Discount of the returns-to-go; 1 is the reference's undiscounted return."),
             ConfigurationField(
-                \.sampling, "sampling", help: "How window starts are drawn.", default: "`uniform-start`",
+                \.data.sampling, "sampling", help: "How window starts are drawn.",
                 "How window starts are drawn: `uniform-start` makes every step of every trajectory equally likely (the reference's precomputed windows); `length-weighted` picks a trajectory in proportion to its length, then a start within it (the original Decision Transformer's procedure: the same distribution, another random stream)."
             ),
             ConfigurationField(
-                \.maxEpisodeSteps, "maxEpisodeSteps", help: "Episode limit for files without timeouts (D4RL v0).",
-                default: "1000",
+                \.data.maxEpisodeSteps, "maxEpisodeSteps", help: "Episode limit for files without timeouts (D4RL v0).",
                 "For files without `timeouts` (D4RL v0): an episode that never terminates ends after this many steps."),
             // Model
             ConfigurationField(
-                \.attention, "attention", help: "flow (Decision-Flowformer) or softmax (Decision Transformer).",
-                default: "`flow`",
+                \.model.attention, "attention", help: "flow (Decision-Flowformer) or softmax (Decision Transformer).",
                 "`flow`: causal Flow-Attention (Decision-Flowformer). `softmax`: GPT-2's causal softmax attention (Decision Transformer). Flow pads short windows on the right, softmax on the left, as their reference implementations do."
             ),
             ConfigurationField(
-                \.contextLength, "contextLength", help: "Context length K in timesteps.", default: "20",
+                \.model.contextLength, "contextLength", help: "Context length K in timesteps.",
                 "K, timesteps per window; the model sees 3K tokens. At most `maxEpisodeLength` (a window holds at most one episode); `train` warns when K exceeds every episode in the data, since the extra steps are only padding."
             ),
             ConfigurationField(
-                \.embeddingDimension, "embeddingDimension", help: "Embedding width.", default: "128",
+                \.model.embeddingDimension, "embeddingDimension", help: "Embedding width.",
                 "Width of every token."),
             ConfigurationField(
-                \.layerCount, "layerCount", help: "Transformer blocks.", default: "3", "Transformer blocks."),
+                \.model.layerCount, "layerCount", help: "Transformer blocks.", "Transformer blocks."),
             ConfigurationField(
-                \.headCount, "headCount", help: "Attention heads.", default: "1",
+                \.model.headCount, "headCount", help: "Attention heads.",
                 "Attention heads; must divide `embeddingDimension`."),
             ConfigurationField(
-                \.mlpDimension, "mlpDimension", help: "MLP width (default 4 × embedding width).",
-                default: "4 × `embeddingDimension`", "Width of each block's MLP."),
+                \.model.mlpDimension, "mlpDimension", help: "MLP width (default 4 × embedding width).",
+                absent: "4 × `embeddingDimension`", "Width of each block's MLP."),
             ConfigurationField(
-                \.activation, "activation", help: "MLP activation.", default: "`relu`",
+                \.model.activation, "activation", help: "MLP activation.",
                 "The MLP's non-linearity: `relu` (the reference's) or `gelu` (GPT-2's tanh approximation)."),
             ConfigurationField(
-                \.dropout, "dropout", help: "Dropout probability.", default: "0.1",
+                \.model.dropout, "dropout", help: "Dropout probability.",
                 "Dropout after the embeddings, after each attention output projection and after each MLP."),
             ConfigurationField(
-                \.maxEpisodeLength, "maxEpisodeLength", help: "Timestep embedding rows (episode length limit).",
-                default: "1000", "Rows of the timestep embedding; timesteps past it are clamped to the last row."),
+                \.model.maxEpisodeLength, "maxEpisodeLength", help: "Timestep embedding rows (episode length limit).", "Rows of the timestep embedding; timesteps past it are clamped to the last row."),
             // Optimization
             ConfigurationField(
-                \.batchSize, "batchSize", help: "Sequences per batch.", default: "64", "Windows per step."),
+                \.optimization.batchSize, "batchSize", help: "Sequences per batch.", "Windows per step."),
             ConfigurationField(
-                \.learningRate, "learningRate", resumable: true, help: "Peak learning rate.", default: "1e-4",
+                \.optimization.learningRate, "learningRate", resumable: true, help: "Peak learning rate.",
                 "AdamW's peak learning rate."),
             ConfigurationField(
-                \.weightDecay, "weightDecay", help: "AdamW weight decay.", default: "1e-4",
+                \.optimization.weightDecay, "weightDecay", help: "AdamW weight decay.",
                 "AdamW's decoupled weight decay, applied to every trained tensor (as the reference does)."),
             ConfigurationField(
-                \.warmupSteps, "warmupSteps", resumable: true, help: "Linear warmup steps.", default: "10000",
+                \.optimization.warmupSteps, "warmupSteps", resumable: true, help: "Linear warmup steps.",
                 "The learning rate rises linearly to its peak over these steps, then stays."),
             ConfigurationField(
-                \.gradientClip, "gradientClip", resumable: true, help: "Global gradient-norm clip.", default: "0.25",
+                \.optimization.gradientClip, "gradientClip", resumable: true, help: "Global gradient-norm clip.",
                 "Gradients are scaled so their global L2 norm is at most this."),
             ConfigurationField(
-                \.steps, "steps", resumable: true, help: "Total training steps.", default: "100000",
+                \.optimization.steps, "steps", resumable: true, help: "Total training steps.",
                 "Total training steps (the reference: 10 iterations of 10k)."),
             // Bookkeeping
             ConfigurationField(
-                \.seed, "seed", help: "Random seed (weights, windows, dropout).", default: "1",
+                \.bookkeeping.seed, "seed", help: "Random seed (weights, windows, dropout).",
                 "Seeds the weights, the window sampler and dropout. With the same seed and `threads`, a run repeats bit for bit."
             ),
             ConfigurationField(
-                \.threads, "threads", resumable: true,
+                \.bookkeeping.threads, "threads", resumable: true,
                 help: "Worker threads; a run repeats bit for bit for a given seed and thread count.",
-                default: "2",
                 "Worker threads. Results depend on it (products are split differently), so keep it fixed to reproduce a run."
             ),
             ConfigurationField(
-                \.checkpointEvery, "checkpointEvery", resumable: true, help: "Checkpoint every this many steps.", default: "1000",
+                \.bookkeeping.checkpointEvery, "checkpointEvery", resumable: true, help: "Checkpoint every this many steps.",
                 "`checkpoint.safetensors` is replaced (atomically) every this many steps and at the end."),
             ConfigurationField(
-                \.logEvery, "logEvery", resumable: true, help: "Log every this many steps.", default: "100",
+                \.bookkeeping.logEvery, "logEvery", resumable: true, help: "Log every this many steps.",
                 "A `log.jsonl` line every this many steps: mean loss since the previous line, learning rate, gradient norm, elapsed seconds, steps per second."
             ),
             // Evaluation during training
             ConfigurationField(
-                \.evaluateEvery, "evaluateEvery", resumable: true,
-                help: "Roll the policy out every this many steps and at the end (0: never).", default: "0",
+                \.evaluation.evaluateEvery, "evaluateEvery", resumable: true,
+                help: "Roll the policy out every this many steps and at the end (0: never).",
                 "Roll the policy out in the environment every this many steps and at the end, and log its D4RL normalized score (`normalized_score` in `log.jsonl`; `plot` draws it). 0 turns it off. Needs an environment with D4RL scores."
             ),
             ConfigurationField(
-                \.evaluationEpisodes, "evaluationEpisodes", resumable: true, help: "Episodes per evaluation during training.",
-                default: "10", "Episodes per evaluation during training (seeds 0 to n − 1)."),
+                \.evaluation.evaluationEpisodes, "evaluationEpisodes", resumable: true, help: "Episodes per evaluation during training.", "Episodes per evaluation during training (seeds 0 to n − 1)."),
             ConfigurationField(
-                \.evaluationTarget, "evaluationTarget", resumable: true,
+                \.evaluation.evaluationTarget, "evaluationTarget", resumable: true,
                 help: "Target return of those rollouts, in the environment's reward scale.",
-                default: "the reference's first target",
+                absent: "the reference's first target",
                 "Target return of those evaluations, in the environment's scale: hopper 3600, halfcheetah 12000, walker2d 5000."
             ),
         ]
@@ -209,6 +210,17 @@ extension TrainingConfiguration {
             let given = values.isEmpty ? "nothing" : "'\(values.joined(separator: " "))'"
             throw TrainingError.badConfiguration(file: "--\(field.flag)", problem: "\(problem), not \(given)")
         }
+    }
+
+    /// The one rule for what `--resume` may change: of `fields`, those it may not (the ones
+    /// that decide what is learned: data, model, batch, seed, regularization).
+    public static func fixedOnResume(_ fields: [ConfigurationField]) -> [ConfigurationField] {
+        fields.filter { !$0.changeableOnResume }
+    }
+
+    /// The flags `--resume` accepts, for messages.
+    public static var resumableFlags: String {
+        fields.filter(\.changeableOnResume).map { "--\($0.flag)" }.joined(separator: ", ")
     }
 
     /// The fields whose values differ between `self` and `other`, in table order.
@@ -258,10 +270,13 @@ protocol ConfigurationValue: Codable {
     static var takesList: Bool { get }
     /// Writes the value under `key`; an unset optional writes nothing.
     func encodeField<Key: CodingKey>(to container: inout KeyedEncodingContainer<Key>, key: Key) throws
+    /// The value as the README's table shows a default; nil when unset.
+    var tableText: String? { get }
 }
 
 extension ConfigurationValue {
     static var takesList: Bool { false }
+    var tableText: String? { "\(self)" }
     func encodeField<Key: CodingKey>(to container: inout KeyedEncodingContainer<Key>, key: Key) throws {
         try container.encode(self, forKey: key)
     }
@@ -294,24 +309,30 @@ extension Float: ScalarConfigurationValue {
     init?(text: String) { self.init(text) }
     static var expected: String { "a number" }
     static var valueHint: String { "<number>" }
+    /// Whole numbers without a fraction (1000, not 1000.0); others as Float prints them.
+    var tableText: String? { self == rounded() && abs(self) < 1e15 ? "\(Int(self))" : "\(self)" }
 }
 
 extension Double: ScalarConfigurationValue {
     init?(text: String) { self.init(text) }
     static var expected: String { "a number" }
     static var valueHint: String { "<number>" }
+    /// Whole numbers without a fraction (1000, not 1000.0).
+    var tableText: String? { self == rounded() && abs(self) < 1e15 ? "\(Int(self))" : "\(self)" }
 }
 
 extension String: ScalarConfigurationValue {
     init?(text: String) { self = text }
     static var expected: String { "a name" }
     static var valueHint: String { "<name>" }
+    var tableText: String? { "`\(self)`" }
 }
 
 /// Named choices: `flow`, `softmax`.
 protocol ChoiceConfigurationValue: ScalarConfigurationValue, RawRepresentable<String>, CaseIterable {}
 
 extension ChoiceConfigurationValue {
+    var tableText: String? { "`\(rawValue)`" }
     init?(text: String) { self.init(rawValue: text) }
     static var expected: String { "one of " + allCases.map(\.rawValue).joined(separator: ", ") }
     static var valueHint: String { "<" + allCases.map(\.rawValue).joined(separator: "|") + ">" }
@@ -322,6 +343,7 @@ extension Activation: ChoiceConfigurationValue {}
 extension WindowSampling: ChoiceConfigurationValue {}
 
 extension Optional: ConfigurationValue where Wrapped: ScalarConfigurationValue {
+    var tableText: String? { self?.tableText }
     static func parse(_ values: [String]) -> Wrapped?? { Wrapped.parse(values).map { .some($0) } }
     static var expected: String { Wrapped.expected }
     static var valueHint: String { Wrapped.valueHint }
@@ -331,6 +353,7 @@ extension Optional: ConfigurationValue where Wrapped: ScalarConfigurationValue {
 }
 
 extension Array: ConfigurationValue where Element == String {
+    var tableText: String? { isEmpty ? nil : map { "`\($0)`" }.joined(separator: " ") }
     static func parse(_ values: [String]) -> [String]? { values.isEmpty ? nil : values }
     static var expected: String { "one or more files" }
     static var valueHint: String { "<file> ..." }

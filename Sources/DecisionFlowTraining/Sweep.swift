@@ -191,11 +191,10 @@ public struct Sweep: Sendable {
                     nameParts.append("\(key)-\(label(of: value, key: key))")
                 }
                 let label = nameParts.isEmpty ? "run" : nameParts.joined(separator: "_")
+                let pointSource = "\(source) (point \(label))"
                 let configuration = try TrainingConfiguration.decode(
-                    try JSONSerialization.data(withJSONObject: point), source: "\(source) (point \(label))")
-                if let problem = configuration.problems.first {
-                    throw TrainingError.badConfiguration(file: "\(source) (point \(label))", problem: problem)
-                }
+                    try JSONSerialization.data(withJSONObject: point), source: pointSource
+                ).validated(source: pointSource)
                 points.append((label, configuration))
             }
         }

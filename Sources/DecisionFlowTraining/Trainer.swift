@@ -90,7 +90,7 @@ public final class Trainer {
         let fingerprint = dataset.fingerprint
         if let state {
             try adjust(&configuration)
-            let fixed = configuration.fieldsChanged(from: state.configuration).filter { !$0.changeableOnResume }
+            let fixed = TrainingConfiguration.fixedOnResume(configuration.fieldsChanged(from: state.configuration))
             if !fixed.isEmpty {
                 throw TrainingError.badConfiguration(
                     file: fixed.map { "--\($0.flag)" }.joined(separator: ", "),
@@ -114,10 +114,7 @@ public final class Trainer {
                 )
             }
         }
-        if let problem = configuration.problems.first {
-            throw TrainingError.badConfiguration(file: "configuration", problem: problem)
-        }
-        self.configuration = configuration
+        self.configuration = try configuration.validated(source: "configuration")
         if let name = configuration.environment {
             guard let environment = D4RLReferenceScores.environmentName(forID: name) else {
                 let known = D4RLReferenceScores.byEnvironment.keys.sorted().joined(separator: ", ")

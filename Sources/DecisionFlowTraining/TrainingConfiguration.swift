@@ -1,127 +1,171 @@
 import DecisionFlow
 import Foundation
 
-/// Everything that defines a training run: data, model, optimization and bookkeeping.
+/// Everything that defines a training run, in five groups: the data, the model's
+/// hyperparameters (`ModelHyperparameters`, whose defaults are the model's own), the
+/// optimization, the bookkeeping and the evaluation during training. Each field is declared,
+/// with its default, once, in its group; `configuration.batchSize` reads and writes a group's
+/// field as a property of the configuration.
 ///
-/// Presets live in `configs/*.json`; every field is optional there and takes the default
-/// below when absent. `configs/README.md` documents each field. Unknown fields and values of
-/// the wrong type are errors, so a typo never silently trains the wrong model.
+/// Presets live in `configs/*.json`: one flat JSON object whose keys are the fields'
+/// (`TrainingConfiguration.fields`); every field is optional there and takes its default when
+/// absent. `configs/README.md` documents each field. Unknown fields and values of the wrong
+/// type are errors, so a typo never silently trains the wrong model.
+@dynamicMemberLookup
 public struct TrainingConfiguration: Codable, Sendable, Equatable {
-    // Data
-    /// D4RL files, concatenated in order (e.g. medium then expert). Relative paths are
-    /// resolved against the working directory.
-    public var datasets: [String] = []
-    /// The environment, for normalized scores: hopper, halfcheetah, walker2d, ... Default:
-    /// from the dataset's metadata.
-    public var environment: String? = nil
-    /// Returns-to-go are divided by this (the reference's `scale`).
-    public var rewardScale: Float = 1000
-    /// Discount of the returns-to-go (1: undiscounted, as the reference).
-    public var discount: Double = 1
-    /// How window starts are drawn.
-    public var sampling: WindowSampling = .uniformStart
-    /// Episode length limit of files without `timeouts` (D4RL v0).
-    public var maxEpisodeSteps: Int = 1000
+    /// What the run trains on.
+    public struct DataSettings: Sendable, Equatable {
+        /// D4RL files, concatenated in order (e.g. medium then expert). Relative paths are
+        /// resolved against the working directory.
+        public var datasets: [String] = []
+        /// The environment, for normalized scores: hopper, halfcheetah, walker2d, ... Default:
+        /// from the dataset's metadata.
+        public var environment: String? = nil
+        /// Returns-to-go are divided by this (the reference's `scale`).
+        public var rewardScale: Float = 1000
+        /// Discount of the returns-to-go (1: undiscounted, as the reference).
+        public var discount: Double = 1
+        /// How window starts are drawn.
+        public var sampling: WindowSampling = .uniformStart
+        /// Episode length limit of files without `timeouts` (D4RL v0).
+        public var maxEpisodeSteps: Int = 1000
+    }
 
-    // Model
-    /// `flow` (Decision-Flowformer) or `softmax` (Decision Transformer).
-    public var attention: AttentionKind = .flow
-    /// Timesteps per training window, K.
-    public var contextLength: Int = 20
-    /// Width of every token's embedding.
-    public var embeddingDimension: Int = 128
-    /// Transformer blocks.
-    public var layerCount: Int = 3
-    /// Attention heads per block.
-    public var headCount: Int = 1
-    /// MLP width; default 4 × embeddingDimension.
-    public var mlpDimension: Int? = nil
-    /// The MLP's activation: relu or gelu.
-    public var activation: Activation = .relu
-    /// Dropout rate of embeddings, attention and residuals.
-    public var dropout: Float = 0.1
-    /// Rows of the timestep embedding; timesteps beyond it are clamped.
-    public var maxEpisodeLength: Int = 1000
+    /// The optimizer and its schedule.
+    public struct OptimizationSettings: Sendable, Equatable {
+        /// Windows per training step.
+        public var batchSize: Int = 64
+        /// The learning rate after warmup.
+        public var learningRate: Float = 1e-4
+        /// AdamW's decoupled weight decay.
+        public var weightDecay: Float = 1e-4
+        /// Steps of linear learning-rate warmup.
+        public var warmupSteps: Int = 10_000
+        /// The global gradient norm is clipped to this.
+        public var gradientClip: Float = 0.25
+        /// Total training steps.
+        public var steps: Int = 100_000
+    }
 
-    // Optimization
-    /// Windows per training step.
-    public var batchSize: Int = 64
-    /// The learning rate after warmup.
-    public var learningRate: Float = 1e-4
-    /// AdamW's decoupled weight decay.
-    public var weightDecay: Float = 1e-4
-    /// Steps of linear learning-rate warmup.
-    public var warmupSteps: Int = 10_000
-    /// The global gradient norm is clipped to this.
-    public var gradientClip: Float = 0.25
-    /// Total training steps.
-    public var steps: Int = 100_000
+    /// Seeds, threads, and how often the run writes.
+    public struct BookkeepingSettings: Sendable, Equatable {
+        /// Seeds initialization, window sampling and dropout.
+        public var seed: UInt64 = 1
+        /// Worker threads; results are reproducible for a given seed and thread count.
+        public var threads: Int = 2
+        /// Write a checkpoint every this many steps (and at the end).
+        public var checkpointEvery: Int = 1000
+        /// Write a log line every this many steps.
+        public var logEvery: Int = 100
+    }
 
-    // Bookkeeping
-    /// Seeds initialization, window sampling and dropout.
-    public var seed: UInt64 = 1
-    /// Worker threads; results are reproducible for a given seed and thread count.
-    public var threads: Int = 2
-    /// Write a checkpoint every this many steps (and at the end).
-    public var checkpointEvery: Int = 1000
-    /// Write a log line every this many steps.
-    public var logEvery: Int = 100
+    /// Rollouts of the policy while it trains.
+    public struct EvaluationSettings: Sendable, Equatable {
+        /// Roll the policy out every this many steps (and at the end); 0 turns it off.
+        public var evaluateEvery: Int = 0
+        /// Episodes per evaluation.
+        public var evaluationEpisodes: Int = 10
+        /// Target return of the evaluations (environment scale); default: the reference's first
+        /// target for the environment (hopper 3600, halfcheetah 12000, walker2d 5000).
+        public var evaluationTarget: Double? = nil
+    }
 
-    // Evaluation during training
-    /// Roll the policy out every this many steps (and at the end); 0 turns it off.
-    public var evaluateEvery: Int = 0
-    /// Episodes per evaluation.
-    public var evaluationEpisodes: Int = 10
-    /// Target return of the evaluations (environment scale); default: the reference's first
-    /// target for the environment (hopper 3600, halfcheetah 12000, walker2d 5000).
-    public var evaluationTarget: Double? = nil
+    /// What the run trains on.
+    public var data = DataSettings()
+    /// The model's hyperparameters; its widths come from the data.
+    public var model = ModelHyperparameters()
+    /// The optimizer and its schedule.
+    public var optimization = OptimizationSettings()
+    /// Seeds, threads, and how often the run writes.
+    public var bookkeeping = BookkeepingSettings()
+    /// Rollouts of the policy while it trains.
+    public var evaluation = EvaluationSettings()
 
     /// Creates the default configuration (the Decision Transformer's hyperparameters).
     public init() {}
 
+    /// A field of the data group, as a property of the configuration.
+    public subscript<Value>(dynamicMember keyPath: WritableKeyPath<DataSettings, Value>) -> Value {
+        get { data[keyPath: keyPath] }
+        set { data[keyPath: keyPath] = newValue }
+    }
+
+    /// A model hyperparameter, as a property of the configuration.
+    public subscript<Value>(dynamicMember keyPath: WritableKeyPath<ModelHyperparameters, Value>) -> Value {
+        get { model[keyPath: keyPath] }
+        set { model[keyPath: keyPath] = newValue }
+    }
+
+    /// A field of the optimization group, as a property of the configuration.
+    public subscript<Value>(dynamicMember keyPath: WritableKeyPath<OptimizationSettings, Value>) -> Value {
+        get { optimization[keyPath: keyPath] }
+        set { optimization[keyPath: keyPath] = newValue }
+    }
+
+    /// A field of the bookkeeping group, as a property of the configuration.
+    public subscript<Value>(dynamicMember keyPath: WritableKeyPath<BookkeepingSettings, Value>) -> Value {
+        get { bookkeeping[keyPath: keyPath] }
+        set { bookkeeping[keyPath: keyPath] = newValue }
+    }
+
+    /// A field of the evaluation group, as a property of the configuration.
+    public subscript<Value>(dynamicMember keyPath: WritableKeyPath<EvaluationSettings, Value>) -> Value {
+        get { evaluation[keyPath: keyPath] }
+        set { evaluation[keyPath: keyPath] = newValue }
+    }
+
     /// The model configuration for a dataset with these state and action widths.
     public func modelConfiguration(stateDimension: Int, actionDimension: Int) -> ModelConfiguration {
-        ModelConfiguration(
-            stateDimension: stateDimension, actionDimension: actionDimension, contextLength: contextLength,
-            embeddingDimension: embeddingDimension, layerCount: layerCount, headCount: headCount,
-            mlpDimension: mlpDimension, activation: activation, dropout: dropout, maxEpisodeLength: maxEpisodeLength,
-            attention: attention)
+        ModelConfiguration(model, stateDimension: stateDimension, actionDimension: actionDimension)
     }
 
     /// Problems that make the configuration unusable, as sentences naming the field.
     public var problems: [String] {
         var result: [String] = []
-        if datasets.isEmpty { result.append("datasets: name at least one D4RL file") }
+        if data.datasets.isEmpty { result.append("datasets: name at least one D4RL file") }
         // Whole numbers: at least 1 (or 0), and at most a limit far beyond any CPU run, so
         // nothing computed from them overflows and a typo cannot allocate the machine away.
         for (name, value, lowest, limit) in [
-            ("batchSize", batchSize, 1, 1 << 20), ("steps", steps, 1, 1 << 40), ("threads", threads, 1, 1_024),
-            ("checkpointEvery", checkpointEvery, 1, Int.max), ("logEvery", logEvery, 1, Int.max),
-            ("maxEpisodeSteps", maxEpisodeSteps, 1, 10_000_000), ("evaluateEvery", evaluateEvery, 0, Int.max),
-            ("evaluationEpisodes", evaluationEpisodes, 1, 10_000), ("warmupSteps", warmupSteps, 0, 1 << 40),
+            ("batchSize", optimization.batchSize, 1, 1 << 20), ("steps", optimization.steps, 1, 1 << 40),
+            ("threads", bookkeeping.threads, 1, 1_024), ("checkpointEvery", bookkeeping.checkpointEvery, 1, Int.max),
+            ("logEvery", bookkeeping.logEvery, 1, Int.max), ("maxEpisodeSteps", data.maxEpisodeSteps, 1, 10_000_000),
+            ("evaluateEvery", evaluation.evaluateEvery, 0, Int.max),
+            ("evaluationEpisodes", evaluation.evaluationEpisodes, 1, 10_000),
+            ("warmupSteps", optimization.warmupSteps, 0, 1 << 40),
         ] {
             if value < lowest { result.append("\(name) must be at least \(lowest) (it is \(value))") }
             if value > limit { result.append("\(name) must be at most \(limit) (it is \(value))") }
         }
         // Real numbers: finite, and positive where a zero or negative value means nothing.
-        for (name, value) in [("learningRate", learningRate), ("rewardScale", rewardScale), ("gradientClip", gradientClip)]
-        where !(value.isFinite && value > 0) {
+        for (name, value) in [
+            ("learningRate", optimization.learningRate), ("rewardScale", data.rewardScale),
+            ("gradientClip", optimization.gradientClip),
+        ] where !(value.isFinite && value > 0) {
             result.append("\(name) must be a positive finite number (it is \(value))")
         }
-        if !(weightDecay.isFinite && weightDecay >= 0) {
-            result.append("weightDecay must be a finite number ≥ 0 (it is \(weightDecay))")
+        if !(optimization.weightDecay.isFinite && optimization.weightDecay >= 0) {
+            result.append("weightDecay must be a finite number ≥ 0 (it is \(optimization.weightDecay))")
         }
-        if !(0...1).contains(discount) { result.append("discount must be in [0, 1] (it is \(discount))") }
-        if let evaluationTarget, !evaluationTarget.isFinite {
-            result.append("evaluationTarget must be a finite number (it is \(evaluationTarget))")
+        if !(0...1).contains(data.discount) { result.append("discount must be in [0, 1] (it is \(data.discount))") }
+        if let target = evaluation.evaluationTarget, !target.isFinite {
+            result.append("evaluationTarget must be a finite number (it is \(target))")
         }
-        if contextLength > maxEpisodeLength {
+        if model.contextLength > model.maxEpisodeLength {
             result.append(
-                "contextLength \(contextLength) exceeds maxEpisodeLength \(maxEpisodeLength): a window holds at most one episode; lower contextLength (or raise maxEpisodeLength for longer episodes)"
+                "contextLength \(model.contextLength) exceeds maxEpisodeLength \(model.maxEpisodeLength): a window holds at most one episode; lower contextLength (or raise maxEpisodeLength for longer episodes)"
             )
         }
         result += modelConfiguration(stateDimension: 1, actionDimension: 1).problems
         return result
+    }
+
+    /// The configuration, checked: the one validation every maker of a configuration calls
+    /// (the `train` command after its flags, a sweep's plan for each point, the trainer).
+    ///
+    /// - Throws: `TrainingError.badConfiguration` naming `source` and the first problem.
+    public func validated(source: String) throws -> TrainingConfiguration {
+        if let problem = problems.first { throw TrainingError.badConfiguration(file: source, problem: problem) }
+        return self
     }
 
     // MARK: - Reading

@@ -118,11 +118,12 @@ struct TrainCommand: ParsableCommand {
                 )
             }
             // Fields that decide what is learned cannot change mid-run; name every one given.
-            var fixed = flags.filter { !$0.field.changeableOnResume }.map { "--\($0.field.flag)" }
-            if seedOptions.seed != nil { fixed.append("--seed") }
+            var given = flags.map(\.field)
+            if seedOptions.seed != nil, let seed = TrainingConfiguration.field(named: "seed") { given.append(seed) }
+            let fixed = TrainingConfiguration.fixedOnResume(given).map { "--\($0.flag)" }
             if !fixed.isEmpty {
                 throw ValidationError(
-                    "--resume continues a run with what it learned from, so \(fixed.joined(separator: ", ")) cannot change; start a new run (--config \(resume ?? "")/config.json with the flag) instead. Flags --resume accepts: \(Self.resumableFlags)"
+                    "--resume continues a run with what it learned from, so \(fixed.joined(separator: ", ")) cannot change; start a new run (--config \(resume ?? "")/config.json with the flag) instead. Flags --resume accepts: \(TrainingConfiguration.resumableFlags)"
                 )
             }
         } else if config == nil, !flags.contains(where: { $0.field.name == "datasets" }) {
@@ -136,15 +137,7 @@ struct TrainCommand: ParsableCommand {
         for (field, values) in try configurationFlags() { try c.set(field, values: values) }
         if let threads = threadOptions.threads { c.threads = threads }
         if let seed = seedOptions.seed { c.seed = seed }
-        if let problem = c.problems.first {
-            throw TrainingError.badConfiguration(file: config ?? "flags", problem: problem)
-        }
-        return c
-    }
-
-    /// The flags `--resume` accepts, for messages.
-    static var resumableFlags: String {
-        TrainingConfiguration.fields.filter(\.changeableOnResume).map { "--\($0.flag)" }.joined(separator: ", ")
+        return try c.validated(source: config ?? "flags")
     }
 
     /// Applies the flags given with `--resume` to the run's saved configuration.

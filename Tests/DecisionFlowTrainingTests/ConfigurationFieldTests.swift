@@ -2,15 +2,48 @@ import DecisionFlow
 import DecisionFlowTraining
 import Foundation
 import Testing
+import TestSupport
 
 /// The field table is the one place a configuration field is described: presets, flags,
 /// `--help` (checked in CLITests) and configs/README.md all come from it.
 @Suite struct ConfigurationFieldTests {
-    /// Every stored property of `TrainingConfiguration` has exactly one entry, in order.
+    /// Every stored property of the configuration's groups has exactly one entry, group by
+    /// group in the groups' order; of the model's hyperparameters, all but the three a
+    /// training run keeps at the reference's values.
     @Test func everyPropertyHasOneEntry() {
-        let properties = Mirror(reflecting: TrainingConfiguration()).children.compactMap(\.label)
-        #expect(TrainingConfiguration.fields.map(\.name) == properties)
-        #expect(Set(TrainingConfiguration.fields.map(\.flag)).count == properties.count, "flags are distinct")
+        let configuration = TrainingConfiguration()
+        func labels(_ group: Any) -> [String] { Mirror(reflecting: group).children.compactMap(\.label) }
+        let fixed: Set<String> = ["actionTanh", "layerNormEpsilon", "flowEpsilon"]
+        let groups = [
+            labels(configuration.data), labels(configuration.model).filter { !fixed.contains($0) },
+            labels(configuration.optimization), labels(configuration.bookkeeping), labels(configuration.evaluation),
+        ]
+        #expect(labels(configuration) == ["data", "model", "optimization", "bookkeeping", "evaluation"])
+        var names = TrainingConfiguration.fields.map(\.name)[...]
+        for group in groups {
+            #expect(Set(names.prefix(group.count)) == Set(group), "the fields of \(group)")
+            names = names.dropFirst(group.count)
+        }
+        #expect(names.isEmpty, "fields of no group: \(names)")
+        #expect(Set(TrainingConfiguration.fields.map(\.flag)).count == TrainingConfiguration.fields.count, "flags are distinct")
+    }
+
+    /// The documented defaults are the default configuration's values: read back from its
+    /// JSON (an independent rendering), each equals the table's text.
+    @Test func theDocumentedDefaultsAreTheDefaultInstances() throws {
+        let json = try #require(
+            try JSONSerialization.jsonObject(with: JSONEncoder().encode(TrainingConfiguration())) as? [String: Any])
+        for field in TrainingConfiguration.fields {
+            // Unset by default (absent, or an empty list): described in words.
+            guard let value = json[field.name], (value as? [Any])?.isEmpty != true else { continue }
+            let shown = field.defaultText.replacingOccurrences(of: "`", with: "")
+            if let number = value as? NSNumber, !(value is String) {
+                let documented = try #require(Double(shown), "\(field.name): '\(field.defaultText)' is not a number")
+                expectClose(documented, number.doubleValue, atol: 0, rtol: 1e-6, "\(field.name)'s default")
+            } else {
+                #expect(shown == "\(value)", "\(field.name): documented \(field.defaultText), default \(value)")
+            }
+        }
     }
 
     /// Setting every field through its flag text, then writing and reading the JSON, gives

@@ -80,7 +80,7 @@ extension DecisionTransformer {
 extension ModelConfiguration {
     /// A one-line description for messages: `flow, S 11, A 3, C 128, 3 layers, 1 head, K 20`.
     public var summary: String {
-        "\(attention.rawValue) attention, S \(stateDimension), A \(actionDimension), C \(embeddingDimension), \(layerCount) layer\(layerCount == 1 ? "" : "s"), \(headCount) head\(headCount == 1 ? "" : "s"), MLP \(mlpDimension), K \(contextLength), max episode length \(maxEpisodeLength)"
+        "\(self.attention.rawValue) attention, S \(stateDimension), A \(actionDimension), C \(self.embeddingDimension), \(self.layerCount) layer\(self.layerCount == 1 ? "" : "s"), \(self.headCount) head\(self.headCount == 1 ? "" : "s"), MLP \(mlpDimension), K \(self.contextLength), max episode length \(self.maxEpisodeLength)"
     }
 }
 

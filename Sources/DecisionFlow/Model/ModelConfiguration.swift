@@ -18,71 +18,114 @@ public enum Activation: String, Codable, Sendable, CaseIterable {
     case gelu
 }
 
-/// The shape of a Decision Transformer. Field names follow the reference's arguments.
-public struct ModelConfiguration: Codable, Sendable, Equatable {
+/// The hyperparameters of a Decision Transformer: everything about its shape but the widths
+/// of the data it acts on. The defaults are the Decision Transformer's (FACTS.md), held here
+/// once: `ModelConfiguration`'s initializer and a training configuration's model both start
+/// from `ModelHyperparameters()`.
+public struct ModelHyperparameters: Codable, Sendable, Equatable {
+    /// Context length in timesteps (K); the model sees L = 3K tokens.
+    public var contextLength = 20
+    /// Embedding width (C).
+    public var embeddingDimension = 128
+    /// Transformer blocks.
+    public var layerCount = 3
+    /// Attention heads; must divide the embedding width.
+    public var headCount = 1
+    /// MLP hidden width (the reference's `n_inner`); nil for 4 × the embedding width, which
+    /// then follows that width.
+    public var mlpDimension: Int? = nil
+    /// The MLP's non-linearity.
+    public var activation = Activation.relu
+    /// Dropout probability (embeddings, attention output, MLP output) during training.
+    public var dropout: Float = 0.1
+    /// Timestep embedding rows; timesteps must be below this.
+    public var maxEpisodeLength = 1000
+    /// Flow or softmax attention.
+    public var attention = AttentionKind.flow
+    /// Whether predicted actions go through tanh (the reference does).
+    public var actionTanh = true
+    /// LayerNorm epsilon (GPT-2's `layer_norm_epsilon`).
+    public var layerNormEpsilon: Float = 1e-5
+    /// Flow-Attention's epsilon.
+    public var flowEpsilon: Float = 1e-6
+
+    /// The Decision Transformer's hyperparameters.
+    public init() {}
+}
+
+/// The shape of a Decision Transformer: its hyperparameters and the state and action widths.
+/// Field names follow the reference's arguments; every hyperparameter reads and writes as a
+/// property of the configuration (`configuration.embeddingDimension`).
+@dynamicMemberLookup
+public struct ModelConfiguration: Sendable, Equatable {
     /// Observation width (S).
     public var stateDimension: Int
     /// Action width (A).
     public var actionDimension: Int
-    /// Context length in timesteps (K); the model sees L = 3K tokens.
-    public var contextLength: Int
-    /// Embedding width (C).
-    public var embeddingDimension: Int
-    /// Transformer blocks.
-    public var layerCount: Int
-    /// Attention heads; must divide the embedding width.
-    public var headCount: Int
-    /// MLP hidden width (the reference's `n_inner`), normally 4 × embedding width.
-    public var mlpDimension: Int
-    /// The MLP's non-linearity.
-    public var activation: Activation
-    /// Dropout probability (embeddings, attention output, MLP output) during training.
-    public var dropout: Float
-    /// Timestep embedding rows; timesteps must be below this.
-    public var maxEpisodeLength: Int
-    /// Flow or softmax attention.
-    public var attention: AttentionKind
-    /// Whether predicted actions go through tanh (the reference does).
-    public var actionTanh: Bool
-    /// LayerNorm epsilon (GPT-2's `layer_norm_epsilon`).
-    public var layerNormEpsilon: Float
-    /// Flow-Attention's epsilon.
-    public var flowEpsilon: Float
+    /// Everything else about the shape. Its MLP width is always set here.
+    public private(set) var hyperparameters: ModelHyperparameters
 
-    /// Creates a configuration; defaults are the Decision Transformer's (FACTS.md).
-    public init(
-        stateDimension: Int, actionDimension: Int, contextLength: Int = 20, embeddingDimension: Int = 128,
-        layerCount: Int = 3, headCount: Int = 1, mlpDimension: Int? = nil, activation: Activation = .relu,
-        dropout: Float = 0.1, maxEpisodeLength: Int = 1000, attention: AttentionKind = .flow,
-        actionTanh: Bool = true, layerNormEpsilon: Float = 1e-5, flowEpsilon: Float = 1e-6
-    ) {
+    /// MLP hidden width (the reference's `n_inner`), normally 4 × embedding width.
+    public var mlpDimension: Int {
+        get { hyperparameters.mlpDimension ?? 4 * hyperparameters.embeddingDimension }
+        set { hyperparameters.mlpDimension = newValue }
+    }
+
+    /// A hyperparameter, as a property of the configuration.
+    public subscript<Value>(dynamicMember keyPath: WritableKeyPath<ModelHyperparameters, Value>) -> Value {
+        get { hyperparameters[keyPath: keyPath] }
+        set {
+            // The MLP width is fixed once the configuration exists: a new embedding width
+            // leaves it as it was.
+            let width = mlpDimension
+            hyperparameters[keyPath: keyPath] = newValue
+            if hyperparameters.mlpDimension == nil { hyperparameters.mlpDimension = width }
+        }
+    }
+
+    /// A configuration for data of `stateDimension` and `actionDimension`, with
+    /// `hyperparameters` (an unset MLP width becomes 4 × the embedding width).
+    public init(_ hyperparameters: ModelHyperparameters, stateDimension: Int, actionDimension: Int) {
         self.stateDimension = stateDimension
         self.actionDimension = actionDimension
-        self.contextLength = contextLength
-        self.embeddingDimension = embeddingDimension
-        self.layerCount = layerCount
-        self.headCount = headCount
-        self.mlpDimension = mlpDimension ?? 4 * embeddingDimension
-        self.activation = activation
-        self.dropout = dropout
-        self.maxEpisodeLength = maxEpisodeLength
-        self.attention = attention
-        self.actionTanh = actionTanh
-        self.layerNormEpsilon = layerNormEpsilon
-        self.flowEpsilon = flowEpsilon
+        self.hyperparameters = hyperparameters
+        self.hyperparameters.mlpDimension = hyperparameters.mlpDimension ?? 4 * hyperparameters.embeddingDimension
+    }
+
+    /// Creates a configuration; an argument left out takes `ModelHyperparameters()`'s value.
+    public init(
+        stateDimension: Int, actionDimension: Int, contextLength: Int? = nil, embeddingDimension: Int? = nil,
+        layerCount: Int? = nil, headCount: Int? = nil, mlpDimension: Int? = nil, activation: Activation? = nil,
+        dropout: Float? = nil, maxEpisodeLength: Int? = nil, attention: AttentionKind? = nil,
+        actionTanh: Bool? = nil, layerNormEpsilon: Float? = nil, flowEpsilon: Float? = nil
+    ) {
+        var h = ModelHyperparameters()
+        if let contextLength { h.contextLength = contextLength }
+        if let embeddingDimension { h.embeddingDimension = embeddingDimension }
+        if let layerCount { h.layerCount = layerCount }
+        if let headCount { h.headCount = headCount }
+        h.mlpDimension = mlpDimension
+        if let activation { h.activation = activation }
+        if let dropout { h.dropout = dropout }
+        if let maxEpisodeLength { h.maxEpisodeLength = maxEpisodeLength }
+        if let attention { h.attention = attention }
+        if let actionTanh { h.actionTanh = actionTanh }
+        if let layerNormEpsilon { h.layerNormEpsilon = layerNormEpsilon }
+        if let flowEpsilon { h.flowEpsilon = flowEpsilon }
+        self.init(h, stateDimension: stateDimension, actionDimension: actionDimension)
     }
 
     /// The dimension letters the passes name their sizes by: C channels, S state width,
     /// A action width, F MLP width, H heads, D head width.
     var letters: (C: Int, S: Int, A: Int, F: Int, H: Int, D: Int) {
-        (embeddingDimension, stateDimension, actionDimension, mlpDimension, headCount, headDimension)
+        (self.embeddingDimension, stateDimension, actionDimension, mlpDimension, self.headCount, headDimension)
     }
 
     /// Head width (D = C / H).
-    public var headDimension: Int { embeddingDimension / headCount }
+    public var headDimension: Int { self.embeddingDimension / self.headCount }
 
     /// Tokens per sequence (L = 3K).
-    public var tokenCount: Int { 3 * contextLength }
+    public var tokenCount: Int { 3 * self.contextLength }
 
     /// The largest value each size may take. Far beyond any model trained on a CPU, and small
     /// enough that the sizes computed from them fit in an `Int`: a configuration read from a
@@ -102,11 +145,11 @@ public struct ModelConfiguration: Codable, Sendable, Equatable {
             if value < 1 { result.append("\(name) must be at least 1 (it is \(value))") }
             if value > limit { result.append("\(name) must be at most \(limit) (it is \(value))") }
         }
-        if headCount > 0, embeddingDimension % headCount != 0 {
-            result.append("headCount \(headCount) must divide embeddingDimension \(embeddingDimension)")
+        if self.headCount > 0, self.embeddingDimension % self.headCount != 0 {
+            result.append("headCount \(self.headCount) must divide embeddingDimension \(self.embeddingDimension)")
         }
-        if !(0..<1).contains(dropout) { result.append("dropout must be in [0, 1) (it is \(dropout))") }
-        for (name, value) in [("layerNormEpsilon", layerNormEpsilon), ("flowEpsilon", flowEpsilon)]
+        if !(0..<1).contains(self.dropout) { result.append("dropout must be in [0, 1) (it is \(self.dropout))") }
+        for (name, value) in [("layerNormEpsilon", self.layerNormEpsilon), ("flowEpsilon", self.flowEpsilon)]
         where !(value.isFinite && value > 0) {
             result.append("\(name) must be a positive number (it is \(value))")
         }
@@ -122,19 +165,19 @@ public struct ModelConfiguration: Codable, Sendable, Equatable {
         let size = CheckedSize.self
         let (C, S, A, F, H, D) = letters
         let L = tokenCount
-        let layers = layerCount
+        let layers = self.layerCount
         guard let N = size.product(batchCapacity, L) else { return nil }
-        let chunk = attention == .flow ? FlowChunking.defaultLength(tokens: L) : L
+        let chunk = self.attention == .flow ? FlowChunking.defaultLength(tokens: L) : L
         let cache =
-            attention == .flow
+            self.attention == .flow
             ? size.product(batchCapacity, H, size.sum(size.product(L, FlowCache.width), size.product(L / chunk + 1, D, D)))
             : size.product(batchCapacity, H, L, L, 2)
         let perLayer = size.sum(size.product(N, C, 10), size.product(N, F, 2), cache)
         let whole = size.sum(
             size.product(N, C, 14), size.product(N, F, 2), size.product(layers, perLayer),
-            size.product(batchCapacity, contextLength, size.sum(S, 2 * A, 1)))
+            size.product(batchCapacity, self.contextLength, size.sum(S, 2 * A, 1)))
         let scratch =
-            attention == .flow
+            self.attention == .flow
             ? size.product(threads, size.sum(size.product(chunk, chunk, 4), size.product(L, D, 8), size.product(D, D, 4)))
             : size.product(threads, 3, L, L)
         let parameters = ParameterLayout(configuration: self).count  // safe within the limits
@@ -153,6 +196,54 @@ public struct ModelConfiguration: Codable, Sendable, Equatable {
                 "a model of \(summary) for \(batchCapacity) sequences needs about \(bytes >> 20) MiB, more than this machine's \(available >> 20) MiB; use a smaller model, context or batch"
         }
         return nil
+    }
+}
+
+extension ModelConfiguration: Codable {
+    // One flat JSON object (checkpoint headers hold it): every field, the MLP width included.
+    private enum CodingKeys: String, CodingKey {
+        case stateDimension, actionDimension, contextLength, embeddingDimension, layerCount, headCount, mlpDimension
+        case activation, dropout, maxEpisodeLength, attention, actionTanh, layerNormEpsilon, flowEpsilon
+    }
+
+    /// Decodes the flat object `encode(to:)` writes; every field is required.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        var h = ModelHyperparameters()
+        h.contextLength = try c.decode(Int.self, forKey: .contextLength)
+        h.embeddingDimension = try c.decode(Int.self, forKey: .embeddingDimension)
+        h.layerCount = try c.decode(Int.self, forKey: .layerCount)
+        h.headCount = try c.decode(Int.self, forKey: .headCount)
+        h.mlpDimension = try c.decode(Int.self, forKey: .mlpDimension)
+        h.activation = try c.decode(Activation.self, forKey: .activation)
+        h.dropout = try c.decode(Float.self, forKey: .dropout)
+        h.maxEpisodeLength = try c.decode(Int.self, forKey: .maxEpisodeLength)
+        h.attention = try c.decode(AttentionKind.self, forKey: .attention)
+        h.actionTanh = try c.decode(Bool.self, forKey: .actionTanh)
+        h.layerNormEpsilon = try c.decode(Float.self, forKey: .layerNormEpsilon)
+        h.flowEpsilon = try c.decode(Float.self, forKey: .flowEpsilon)
+        self.init(
+            h, stateDimension: try c.decode(Int.self, forKey: .stateDimension),
+            actionDimension: try c.decode(Int.self, forKey: .actionDimension))
+    }
+
+    /// Encodes every field as one flat object.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(stateDimension, forKey: .stateDimension)
+        try c.encode(actionDimension, forKey: .actionDimension)
+        try c.encode(hyperparameters.contextLength, forKey: .contextLength)
+        try c.encode(hyperparameters.embeddingDimension, forKey: .embeddingDimension)
+        try c.encode(hyperparameters.layerCount, forKey: .layerCount)
+        try c.encode(hyperparameters.headCount, forKey: .headCount)
+        try c.encode(mlpDimension, forKey: .mlpDimension)
+        try c.encode(hyperparameters.activation, forKey: .activation)
+        try c.encode(hyperparameters.dropout, forKey: .dropout)
+        try c.encode(hyperparameters.maxEpisodeLength, forKey: .maxEpisodeLength)
+        try c.encode(hyperparameters.attention, forKey: .attention)
+        try c.encode(hyperparameters.actionTanh, forKey: .actionTanh)
+        try c.encode(hyperparameters.layerNormEpsilon, forKey: .layerNormEpsilon)
+        try c.encode(hyperparameters.flowEpsilon, forKey: .flowEpsilon)
     }
 }
 
