@@ -22,6 +22,9 @@ let package = Package(
         .library(name: "DecisionFlowEvaluation", targets: ["DecisionFlowEvaluation"]),
         .library(name: "DecisionFlowMPI", targets: ["DecisionFlowMPI"]),
         .executable(name: "d4rl-run", targets: ["d4rl-run"]),
+        // Reads an HDF5 file in a child process for `FileProbe`, for programs that open
+        // files from strangers.
+        .executable(name: "decisionflow-probe", targets: ["decisionflow-probe"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -77,6 +80,9 @@ let package = Package(
         // Evaluation: rollouts and normalized scores, and replaying datasets in the simulators.
         .target(name: "DecisionFlowEvaluation", dependencies: ["RLData", "RLEnvironments", "DecisionFlow"]),
 
+        // The child process of `FileProbe`: reads one HDF5 file completely.
+        .executableTarget(name: "decisionflow-probe", dependencies: ["RLData"]),
+
         // The command-line tool.
         .executableTarget(
             name: "d4rl-run",
@@ -98,7 +104,7 @@ let package = Package(
             name: "EmbeddedPolicy", dependencies: ["DecisionFlow", "RLEnvironments"], path: "Examples/EmbeddedPolicy"),
 
         .testTarget(name: "CSmokeTests", dependencies: ["CHDF5", "CBLAS"]),
-        .testTarget(name: "RLDataTests", dependencies: ["RLData", "CHDF5", "TestSupport"]),
+        .testTarget(name: "RLDataTests", dependencies: ["RLData", "CHDF5", "TestSupport", "decisionflow-probe"]),
         .testTarget(
             name: "CLITests",
             dependencies: [

@@ -1,0 +1,112 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Reads untrusted HDF5 files once in a child process before this process opens them.
+///
+/// Debian bookworm's libhdf5 (1.10.8) has memory-safety bugs on forged object headers: it can
+/// crash inside `H5Oopen` on a file a few kilobytes long (fuzzing found such files; one is
+/// kept in `Fuzz/Known/`), and forged heaps can make it loop for ever. No check by a caller
+/// can prevent that inside the library, so a program that opens files from strangers first
+/// has a child read each of them completely: its keys, every numeric dataset, string and
+/// attribute, then the D4RL loader. If the child dies of a signal, or is still reading after
+/// 30 s (plus a second per 10 MB), `check` throws a typed error naming the file instead of
+/// letting this process crash or hang; if the child exits, the file's problems (if any) are
+/// reported by the ordinary checks that follow.
+///
+/// The child is a program that calls `FileProbe.readEverything(_:)` on the file it is given:
+/// the package's `decisionflow-probe` product (`FileProbe.besideThisProgram()` finds it when
+/// it is built with yours), or your own executable with a subcommand of that kind (`d4rl-run`
+/// probes with its hidden `probe-hdf5` command). `D4RLDataset` itself does not probe:
+/// programs that read only their own files need not pay for a second process.
+public struct FileProbe: Sendable {
+    /// The program the child runs.
+    public var executable: URL
+    /// Arguments before the file's path.
+    public var arguments: [String]
+
+    /// A probe that runs `executable` with `arguments` and then the file's path.
+    public init(executable: URL, arguments: [String] = []) {
+        self.executable = executable
+        self.arguments = arguments
+    }
+
+    /// The `decisionflow-probe` program in the folder of the running executable (where
+    /// `swift build` puts every product of a package), or nil if it is not there.
+    public static func besideThisProgram() -> FileProbe? {
+        let folder = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+        let helper = folder.appendingPathComponent("decisionflow-probe")
+        return FileManager.default.isExecutableFile(atPath: helper.path) ? FileProbe(executable: helper) : nil
+    }
+
+    /// Probes each of `files` (D4RL files, or Minari dataset folders or ids) in a child process.
+    ///
+    /// - Throws: `D4RLError.unreadableFile` naming the first file that crashed libhdf5 or
+    ///   kept it reading past the time allowed, or that the child could not be started for.
+    public func check(_ files: [String]) throws {
+        for file in files {
+            let process = Process()
+            process.executableURL = executable
+            process.arguments = arguments + [file]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            do {
+                try process.run()
+            } catch {
+                throw D4RLError(
+                    .unreadableFile, file: file,
+                    problem: "could not be checked: the probe \(executable.path) does not start (\(error.localizedDescription))",
+                    remedy: "Build the decisionflow-probe product, or give FileProbe a program that runs FileProbe.readEverything.")
+            }
+            // A complete read of a real file takes about a second per 100 MB, so the child gets
+            // far more than it needs.
+            let hdf5Path = (try? DatasetSource.resolve(file))?.hdf5Path ?? file
+            let size = (try? FileManager.default.attributesOfItem(atPath: hdf5Path)[.size] as? Int) ?? 0
+            let allowed = 30 + size / 10_000_000
+            let deadline = Date().addingTimeInterval(Double(allowed))
+            while process.isRunning && Date() < deadline { usleep(20_000) }
+            if process.isRunning {
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+                throw D4RLError(
+                    .unreadableFile, file: file,
+                    problem:
+                        "made libhdf5 loop: its structure could not be read in \(allowed) s; the file is corrupt or was forged",
+                    remedy: "Do not use this file: download or write it again from a trusted source.")
+            }
+            if process.terminationReason == .uncaughtSignal {
+                throw D4RLError(
+                    .unreadableFile, file: file,
+                    problem:
+                        "crashed libhdf5 while its structure was being read (signal \(process.terminationStatus)); the file is corrupt or was forged",
+                    remedy: "Do not use this file: download or write it again from a trusted source.")
+            }
+        }
+    }
+
+    /// What the child does: read everything any reader here may read (for a Minari dataset,
+    /// its `main_data.hdf5`). Errors are ignored: only a crash or a hang matters.
+    public static func readEverything(_ file: String) {
+        let hdf5Path = (try? DatasetSource.resolve(file))?.hdf5Path ?? file
+        if let hdf5 = try? HDF5File.open(hdf5Path), let entries = try? hdf5.entries() {
+            for entry in entries where entry.kind == .dataset {
+                guard let dataset = try? hdf5.dataset(entry.path) else { continue }
+                if dataset.elementType.isNumeric {
+                    _ = try? dataset.readArray(as: Double.self)
+                } else {
+                    _ = try? dataset.readString()
+                }
+            }
+            for path in [""] + entries.map(\.path) {
+                for name in (try? hdf5.attributeNames(of: path)) ?? [] {
+                    guard let attribute = try? hdf5.attribute(name, of: path) else { continue }
+                    _ = try? attribute.readString()
+                    _ = try? attribute.readArray(as: Double.self)
+                }
+            }
+        }
+        _ = try? D4RLDataset(file: file, options: D4RLLoadOptions(loadNextObservations: true))
+    }
+}
