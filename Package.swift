@@ -6,9 +6,11 @@
 //
 //   CHDF5  <- RLData -------+--> DecisionFlowTraining --> d4rl-run
 //   CBLAS  <- DecisionFlow -/          |                 /
-//   CMPI ------------------------> DecisionFlowMPI -----/
+//   ProcessGroups ------------------/                   /
+//   CMPI, ProcessGroups ---------> DecisionFlowMPI ----/
 //   SeededRandom <- RLEnvironments ----------------------/
-//   (DecisionFlow also uses SeededRandom)
+//   (DecisionFlow also uses SeededRandom; DecisionFlowEvaluation uses RLData,
+//   RLEnvironments and DecisionFlow; decisionflow-probe uses RLData)
 //
 import PackageDescription
 
@@ -21,6 +23,7 @@ let package = Package(
         .library(name: "DecisionFlowTraining", targets: ["DecisionFlowTraining"]),
         .library(name: "DecisionFlowEvaluation", targets: ["DecisionFlowEvaluation"]),
         .library(name: "DecisionFlowMPI", targets: ["DecisionFlowMPI"]),
+        .library(name: "ProcessGroups", targets: ["ProcessGroups"]),
         .executable(name: "d4rl-run", targets: ["d4rl-run"]),
         // Reads an HDF5 file in a child process for `FileProbe`, for programs that open
         // files from strangers.
@@ -71,11 +74,14 @@ let package = Package(
             dependencies: ["CBLAS", "SeededRandom", .product(name: "RealModule", package: "swift-numerics")]
         ),
 
+        // The processes that train one model together: the protocol and the group of one.
+        .target(name: "ProcessGroups"),
+
         // Training: windows from D4RL data into the model, run directories, logs, resume.
-        .target(name: "DecisionFlowTraining", dependencies: ["RLData", "DecisionFlow"]),
+        .target(name: "DecisionFlowTraining", dependencies: ["RLData", "DecisionFlow", "ProcessGroups"]),
 
         // Data parallelism over Open MPI: the ProcessGroup mpirun starts.
-        .target(name: "DecisionFlowMPI", dependencies: ["CMPI", "DecisionFlowTraining"]),
+        .target(name: "DecisionFlowMPI", dependencies: ["CMPI", "ProcessGroups"]),
 
         // Evaluation: rollouts and normalized scores, and replaying datasets in the simulators.
         .target(name: "DecisionFlowEvaluation", dependencies: ["RLData", "RLEnvironments", "DecisionFlow"]),
@@ -94,6 +100,7 @@ let package = Package(
                 "CMuJoCo",  // bench envs times bare mj_step calls
                 "DecisionFlowEvaluation",
                 "DecisionFlowMPI",
+                "ProcessGroups",
                 "SeededRandom",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -108,7 +115,7 @@ let package = Package(
         .testTarget(
             name: "CLITests",
             dependencies: [
-                "d4rl-run", "EmbeddedPolicy", "DecisionFlowTraining", "DecisionFlowEvaluation", "DecisionFlowMPI",
+                "d4rl-run", "EmbeddedPolicy", "DecisionFlowTraining", "DecisionFlowEvaluation", "DecisionFlowMPI", "ProcessGroups",
                 "RLData", "RLEnvironments", "DecisionFlow", "TestSupport",
             ]
         ),
@@ -124,7 +131,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DecisionFlowTrainingTests",
-            dependencies: ["DecisionFlowTraining", "RLData", "DecisionFlow", "TestSupport"]
+            dependencies: ["DecisionFlowTraining", "RLData", "DecisionFlow", "ProcessGroups", "TestSupport"]
         ),
         .testTarget(
             name: "DecisionFlowTests",

@@ -6,7 +6,9 @@
 //   swift scripts/doc-coverage.swift .build/x86_64-unknown-linux-gnu/symbolgraph
 import Foundation
 
-let modules = ["RLData", "DecisionFlow", "RLEnvironments", "DecisionFlowTraining", "DecisionFlowEvaluation", "DecisionFlowMPI"]
+let modules = [
+    "RLData", "DecisionFlow", "RLEnvironments", "DecisionFlowTraining", "DecisionFlowEvaluation", "DecisionFlowMPI", "ProcessGroups",
+]
 guard CommandLine.arguments.count == 2 else {
     FileHandle.standardError.write(Data("usage: swift scripts/doc-coverage.swift SYMBOL_GRAPH_DIRECTORY\n".utf8))
     exit(64)

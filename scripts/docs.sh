@@ -4,7 +4,7 @@
 #   bash scripts/docs.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-modules=(RLData DecisionFlow RLEnvironments DecisionFlowTraining DecisionFlowEvaluation DecisionFlowMPI)
+modules=(RLData DecisionFlow RLEnvironments DecisionFlowTraining DecisionFlowEvaluation DecisionFlowMPI ProcessGroups)
 mkdir -p .build/docs
 log=.build/docs/generate.log
 for module in "${modules[@]}"; do

@@ -1,5 +1,5 @@
 import CMPI
-import DecisionFlowTraining
+import ProcessGroups
 import Foundation
 
 /// The processes `mpirun` (or a scheduler that starts MPI jobs, such as Slurm's `srun`)

@@ -1,5 +1,6 @@
 import DecisionFlow
 import Foundation
+import ProcessGroups
 import RLData
 
 /// What one training step measured.

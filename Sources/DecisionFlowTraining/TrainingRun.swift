@@ -4,6 +4,7 @@ import Foundation
 #if canImport(Glibc)
     import Glibc
 #endif
+import ProcessGroups
 import RLData
 
 /// One line of a run's `log.jsonl`.

@@ -4,6 +4,7 @@ import DecisionFlowEvaluation
 import DecisionFlowMPI
 import DecisionFlowTraining
 import Foundation
+import ProcessGroups
 import RLData
 import RLEnvironments
 

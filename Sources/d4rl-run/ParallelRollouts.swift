@@ -1,6 +1,7 @@
 import DecisionFlow
 import DecisionFlowEvaluation
 import DecisionFlowTraining
+import ProcessGroups
 import RLData
 import RLEnvironments
 

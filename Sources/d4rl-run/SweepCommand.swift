@@ -3,6 +3,7 @@ import DecisionFlow
 import DecisionFlowMPI
 import DecisionFlowTraining
 import Foundation
+import ProcessGroups
 import RLData
 
 /// `d4rl-run sweep plan|run|status`: grids of runs, run one after another, across the ranks

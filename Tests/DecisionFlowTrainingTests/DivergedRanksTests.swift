@@ -1,5 +1,6 @@
 import DecisionFlowTraining
 import Foundation
+import ProcessGroups
 import RLData
 import Testing
 

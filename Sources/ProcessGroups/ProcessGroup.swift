@@ -1,6 +1,3 @@
-import DecisionFlow
-import Foundation
-
 /// The processes that train one model together by data parallelism. Each has a rank in
 /// 0..<size; rank 0 writes the run's files. A single process is a group of one
 /// (`SingleProcess`), which trains exactly as DecisionFlow always has; `MPIProcessGroup` (in
@@ -51,11 +48,4 @@ public final class SingleProcess: ProcessGroup {
     public func allGather(_ values: [UInt64]) throws -> [UInt64] { values }
     public func allGather(_ values: [Double]) throws -> [Double] { values }
     public func abort(code: Int32) {}
-}
-
-/// The dropout stream of `rank`: rank 0 keeps the model's own stream (so one process trains
-/// exactly as before), every other rank a stream derived from the seed and the rank, so the
-/// ranks' dropout masks are independent.
-func dropoutGenerator(seed: UInt64, rank: Int) -> RandomGenerator? {
-    rank == 0 ? nil : RandomGenerator(seed: seed ^ (0x9E37_79B9_7F4A_7C15 &* UInt64(rank)) &+ 0xD0D0)
 }
