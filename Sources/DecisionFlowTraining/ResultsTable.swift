@@ -1,5 +1,6 @@
 import DecisionFlow
 import Foundation
+import RLData
 
 /// The results table of evaluated runs, in the shape of the Flowformer paper's: a row per
 /// dataset, a column per model, and in each cell the D4RL normalized score's mean ± std over
@@ -176,12 +177,11 @@ public struct ResultsTable: Sendable {
             for index in 0..<targetCount {
                 let scores = members.compactMap { $0.0.evaluation.targets[index].normalizedMean }
                 guard !scores.isEmpty else { continue }
-                let mean = scores.reduce(0, +) / Double(scores.count)
-                let variance = scores.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(scores.count)
+                let summary = SummaryStatistics(scores)
                 cells.append(
                     Cell(
                         dataset: parts[0], column: parts[1], targetIndex: index,
-                        target: members[0].0.evaluation.targets[index].target, mean: mean, std: variance.squareRoot(),
+                        target: members[0].0.evaluation.targets[index].target, mean: summary.mean, std: summary.std,
                         seeds: members.map(\.0.configuration.seed).sorted(), steps: members[0].0.configuration.steps))
             }
         }

@@ -136,6 +136,48 @@ public final class TrainingRun {
         return run
     }
 
+    /// The data `configuration` names (D4RL files or Minari datasets, concatenated), each file
+    /// checked by `probe` in a child process first when one is given (see `FileProbe`).
+    public static func loadData(for configuration: TrainingConfiguration, probe: FileProbe? = nil) throws -> D4RLDataset {
+        try probe?.check(configuration.datasets)
+        return try D4RLDataset(
+            files: configuration.datasets, options: D4RLLoadOptions(maxEpisodeSteps: configuration.maxEpisodeSteps))
+    }
+
+    /// Starts a new run of `configuration` in `directory`, loading its data (`loadData`).
+    public static func start(
+        configuration: TrainingConfiguration, directory: String, probe: FileProbe? = nil,
+        group: any ProcessGroup = SingleProcess()
+    ) throws -> TrainingRun {
+        let configuration = try configuration.validated(source: "configuration")
+        return try start(
+            configuration: configuration, dataset: try loadData(for: configuration, probe: probe), directory: directory,
+            group: group)
+    }
+
+    /// Resumes the run in `directory` on the data its checkpoint names (`savedCheckpoint(in:)`,
+    /// then `loadData`); `adjust` as in `resume(directory:dataset:group:adjust:)`.
+    public static func resume(
+        directory: String, probe: FileProbe? = nil, group: any ProcessGroup = SingleProcess(),
+        adjust: (inout TrainingConfiguration) throws -> Void = { _ in }
+    ) throws -> TrainingRun {
+        let saved = try savedCheckpoint(in: directory)
+        return try resume(
+            directory: directory, dataset: try loadData(for: saved.configuration, probe: probe), group: group,
+            adjust: adjust)
+    }
+
+    /// The run in `directory`, ready to train: resumed when it holds a checkpoint, otherwise
+    /// started with `configuration` (what a sweep does with each of its runs).
+    public static func startOrResume(
+        configuration: TrainingConfiguration, directory: String, probe: FileProbe? = nil,
+        group: any ProcessGroup = SingleProcess()
+    ) throws -> TrainingRun {
+        RunDirectory(directory).holdsCheckpoint
+            ? try resume(directory: directory, probe: probe, group: group)
+            : try start(configuration: configuration, directory: directory, probe: probe, group: group)
+    }
+
     /// `config.json`, pretty-printed with sorted keys for a person to read.
     private static func writeConfiguration(_ configuration: TrainingConfiguration, in directory: RunDirectory) throws {
         try JSONEncoder.prettySorted.encode(configuration).write(

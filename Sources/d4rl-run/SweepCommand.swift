@@ -127,17 +127,12 @@ struct SweepRunCommand: ParsableCommand {
         if let trained = saved, trained.state.step >= configuration.steps {
             print("\(label): trained to step \(configuration.steps), evaluating")
         } else {
-            try FileProbe.check(configuration.datasets)
-            let data = try D4RLDataset(
-                files: configuration.datasets, options: D4RLLoadOptions(maxEpisodeSteps: configuration.maxEpisodeSteps))
-            let training: TrainingRun
-            if saved != nil {
-                training = try TrainingRun.resume(directory: path, dataset: data)
-                print("\(label): resuming at step \(training.trainer.step) of \(configuration.steps)")
-            } else {
-                training = try TrainingRun.start(configuration: configuration, dataset: data, directory: path)
-                print("\(label): training \(configuration.steps) steps")
-            }
+            let resuming = saved != nil
+            let training = try TrainingRun.startOrResume(configuration: configuration, directory: path, probe: .tool)
+            print(
+                resuming
+                    ? "\(label): resuming at step \(training.trainer.step) of \(configuration.steps)"
+                    : "\(label): training \(configuration.steps) steps")
             let evaluator = try RunEvaluations.periodic(for: training.trainer, source: runDirectory.configurationPath)
             _ = try training.run(evaluate: evaluator)
             saved = try RunCheckpoint.read(checkpointPath)

@@ -154,25 +154,15 @@ struct TrainCommand: ParsableCommand {
         Self.reports = group.isLeader
         let run: TrainingRun
         if let resume {
-            // The checkpoint names the data the run trains on.
-            let saved = try TrainingRun.savedCheckpoint(in: resume).configuration
-            try FileProbe.check(saved.datasets)
-            let data = try D4RLDataset(
-                files: saved.datasets, options: D4RLLoadOptions(maxEpisodeSteps: saved.maxEpisodeSteps))
-            run = try TrainingRun.resume(directory: resume, dataset: data, group: group) {
-                try applyResumeFlags(to: &$0)
-            }
+            run = try TrainingRun.resume(directory: resume, probe: .tool, group: group) { try applyResumeFlags(to: &$0) }
             note("resuming \(resume) at step \(run.trainer.step) of \(run.trainer.configuration.steps)")
         } else {
             let configuration = try resolvedConfiguration()
-            try FileProbe.check(configuration.datasets)
-            let data = try D4RLDataset(
-                files: configuration.datasets, options: D4RLLoadOptions(maxEpisodeSteps: configuration.maxEpisodeSteps))
             let name =
                 config.map { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent }
                 ?? URL(fileURLWithPath: configuration.datasets[0]).deletingPathExtension().lastPathComponent
             run = try TrainingRun.start(
-                configuration: configuration, dataset: data, directory: out ?? "runs/\(name)-seed\(configuration.seed)",
+                configuration: configuration, directory: out ?? "runs/\(name)-seed\(configuration.seed)", probe: .tool,
                 group: group)
         }
         let trainer = run.trainer
@@ -242,51 +232,5 @@ struct TrainCommand: ParsableCommand {
     private func note(_ text: String) {
         guard Self.reports else { return }
         FileHandle.standardError.write(Data("\(text)\n".utf8))
-    }
-}
-
-/// A one-line progress display on stderr: redrawn in place on a terminal, a plain line every
-/// 10% otherwise (logs and CI).
-final class ProgressLine {
-    let total: Int
-    let startStep: Int
-    let interactive = isatty(STDERR_FILENO) != 0
-    private var lastDraw = -1.0
-    private var lastDecile = -1
-
-    init(total: Int, startStep: Int) {
-        self.total = total
-        self.startStep = startStep
-    }
-
-    func update(step: Int, loss: Float, elapsed: Double, label: String = "step", valueLabel: String = "loss") {
-        let done = step - startStep
-        let rate = Double(done) / max(elapsed, 1e-9)
-        let remaining = Double(total - step) / max(rate, 1e-9)
-        let value = valueLabel == "loss" ? String(format: "loss %.4f", loss) : "\(valueLabel) \(Int(loss))"
-        let line = String(
-            format: "%@ %d/%d  %@  %.1f steps/s  ETA %@", label, step, total, value, rate, Self.clock(remaining))
-        if interactive {
-            guard elapsed - lastDraw >= 0.1 || step == total else { return }
-            lastDraw = elapsed
-            FileHandle.standardError.write(Data("\r\u{1B}[K\(line)".utf8))
-        } else {
-            let decile = step * 10 / max(total, 1)
-            guard decile != lastDecile else { return }
-            lastDecile = decile
-            FileHandle.standardError.write(Data("\(line)\n".utf8))
-        }
-    }
-
-    func finish() {
-        if interactive { FileHandle.standardError.write(Data("\n".utf8)) }
-    }
-
-    static func clock(_ seconds: Double) -> String {
-        guard seconds.isFinite else { return "?" }
-        let total = Int(seconds.rounded())
-        return total >= 3600
-            ? String(format: "%d:%02d:%02d", total / 3600, total / 60 % 60, total % 60)
-            : String(format: "%d:%02d", total / 60, total % 60)
     }
 }

@@ -1,0 +1,47 @@
+import Foundation
+
+/// A one-line progress display on stderr: redrawn in place on a terminal, a plain line every
+/// 10% otherwise (logs and CI).
+final class ProgressLine {
+    let total: Int
+    let startStep: Int
+    let interactive = isatty(STDERR_FILENO) != 0
+    private var lastDraw = -1.0
+    private var lastDecile = -1
+
+    init(total: Int, startStep: Int) {
+        self.total = total
+        self.startStep = startStep
+    }
+
+    func update(step: Int, loss: Float, elapsed: Double, label: String = "step", valueLabel: String = "loss") {
+        let done = step - startStep
+        let rate = Double(done) / max(elapsed, 1e-9)
+        let remaining = Double(total - step) / max(rate, 1e-9)
+        let value = valueLabel == "loss" ? String(format: "loss %.4f", loss) : "\(valueLabel) \(Int(loss))"
+        let line = String(
+            format: "%@ %d/%d  %@  %.1f steps/s  ETA %@", label, step, total, value, rate, Self.clock(remaining))
+        if interactive {
+            guard elapsed - lastDraw >= 0.1 || step == total else { return }
+            lastDraw = elapsed
+            FileHandle.standardError.write(Data("\r\u{1B}[K\(line)".utf8))
+        } else {
+            let decile = step * 10 / max(total, 1)
+            guard decile != lastDecile else { return }
+            lastDecile = decile
+            FileHandle.standardError.write(Data("\(line)\n".utf8))
+        }
+    }
+
+    func finish() {
+        if interactive { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+
+    static func clock(_ seconds: Double) -> String {
+        guard seconds.isFinite else { return "?" }
+        let total = Int(seconds.rounded())
+        return total >= 3600
+            ? String(format: "%d:%02d:%02d", total / 3600, total / 60 % 60, total % 60)
+            : String(format: "%d:%02d", total / 60, total % 60)
+    }
+}
