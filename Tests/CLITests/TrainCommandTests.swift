@@ -184,3 +184,26 @@ import Testing
         #expect(shorter.status == 65 && shorter.error.contains("already at step 3"), "\(shorter.error)")
     }
 }
+
+/// A run written by DecisionFlow 0.2.0 (`Tests/Fixtures/run-0.2.0`, made by that release's
+/// `d4rl-run train`, 4 steps on the bundled data) resumes, trains on and evaluates.
+@Suite struct ReleaseCompatibilityTests {
+    @Test func aRunFrom020ResumesAndEvaluates() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cli-020-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.copyItem(
+            at: CLI.packageRoot.appendingPathComponent("Tests/Fixtures/run-0.2.0"), to: directory)
+        let resumed = try CLI.run(["train", "--resume", directory.path, "--steps", "8"])
+        #expect(resumed.status == 0, "\(resumed.error)")
+        #expect(resumed.error.contains("resuming \(directory.path) at step 4 of 8"), "\(resumed.error)")
+        let log = try String(contentsOf: directory.appendingPathComponent("log.jsonl"), encoding: .utf8)
+        let steps = log.split(separator: "\n").compactMap {
+            (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["step"] as? Int
+        }
+        #expect(steps == [2, 4, 6, 8])
+        let evaluated = try CLI.run([
+            "evaluate", "--checkpoint", directory.appendingPathComponent("checkpoint.safetensors").path, "--episodes", "2",
+        ])
+        #expect(evaluated.status == 0 && evaluated.output.contains("normalized"), "\(evaluated.error)")
+    }
+}
