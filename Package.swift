@@ -84,7 +84,8 @@ let package = Package(
         .target(name: "DecisionFlowMPI", dependencies: ["CMPI", "ProcessGroups"]),
 
         // Evaluation: rollouts and normalized scores, and replaying datasets in the simulators.
-        .target(name: "DecisionFlowEvaluation", dependencies: ["RLData", "RLEnvironments", "DecisionFlow"]),
+        .target(
+            name: "DecisionFlowEvaluation", dependencies: ["RLData", "RLEnvironments", "DecisionFlow", "ProcessGroups"]),
 
         // The child process of `FileProbe`: reads one HDF5 file completely.
         .executableTarget(name: "decisionflow-probe", dependencies: ["RLData"]),

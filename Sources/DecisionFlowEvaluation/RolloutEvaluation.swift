@@ -185,9 +185,18 @@ public enum EvaluationError: Error, CustomStringConvertible, Sendable {
     case shapeMismatch(environment: String, observation: Int, action: Int, model: ModelConfiguration)
     /// The context encoding does not fit the model.
     case encoding(String)
+    /// The checkpoint names no environment, and none was given.
+    case noEnvironment(file: String)
+    /// The environment has no reference targets, and none were given.
+    case noReferenceTargets(environment: String, file: String)
 
     public var description: String {
         switch self {
+        case .noEnvironment(let file):
+            return "\(file) does not name the environment its policy acts in; name one (evaluate --env)"
+        case .noReferenceTargets(let environment, let file):
+            return
+                "\(file): \(environment) has no reference targets (hopper, halfcheetah, walker2d, ant have them), so it cannot be evaluated under the reference protocol; give target returns (evaluate --targets)"
         case .shapeMismatch(let environment, let observation, let action, let model):
             return
                 "\(environment) has observations of \(observation) and actions of \(action), but the checkpoint's model takes states of \(model.stateDimension) and actions of \(model.actionDimension): evaluate it in the environment it was trained for"

@@ -69,40 +69,30 @@ struct EvaluateCommand: ParsableCommand {
     func run() throws {
         let saved = try Checkpoint.read(checkpoint)
         for note in saved.notes { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
-        let encoding = try saved.contextEncoding(source: checkpoint)
-        guard let name = env ?? saved.environment else {
-            throw ValidationError("\(checkpoint) does not name its environment; pass --env")
-        }
-        let environmentName = D4RLReferenceScores.environmentName(forID: name) ?? name
-        let targetList =
-            try targetList() ?? D4RLReferenceScores.evaluationTargets[environmentName] ?? [0]
+        // Without --targets: the reference's for the environment, or 0 for one that has none.
+        let named = (env ?? saved.environment).map { D4RLReferenceScores.environmentName(forID: $0) ?? $0 }
+        let targets = try targetList() ?? (named.flatMap { D4RLReferenceScores.evaluationTargets[$0] } ?? [0])
         // Under mpirun the episodes are split across the ranks and gathered on every rank;
         // rank 0 prints.
         let group: any ProcessGroup = try MPIProcessGroup.launched() ?? SingleProcess()
-        let share = group.slice(of: episodes)
-        let environments = try share.map { _ in try EnvironmentRegistry.make(environmentName) }
-        let limit = try EnvironmentRegistry.make(environmentName).maxEpisodeSteps
-        let model = try DecisionTransformer(
-            checkpoint: saved, batchCapacity: max(share.count, 1), threads: threadOptions.count(), source: checkpoint)
-        var reports: [TargetReport] = []
-        for target in targetList {
-            let bar = ProgressLine(total: limit, startStep: 0)
-            let clock = ContinuousClock()
-            let started = clock.now
-            let results = try ParallelRollouts.run(
-                group: group, count: episodes, model: model, encoding: encoding, environments: environments,
-                target: target, seed: seed
-            ) { finished, steps in
-                guard group.isLeader else { return }
-                let duration = clock.now - started
-                let elapsed = duration / .seconds(1)
-                bar.update(
-                    step: min(steps, limit), loss: Float(finished), elapsed: elapsed,
-                    label: "target \(Int(target)): step", valueLabel: "episodes done")
+        let limit = try named.map { try EnvironmentRegistry.make($0).maxEpisodeSteps } ?? 1
+        var bar: (target: Double, line: ProgressLine)?
+        let clock = ContinuousClock()
+        var started = clock.now
+        let (environmentName, reports) = try ReferenceEvaluation.evaluate(
+            checkpoint: saved, source: checkpoint, environment: env, targets: targets, episodes: episodes, seed: seed,
+            threads: threadOptions.count(), group: group
+        ) { target, finished, steps in
+            if bar?.target != target {
+                bar?.line.finish()
+                bar = (target, ProgressLine(total: limit, startStep: 0))
+                started = clock.now
             }
-            if group.isLeader { bar.finish() }
-            reports.append(RolloutEvaluation.report(target: target, episodes: results, environment: environmentName))
+            bar?.line.update(
+                step: min(steps, limit), loss: Float(finished), elapsed: (clock.now - started) / .seconds(1),
+                label: "target \(Int(target)): step", valueLabel: "episodes done")
         }
+        bar?.line.finish()
         guard group.isLeader else { return }
         if output.json {
             let encoder = JSONEncoder.prettySorted

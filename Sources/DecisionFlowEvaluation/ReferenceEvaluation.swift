@@ -1,0 +1,93 @@
+import DecisionFlow
+import ProcessGroups
+import RLData
+import RLEnvironments
+
+/// The reference evaluation protocol applied to a saved policy, over the processes of a
+/// group: what `d4rl-run evaluate` runs, what a sweep records for each finished run, and what
+/// periodic evaluation during training rolls out.
+///
+/// Episode i of a target resets its environment with seed `seed + i`, whichever process runs
+/// it; with several processes, rank r runs its contiguous share of the episodes and every
+/// rank gets all results, in episode order.
+public enum ReferenceEvaluation {
+    /// Rolls out this process's share of `count` episodes with `model` (batch capacity at
+    /// least the share) in `environments` (one per episode of the share), and gathers every
+    /// process's results. With one process this is `RolloutEvaluation.run` itself.
+    ///
+    /// Every process of `group` must call this together.
+    public static func rollOut(
+        group: any ProcessGroup, count: Int, model: DecisionTransformer, encoding: ContextEncoding,
+        environments: [any Environment], target: Double, seed: UInt64, progress: (Int, Int) -> Void = { _, _ in }
+    ) throws -> [EpisodeResult] {
+        let share = group.slice(of: count)
+        precondition(environments.count == share.count, "one environment per episode of this process's share")
+        let local =
+            share.isEmpty
+            ? []
+            : try RolloutEvaluation.run(
+                model: model, encoding: encoding, environments: environments, target: target,
+                seed: seed &+ UInt64(share.lowerBound), progress: progress)
+        guard group.size > 1 else { return local }
+        // Equal-sized contributions (the largest share), padded with NaN, in rank order.
+        let widest = (count + group.size - 1) / group.size
+        var mine = [Double](repeating: .nan, count: 2 * widest)
+        for (index, result) in local.enumerated() {
+            mine[2 * index] = result.episodeReturn
+            mine[2 * index + 1] = Double(result.length)
+        }
+        let all = try group.allGather(mine)
+        var results: [EpisodeResult] = []
+        for rank in 0..<group.size {
+            for index in 0..<widest {
+                let offset = rank * 2 * widest + 2 * index
+                guard !all[offset + 1].isNaN else { continue }
+                results.append(EpisodeResult(episodeReturn: all[offset], length: Int(all[offset + 1])))
+            }
+        }
+        return results
+    }
+
+    /// Evaluates the policy in `checkpoint`: `episodes` episodes (seeds `seed`, `seed + 1`, …)
+    /// at each target, in `environment`, split across `group`'s processes. `source` names the
+    /// checkpoint in errors.
+    ///
+    /// - Parameters:
+    ///   - environment: an environment id; nil for the one the checkpoint names.
+    ///   - targets: target returns in the environment's scale; nil for the environment's
+    ///     reference targets (`D4RLReferenceScores.evaluationTargets`).
+    ///   - progress: called on rank 0's progress with the target, the episodes finished and
+    ///     the steps taken.
+    /// - Returns: the environment's name and a report per target, on every process.
+    /// - Throws: `EvaluationError` when no environment is named or it has no reference
+    ///   targets and none are given; `CheckpointError` when the checkpoint holds no context
+    ///   encoding or the model does not fit in memory; `EnvironmentError` for an unknown
+    ///   environment.
+    public static func evaluate(
+        checkpoint: Checkpoint, source: String, environment: String? = nil, targets: [Double]? = nil, episodes: Int,
+        seed: UInt64 = 0, threads: Int = 2, group: any ProcessGroup = SingleProcess(),
+        progress: (_ target: Double, _ finished: Int, _ steps: Int) -> Void = { _, _, _ in }
+    ) throws -> (environment: String, reports: [TargetReport]) {
+        let encoding = try checkpoint.contextEncoding(source: source)
+        guard let named = environment ?? checkpoint.environment else { throw EvaluationError.noEnvironment(file: source) }
+        let name = D4RLReferenceScores.environmentName(forID: named) ?? named
+        guard let targets = targets ?? D4RLReferenceScores.evaluationTargets[name] else {
+            throw EvaluationError.noReferenceTargets(environment: name, file: source)
+        }
+        let share = group.slice(of: episodes)
+        let environments = try share.map { _ in try EnvironmentRegistry.make(name) }
+        let model = try DecisionTransformer(
+            checkpoint: checkpoint, batchCapacity: max(share.count, 1), threads: threads, source: source)
+        var reports: [TargetReport] = []
+        for target in targets {
+            let results = try rollOut(
+                group: group, count: episodes, model: model, encoding: encoding, environments: environments,
+                target: target, seed: seed
+            ) { finished, steps in
+                if group.isLeader { progress(target, finished, steps) }
+            }
+            reports.append(RolloutEvaluation.report(target: target, episodes: results, environment: name))
+        }
+        return (name, reports)
+    }
+}
