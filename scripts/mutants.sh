@@ -149,10 +149,16 @@ bash scripts/install-system-packages.sh
 # the working tree; `shared` beside it, as ../shared is beside a clone.
 mkdir -p "$scratch/src" "$scratch/logs"
 ln -sfn "$shared" "$scratch/shared"
-git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' file; do
+listed="$scratch/files"
+git ls-files -z --cached --others --exclude-standard >"$listed"
+while IFS= read -r -d '' file; do
     [ -e "$file" ] || continue
     mkdir -p "$scratch/src/$(dirname "$file")"
     cmp -s "$file" "$scratch/src/$file" || cp -p "$file" "$scratch/src/$file"
+done <"$listed"
+# Files deleted or renamed in the tree go from the copy too (its .build stays).
+(cd "$scratch/src" && find . -path ./.build -prune -o -type f -print0) | while IFS= read -r -d '' copied; do
+    grep -qzxF -- "${copied#./}" "$listed" || rm -f "$scratch/src/$copied"
 done
 
 # Replaces the N-th exact occurrence of $SEARCH in the file; exit 3 when there are fewer.
@@ -184,7 +190,8 @@ for i in "${selected[@]}"; do
     id=${ids[$i]} file=${files[$i]}
     log="$scratch/logs/$id.log"
     echo "== $id: ${descriptions[$i]}"
-    count=$(occurrences_of "$scratch/src/$file" "${searches[$i]}")
+    count=0
+    [ -f "$scratch/src/$file" ] && count=$(occurrences_of "$scratch/src/$file" "${searches[$i]}")
     nth=${occurrences[$i]%/*} expected=${occurrences[$i]#*/}
     result= tests=
     if [ "$count" -ne "$expected" ]; then
@@ -208,8 +215,9 @@ for i in "${selected[@]}"; do
         else
             result=killed
             # Swift Testing marks each failing test with "✘ Test NAME …" (not "✘ Test run …").
-            failed=$(grep -E '^✘ Test [^ ]+ ' "$log" | grep -v '^✘ Test run ' | sed -E 's/^✘ Test ([^ ]+) .*/\1/' \
-                | awk '!seen[$0]++')
+            # (grep finds nothing when the test process crashed: not an error here.)
+            failed=$({ grep -E '^✘ Test [^ ]+ ' "$log" || true; } | { grep -v '^✘ Test run ' || true; } \
+                | sed -E 's/^✘ Test ([^ ]+) .*/\1/' | awk '!seen[$0]++')
             count=$(printf '%s\n' "$failed" | grep -c . || true)
             if [ "$count" -eq 0 ]; then
                 tests="the test process crashed (exit $status; see logs/$id.log)"

@@ -49,13 +49,18 @@ public enum ReferenceEvaluation {
     }
 
     /// Evaluates the policy in `checkpoint`: `episodes` episodes (seeds `seed`, `seed + 1`, …)
-    /// at each target, in `environment`, split across `group`'s processes. `source` names the
-    /// checkpoint in errors.
+    /// at each target, in `environment`, split across `group`'s processes.
     ///
     /// - Parameters:
+    ///   - checkpoint: the policy: weights, context encoding and, usually, its environment.
+    ///   - source: the checkpoint's file, for errors.
     ///   - environment: an environment id; nil for the one the checkpoint names.
     ///   - targets: target returns in the environment's scale; nil for the environment's
     ///     reference targets (`D4RLReferenceScores.evaluationTargets`).
+    ///   - episodes: episodes per target.
+    ///   - seed: the reset seed of the first episode.
+    ///   - threads: the model's worker threads.
+    ///   - group: the processes to split the episodes over; every one must call this.
     ///   - progress: called on rank 0's progress with the target, the episodes finished and
     ///     the steps taken.
     /// - Returns: the environment's name and a report per target, on every process.

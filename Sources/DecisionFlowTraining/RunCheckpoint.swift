@@ -38,8 +38,9 @@ public struct RunCheckpoint: Sendable {
     /// The run's configuration: the training state's.
     public var configuration: TrainingConfiguration { state.configuration }
 
-    /// A checkpoint of a run, to write.
-    public init(checkpoint: Checkpoint, state: TrainingState) {
+    /// A checkpoint of a run, to write (`Trainer.checkpoint()` makes them); read ones come
+    /// from `read(_:)` or `init(verifying:source:)`, which check the parts agree.
+    init(checkpoint: Checkpoint, state: TrainingState) {
         self.checkpoint = checkpoint
         self.state = state
     }
@@ -73,7 +74,7 @@ public struct RunCheckpoint: Sendable {
         }
         guard state.step >= 0, state.step == optimizer.step else {
             throw refuse(
-                "has a training state at step \(state.step) that disagrees with its optimizer (step \(optimizer.step)); the checkpoint is corrupt, use an earlier one"
+                "has a training state at step \(state.step) that disagrees with its optimizer (step \(optimizer.step)); the checkpoint is corrupt: restore it from a backup, or start the run again"
             )
         }
         if let problem = state.configuration.problems.first {

@@ -188,7 +188,11 @@ public final class Trainer {
             ] : []
         dataFingerprint = fingerprint
         step = 0
-        if let (saved, source) = resuming, let state, let savedOptimizer = saved.checkpoint.optimizer {
+        if let (saved, source) = resuming, let state {
+            // RunCheckpoint(verifying:) requires an optimizer; this keeps any other path honest.
+            guard let savedOptimizer = saved.checkpoint.optimizer else {
+                throw CheckpointError(file: source, problem: "holds no optimizer state; it cannot be resumed exactly")
+            }
             try model.load(saved.checkpoint, source: source)
             optimizer = savedOptimizer
             sampler.generator = state.samplerGenerator

@@ -155,6 +155,15 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
                 "contextLength \(model.contextLength) exceeds maxEpisodeLength \(model.maxEpisodeLength): a window holds at most one episode; lower contextLength (or raise maxEpisodeLength for longer episodes)"
             )
         }
+        // Not configuration fields (never in config.json or a preset): a run keeps the reference's.
+        let reference = ModelHyperparameters()
+        if model.actionTanh != reference.actionTanh || model.layerNormEpsilon != reference.layerNormEpsilon
+            || model.flowEpsilon != reference.flowEpsilon
+        {
+            result.append(
+                "actionTanh, layerNormEpsilon and flowEpsilon are the reference's in a training run (\(reference.actionTanh), \(reference.layerNormEpsilon), \(reference.flowEpsilon)); they cannot be saved with it"
+            )
+        }
         result += modelConfiguration(stateDimension: 1, actionDimension: 1).problems
         return result
     }

@@ -155,16 +155,13 @@ public final class TrainingRun {
             group: group)
     }
 
-    /// Resumes the run in `directory` on the data its checkpoint names (`savedCheckpoint(in:)`,
-    /// then `loadData`); `adjust` as in `resume(directory:dataset:group:adjust:)`.
+    /// Resumes the run in `directory` on the data its checkpoint names (`loadData`); `adjust`
+    /// as in `resume(directory:dataset:group:adjust:)`.
     public static func resume(
         directory: String, probe: FileProbe? = nil, group: any ProcessGroup = SingleProcess(),
         adjust: (inout TrainingConfiguration) throws -> Void = { _ in }
     ) throws -> TrainingRun {
-        let saved = try savedCheckpoint(in: directory)
-        return try resume(
-            directory: directory, dataset: try loadData(for: saved.configuration, probe: probe), group: group,
-            adjust: adjust)
+        try resume(directory: directory, group: group, adjust: adjust) { try loadData(for: $0, probe: probe) }
     }
 
     /// The run in `directory`, ready to train: resumed when it holds a checkpoint, otherwise
@@ -188,11 +185,14 @@ public final class TrainingRun {
     /// run's `config.json`: what `resume` continues from (read it first to load the run's data).
     ///
     /// `config.json` is a readable copy of the checkpoint's configuration. If it says
-    /// otherwise (it was edited, or belongs to another run), this throws, naming every field
-    /// that differs and both values; if it is missing, it is not needed.
+    /// otherwise in a field that decides what is learned (it was edited, or belongs to another
+    /// run), this throws, naming every such field and both values. A difference only in fields
+    /// a resume may change (a resume stopped before its change reached config.json, or an edit)
+    /// is no error: `resume` writes config.json again from the checkpoint, with a note. A
+    /// missing config.json is not needed.
     ///
     /// - Throws: `TrainingError.runDirectory` when the directory holds no checkpoint, the
-    ///   checkpoint cannot be used, or `config.json` disagrees with it.
+    ///   checkpoint cannot be used, or `config.json` disagrees with it in a fixed field.
     public static func savedCheckpoint(in path: String) throws -> RunCheckpoint {
         let directory = RunDirectory(path)
         guard directory.holdsCheckpoint else {
@@ -205,9 +205,8 @@ public final class TrainingRun {
         } catch let error as CheckpointError {
             throw TrainingError.runDirectory(path: path, problem: "its checkpoint cannot be used: \(error.problem)")
         }
-        guard FileManager.default.fileExists(atPath: directory.configurationPath) else { return saved }
-        let copy = try TrainingConfiguration.read(directory.configurationPath)
-        let differing = copy.fieldsChanged(from: saved.configuration)
+        guard let copy = try configurationCopy(in: directory) else { return saved }
+        let differing = TrainingConfiguration.fixedOnResume(copy.fieldsChanged(from: saved.configuration))
         if !differing.isEmpty {
             let fields = differing.map {
                 "\($0.name) is \(copy.text(of: $0)) there but \(saved.configuration.text(of: $0)) in the checkpoint"
@@ -219,6 +218,12 @@ public final class TrainingRun {
             )
         }
         return saved
+    }
+
+    /// The run's `config.json`, or nil when there is none.
+    private static func configurationCopy(in directory: RunDirectory) throws -> TrainingConfiguration? {
+        guard FileManager.default.fileExists(atPath: directory.configurationPath) else { return nil }
+        return try TrainingConfiguration.read(directory.configurationPath)
     }
 
     /// Resumes the run in `directory` from its checkpoint, with the run's own configuration
@@ -239,6 +244,15 @@ public final class TrainingRun {
         directory path: String, dataset: D4RLDataset, group: any ProcessGroup = SingleProcess(),
         adjust: (inout TrainingConfiguration) throws -> Void
     ) throws -> TrainingRun {
+        try resume(directory: path, group: group, adjust: adjust) { _ in dataset }
+    }
+
+    /// Resumes the run in `path`: the checkpoint is read once, under the directory's lock, and
+    /// `data` loads the data its configuration names.
+    private static func resume(
+        directory path: String, group: any ProcessGroup, adjust: (inout TrainingConfiguration) throws -> Void,
+        data: (TrainingConfiguration) throws -> D4RLDataset
+    ) throws -> TrainingRun {
         let directory = RunDirectory(path)
         // Nothing to resume: refused (by savedCheckpoint) before a lock file is created.
         if !directory.holdsCheckpoint { _ = try savedCheckpoint(in: path) }
@@ -246,6 +260,10 @@ public final class TrainingRun {
         let lock = group.isLeader ? try RunDirectoryLock(directory) : nil
         let removed = lock?.removeStaleTemporaryFiles() ?? []
         let saved = try savedCheckpoint(in: path)
+        // Fields a resume may change that config.json states otherwise: the checkpoint wins.
+        let copy = try configurationCopy(in: directory)
+        let stale = copy?.fieldsChanged(from: saved.configuration) ?? []
+        let dataset = try data(saved.configuration)
         let trainer = try Trainer(
             resuming: saved, dataset: dataset, source: directory.checkpointPath, group: group, adjust: adjust)
         // Keep the log consistent with the checkpoint: drop lines from steps after it.
@@ -266,7 +284,14 @@ public final class TrainingRun {
             run.startTime -= run.elapsedBefore
         }
         try run.rewriteLog(lines)
-        if !trainer.changesOnResume.isEmpty || !FileManager.default.fileExists(atPath: directory.configurationPath) {
+        if !stale.isEmpty {
+            run.notes.append(
+                "config.json said \(stale.map { "\($0.name) \(copy?.text(of: $0) ?? "unset")" }.joined(separator: ", ")), but the checkpoint records \(stale.map { "\($0.name) \(saved.configuration.text(of: $0))" }.joined(separator: ", ")) (a resume stopped before its change reached config.json, or an edit): config.json is written again from the checkpoint; to change a field, pass its flag with --resume"
+            )
+        }
+        if !trainer.changesOnResume.isEmpty || !stale.isEmpty
+            || !FileManager.default.fileExists(atPath: directory.configurationPath)
+        {
             do {
                 try writeConfiguration(trainer.configuration, in: directory)
             } catch {

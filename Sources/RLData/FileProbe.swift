@@ -16,7 +16,8 @@ import Foundation
 /// letting this process crash or hang; if the child exits, the file's problems (if any) are
 /// reported by the ordinary checks that follow.
 ///
-/// The child is a program that calls `FileProbe.readEverything(_:)` on the file it is given:
+/// The child is a program that calls `FileProbe.readEverything(_:)` on the file it is given
+/// (its last argument) and exits 0:
 /// the package's `decisionflow-probe` product (`FileProbe.besideThisProgram()` finds it when
 /// it is built with yours), or your own executable with a subcommand of that kind (`d4rl-run`
 /// probes with its hidden `probe-hdf5` command). `D4RLDataset` itself does not probe:
@@ -82,6 +83,15 @@ public struct FileProbe: Sendable {
                     problem:
                         "crashed libhdf5 while its structure was being read (signal \(process.terminationStatus)); the file is corrupt or was forged",
                     remedy: "Do not use this file: download or write it again from a trusted source.")
+            }
+            // The child exits 0 once it has read the file, whatever the file holds; anything
+            // else means it never read it, and the file is not known to be safe.
+            if process.terminationStatus != 0 {
+                throw D4RLError(
+                    .unreadableFile, file: file,
+                    problem:
+                        "could not be checked: the probe \(executable.path) exited with status \(process.terminationStatus) without reading it",
+                    remedy: "Check the probe program (it must call FileProbe.readEverything on the path it is given, then exit 0).")
             }
         }
     }

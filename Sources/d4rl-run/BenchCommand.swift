@@ -124,7 +124,11 @@ struct DataBenchmark: ParsableCommand {
         try process.run()
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw ExitCode(process.terminationStatus) }
+        // The child is this tool: it exits with one of its documented statuses, unless a
+        // signal ended it (then the measurement itself failed: 70).
+        guard process.terminationStatus == 0 else {
+            throw ExitCode(process.terminationReason == .uncaughtSignal ? 70 : process.terminationStatus)
+        }
         return try JSONDecoder().decode(Measurement.self, from: data)
     }
 

@@ -5,7 +5,8 @@ import TestSupport
 @testable import DecisionFlow
 
 /// A warm training step (forward, backward, clipping, AdamW) makes no heap allocation.
-@Suite struct AllocationTests {
+/// Serialized: two tests keep objects in one static array.
+@Suite(.serialized) struct AllocationTests {
     /// The counter itself: it must see the Swift runtime's allocations, or the test below
     /// would pass vacuously.
     @Test func counterSeesSwiftAllocations() {

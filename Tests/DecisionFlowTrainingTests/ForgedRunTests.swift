@@ -121,6 +121,22 @@ import Testing
         #expect(try TrainingConfiguration.read(directory.configurationPath) == expected)
     }
 
+    /// A config.json that differs only in a field a resume may change (a resume stopped
+    /// before its change reached it, or an edit) is no error: the checkpoint wins, config.json
+    /// is written again from it, and a note says so.
+    @Test func aStaleResumableFieldInConfigJSONIsRewrittenWithANote() throws {
+        let scratch = try ScratchDirectory()
+        defer { withExtendedLifetime(scratch) {} }
+        let directory = try Self.finishedRun(in: scratch)
+        var edited = try TrainingConfiguration.read(directory.configurationPath)
+        edited.steps = 9
+        try JSONEncoder.prettySorted.encode(edited).write(to: URL(fileURLWithPath: directory.configurationPath))
+        let run = try TrainingRun.resume(
+            directory: directory.path, dataset: try D4RLDataset(file: TrainingFixtures.bundledDataset), steps: 6)
+        #expect(run.notes.contains { $0.contains("config.json said steps 9") && $0.contains("records steps 4") }, "\(run.notes)")
+        #expect(try TrainingConfiguration.read(directory.configurationPath).steps == 6)
+    }
+
     /// A change made on resume goes into the checkpoint at once, so the run's record and its
     /// config.json agree even if the process is killed before its next checkpoint.
     @Test func aChangeOnResumeIsRecordedInTheCheckpointAtOnce() throws {

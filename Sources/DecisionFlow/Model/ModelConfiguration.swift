@@ -92,28 +92,34 @@ public struct ModelConfiguration: Sendable, Equatable {
         self.hyperparameters.mlpDimension = hyperparameters.mlpDimension ?? 4 * hyperparameters.embeddingDimension
     }
 
-    /// Creates a configuration; an argument left out takes `ModelHyperparameters()`'s value.
+    /// Creates a configuration; an argument left out takes `ModelHyperparameters()`'s value
+    /// (an MLP width left out, 4 × the embedding width).
     public init(
-        stateDimension: Int, actionDimension: Int, contextLength: Int? = nil, embeddingDimension: Int? = nil,
-        layerCount: Int? = nil, headCount: Int? = nil, mlpDimension: Int? = nil, activation: Activation? = nil,
-        dropout: Float? = nil, maxEpisodeLength: Int? = nil, attention: AttentionKind? = nil,
-        actionTanh: Bool? = nil, layerNormEpsilon: Float? = nil, flowEpsilon: Float? = nil
+        stateDimension: Int, actionDimension: Int, contextLength: Int = ModelConfiguration.defaults.contextLength,
+        embeddingDimension: Int = ModelConfiguration.defaults.embeddingDimension, layerCount: Int = ModelConfiguration.defaults.layerCount,
+        headCount: Int = ModelConfiguration.defaults.headCount, mlpDimension: Int? = nil, activation: Activation = ModelConfiguration.defaults.activation,
+        dropout: Float = ModelConfiguration.defaults.dropout, maxEpisodeLength: Int = ModelConfiguration.defaults.maxEpisodeLength,
+        attention: AttentionKind = ModelConfiguration.defaults.attention, actionTanh: Bool = ModelConfiguration.defaults.actionTanh,
+        layerNormEpsilon: Float = ModelConfiguration.defaults.layerNormEpsilon, flowEpsilon: Float = ModelConfiguration.defaults.flowEpsilon
     ) {
         var h = ModelHyperparameters()
-        if let contextLength { h.contextLength = contextLength }
-        if let embeddingDimension { h.embeddingDimension = embeddingDimension }
-        if let layerCount { h.layerCount = layerCount }
-        if let headCount { h.headCount = headCount }
+        h.contextLength = contextLength
+        h.embeddingDimension = embeddingDimension
+        h.layerCount = layerCount
+        h.headCount = headCount
         h.mlpDimension = mlpDimension
-        if let activation { h.activation = activation }
-        if let dropout { h.dropout = dropout }
-        if let maxEpisodeLength { h.maxEpisodeLength = maxEpisodeLength }
-        if let attention { h.attention = attention }
-        if let actionTanh { h.actionTanh = actionTanh }
-        if let layerNormEpsilon { h.layerNormEpsilon = layerNormEpsilon }
-        if let flowEpsilon { h.flowEpsilon = flowEpsilon }
+        h.activation = activation
+        h.dropout = dropout
+        h.maxEpisodeLength = maxEpisodeLength
+        h.attention = attention
+        h.actionTanh = actionTanh
+        h.layerNormEpsilon = layerNormEpsilon
+        h.flowEpsilon = flowEpsilon
         self.init(h, stateDimension: stateDimension, actionDimension: actionDimension)
     }
+
+    /// The default hyperparameters, for the initializer's default arguments.
+    public static let defaults = ModelHyperparameters()
 
     /// The dimension letters the passes name their sizes by: C channels, S state width,
     /// A action width, F MLP width, H heads, D head width.

@@ -42,6 +42,8 @@ public struct Mismatch: CustomStringConvertible, Sendable {
 public func closeness<A: Collection, E: Collection>(
     _ actual: A, _ expected: E, atol: Double, rtol: Double
 ) -> Mismatch? where A.Element: BinaryFloatingPoint, E.Element: BinaryFloatingPoint {
+    // A NaN or negative tolerance would let every pair through.
+    precondition(atol >= 0 && rtol >= 0 && atol.isFinite && rtol.isFinite, "tolerances must be finite and ≥ 0")
     var mismatch = Mismatch(
         actualCount: actual.count, expectedCount: expected.count, offCount: 0, worst: nil, firstNonFinite: nil,
         atol: atol, rtol: rtol)
