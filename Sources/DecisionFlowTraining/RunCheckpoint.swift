@@ -1,5 +1,6 @@
 import DecisionFlow
 import Foundation
+import RLData
 
 /// The state a checkpoint needs beyond the weights, optimizer and context encoding to resume
 /// a run exactly. Its configuration is the one record of how the run trains: `config.json`
@@ -87,14 +88,46 @@ public struct RunCheckpoint: Sendable {
             stateDimension: model.stateDimension, actionDimension: model.actionDimension)
         if described != model {
             throw refuse(
-                "holds weights of \(model.summary), but its training state's configuration describes \(described.summary); the checkpoint is corrupt or was edited"
+                "holds weights of \(model.summary), but its training state's configuration describes another model (\(Self.differences(model, described))); the checkpoint is corrupt or was edited"
             )
         }
         if let streams = state.rankDropoutGenerators, streams.isEmpty || streams.count > 1 << 20 {
             throw refuse("has \(streams.count) per-rank dropout streams in its training state; the checkpoint is corrupt")
         }
-        _ = try checkpoint.contextEncoding(source: source)
+        let encoding = try checkpoint.contextEncoding(source: source)
+        // The other values stored twice: each copy must agree with the training state's.
+        var disagreements: [String] = []
+        if optimizer.settings.weightDecay != state.configuration.weightDecay {
+            disagreements.append(
+                "weightDecay is \(state.configuration.weightDecay) in the training state but \(optimizer.settings.weightDecay) in the optimizer")
+        }
+        if encoding.rewardScale != state.configuration.rewardScale {
+            disagreements.append(
+                "rewardScale is \(state.configuration.rewardScale) in the training state but \(encoding.rewardScale) in the context encoding")
+        }
+        if let named = state.configuration.environment, let stored = checkpoint.environment,
+            (D4RLReferenceScores.environmentName(forID: named) ?? named) != stored
+        {
+            disagreements.append("environment is \(named) in the training state but \(stored) in the policy")
+        }
+        if !disagreements.isEmpty {
+            throw refuse(
+                "\(disagreements.joined(separator: "; ")); the checkpoint is corrupt or was edited: restore it from a backup, or start the run again")
+        }
         self.init(checkpoint: checkpoint, state: state)
+    }
+
+    /// The fields in which two model configurations differ, as "name a against b".
+    static func differences(_ a: ModelConfiguration, _ b: ModelConfiguration) -> String {
+        func fields(_ configuration: ModelConfiguration) -> [String: String] {
+            let data = (try? JSONEncoder.sorted.encode(configuration)) ?? Data()
+            let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
+            return object.mapValues { "\($0)" }
+        }
+        let (left, right) = (fields(a), fields(b))
+        return left.keys.sorted().filter { left[$0] != right[$0] }.map {
+            "\($0) \(left[$0] ?? "?") against \(right[$0] ?? "?")"
+        }.joined(separator: ", ")
     }
 
     /// Writes the checkpoint atomically (see `Checkpoint.write(to:)`), the training state in

@@ -91,6 +91,9 @@ public final class Trainer {
         let fingerprint = dataset.fingerprint
         if let state {
             try adjust(&configuration)
+            // Checked before comparing: a value JSON cannot hold (NaN) would look like a change
+            // of every field.
+            configuration = try configuration.validated(source: "the flags given with --resume")
             let fixed = TrainingConfiguration.fixedOnResume(configuration.fieldsChanged(from: state.configuration))
             if !fixed.isEmpty {
                 throw TrainingError.badConfiguration(

@@ -214,7 +214,7 @@ public final class TrainingRun {
             throw TrainingError.runDirectory(
                 path: directory.configurationPath,
                 problem:
-                    "disagrees with the run's checkpoint, which records how the run trains: \(fields.joined(separator: "; ")). config.json was edited or comes from another run; restore it, or delete it (resume writes it again from the checkpoint). To change a field that may change on resume, pass its flag with --resume"
+                    "disagrees with the run's checkpoint, which records how the run trains: \(fields.joined(separator: "; ")). One of the two was edited or replaced (by another run's file). If the checkpoint is the run's own, delete config.json and resume writes it again from the checkpoint; if config.json is, restore the checkpoint from a backup. To change a field that may change on resume, pass its flag with --resume"
             )
         }
         return saved

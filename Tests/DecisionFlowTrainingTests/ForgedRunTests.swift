@@ -84,7 +84,44 @@ import Testing
         try Self.forgeTrainingState(directory.checkpointPath) { $0.layerCount = 3 }
         #expect(throws: CheckpointError.self) { try RunCheckpoint.read(directory.checkpointPath) }
         let message = try #require(Self.refusal(directory))
-        #expect(message.contains("its training state's configuration describes") && message.contains("3 layers"), "\(message)")
+        #expect(message.contains("describes another model (layerCount 2 against 3)"), "\(message)")
+    }
+
+    /// The values stored twice besides the model's shape (weight decay in the optimizer, the
+    /// reward scale in the context encoding) must agree with the training state's.
+    @Test(arguments: ["weightDecay", "rewardScale"])
+    func aTrainingStateThatDisagreesWithItsOptimizerOrEncodingIsRefused(field: String) throws {
+        let scratch = try ScratchDirectory()
+        defer { withExtendedLifetime(scratch) {} }
+        let directory = try Self.finishedRun(in: scratch)
+        try Self.forgeTrainingState(directory.checkpointPath) {
+            if field == "weightDecay" { $0.weightDecay = 0.01 } else { $0.rewardScale = 1 }
+        }
+        do {
+            _ = try RunCheckpoint.read(directory.checkpointPath)
+            Issue.record("a training state whose \(field) disagrees was read")
+        } catch let error as CheckpointError {
+            #expect(error.problem.contains("\(field) is") && error.problem.contains("in the training state but"), "\(error)")
+        }
+    }
+
+    /// A value JSON cannot hold, given with --resume, is named as such (it once made every
+    /// field look changed).
+    @Test func aNonFiniteFlagOnResumeIsNamed() throws {
+        let scratch = try ScratchDirectory()
+        defer { withExtendedLifetime(scratch) {} }
+        let directory = try Self.finishedRun(in: scratch)
+        do {
+            _ = try TrainingRun.resume(
+                directory: directory.path, dataset: try D4RLDataset(file: TrainingFixtures.bundledDataset)
+            ) {
+                $0.steps = 6
+                $0.learningRate = .nan
+            }
+            Issue.record("a NaN learning rate was accepted")
+        } catch let error as TrainingError {
+            #expect("\(error)".contains("learningRate must be a positive finite number (it is nan)"), "\(error)")
+        }
     }
 
     /// A tensor stored as I32 (same byte count, valid checksum) is not read as float32.
