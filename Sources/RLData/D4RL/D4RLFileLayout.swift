@@ -1,3 +1,5 @@
+import Foundation
+
 /// One D4RL file opened and checked against the schema, before any bulk data is read.
 ///
 /// Checking everything that can be checked from shapes and types first means a bad file
@@ -26,11 +28,16 @@ struct D4RLFileLayout: StepTableSource {
         do {
             file = try open()
         } catch let error as HDF5Error {
+            let missing = !FileManager.default.fileExists(atPath: path)
+            let relative =
+                path.hasPrefix("/")
+                ? "" : " (a relative path is resolved against the working directory, \(FileManager.default.currentDirectoryPath))"
             throw D4RLError(
                 .unreadableFile, file: path,
                 problem: "cannot be opened as HDF5 (\(error.stack.last ?? "unknown cause"))",
-                remedy:
-                    "Check the path; if the file exists it is not HDF5, or it is truncated or corrupt: download or write it again."
+                remedy: missing
+                    ? "Check the path\(relative)."
+                    : "The file is not HDF5, or it is truncated or corrupt: download or write it again."
             )
         }
 

@@ -30,7 +30,7 @@ public final class HDF5File {
         guard access(path, F_OK) == 0 else {
             throw HDF5Error(
                 operation: "open file", file: path, objectPath: nil,
-                stack: ["no such file; check the path"])
+                stack: ["no such file"])
         }
         let id = try HDF5Call.handle(
             H5Fopen(path, swift_H5F_ACC_RDONLY(), swift_H5P_DEFAULT()), "open file", file: path)
