@@ -48,6 +48,13 @@ public enum ReferenceEvaluation {
         return results
     }
 
+    /// The environment `evaluate` rolls `checkpoint` out in: `environment`, or else the one
+    /// the checkpoint names, by its D4RL name when it has one (`Hopper-v4` → `hopper`); nil
+    /// when neither names one.
+    public static func environmentName(_ environment: String?, checkpoint: Checkpoint) -> String? {
+        (environment ?? checkpoint.environment).map { D4RLReferenceScores.environmentName(forID: $0) ?? $0 }
+    }
+
     /// Evaluates the policy in `checkpoint`: `episodes` episodes (seeds `seed`, `seed + 1`, …)
     /// at each target, in `environment`, split across `group`'s processes.
     ///
@@ -74,8 +81,9 @@ public enum ReferenceEvaluation {
         progress: (_ target: Double, _ finished: Int, _ steps: Int) -> Void = { _, _, _ in }
     ) throws -> (environment: String, reports: [TargetReport]) {
         let encoding = try checkpoint.contextEncoding(source: source)
-        guard let named = environment ?? checkpoint.environment else { throw EvaluationError.noEnvironment(file: source) }
-        let name = D4RLReferenceScores.environmentName(forID: named) ?? named
+        guard let name = environmentName(environment, checkpoint: checkpoint) else {
+            throw EvaluationError.noEnvironment(file: source)
+        }
         guard let targets = targets ?? D4RLReferenceScores.evaluationTargets[name] else {
             throw EvaluationError.noReferenceTargets(environment: name, file: source)
         }

@@ -309,16 +309,14 @@ extension Float: ScalarConfigurationValue {
     init?(text: String) { self.init(text) }
     static var expected: String { "a number" }
     static var valueHint: String { "<number>" }
-    /// Whole numbers without a fraction (1000, not 1000.0); others as Float prints them.
-    var tableText: String? { self == rounded() && abs(self) < 1e15 ? "\(Int(self))" : "\(self)" }
+    var tableText: String? { numberText(self) }
 }
 
 extension Double: ScalarConfigurationValue {
     init?(text: String) { self.init(text) }
     static var expected: String { "a number" }
     static var valueHint: String { "<number>" }
-    /// Whole numbers without a fraction (1000, not 1000.0).
-    var tableText: String? { self == rounded() && abs(self) < 1e15 ? "\(Int(self))" : "\(self)" }
+    var tableText: String? { numberText(self) }
 }
 
 extension String: ScalarConfigurationValue {
@@ -326,6 +324,12 @@ extension String: ScalarConfigurationValue {
     static var expected: String { "a name" }
     static var valueHint: String { "<name>" }
     var tableText: String? { "`\(self)`" }
+}
+
+/// A real number as the README's table shows it: a whole number without a fraction (1000,
+/// not 1000.0), any other as its own type prints it (a Float's 0.0001, not the Double nearest).
+private func numberText<Number: BinaryFloatingPoint & CustomStringConvertible>(_ value: Number) -> String {
+    value == value.rounded() && abs(value) < 1e15 ? "\(Int(value))" : "\(value)"
 }
 
 /// Named choices: `flow`, `softmax`.

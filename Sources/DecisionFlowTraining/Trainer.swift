@@ -92,7 +92,7 @@ public final class Trainer {
         if let state {
             try adjust(&configuration)
             // Checked before comparing: a value JSON cannot hold (NaN) would look like a change
-            // of every field.
+            // of every field. (A fresh run is checked in the branch below.)
             configuration = try configuration.validated(source: "the flags given with --resume")
             let fixed = TrainingConfiguration.fixedOnResume(configuration.fieldsChanged(from: state.configuration))
             if !fixed.isEmpty {
@@ -117,8 +117,10 @@ public final class Trainer {
                     "the run was trained on data with fingerprint \(recorded), but \(dataset.files.joined(separator: ", ")) now hold data with fingerprint \(fingerprint): the files were replaced or config.json was edited. Restore the original data, or start a new run on this one"
                 )
             }
+        } else {
+            configuration = try configuration.validated(source: "configuration")
         }
-        self.configuration = try configuration.validated(source: "configuration")
+        self.configuration = configuration
         if let name = configuration.environment {
             guard let environment = D4RLReferenceScores.environmentName(forID: name) else {
                 let known = D4RLReferenceScores.byEnvironment.keys.sorted().joined(separator: ", ")

@@ -149,6 +149,8 @@ public final class TrainingRun {
         configuration: TrainingConfiguration, directory: String, probe: FileProbe? = nil,
         group: any ProcessGroup = SingleProcess()
     ) throws -> TrainingRun {
+        // Checked before the data is loaded, so a bad value fails at once (the trainer checks
+        // again: it is the boundary every other caller reaches).
         let configuration = try configuration.validated(source: "configuration")
         return try start(
             configuration: configuration, dataset: try loadData(for: configuration, probe: probe), directory: directory,
@@ -194,18 +196,33 @@ public final class TrainingRun {
     /// - Throws: `TrainingError.runDirectory` when the directory holds no checkpoint, the
     ///   checkpoint cannot be used, or `config.json` disagrees with it in a fixed field.
     public static func savedCheckpoint(in path: String) throws -> RunCheckpoint {
-        let directory = RunDirectory(path)
+        try savedCheckpointAndCopy(in: RunDirectory(path)).saved
+    }
+
+    /// Refuses a directory with no checkpoint, saying what to do instead.
+    private static func requireCheckpoint(in directory: RunDirectory) throws {
         guard directory.holdsCheckpoint else {
             throw TrainingError.runDirectory(
-                path: path, problem: "holds no checkpoint.safetensors to resume; start a run there with --out instead")
+                path: directory.path,
+                problem: "holds no checkpoint.safetensors to resume; start a run there with --out instead")
         }
+    }
+
+    /// `savedCheckpoint(in:)`, with the `config.json` it was checked against (nil when there is
+    /// none), each read once.
+    private static func savedCheckpointAndCopy(in directory: RunDirectory) throws -> (
+        saved: RunCheckpoint, copy: TrainingConfiguration?
+    ) {
+        try requireCheckpoint(in: directory)
         let saved: RunCheckpoint
         do {
             saved = try RunCheckpoint.read(directory.checkpointPath)
         } catch let error as CheckpointError {
-            throw TrainingError.runDirectory(path: path, problem: "its checkpoint cannot be used: \(error.problem)")
+            throw TrainingError.runDirectory(
+                path: directory.path, problem: "its checkpoint cannot be used: \(error.problem)")
         }
-        guard let copy = try configurationCopy(in: directory) else { return saved }
+        guard FileManager.default.fileExists(atPath: directory.configurationPath) else { return (saved, nil) }
+        let copy = try TrainingConfiguration.read(directory.configurationPath)
         let differing = TrainingConfiguration.fixedOnResume(copy.fieldsChanged(from: saved.configuration))
         if !differing.isEmpty {
             let fields = differing.map {
@@ -217,13 +234,7 @@ public final class TrainingRun {
                     "disagrees with the run's checkpoint, which records how the run trains: \(fields.joined(separator: "; ")). One of the two was edited or replaced (by another run's file). If the checkpoint is the run's own, delete config.json and resume writes it again from the checkpoint; if config.json is, restore the checkpoint from a backup. To change a field that may change on resume, pass its flag with --resume"
             )
         }
-        return saved
-    }
-
-    /// The run's `config.json`, or nil when there is none.
-    private static func configurationCopy(in directory: RunDirectory) throws -> TrainingConfiguration? {
-        guard FileManager.default.fileExists(atPath: directory.configurationPath) else { return nil }
-        return try TrainingConfiguration.read(directory.configurationPath)
+        return (saved, copy)
     }
 
     /// Resumes the run in `directory` from its checkpoint, with the run's own configuration
@@ -254,14 +265,13 @@ public final class TrainingRun {
         data: (TrainingConfiguration) throws -> D4RLDataset
     ) throws -> TrainingRun {
         let directory = RunDirectory(path)
-        // Nothing to resume: refused (by savedCheckpoint) before a lock file is created.
-        if !directory.holdsCheckpoint { _ = try savedCheckpoint(in: path) }
+        // Nothing to resume: refused before a lock file is created.
+        try requireCheckpoint(in: directory)
         // Every process reads the same checkpoint; only rank 0 locks and rewrites the directory.
         let lock = group.isLeader ? try RunDirectoryLock(directory) : nil
         let removed = lock?.removeStaleTemporaryFiles() ?? []
-        let saved = try savedCheckpoint(in: path)
+        let (saved, copy) = try savedCheckpointAndCopy(in: directory)
         // Fields a resume may change that config.json states otherwise: the checkpoint wins.
-        let copy = try configurationCopy(in: directory)
         let stale = copy?.fieldsChanged(from: saved.configuration) ?? []
         let dataset = try data(saved.configuration)
         let trainer = try Trainer(
@@ -289,9 +299,7 @@ public final class TrainingRun {
                 "config.json said \(stale.map { "\($0.name) \(copy?.text(of: $0) ?? "unset")" }.joined(separator: ", ")), but the checkpoint records \(stale.map { "\($0.name) \(saved.configuration.text(of: $0))" }.joined(separator: ", ")) (a resume stopped before its change reached config.json, or an edit): config.json is written again from the checkpoint; to change a field, pass its flag with --resume"
             )
         }
-        if !trainer.changesOnResume.isEmpty || !stale.isEmpty
-            || !FileManager.default.fileExists(atPath: directory.configurationPath)
-        {
+        if !trainer.changesOnResume.isEmpty || !stale.isEmpty || copy == nil {
             do {
                 try writeConfiguration(trainer.configuration, in: directory)
             } catch {

@@ -70,7 +70,7 @@ struct EvaluateCommand: ParsableCommand {
         let saved = try Checkpoint.read(checkpoint)
         for note in saved.notes { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
         // Without --targets: the reference's for the environment, or 0 for one that has none.
-        let named = (env ?? saved.environment).map { D4RLReferenceScores.environmentName(forID: $0) ?? $0 }
+        let named = ReferenceEvaluation.environmentName(env, checkpoint: saved)
         let targets = try targetList() ?? (named.flatMap { D4RLReferenceScores.evaluationTargets[$0] } ?? [0])
         // Under mpirun the episodes are split across the ranks and gathered on every rank;
         // rank 0 prints.
