@@ -2,15 +2,22 @@
 //
 // DecisionFlow: offline reinforcement learning in Swift.
 //
-// Dependency graph (acyclic; the executable is the only place where everything meets):
+// Modules, one job each, bottom to top (acyclic; each depends only on modules above it in
+// this list, and the executable is the only place where everything meets):
 //
-//   CHDF5  <- RLData -------+--> DecisionFlowTraining --> d4rl-run
-//   CBLAS  <- DecisionFlow -/          |                 /
-//   ProcessGroups ------------------/                   /
-//   CMPI, ProcessGroups ---------> DecisionFlowMPI ----/
-//   SeededRandom <- RLEnvironments ----------------------/
-//   (DecisionFlow also uses SeededRandom; DecisionFlowEvaluation uses RLData,
-//   RLEnvironments and DecisionFlow; decisionflow-probe uses RLData)
+//   DecisionFlowSupport      general helpers: atomic files, file-failure sentences, checksum,
+//                            stable JSON, overflow-checked sizes. Depends on nothing.
+//   SeededRandom             the seeded generator of the model and the environments
+//   RLData                   D4RL and Minari datasets over libhdf5 (CHDF5)
+//   DecisionFlow             the model's arithmetic (OpenBLAS), optimizer and acting; no files
+//   DecisionFlowCheckpoints  a model's files: checkpoints, safetensors, PyTorch state dicts
+//   RLEnvironments           environments: MuJoCo (CMuJoCo) and pure Swift
+//   ProcessGroups            the process-group protocol and the group of one. Depends on nothing.
+//   DecisionFlowMPI          the group mpirun starts (CMPI); depends on ProcessGroups only
+//   DecisionFlowTraining     a run: data to windows, the trainer, run directories, resume
+//   DecisionFlowEvaluation   the evaluation protocol: rollouts, targets, scores, reports
+//   DecisionFlowExperiments  above training and evaluation: sweeps, tables, plots, TensorBoard
+//   d4rl-run                 the tool: parses, calls the libraries above, prints
 //
 import PackageDescription
 
@@ -19,9 +26,12 @@ let package = Package(
     products: [
         .library(name: "RLData", targets: ["RLData"]),
         .library(name: "DecisionFlow", targets: ["DecisionFlow"]),
+        .library(name: "DecisionFlowCheckpoints", targets: ["DecisionFlowCheckpoints"]),
+        .library(name: "DecisionFlowSupport", targets: ["DecisionFlowSupport"]),
         .library(name: "RLEnvironments", targets: ["RLEnvironments"]),
         .library(name: "DecisionFlowTraining", targets: ["DecisionFlowTraining"]),
         .library(name: "DecisionFlowEvaluation", targets: ["DecisionFlowEvaluation"]),
+        .library(name: "DecisionFlowExperiments", targets: ["DecisionFlowExperiments"]),
         .library(name: "DecisionFlowMPI", targets: ["DecisionFlowMPI"]),
         .library(name: "ProcessGroups", targets: ["ProcessGroups"]),
         .executable(name: "d4rl-run", targets: ["d4rl-run"]),
@@ -54,6 +64,10 @@ let package = Package(
             providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]
         ),
 
+        // General helpers every module may use: atomic writes, sentences for file failures, a
+        // checksum, stable JSON, overflow-checked sizes, the machine's memory.
+        .target(name: "DecisionFlowSupport"),
+
         // The seeded random generator shared by the model and the environments.
         .target(name: "SeededRandom", dependencies: [.product(name: "RealModule", package: "swift-numerics")]),
 
@@ -66,26 +80,45 @@ let package = Package(
         ),
 
         // Reading and writing D4RL-schema HDF5 files.
-        .target(name: "RLData", dependencies: ["CHDF5"]),
+        .target(name: "RLData", dependencies: ["CHDF5", "DecisionFlowSupport"]),
 
-        // The Decision Transformer / Decision-Flowformer model.
+
+        // The Decision Transformer / Decision-Flowformer model: its arithmetic, optimizer and acting.
         .target(
             name: "DecisionFlow",
-            dependencies: ["CBLAS", "SeededRandom", .product(name: "RealModule", package: "swift-numerics")]
+            dependencies: [
+                "CBLAS", "DecisionFlowSupport", "SeededRandom", .product(name: "RealModule", package: "swift-numerics"),
+            ]
         ),
+
+        // A model's files: DecisionFlow checkpoints, safetensors, the reference's state dicts.
+        .target(name: "DecisionFlowCheckpoints", dependencies: ["DecisionFlow", "DecisionFlowSupport"]),
 
         // The processes that train one model together: the protocol and the group of one.
         .target(name: "ProcessGroups"),
 
         // Training: windows from D4RL data into the model, run directories, logs, resume.
-        .target(name: "DecisionFlowTraining", dependencies: ["RLData", "DecisionFlow", "ProcessGroups"]),
+        .target(
+            name: "DecisionFlowTraining",
+            dependencies: ["RLData", "DecisionFlow", "DecisionFlowCheckpoints", "DecisionFlowSupport", "ProcessGroups"]),
 
         // Data parallelism over Open MPI: the ProcessGroup mpirun starts.
         .target(name: "DecisionFlowMPI", dependencies: ["CMPI", "ProcessGroups"]),
 
         // Evaluation: rollouts and normalized scores, and replaying datasets in the simulators.
         .target(
-            name: "DecisionFlowEvaluation", dependencies: ["RLData", "RLEnvironments", "DecisionFlow", "ProcessGroups"]),
+            name: "DecisionFlowEvaluation",
+            dependencies: ["RLData", "RLEnvironments", "DecisionFlow", "DecisionFlowCheckpoints", "ProcessGroups"]),
+
+        // Experiments: sweeps of runs, results tables and plots, TensorBoard files, and
+        // evaluation while training; built on training and evaluation.
+        .target(
+            name: "DecisionFlowExperiments",
+            dependencies: [
+                "DecisionFlowTraining", "DecisionFlowEvaluation", "DecisionFlowCheckpoints", "DecisionFlow", "DecisionFlowSupport",
+                "RLData", "RLEnvironments", "ProcessGroups",
+            ]
+        ),
 
         // The child process of `FileProbe`: reads one HDF5 file completely.
         .executableTarget(name: "decisionflow-probe", dependencies: ["RLData"]),
@@ -96,10 +129,13 @@ let package = Package(
             dependencies: [
                 "RLData",
                 "DecisionFlow",
+                "DecisionFlowCheckpoints",
+                "DecisionFlowSupport",
                 "DecisionFlowTraining",
                 "RLEnvironments",
                 "CMuJoCo",  // bench envs times bare mj_step calls
                 "DecisionFlowEvaluation",
+                "DecisionFlowExperiments",
                 "DecisionFlowMPI",
                 "ProcessGroups",
                 "SeededRandom",
@@ -109,35 +145,50 @@ let package = Package(
 
         // The embedding story in one page: a trained policy inside a Swift simulation loop.
         .executableTarget(
-            name: "EmbeddedPolicy", dependencies: ["DecisionFlow", "RLEnvironments"], path: "Examples/EmbeddedPolicy"),
+            name: "EmbeddedPolicy", dependencies: ["DecisionFlow", "DecisionFlowCheckpoints", "RLEnvironments"], path: "Examples/EmbeddedPolicy"),
 
         .testTarget(name: "CSmokeTests", dependencies: ["CHDF5", "CBLAS"]),
         .testTarget(name: "RLDataTests", dependencies: ["RLData", "CHDF5", "TestSupport", "decisionflow-probe"]),
         .testTarget(
             name: "CLITests",
             dependencies: [
-                "d4rl-run", "EmbeddedPolicy", "DecisionFlowTraining", "DecisionFlowEvaluation", "DecisionFlowMPI", "ProcessGroups",
-                "RLData", "RLEnvironments", "DecisionFlow", "TestSupport",
+                "d4rl-run", "EmbeddedPolicy", "DecisionFlowTraining", "DecisionFlowEvaluation", "DecisionFlowExperiments", "DecisionFlowMPI", "ProcessGroups",
+                "RLData", "RLEnvironments", "DecisionFlow", "DecisionFlowCheckpoints", "TestSupport",
             ]
         ),
         .target(name: "MallocCounter", path: "Tests/Support/MallocCounter"),
         // The one numeric comparison every test uses: NaN, infinity and count aware.
         .target(name: "TestSupport", path: "Tests/Support/TestSupport"),
+        // The small datasets and configurations the training and experiment tests share.
+        .target(
+            name: "TrainingTestSupport", dependencies: ["DecisionFlowTraining", "RLData"],
+            path: "Tests/Support/TrainingTestSupport"),
         .testTarget(name: "RLEnvironmentsTests", dependencies: ["RLEnvironments", "TestSupport"]),
         .testTarget(
             name: "DecisionFlowEvaluationTests",
             dependencies: [
-                "DecisionFlowEvaluation", "RLEnvironments", "RLData", "DecisionFlow", "DecisionFlowTraining", "TestSupport",
+                "DecisionFlowEvaluation", "RLEnvironments", "RLData", "DecisionFlow", "DecisionFlowCheckpoints", "DecisionFlowTraining",
+                "TestSupport",
+            ]
+        ),
+        .testTarget(
+            name: "DecisionFlowExperimentsTests",
+            dependencies: [
+                "DecisionFlowExperiments", "DecisionFlowTraining", "DecisionFlowEvaluation", "RLData", "TestSupport",
+                "TrainingTestSupport",
             ]
         ),
         .testTarget(
             name: "DecisionFlowTrainingTests",
-            dependencies: ["DecisionFlowTraining", "RLData", "DecisionFlow", "ProcessGroups", "TestSupport"]
+            dependencies: [
+                "DecisionFlowTraining", "RLData", "DecisionFlow", "DecisionFlowCheckpoints", "DecisionFlowSupport", "ProcessGroups",
+                "TestSupport", "TrainingTestSupport",
+            ]
         ),
         .testTarget(
             name: "DecisionFlowTests",
             dependencies: [
-                "DecisionFlow", "MallocCounter", "TestSupport", .product(name: "RealModule", package: "swift-numerics"),
+                "DecisionFlow", "DecisionFlowCheckpoints", "DecisionFlowSupport", "MallocCounter", "TestSupport", .product(name: "RealModule", package: "swift-numerics"),
             ]
         ),
     ]

@@ -9,7 +9,7 @@ let package = Package(
     dependencies: [.package(name: "DecisionFlow", path: "..")],
     targets: [
         .executableTarget(
-            name: "FuzzSafetensors", dependencies: [.product(name: "DecisionFlow", package: "DecisionFlow")],
+            name: "FuzzSafetensors", dependencies: [.product(name: "DecisionFlowCheckpoints", package: "DecisionFlow")],
             swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
         .executableTarget(
             name: "FuzzD4RLSchema", dependencies: [.product(name: "RLData", package: "DecisionFlow")],

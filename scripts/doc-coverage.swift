@@ -7,7 +7,8 @@
 import Foundation
 
 let modules = [
-    "RLData", "DecisionFlow", "RLEnvironments", "DecisionFlowTraining", "DecisionFlowEvaluation", "DecisionFlowMPI", "ProcessGroups",
+    "DecisionFlowSupport", "RLData", "DecisionFlow", "DecisionFlowCheckpoints", "RLEnvironments", "ProcessGroups",
+    "DecisionFlowTraining", "DecisionFlowEvaluation", "DecisionFlowExperiments", "DecisionFlowMPI",
 ]
 guard CommandLine.arguments.count == 2 else {
     FileHandle.standardError.write(Data("usage: swift scripts/doc-coverage.swift SYMBOL_GRAPH_DIRECTORY\n".utf8))

@@ -4,7 +4,8 @@
 #   bash scripts/docs.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-modules=(RLData DecisionFlow RLEnvironments DecisionFlowTraining DecisionFlowEvaluation DecisionFlowMPI ProcessGroups)
+modules=(DecisionFlowSupport RLData DecisionFlow DecisionFlowCheckpoints RLEnvironments ProcessGroups DecisionFlowTraining
+    DecisionFlowEvaluation DecisionFlowExperiments DecisionFlowMPI)
 mkdir -p .build/docs
 log=.build/docs/generate.log
 for module in "${modules[@]}"; do

@@ -67,12 +67,12 @@ mutant layernorm-backward $kernels/LayerNorm.swift 1/1 \
     'dx[c] += s * (weight[c] * g[c] - dnMean)' \
     "LayerNorm backward: the input gradient drops the normalized-input term" \
     'layerNormBackwardMatchesFiniteDifferences(N:C:)'
-mutant adamw-bias-correction Sources/DecisionFlow/Training/AdamW.swift 1/1 \
+mutant adamw-bias-correction Sources/DecisionFlow/Optimizer/AdamW.swift 1/1 \
     'let stepSize = learningRate / biasCorrection1' \
     'let stepSize = learningRate' \
     "AdamW: no bias correction of the first moment" \
     'forwardBackwardAndOneAdamWStep(name:)'
-mutant clipping Sources/DecisionFlow/Training/AdamW.swift 1/1 \
+mutant clipping Sources/DecisionFlow/Optimizer/AdamW.swift 1/1 \
     'let coefficient = min(maxNorm / (norm + 1e-6), 1)' \
     'let coefficient = min(norm / (maxNorm + 1e-6), 1)' \
     "gradient clipping: the coefficient is inverted" \
@@ -97,7 +97,7 @@ mutant timestep-clamp Sources/DecisionFlow/Policy/ContextEncoding.swift 1/1 \
     'Int32(min(step, maxTimestep - 1))' \
     "context encoding: timesteps clamp one row before the table's last" \
     'windowsMatchAnIndependentComputation(padding:)'
-mutant checkpoint-checksum Sources/DecisionFlow/Checkpoint/Checkpoint.swift 1/2 \
+mutant checkpoint-checksum Sources/DecisionFlowCheckpoints/Checkpoint.swift 1/2 \
     'guard metadata["checksum"] == checksum.hex else {' \
     'guard metadata["checksum"] == checksum.hex || current else {' \
     "checkpoints: a current file's checksum is computed but not enforced" \

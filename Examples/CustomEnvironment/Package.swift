@@ -17,6 +17,7 @@ let package = Package(
             dependencies: [
                 .product(name: "RLData", package: "DecisionFlow"),
                 .product(name: "DecisionFlow", package: "DecisionFlow"),
+                .product(name: "DecisionFlowCheckpoints", package: "DecisionFlow"),
                 .product(name: "RLEnvironments", package: "DecisionFlow"),
                 .product(name: "DecisionFlowTraining", package: "DecisionFlow"),
                 .product(name: "DecisionFlowEvaluation", package: "DecisionFlow"),

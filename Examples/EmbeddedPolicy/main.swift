@@ -5,6 +5,7 @@
 // The simulator here is DecisionFlow's MuJoCo Hopper, but the policy knows nothing about it:
 // any loop that produces observations and rewards can call it the same way.
 import DecisionFlow
+import DecisionFlowCheckpoints
 import Foundation
 import RLEnvironments
 

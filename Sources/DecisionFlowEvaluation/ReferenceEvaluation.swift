@@ -1,4 +1,5 @@
 import DecisionFlow
+import DecisionFlowCheckpoints
 import ProcessGroups
 import RLData
 import RLEnvironments
@@ -102,5 +103,18 @@ public enum ReferenceEvaluation {
             reports.append(RolloutEvaluation.report(target: target, episodes: results, environment: name))
         }
         return (name, reports)
+    }
+
+    /// The final evaluation a run records as `evaluation.json`: the reference protocol on
+    /// `checkpoint` (read from `source`, which names it in errors), `episodes` episodes
+    /// (seeds 0, 1, …) at each of the environment's reference targets, in the environment the
+    /// checkpoint names, all in this process (a sweep's rank evaluates its own runs).
+    public static func evaluateRun(checkpoint: Checkpoint, source: String, episodes: Int, threads: Int) throws
+        -> RunEvaluation
+    {
+        let (name, reports) = try evaluate(
+            checkpoint: checkpoint, source: source, episodes: episodes, seed: 0, threads: threads)
+        let step = (checkpoint.optimizer?.step).map { Int($0) } ?? 0
+        return RunEvaluation(environment: name, step: step, targets: reports.map(\.scores))
     }
 }

@@ -16,36 +16,71 @@ public struct EpisodeResult: Codable, Sendable, Equatable {
     }
 }
 
-/// The episodes run for one target return, summarized.
-public struct TargetReport: Codable, Sendable {
+/// One target's scores: what `evaluation.json` and a results table keep of a `TargetReport`.
+public struct TargetScores: Codable, Sendable, Equatable {
     /// The target return, in the environment's reward scale.
     public var target: Double
-    /// Every episode's result, in seed order.
-    public var episodes: [EpisodeResult]
+    /// Episodes rolled out.
+    public var episodes: Int
     /// Mean undiscounted return.
     public var returnMean: Double
     /// Population standard deviation of the returns.
     public var returnStd: Double
-    /// Mean episode length.
-    public var lengthMean: Double
-    /// D4RL normalized score ×100 of the mean return, and the std of the episodes' scores;
-    /// nil when the environment has no D4RL reference scores.
+    /// Mean D4RL normalized score ×100, when the environment has reference scores.
     public var normalizedMean: Double?
-    /// Standard deviation of the D4RL normalized scores ×100, when the environment has reference scores.
+    /// Population standard deviation of the normalized scores ×100.
     public var normalizedStd: Double?
 
-    init(target: Double, episodes: [EpisodeResult], scores: D4RLReferenceScores?) {
+    /// The scores of `episodes` rolled out for `target`; the normalized ones when `scores`
+    /// (the environment's D4RL references) are given.
+    public init(target: Double, episodes: [EpisodeResult], scores: D4RLReferenceScores?) {
         self.target = target
-        self.episodes = episodes
+        self.episodes = episodes.count
         let returns = SummaryStatistics(episodes.map(\.episodeReturn))
         returnMean = returns.mean
         returnStd = returns.std
-        lengthMean = SummaryStatistics(episodes.map { Double($0.length) }).mean
         if let scores {
             let normalized = SummaryStatistics(episodes.map { scores.normalize($0.episodeReturn) })
             normalizedMean = normalized.mean
             normalizedStd = normalized.std
         }
+    }
+}
+
+/// The episodes run for one target return, with their scores. Its scores' fields read as its
+/// own (`report.returnMean`); `episodes` is the list of episodes, `scores.episodes` their count.
+@dynamicMemberLookup
+public struct TargetReport: Encodable, Sendable {
+    /// The summary kept in `evaluation.json`.
+    public var scores: TargetScores
+    /// Every episode's result, in seed order.
+    public var episodes: [EpisodeResult]
+    /// Mean episode length.
+    public var lengthMean: Double
+
+    init(target: Double, episodes: [EpisodeResult], scores: D4RLReferenceScores?) {
+        self.scores = TargetScores(target: target, episodes: episodes, scores: scores)
+        self.episodes = episodes
+        lengthMean = SummaryStatistics(episodes.map { Double($0.length) }).mean
+    }
+
+    /// The scores' fields, as the report's own.
+    public subscript<Value>(dynamicMember keyPath: KeyPath<TargetScores, Value>) -> Value { scores[keyPath: keyPath] }
+
+    private enum CodingKeys: String, CodingKey {
+        case target, episodes, returnMean, returnStd, lengthMean, normalizedMean, normalizedStd
+    }
+
+    /// One flat object (`evaluate --json`): the scores' fields, the episodes and lengthMean.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(scores.target, forKey: .target)
+        try container.encode(episodes, forKey: .episodes)
+        try container.encode(scores.returnMean, forKey: .returnMean)
+        try container.encode(scores.returnStd, forKey: .returnStd)
+        try container.encode(lengthMean, forKey: .lengthMean)
+        try container.encodeIfPresent(scores.normalizedMean, forKey: .normalizedMean)
+        try container.encodeIfPresent(scores.normalizedStd, forKey: .normalizedStd)
     }
 }
 
@@ -189,9 +224,13 @@ public enum EvaluationError: Error, CustomStringConvertible, Sendable {
     case noEnvironment(file: String)
     /// The environment has no reference targets, and none were given.
     case noReferenceTargets(environment: String, file: String)
+    /// A saved evaluation (`evaluation.json`) cannot be read or is not one.
+    case unreadable(path: String, problem: String)
 
     public var description: String {
         switch self {
+        case .unreadable(let path, let problem):
+            return "\(path): \(problem)"
         case .noEnvironment(let file):
             return "\(file) does not name the environment its policy acts in; name one (evaluate --env)"
         case .noReferenceTargets(let environment, let file):

@@ -1,4 +1,6 @@
 import DecisionFlow
+import DecisionFlowCheckpoints
+import DecisionFlowSupport
 import Foundation
 
 /// One field of `TrainingConfiguration`, described once. The JSON keys of presets, the

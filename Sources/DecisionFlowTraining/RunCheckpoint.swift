@@ -1,4 +1,6 @@
 import DecisionFlow
+import DecisionFlowCheckpoints
+import DecisionFlowSupport
 import Foundation
 import RLData
 

@@ -1,4 +1,5 @@
 import DecisionFlow
+import DecisionFlowCheckpoints
 import Foundation
 
 /// A run directory and every file in it, named here and nowhere else.

@@ -1,4 +1,5 @@
 import DecisionFlow
+import DecisionFlowSupport
 import Foundation
 
 /// Everything that defines a training run, in five groups: the data, the model's

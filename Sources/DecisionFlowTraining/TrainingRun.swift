@@ -1,11 +1,13 @@
 import DecisionFlow
+import DecisionFlowCheckpoints
+import DecisionFlowSupport
 import Foundation
+import ProcessGroups
+import RLData
 
 #if canImport(Glibc)
     import Glibc
 #endif
-import ProcessGroups
-import RLData
 
 /// One line of a run's `log.jsonl`.
 public struct LogLine: Codable, Sendable, Equatable {
@@ -53,8 +55,9 @@ public struct LogLine: Codable, Sendable, Equatable {
 }
 
 /// A training run on disk, in a `RunDirectory`: `config.json` (a readable copy of the
-/// configuration), `log.jsonl` (one line per `logEvery` steps), the TensorBoard event file
-/// (the same scalars, see `TensorBoardEvents`) and `checkpoint.safetensors` (weights,
+/// configuration), `log.jsonl` (one line per `logEvery` steps, also given to each of
+/// `logSinks`, such as DecisionFlowExperiments' TensorBoard event file) and
+/// `checkpoint.safetensors` (weights,
 /// optimizer and training state, replaced atomically every `checkpointEvery` steps and at the
 /// end). The checkpoint's training state is the record of the run's configuration.
 ///
@@ -78,9 +81,9 @@ public final class TrainingRun {
     /// Every rank's parameter checksum at the last checkpoint, when several processes train
     /// (all equal, or the run stopped); empty for one process.
     public private(set) var rankChecksums: [UInt64] = []
-
-    /// When the run started (seconds since 1970), the origin of the event file's wall times.
-    private var startTime = Date().timeIntervalSince1970
+    /// Where the log's lines go besides `log.jsonl` (rank 0 only). Each is brought in step with
+    /// the log when `run` starts, then given every new line.
+    public var logSinks: [any TrainingLogSink] = []
 
     private init(directory: RunDirectory, trainer: Trainer, elapsedBefore: Double, lock: RunDirectoryLock?) {
         self.directory = directory
@@ -285,14 +288,6 @@ public final class TrainingRun {
         if !trainer.changesOnResume.isEmpty { try run.saveCheckpoint() }
         guard group.isLeader else { return run }
         run.notes = saved.checkpoint.notes + removed
-        // The event file's first record keeps the run's start time; without one, count back.
-        if let data = FileManager.default.contents(atPath: directory.eventsPath),
-            let first = try? TensorBoardEvents.parse(data).first
-        {
-            run.startTime = first.wallTime
-        } else {
-            run.startTime -= run.elapsedBefore
-        }
         try run.rewriteLog(lines)
         if !stale.isEmpty {
             run.notes.append(
@@ -342,7 +337,6 @@ public final class TrainingRun {
 
     func rewriteLog(_ lines: [LogLine]) throws {
         let logPath = directory.logPath
-        let eventsPath = directory.eventsPath
         let encoder = JSONEncoder.sorted
         var data = Data()
         for line in lines {
@@ -354,34 +348,13 @@ public final class TrainingRun {
         } catch {
             throw TrainingError.runDirectory(path: logPath, problem: FileProblem.describe(error, writing: logPath))
         }
-        do {
-            try TensorBoardEvents.file(startTime: startTime, lines: lines).write(
-                to: URL(fileURLWithPath: eventsPath), options: .atomic)
-        } catch {
-            throw TrainingError.runDirectory(path: eventsPath, problem: FileProblem.describe(error, writing: eventsPath))
-        }
     }
 
     private func append(_ line: LogLine) throws {
         var data = try JSONEncoder.sorted.encode(line)
         data.append(0x0A)
-        try append(data, to: directory.logPath)
-        try append(TensorBoardEvents.record(for: line, startTime: startTime), to: directory.eventsPath)
-    }
-
-    /// Appends `data` to the file at `path`, naming the file in any failure.
-    private func append(_ data: Data, to path: String) throws {
-        guard let handle = FileHandle(forWritingAtPath: path) else {
-            throw TrainingError.runDirectory(
-                path: path, problem: "cannot be opened for writing; check that the run directory is writable")
-        }
-        do {
-            try handle.seekToEnd()
-            try handle.write(contentsOf: data)
-            try handle.close()
-        } catch {
-            throw TrainingError.runDirectory(path: path, problem: FileProblem.describe(error, writing: path))
-        }
+        try AppendingFile.append(data, to: directory.logPath)
+        for sink in logSinks { try sink.append(line, in: directory) }
     }
 
     /// Writes the checkpoint now (atomically).
@@ -420,6 +393,10 @@ public final class TrainingRun {
         let isLeader = trainer.group.isLeader
         if lock == nil, isLeader { lock = try RunDirectoryLock(directory) }
         defer { lock = nil }  // the directory is free for the next process once training stops
+        if isLeader, !logSinks.isEmpty {
+            let lines = Self.readLog(directory.logPath)
+            for sink in logSinks { try sink.restart(in: directory, lines: lines) }
+        }
         let configuration = trainer.configuration
         let clock = ContinuousClock()
         let started = clock.now
@@ -466,52 +443,5 @@ public final class TrainingRun {
             }
         }
         return records
-    }
-}
-
-/// An exclusive `flock` on `DIR/.lock`, held while a process trains in DIR. The kernel
-/// releases it when the process ends, however it ends, so a killed run never leaves the
-/// directory locked.
-final class RunDirectoryLock {
-    let directory: RunDirectory
-    private let descriptor: Int32
-
-    /// Takes the lock.
-    ///
-    /// - Throws: `TrainingError.runDirectory` at once (no waiting) when another process holds it.
-    init(_ directory: RunDirectory) throws {
-        self.directory = directory
-        descriptor = open(directory.lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else {
-            throw TrainingError.runDirectory(
-                path: directory.path,
-                problem: "cannot create its lock file (\(String(cString: strerror(errno)))); check that it is writable")
-        }
-        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
-            close(descriptor)
-            throw TrainingError.runDirectory(
-                path: directory.path,
-                problem:
-                    "is in use: another d4rl-run process is training in it. Wait for it to finish (then --resume), or choose another --out"
-            )
-        }
-        // Record who holds it, for a person looking at the directory.
-        let pid = Array("\(getpid())\n".utf8)
-        _ = ftruncate(descriptor, 0)
-        _ = pid.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-    }
-
-    deinit {
-        flock(descriptor, LOCK_UN)
-        close(descriptor)
-    }
-
-    /// Deletes the temporary checkpoints (`checkpoint.safetensors.tmp-PID`) that a killed run
-    /// left behind; under the lock no live process can be writing one. Returns a note per file.
-    func removeStaleTemporaryFiles() -> [String] {
-        directory.partialCheckpoints().compactMap { path in
-            guard unlink(path) == 0 else { return nil }
-            return "removed \(path), a partial checkpoint left by a run that was killed while writing"
-        }
     }
 }

@@ -1,7 +1,10 @@
 import ArgumentParser
 import DecisionFlow
+import DecisionFlowCheckpoints
 import DecisionFlowEvaluation
+import DecisionFlowExperiments
 import DecisionFlowMPI
+import DecisionFlowSupport
 import DecisionFlowTraining
 import Foundation
 import ProcessGroups
@@ -76,6 +79,8 @@ struct D4RLRun: ParsableCommand {
         case is HDF5Error, is CheckpointError, is SafetensorsError, is EnvironmentError, is EvaluationError,
             is PolicyError, is TensorBoardEvents.FormatError:
             return (ExitStatus.data, "\(error)")  // bad input
+        case is FileWriteError:
+            return (ExitStatus.io, "\(error)")  // the previous file is intact; the disk or folder is the problem
         case is MPIProcessGroup.MPIError:
             return (ExitStatus.software, "\(error)")  // the job's processes lost each other
         case is ExitCode, is CleanExit, is ValidationError:

@@ -1,7 +1,9 @@
 import ArgumentParser
 import DecisionFlow
+import DecisionFlowCheckpoints
 import DecisionFlowEvaluation
 import DecisionFlowMPI
+import DecisionFlowSupport
 import DecisionFlowTraining
 import Foundation
 import ProcessGroups

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DecisionFlow
+import DecisionFlowCheckpoints
 import Foundation
 
 /// `d4rl-run export`: a checkpoint into what the reference PyTorch model loads.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DecisionFlow
+import DecisionFlowCheckpoints
 import Foundation
 import RLData
 import RLEnvironments

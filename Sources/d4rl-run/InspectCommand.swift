@@ -1,5 +1,6 @@
 import ArgumentParser
 import DecisionFlow
+import DecisionFlowSupport
 import Foundation
 import RLData
 

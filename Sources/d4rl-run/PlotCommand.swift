@@ -1,4 +1,5 @@
 import ArgumentParser
+import DecisionFlowExperiments
 import DecisionFlowTraining
 import Foundation
 

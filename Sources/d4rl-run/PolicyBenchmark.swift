@@ -1,5 +1,6 @@
 import ArgumentParser
 import DecisionFlow
+import DecisionFlowCheckpoints
 import DecisionFlowEvaluation
 import Foundation
 import RLEnvironments

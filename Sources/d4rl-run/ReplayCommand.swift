@@ -1,6 +1,7 @@
 import ArgumentParser
 import DecisionFlow
 import DecisionFlowEvaluation
+import DecisionFlowSupport
 import Foundation
 import RLData
 import RLEnvironments

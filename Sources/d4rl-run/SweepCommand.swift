@@ -1,6 +1,9 @@
 import ArgumentParser
 import DecisionFlow
 import DecisionFlowMPI
+import DecisionFlowSupport
+import DecisionFlowEvaluation
+import DecisionFlowExperiments
 import DecisionFlowTraining
 import Foundation
 import ProcessGroups
@@ -113,41 +116,11 @@ struct SweepRunCommand: ParsableCommand {
         }
     }
 
-    /// Trains (or resumes) one run to its last step, then evaluates it. A run whose checkpoint
-    /// is at its last step already (stopped during its final evaluation) is only evaluated.
+    /// Completes one run (`Sweep.complete`), printing what happens under `label`.
     private func train(_ run: Sweep.Run, of sweep: Sweep, label: String) throws {
-        let runDirectory = sweep.directory(of: run)
-        let path = runDirectory.path
-        let checkpointPath = runDirectory.checkpointPath
         let clock = ContinuousClock()
         let started = clock.now
-        // A started run's checkpoint is its record (and config.json must agree with it).
-        var saved = runDirectory.holdsCheckpoint ? try TrainingRun.savedCheckpoint(in: path) : nil
-        let configuration = try saved?.configuration ?? sweep.configuration(of: run)
-        if let trained = saved, trained.state.step >= configuration.steps {
-            print("\(label): trained to step \(configuration.steps), evaluating")
-        } else {
-            let resuming = saved != nil
-            let training = try TrainingRun.startOrResume(configuration: configuration, directory: path, probe: .tool)
-            print(
-                resuming
-                    ? "\(label): resuming at step \(training.trainer.step) of \(configuration.steps)"
-                    : "\(label): training \(configuration.steps) steps")
-            let evaluator = try RunEvaluations.periodic(for: training.trainer, source: runDirectory.configurationPath)
-            _ = try training.run(evaluate: evaluator)
-            saved = try RunCheckpoint.read(checkpointPath)
-        }
-        guard let saved else { return }  // training always leaves a checkpoint
-        let evaluation = try RunEvaluations.final(
-            checkpoint: saved.checkpoint, source: checkpointPath, episodes: episodes ?? sweep.episodes,
-            threads: configuration.threads)
-        let encoded = try JSONEncoder.prettySorted.encode(evaluation)
-        let evaluationPath = runDirectory.evaluationPath
-        do {
-            try encoded.write(to: URL(fileURLWithPath: evaluationPath), options: .atomic)
-        } catch {
-            throw TrainingError.runDirectory(path: evaluationPath, problem: FileProblem.describe(error, writing: evaluationPath))
-        }
+        let evaluation = try sweep.complete(run, episodes: episodes, probe: .tool) { print("\(label): \($0)") }
         let seconds = (clock.now - started) / .seconds(1)
         let scores = evaluation.targets.map { target in
             target.normalizedMean.map { String(format: "%.0f: %.1f", target.target, $0) } ?? String(format: "%.0f: –", target.target)

@@ -2,6 +2,7 @@ import ArgumentParser
 import DecisionFlow
 import DecisionFlowEvaluation
 import DecisionFlowMPI
+import DecisionFlowExperiments
 import DecisionFlowTraining
 import Foundation
 import ProcessGroups
@@ -184,7 +185,8 @@ struct TrainCommand: ParsableCommand {
 
         let progress = ProgressLine(total: c.steps, startStep: trainer.step)
         var recent: [Float] = []
-        let evaluator = try RunEvaluations.periodic(for: trainer, source: config ?? "flags")
+        let evaluator = try PeriodicEvaluation.evaluator(for: trainer, source: config ?? "flags")
+        if group.isLeader { run.logSinks.append(TensorBoardLog()) }
         let records = try run.run(
             onStep: { record, elapsed in
                 recent.append(record.loss)

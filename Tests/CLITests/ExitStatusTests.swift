@@ -1,8 +1,11 @@
 import Foundation
 import Testing
 
+import DecisionFlowSupport
 @testable import DecisionFlow
+@testable import DecisionFlowCheckpoints
 @testable import DecisionFlowEvaluation
+@testable import DecisionFlowExperiments
 @testable import DecisionFlowMPI
 @testable import DecisionFlowTraining
 @testable import RLData
@@ -23,6 +26,7 @@ import Testing
         (D4RLError(.writeFailed, file: "f", problem: "p", remedy: "r"), 74),
         (HDF5Error(operation: "open", file: "f", objectPath: nil, stack: []), 65),
         (CheckpointError(file: "f", problem: "p"), 65),
+        (FileWriteError(file: "f", problem: "p"), 74),
         (SafetensorsError(file: "f", tensor: nil, problem: "p"), 65),
         (EnvironmentError.needsReset(environment: "hopper"), 65),
         (EvaluationError.encoding("p"), 65),

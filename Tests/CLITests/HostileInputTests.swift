@@ -1,4 +1,5 @@
 import DecisionFlow
+import DecisionFlowCheckpoints
 import Foundation
 import RLData
 import Testing

@@ -1,7 +1,8 @@
 import DecisionFlow
+import DecisionFlowCheckpoints
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Data-parallel training under a real `mpirun` (Open MPI), as a user runs it.
 @Suite(.serialized) struct MPITrainingTests {

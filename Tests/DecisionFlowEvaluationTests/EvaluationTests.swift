@@ -1,11 +1,12 @@
 import DecisionFlow
+import DecisionFlowCheckpoints
 import DecisionFlowEvaluation
 import DecisionFlowTraining
 import Foundation
 import RLData
 import RLEnvironments
-import Testing
 import TestSupport
+import Testing
 
 @Suite(.serialized) struct EvaluationTests {
     static let bundled = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

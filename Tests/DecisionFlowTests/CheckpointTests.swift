@@ -1,22 +1,11 @@
 import Foundation
-import Testing
+import DecisionFlowSupport
 import TestSupport
+import Testing
 
 @testable import DecisionFlow
+@testable import DecisionFlowCheckpoints
 
-/// A scratch directory removed when the value is deinitialized.
-final class ScratchDirectory {
-    let url: URL
-
-    init() throws {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("decisionflow-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    }
-
-    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
-
-    deinit { try? FileManager.default.removeItem(at: url) }
-}
 
 /// A small model and a random batch for it.
 func smallModelAndBatch(attention: AttentionKind = .flow, seed: UInt64 = 3, threads: Int = 2) -> (
@@ -154,9 +143,9 @@ func smallModelAndBatch(attention: AttentionKind = .flow, seed: UInt64 = 3, thre
         // A directory where the temporary file should go makes the write fail before rename.
         try FileManager.default.createDirectory(atPath: path + ".tmp-\(getpid())", withIntermediateDirectories: false)
         model.parameters[0] += 1
-        #expect(throws: CheckpointError.self) { try Checkpoint(model: model).write(to: path) }
+        #expect(throws: FileWriteError.self) { try Checkpoint(model: model).write(to: path) }
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == good)
-        #expect(throws: CheckpointError.self) {
+        #expect(throws: FileWriteError.self) {
             try Checkpoint(model: model).write(to: scratch.path("no/such/dir/model.safetensors"))
         }
     }

@@ -1,7 +1,9 @@
 import Foundation
 import Testing
 
+import TestSupport
 @testable import DecisionFlow
+@testable import DecisionFlowCheckpoints
 
 /// `export` writes what the reference PyTorch model loads, and `import` reads it back bit for bit.
 @Suite struct ExportTests {

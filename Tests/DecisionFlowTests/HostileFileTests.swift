@@ -1,7 +1,10 @@
 import Foundation
 import Testing
 
+import DecisionFlowSupport
+import TestSupport
 @testable import DecisionFlow
+@testable import DecisionFlowCheckpoints
 
 /// Files as a stranger may hand them over (issue #10, classes 1 and 2): each is refused with
 /// the error type that names the file, and nothing traps or is silently accepted.

@@ -1,8 +1,9 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @testable import DecisionFlow
+@testable import DecisionFlowCheckpoints
 
 /// A reference state dict (the fixture's weights, saved under plain PyTorch names) imports
 /// into a checkpoint that reproduces the reference's outputs.

@@ -1,8 +1,9 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @testable import DecisionFlow
+@testable import DecisionFlowCheckpoints
 
 @Suite struct PolicyTests {
     /// dt_flow_rollout (12 steps, K 5: the window slides) and dt_flow_rollout_long (300

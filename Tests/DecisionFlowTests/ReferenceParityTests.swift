@@ -1,8 +1,9 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @testable import DecisionFlow
+@testable import DecisionFlowCheckpoints
 
 /// The reference PyTorch implementation's outputs (../shared/fixtures/reference), reproduced.
 enum ReferenceFixtures {

@@ -1,8 +1,10 @@
 import DecisionFlow
+import DecisionFlowSupport
 import DecisionFlowTraining
 import Foundation
-import Testing
 import TestSupport
+import Testing
+import TrainingTestSupport
 
 /// The field table is the one place a configuration field is described: presets, flags,
 /// `--help` (checked in CLITests) and configs/README.md all come from it.

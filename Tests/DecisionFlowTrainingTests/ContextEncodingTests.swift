@@ -1,9 +1,11 @@
 import DecisionFlow
+import DecisionFlowCheckpoints
 import DecisionFlowTraining
 import Foundation
 import RLData
-import Testing
 import TestSupport
+import Testing
+import TrainingTestSupport
 
 /// Training windows and a policy's history go through one encoder, so an episode replayed
 /// through `PolicyHistory` gives the windows the sampler cuts from the same rows.

@@ -2,7 +2,9 @@ import DecisionFlowTraining
 import Foundation
 import ProcessGroups
 import RLData
+import TestSupport
 import Testing
+import TrainingTestSupport
 
 /// The check that data-parallel ranks still hold the same parameters, driven by a group whose
 /// second rank answers with other parameters (real ranks cannot be made to drift on purpose).

@@ -3,7 +3,11 @@ import Foundation
 import RLData
 import Testing
 
+import DecisionFlowSupport
+import TestSupport
+import TrainingTestSupport
 @testable import DecisionFlow
+@testable import DecisionFlowCheckpoints
 
 /// A run's checkpoint and its `config.json` forged to disagree, with the checksum recomputed
 /// as anyone can: each forgery is refused, naming what disagrees, and the run is left as it

@@ -2,8 +2,9 @@ import DecisionFlow
 import DecisionFlowTraining
 import Foundation
 import RLData
-import Testing
 import TestSupport
+import Testing
+import TrainingTestSupport
 
 /// Run directories under misuse (issue #10, classes 3, 4, 5 and 12): two processes, flags on
 /// resume, replaced data, files left by a kill. Each refusal leaves the run as it was.

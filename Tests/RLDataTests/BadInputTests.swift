@@ -1,6 +1,7 @@
 import CHDF5
 import Foundation
 import RLData
+import TestSupport
 import Testing
 
 /// Every kind of bad file gives a typed error that names the file and key and says what to

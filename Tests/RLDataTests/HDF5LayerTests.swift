@@ -1,5 +1,6 @@
 import Foundation
 import RLData
+import TestSupport
 import Testing
 
 /// The Swift HDF5 layer: round trips of every element type, partial reads, strings,

@@ -1,6 +1,7 @@
 import CHDF5
 import Foundation
 import RLData
+import TestSupport
 import Testing
 
 /// Recording with `TrajectoryWriter`, reading back, and checking the on-disk layout through

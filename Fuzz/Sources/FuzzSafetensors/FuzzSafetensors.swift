@@ -1,6 +1,6 @@
 // Feeds arbitrary bytes to the safetensors reader and the checkpoint decoder. Any input must
 // end in a value or a typed error: a trap, a sanitizer report or a timeout is a bug.
-import DecisionFlow
+import DecisionFlowCheckpoints
 import Foundation
 
 @_cdecl("LLVMFuzzerTestOneInput")

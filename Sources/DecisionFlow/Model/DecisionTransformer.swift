@@ -495,6 +495,12 @@ extension DecisionTransformer {
     /// A copy of the weights, in `layout` order.
     public var parameterValues: [Float] { Array(parameters) }
 
+    /// Lends `body` the weights to overwrite in place, in `layout` order: how checkpoints and
+    /// imported state dicts are loaded. The buffer is valid only during the call.
+    public func withMutableParameters<Result>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> Result) rethrows
+        -> Result
+    { try body(parameters) }
+
     /// A copy of the gradients of the last `backward(_:)`, in `layout` order.
     public var gradientValues: [Float] { Array(gradients) }
 

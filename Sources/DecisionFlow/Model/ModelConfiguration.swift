@@ -1,3 +1,5 @@
+import DecisionFlowSupport
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -253,37 +255,9 @@ extension ModelConfiguration: Codable {
     }
 }
 
-/// Physical memory, from `sysconf`.
-var physicalMemoryBytes: Int {
-    let pages = sysconf(Int32(_SC_PHYS_PAGES))
-    let pageSize = sysconf(Int32(_SC_PAGESIZE))
-    return pages > 0 && pageSize > 0 ? pages.multipliedReportingOverflow(by: pageSize).partialValue : Int.max
-}
-
-/// Sizes multiplied and added with overflow checks: nil as soon as a step overflows, and nil in,
-/// nil out.
-enum CheckedSize {
-    static func product(_ factors: Int?...) -> Int? { product(of: factors) }
-
-    static func product(of factors: [Int?]) -> Int? {
-        var result = 1
-        for factor in factors {
-            guard let factor, factor >= 0 else { return nil }
-            let (value, overflow) = result.multipliedReportingOverflow(by: factor)
-            if overflow { return nil }
-            result = value
-        }
-        return result
-    }
-
-    static func sum(_ terms: Int?...) -> Int? {
-        var result = 0
-        for term in terms {
-            guard let term, term >= 0 else { return nil }
-            let (value, overflow) = result.addingReportingOverflow(term)
-            if overflow { return nil }
-            result = value
-        }
-        return result
+extension ModelConfiguration {
+    /// A one-line description for messages: `flow, S 11, A 3, C 128, 3 layers, 1 head, K 20`.
+    public var summary: String {
+        "\(self.attention.rawValue) attention, S \(stateDimension), A \(actionDimension), C \(self.embeddingDimension), \(self.layerCount) layer\(self.layerCount == 1 ? "" : "s"), \(self.headCount) head\(self.headCount == 1 ? "" : "s"), MLP \(mlpDimension), K \(self.contextLength), max episode length \(self.maxEpisodeLength)"
     }
 }

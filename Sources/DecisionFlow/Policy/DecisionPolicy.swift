@@ -104,19 +104,6 @@ public final class DecisionPolicy {
             actionDimension: c.actionDimension)
     }
 
-    /// A policy from a checkpoint written by `d4rl-run train` or `d4rl-run import`.
-    ///
-    /// - Throws: `CheckpointError` when the file is unreadable, corrupt, or has no saved
-    ///   context encoding.
-    public convenience init(checkpointPath: String, threads: Int = 1) throws {
-        let checkpoint = try Checkpoint.read(checkpointPath)
-        let encoding = try checkpoint.contextEncoding(source: checkpointPath)
-        self.init(
-            model: try DecisionTransformer(
-                checkpoint: checkpoint, batchCapacity: 1, threads: threads, source: checkpointPath),
-            encoding: encoding)
-    }
-
     /// Observation width the policy expects.
     public var observationDimension: Int { model.configuration.stateDimension }
     /// Action width the policy returns.

@@ -1,4 +1,5 @@
 import CHDF5
+import DecisionFlowSupport
 
 #if canImport(Glibc)
     import Glibc
@@ -388,13 +389,6 @@ extension HDF5Dataset {
     /// whole is refused instead of aborting the process.
     nonisolated(unsafe) public static var readLimitBytes: Int = physicalMemoryBytes
 }
-
-/// Physical memory, from `sysconf`.
-let physicalMemoryBytes: Int = {
-    let pages = sysconf(Int32(_SC_PHYS_PAGES))
-    let pageSize = sysconf(Int32(_SC_PAGESIZE))
-    return pages > 0 && pageSize > 0 ? pages.multipliedReportingOverflow(by: pageSize).partialValue : Int.max
-}()
 
 /// The product of `dims`, or nil when it overflows an Int.
 func checkedProduct(_ dims: [Int]) -> Int? {

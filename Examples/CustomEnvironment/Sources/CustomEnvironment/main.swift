@@ -8,6 +8,7 @@
 //
 // Run it with `swift run -c release` in this folder; the files go to a temporary folder.
 import DecisionFlow
+import DecisionFlowCheckpoints
 import DecisionFlowEvaluation
 import DecisionFlowTraining
 import Foundation

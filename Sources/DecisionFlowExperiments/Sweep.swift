@@ -1,4 +1,7 @@
 import DecisionFlow
+import DecisionFlowEvaluation
+import DecisionFlowSupport
+import DecisionFlowTraining
 import Foundation
 
 #if canImport(Glibc)
@@ -76,7 +79,7 @@ public struct Sweep: Sendable {
         let runDirectory = directory(of: run)
         if FileManager.default.fileExists(atPath: runDirectory.evaluationPath) { return .done }
         let step = TrainingRun.readLog(runDirectory.logPath).last?.step ?? 0
-        if RunDirectoryLock.isHeld(runDirectory) { return .running(step: step) }
+        if runDirectory.isLocked { return .running(step: step) }
         if runDirectory.holdsCheckpoint { return .stopped(step: step) }
         return .pending
     }
@@ -246,75 +249,5 @@ public struct Sweep: Sendable {
     /// Keeps letters, digits, `.`, `-`, `_` and `+`; replaces anything else with `-`.
     static func sanitized(_ name: String) -> String {
         String(name.map { $0.isLetter || $0.isNumber || "._-+".contains($0) ? $0 : "-" })
-    }
-}
-
-/// A run's final evaluation under the reference protocol, as `evaluation.json` holds it.
-public struct RunEvaluation: Codable, Sendable, Equatable {
-    /// One target's scores.
-    public struct Target: Codable, Sendable, Equatable {
-        /// The target return.
-        public var target: Double
-        /// Episodes rolled out.
-        public var episodes: Int
-        /// Mean undiscounted return.
-        public var returnMean: Double
-        /// Population standard deviation of the returns.
-        public var returnStd: Double
-        /// Mean D4RL normalized score ×100, when the environment has reference scores.
-        public var normalizedMean: Double?
-        /// Population standard deviation of the normalized scores.
-        public var normalizedStd: Double?
-
-        /// Creates a target's scores; see the properties for the meaning of each value.
-        public init(
-            target: Double, episodes: Int, returnMean: Double, returnStd: Double, normalizedMean: Double?,
-            normalizedStd: Double?
-        ) {
-            self.target = target
-            self.episodes = episodes
-            self.returnMean = returnMean
-            self.returnStd = returnStd
-            self.normalizedMean = normalizedMean
-            self.normalizedStd = normalizedStd
-        }
-    }
-
-    /// The environment the policy was rolled out in.
-    public var environment: String
-    /// The training step of the evaluated checkpoint.
-    public var step: Int
-    /// The scores per target, in the reference's order (the expert-level target first).
-    public var targets: [Target]
-
-    /// Creates an evaluation; see the properties for the meaning of each value.
-    public init(environment: String, step: Int, targets: [Target]) {
-        self.environment = environment
-        self.step = step
-        self.targets = targets
-    }
-
-    /// Reads `evaluation.json`.
-    public static func read(_ path: String) throws -> RunEvaluation {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw TrainingError.runDirectory(path: path, problem: "cannot be read")
-        }
-        do {
-            return try JSONDecoder().decode(RunEvaluation.self, from: data)
-        } catch {
-            throw TrainingError.runDirectory(path: path, problem: "is not a run evaluation (\(error))")
-        }
-    }
-}
-
-extension RunDirectoryLock {
-    /// Whether a process holds the lock of `directory` now (without taking it for long).
-    static func isHeld(_ directory: RunDirectory) -> Bool {
-        let descriptor = open(directory.lockPath, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return false }
-        defer { close(descriptor) }
-        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else { return true }
-        flock(descriptor, LOCK_UN)
-        return false
     }
 }

@@ -1,3 +1,5 @@
+import DecisionFlow
+import DecisionFlowSupport
 import Foundation
 
 /// A tensor read from (or to be written to) a safetensors file.

@@ -1,3 +1,5 @@
+import DecisionFlow
+import DecisionFlowSupport
 import Foundation
 
 /// A saved model: its weights under the reference's state-dict names, its configuration, and
@@ -62,6 +64,9 @@ public struct Checkpoint: Sendable {
     }
 
     /// Writes the checkpoint atomically: `path` holds either the previous file or this one.
+    ///
+    /// - Throws: `FileWriteError` (DecisionFlowSupport) naming `path` when it cannot be
+    ///   written; the previous file, if any, is intact.
     public func write(to path: String) throws {
         let layout = ParameterLayout(configuration: configuration)
         var header: [String: String] = metadata.filter { !Self.reservedKeys.contains($0.key) }
@@ -332,7 +337,7 @@ extension DecisionTransformer {
     /// A model with a checkpoint's configuration and weights.
     public convenience init(checkpoint: Checkpoint, batchCapacity: Int, threads: Int = 2) {
         self.init(configuration: checkpoint.configuration, batchCapacity: batchCapacity, seed: 0, threads: threads)
-        for index in 0..<layout.count { parameterBase[index] = checkpoint.parameters[index] }
+        withMutableParameters { weights in for index in 0..<layout.count { weights[index] = checkpoint.parameters[index] } }
     }
 
     /// A model with `checkpoint`'s configuration and weights for `batchCapacity` sequences,
@@ -358,26 +363,26 @@ extension DecisionTransformer {
                     "was saved for a different model (\(checkpoint.configuration.summary)) than this one (\(configuration.summary)); build the model from the checkpoint's configuration"
             )
         }
-        for index in 0..<layout.count { parameterBase[index] = checkpoint.parameters[index] }
+        withMutableParameters { weights in for index in 0..<layout.count { weights[index] = checkpoint.parameters[index] } }
     }
 }
 
-/// FNV-1a, 64-bit: a fast checksum that catches truncation and bit flips (not an adversary).
-public struct FNV1a64: Sendable {
-    /// The hash of everything added so far.
-    public private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
-
-    /// Starts a hash at FNV-1a's offset basis.
-    public init() {}
-
-    /// Adds `bytes` to the hash, in order.
-    public mutating func add(_ bytes: UnsafeRawBufferPointer) {
-        for byte in bytes {
-            value ^= UInt64(byte)
-            value &*= 0x0000_0100_0000_01B3
-        }
+extension DecisionPolicy {
+    /// A policy from a checkpoint written by `d4rl-run train` or `d4rl-run import`.
+    ///
+    /// - Throws: `CheckpointError` when the file is unreadable, corrupt, or has no saved
+    ///   context encoding.
+    public convenience init(checkpointPath: String, threads: Int = 1) throws {
+        let checkpoint = try Checkpoint.read(checkpointPath)
+        let encoding = try checkpoint.contextEncoding(source: checkpointPath)
+        self.init(
+            model: try DecisionTransformer(
+                checkpoint: checkpoint, batchCapacity: 1, threads: threads, source: checkpointPath),
+            encoding: encoding)
     }
+}
 
+extension FNV1a64 {
     /// Adds metadata entries, sorted by key, each as key NUL value NUL; `checksum` itself is
     /// left out.
     mutating func add(metadata: [String: String]) {
@@ -388,24 +393,5 @@ public struct FNV1a64: Sendable {
                 bytes.withUnsafeBytes { add($0) }
             }
         }
-    }
-
-    /// The hash as 16 lowercase hexadecimal digits.
-    public var hex: String { String(value, radix: 16) }
-}
-
-extension JSONEncoder {
-    /// A pretty-printed encoder with sorted keys, for JSON a person may read.
-    public static var prettySorted: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return encoder
-    }
-
-    /// An encoder with sorted keys, so files and metadata are reproducible.
-    public static var sorted: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return encoder
     }
 }

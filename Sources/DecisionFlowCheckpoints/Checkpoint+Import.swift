@@ -1,3 +1,5 @@
+import DecisionFlow
+import DecisionFlowSupport
 import Foundation
 
 /// The JSON that accompanies a PyTorch state dict for `d4rl-run import`, in the reference

@@ -4,20 +4,40 @@ import Foundation
     import Glibc
 #endif
 
+/// A file that could not be written, and what to do; the previous file under its name, if
+/// any, is intact.
+public struct FileWriteError: Error, CustomStringConvertible, Sendable {
+    /// The file that was being written.
+    public var file: String
+    /// What went wrong, and what to do.
+    public var problem: String
+
+    public var description: String { "\(file): \(problem)" }
+
+    /// Creates an error; see the properties for the meaning of each value.
+    public init(file: String, problem: String) {
+        self.file = file
+        self.problem = problem
+    }
+}
+
 /// Writes files so that a crash or kill at any moment leaves either the old file or the new
 /// one under the final name, never a partial file.
-enum AtomicFile {
+public enum AtomicFile {
     /// The temporary file beside `path` that process `process` writes before renaming it.
-    static func temporaryPath(for path: String, process: String) -> String { "\(path).tmp-\(process)" }
+    public static func temporaryPath(for path: String, process: String) -> String { "\(path).tmp-\(process)" }
 
     /// Writes `data` to a temporary file beside `path`, flushes it to disk, then renames it
     /// over `path` (rename is atomic within a file system) and flushes the directory.
-    static func write(_ data: Data, to path: String) throws {
+    ///
+    /// - Throws: `FileWriteError` naming `path`, when any step fails; the temporary file is
+    ///   removed and the previous file under `path`, if any, is untouched.
+    public static func write(_ data: Data, to path: String) throws {
         let directory = (path as NSString).deletingLastPathComponent
         let temporary = temporaryPath(for: path, process: "\(getpid())")
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard descriptor >= 0 else {
-            throw CheckpointError(
+            throw FileWriteError(
                 file: path,
                 problem:
                     "cannot create \(temporary) (\(String(cString: strerror(errno)))); check that the directory exists and is writable"
@@ -40,13 +60,13 @@ enum AtomicFile {
         close(descriptor)
         if let failure {
             unlink(temporary)
-            throw CheckpointError(
+            throw FileWriteError(
                 file: path, problem: "could not be written (\(failure)); the previous file, if any, is intact")
         }
         guard rename(temporary, path) == 0 else {
             let reason = String(cString: strerror(errno))
             unlink(temporary)
-            throw CheckpointError(
+            throw FileWriteError(
                 file: path, problem: "could not be moved into place (\(reason)); the previous file, if any, is intact")
         }
         let directoryDescriptor = open(directory.isEmpty ? "." : directory, O_RDONLY)

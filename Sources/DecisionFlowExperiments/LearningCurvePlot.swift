@@ -1,3 +1,5 @@
+import DecisionFlowEvaluation
+import DecisionFlowTraining
 import Foundation
 
 /// Draws learning curves of one or more runs as an SVG image: training loss (log scale)

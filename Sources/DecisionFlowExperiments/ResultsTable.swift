@@ -1,4 +1,7 @@
 import DecisionFlow
+import DecisionFlowEvaluation
+import DecisionFlowSupport
+import DecisionFlowTraining
 import Foundation
 import RLData
 

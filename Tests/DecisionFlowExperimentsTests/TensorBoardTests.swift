@@ -1,8 +1,10 @@
+import DecisionFlowExperiments
 import DecisionFlowTraining
 import Foundation
 import RLData
-import Testing
 import TestSupport
+import Testing
+import TrainingTestSupport
 
 /// The TensorBoard event file: TFRecord framing with masked CRC-32C around Event protobufs,
 /// holding the log's scalars, kept in step with `log.jsonl` across resumes.
@@ -40,6 +42,7 @@ import TestSupport
         configuration.evaluateEvery = 10
         let directory = scratch.path("run")
         let run = try TrainingRun.start(configuration: configuration, dataset: dataset, directory: directory)
+        run.logSinks.append(TensorBoardLog())
         _ = try run.run(evaluate: { trainer in Double(trainer.step) / 4 })
         try Self.expectEventsMatchLog(run)
         let scores = try TensorBoardEvents.parse(try Data(contentsOf: URL(fileURLWithPath: run.directory.eventsPath)))
@@ -53,10 +56,16 @@ import TestSupport
         try (String(contentsOfFile: run.directory.logPath, encoding: .utf8) + strayLine + "\n").write(
             toFile: run.directory.logPath, atomically: true, encoding: .utf8)
         let resumed = try TrainingRun.resume(directory: directory, dataset: dataset, steps: 30)
-        let afterResume = try TensorBoardEvents.parse(try Data(contentsOf: URL(fileURLWithPath: resumed.directory.eventsPath)))
+        resumed.logSinks.append(TensorBoardLog())
+        // The sink is brought in step with the log as training starts: seen at the first step.
+        var afterResume: [TensorBoardEvents.Event] = []
+        _ = try resumed.run(onStep: { record, _ in
+            if record.step == 21 {
+                afterResume = (try? TensorBoardEvents.parse(Data(contentsOf: URL(fileURLWithPath: resumed.directory.eventsPath)))) ?? []
+            }
+        })
         #expect(afterResume.map(\.step).last == 20)
-        #expect(afterResume[0].wallTime == started)
-        _ = try resumed.run()
+        #expect(afterResume.first?.wallTime == started)
         try Self.expectEventsMatchLog(resumed)
         #expect(TrainingRun.readLog(resumed.directory.logPath).map(\.step) == [5, 10, 15, 20, 25, 30])
     }

@@ -1,3 +1,5 @@
+import DecisionFlow
+import DecisionFlowSupport
 import Foundation
 
 extension Checkpoint {

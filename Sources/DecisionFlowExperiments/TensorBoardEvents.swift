@@ -1,3 +1,4 @@
+import DecisionFlowTraining
 import Foundation
 
 /// TensorBoard's event files, written by hand: the small subset of TensorFlow's format that

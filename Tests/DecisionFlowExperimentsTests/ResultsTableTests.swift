@@ -1,7 +1,9 @@
+import DecisionFlowEvaluation
+import DecisionFlowExperiments
 import DecisionFlowTraining
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The results table on hand-made run directories with known evaluations.
 @Suite struct ResultsTableTests {
@@ -21,9 +23,12 @@ import TestSupport
         try JSONEncoder().encode(configuration).write(to: URL(fileURLWithPath: path + "/config.json"))
         let evaluation = RunEvaluation(
             environment: "hopper", step: 500,
-            targets: zip([3600.0, 1800.0], scores).map {
-                RunEvaluation.Target(
-                    target: $0, episodes: 10, returnMean: 0, returnStd: 0, normalizedMean: $1, normalizedStd: 1)
+            targets: zip([3600.0, 1800.0], scores).map { target, normalized in
+                var scores = TargetScores(target: target, episodes: [EpisodeResult(episodeReturn: 0, length: 1)], scores: nil)
+                scores.episodes = 10
+                scores.normalizedMean = normalized
+                scores.normalizedStd = 1
+                return scores
             })
         try JSONEncoder().encode(evaluation).write(to: URL(fileURLWithPath: path + "/evaluation.json"))
         return path

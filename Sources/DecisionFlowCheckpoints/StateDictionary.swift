@@ -1,3 +1,5 @@
+import DecisionFlow
+import DecisionFlowSupport
 /// Why weights could not be loaded into a model.
 public struct CheckpointError: Error, CustomStringConvertible, Sendable {
     /// The file (or source) concerned.
@@ -69,18 +71,13 @@ extension DecisionTransformer {
                     "tensor '\(extra.dropFirst(prefix.count))' has no place in this model (\(configuration.summary)); the checkpoint was made for a different architecture"
             )
         }
-        for entry in layout.entries {
-            for (offset, value) in stateDictionary[prefix + entry.name]!.values.enumerated() {
-                parameterBase[entry.offset + offset] = value
+        withMutableParameters { weights in
+            for entry in layout.entries {
+                for (offset, value) in stateDictionary[prefix + entry.name]!.values.enumerated() {
+                    weights[entry.offset + offset] = value
+                }
             }
         }
-    }
-}
-
-extension ModelConfiguration {
-    /// A one-line description for messages: `flow, S 11, A 3, C 128, 3 layers, 1 head, K 20`.
-    public var summary: String {
-        "\(self.attention.rawValue) attention, S \(stateDimension), A \(actionDimension), C \(self.embeddingDimension), \(self.layerCount) layer\(self.layerCount == 1 ? "" : "s"), \(self.headCount) head\(self.headCount == 1 ? "" : "s"), MLP \(mlpDimension), K \(self.contextLength), max episode length \(self.maxEpisodeLength)"
     }
 }
 

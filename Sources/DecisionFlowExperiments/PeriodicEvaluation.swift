@@ -1,0 +1,42 @@
+import DecisionFlow
+import DecisionFlowCheckpoints
+import DecisionFlowEvaluation
+import DecisionFlowTraining
+import RLData
+import RLEnvironments
+
+/// Evaluation while a run trains: where training (which knows no environments) meets the
+/// reference protocol.
+public enum PeriodicEvaluation {
+    /// What `TrainingRun.run(evaluate:)` calls every `evaluateEvery` steps: a copy of the
+    /// trainer's current policy rolled out in the data's environment, `evaluationEpisodes`
+    /// episodes at `evaluationTarget` (or the environment's first reference target), split
+    /// over the trainer's processes; nil when evaluation is off.
+    ///
+    /// - Throws: `TrainingError.badConfiguration` naming `source` when evaluation is on but the
+    ///   data's environment has no D4RL reference scores.
+    public static func evaluator(for trainer: Trainer, source: String) throws -> ((Trainer) throws -> Double)? {
+        let c = trainer.configuration
+        guard c.evaluateEvery > 0 else { return nil }
+        guard let name = trainer.environment, D4RLReferenceScores.forEnvironment(name) != nil else {
+            throw TrainingError.badConfiguration(
+                file: source,
+                problem:
+                    "evaluateEvery needs an environment with D4RL scores (hopper, halfcheetah, walker2d); set environment"
+            )
+        }
+        // Under mpirun each rank rolls out its share of the episodes.
+        let share = trainer.group.slice(of: c.evaluationEpisodes)
+        let environments = try share.map { _ in try EnvironmentRegistry.make(name) }
+        let target = c.evaluationTarget ?? D4RLReferenceScores.evaluationTargets[name]?.first ?? 0
+        return { trainer in
+            let model = DecisionTransformer(
+                checkpoint: Checkpoint(model: trainer.model), batchCapacity: max(share.count, 1), threads: c.threads)
+            let episodes = try ReferenceEvaluation.rollOut(
+                group: trainer.group, count: c.evaluationEpisodes, model: model, encoding: trainer.encoding,
+                environments: environments, target: target, seed: 0)
+            return RolloutEvaluation.report(target: target, episodes: episodes, environment: name).normalizedMean
+                ?? .nan
+        }
+    }
+}

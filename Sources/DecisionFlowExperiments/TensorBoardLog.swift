@@ -1,0 +1,40 @@
+import DecisionFlowSupport
+import DecisionFlowTraining
+import Foundation
+
+/// A run's log as a TensorBoard event file (`RunDirectory.eventsPath`, see
+/// `TensorBoardEvents`): `d4rl-run train` and `sweep run` attach one to every run.
+///
+/// The file is rewritten from the log when a run starts or resumes, so that it holds what the
+/// log holds (lines after the last checkpoint are dropped from both), and keeps the run's
+/// start time from its first record.
+public final class TensorBoardLog: TrainingLogSink {
+    /// When the run started (seconds since 1970), the origin of the events' wall times.
+    private var startTime = 0.0
+
+    /// A sink to attach to `TrainingRun.logSinks`.
+    public init() {}
+
+    public func restart(in directory: RunDirectory, lines: [LogLine]) throws {
+        let path = directory.eventsPath
+        // A resumed run keeps the start time of the event file's first record; without one
+        // (a new run, or a lost file), it counts back from now by the time already trained.
+        if !lines.isEmpty, let data = FileManager.default.contents(atPath: path),
+            let first = try? TensorBoardEvents.parse(data).first
+        {
+            startTime = first.wallTime
+        } else {
+            startTime = Date().timeIntervalSince1970 - (lines.last?.elapsedSeconds ?? 0)
+        }
+        do {
+            try TensorBoardEvents.file(startTime: startTime, lines: lines).write(
+                to: URL(fileURLWithPath: path), options: .atomic)
+        } catch {
+            throw FileWriteError(file: path, problem: FileProblem.describe(error, writing: path))
+        }
+    }
+
+    public func append(_ line: LogLine, in directory: RunDirectory) throws {
+        try AppendingFile.append(TensorBoardEvents.record(for: line, startTime: startTime), to: directory.eventsPath)
+    }
+}
