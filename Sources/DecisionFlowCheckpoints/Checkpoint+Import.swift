@@ -80,24 +80,13 @@ public struct ImportedModelDescription: Codable, Sendable, Equatable {
         positionCount = Swift.max(Checkpoint.referencePositionCount, c.tokenCount)
     }
 
-    /// The reference's names.
+    /// The reference's names: the data's widths, the trunk, the encoding, GPT-2's extras.
     enum CodingKeys: String, CodingKey {
-        case stateDimension = "state_dim"
-        case actionDimension = "act_dim"
-        case embeddingDimension = "hidden_size"
-        case layerCount = "n_layer"
-        case headCount = "n_head"
-        case mlpDimension = "n_inner"
-        case contextLength = "max_length"
-        case maxEpisodeLength = "max_ep_len"
-        case activation = "activation_function"
-        case attention
-        case rewardScale = "scale"
-        case environment = "env"
-        case stateMean = "state_mean"
-        case stateScale = "state_std"
-        case dropout = "resid_pdrop"
-        case positionCount = "n_positions"
+        case stateDimension = "state_dim", actionDimension = "act_dim", contextLength = "max_length"
+        case embeddingDimension = "hidden_size", layerCount = "n_layer", headCount = "n_head", mlpDimension = "n_inner"
+        case maxEpisodeLength = "max_ep_len", activation = "activation_function", attention
+        case rewardScale = "scale", environment = "env", stateMean = "state_mean", stateScale = "state_std"
+        case dropout = "resid_pdrop", positionCount = "n_positions"
     }
 
     /// The context encoding it describes for `model`: the reference's protocol with its

@@ -13,6 +13,8 @@ extension Sweep {
     /// evaluation) is only evaluated. Everything happens in this process.
     ///
     /// - Parameters:
+    ///   - run: one of `runs`.
+    ///   - episodes: episodes per target in the final evaluation; nil for the sweep's.
     ///   - probe: checks the run's data files in a child process first (see `FileProbe`).
     ///   - note: told what is happening ("training 5000 steps", "resuming at step 300 of 5000").
     /// - Returns: the evaluation written.
@@ -29,7 +31,8 @@ extension Sweep {
         } else {
             let resuming = saved != nil
             let training = try TrainingRun.startOrResume(
-                configuration: configuration, directory: runDirectory.path, probe: probe)
+                configuration: configuration, directory: runDirectory.path, probe: probe,
+                source: runDirectory.configurationPath)
             note(
                 resuming
                     ? "resuming at step \(training.trainer.step) of \(configuration.steps)"

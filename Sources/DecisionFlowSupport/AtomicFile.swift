@@ -11,13 +11,15 @@ public struct FileWriteError: Error, CustomStringConvertible, Sendable {
     public var file: String
     /// What went wrong, and what to do.
     public var problem: String
+    /// The system's error number behind it (`ENOSPC`, `EACCES`, `ENOENT`, ...), when known:
+    /// what tells a full disk from a missing folder.
+    public var code: Int32?
 
     public var description: String { "\(file): \(problem)" }
 
-    /// Creates an error; see the properties for the meaning of each value.
-    public init(file: String, problem: String) {
-        self.file = file
-        self.problem = problem
+    /// Creates an error; `code` is the system's error number, when there is one.
+    public init(file: String, problem: String, code: Int32? = nil) {
+        (self.file, self.problem, self.code) = (file, problem, code)
     }
 }
 
@@ -37,37 +39,42 @@ public enum AtomicFile {
         let temporary = temporaryPath(for: path, process: "\(getpid())")
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard descriptor >= 0 else {
+            let code = errno
             throw FileWriteError(
                 file: path,
                 problem:
-                    "cannot create \(temporary) (\(String(cString: strerror(errno)))); check that the directory exists and is writable"
-            )
+                    "cannot create \(temporary) (\(String(cString: strerror(code)))); check that the directory exists and is writable",
+                code: code)
         }
-        var failure: String?
+        var failure: Int32?
         data.withUnsafeBytes { bytes in
             var offset = 0
             while offset < bytes.count {
                 let written = Glibc.write(descriptor, bytes.baseAddress.map { $0 + offset }, bytes.count - offset)
                 if written < 0 {
                     if errno == EINTR { continue }
-                    failure = String(cString: strerror(errno))
+                    failure = errno
                     return
                 }
                 offset += written
             }
         }
-        if failure == nil, fsync(descriptor) != 0 { failure = String(cString: strerror(errno)) }
+        if failure == nil, fsync(descriptor) != 0 { failure = errno }
         close(descriptor)
         if let failure {
             unlink(temporary)
             throw FileWriteError(
-                file: path, problem: "could not be written (\(failure)); the previous file, if any, is intact")
+                file: path,
+                problem: "could not be written (\(String(cString: strerror(failure)))); the previous file, if any, is intact",
+                code: failure)
         }
         guard rename(temporary, path) == 0 else {
-            let reason = String(cString: strerror(errno))
+            let code = errno
             unlink(temporary)
             throw FileWriteError(
-                file: path, problem: "could not be moved into place (\(reason)); the previous file, if any, is intact")
+                file: path,
+                problem: "could not be moved into place (\(String(cString: strerror(code)))); the previous file, if any, is intact",
+                code: code)
         }
         let directoryDescriptor = open(directory.isEmpty ? "." : directory, O_RDONLY)
         if directoryDescriptor >= 0 {

@@ -63,6 +63,11 @@ public final class Trainer {
     public convenience init(
         configuration: TrainingConfiguration, dataset: D4RLDataset, group: any ProcessGroup = SingleProcess()
     ) throws {
+        try self.init(checked: configuration.validated(source: "configuration"), dataset: dataset, group: group)
+    }
+
+    /// A trainer for a configuration its caller has just validated (`TrainingRun.start`).
+    convenience init(checked configuration: TrainingConfiguration, dataset: D4RLDataset, group: any ProcessGroup) throws {
         try self.init(configuration: configuration, dataset: dataset, resuming: nil, group: group)
     }
 
@@ -119,9 +124,9 @@ public final class Trainer {
                     "the run was trained on data with fingerprint \(recorded), but \(dataset.files.joined(separator: ", ")) now hold data with fingerprint \(fingerprint): the files were replaced or config.json was edited. Restore the original data, or start a new run on this one"
                 )
             }
-        } else {
-            configuration = try configuration.validated(source: "configuration")
         }
+        // A fresh run's configuration was validated by whoever made it: the public
+        // initializer, or `TrainingRun.start`. A resumed one just above, once adjusted.
         self.configuration = configuration
         if let name = configuration.environment {
             guard let environment = D4RLReferenceScores.environmentName(forID: name) else {

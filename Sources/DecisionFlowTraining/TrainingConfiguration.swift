@@ -169,8 +169,10 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         return result
     }
 
-    /// The configuration, checked: the one validation every maker of a configuration calls
-    /// (the `train` command after its flags, a sweep's plan for each point, the trainer).
+    /// The configuration, checked. Each path to training calls it once, where its
+    /// configuration is made final: `TrainingRun.start` (before loading data), the public
+    /// `Trainer` initializer, a resume once its flags are applied, and a sweep's plan for each
+    /// point.
     ///
     /// - Throws: `TrainingError.badConfiguration` naming `source` and the first problem.
     public func validated(source: String) throws -> TrainingConfiguration {

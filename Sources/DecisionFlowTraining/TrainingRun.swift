@@ -103,9 +103,18 @@ public final class TrainingRun {
         configuration: TrainingConfiguration, dataset: D4RLDataset, directory path: String,
         group: any ProcessGroup = SingleProcess()
     ) throws -> TrainingRun {
+        try start(
+            checked: configuration.validated(source: "configuration"), dataset: dataset, directory: path, group: group)
+    }
+
+    /// `start(configuration:dataset:directory:group:)` for a configuration validated just before.
+    private static func start(
+        checked configuration: TrainingConfiguration, dataset: D4RLDataset, directory path: String,
+        group: any ProcessGroup
+    ) throws -> TrainingRun {
         let directory = RunDirectory(path)
         guard group.isLeader else {
-            let trainer = try Trainer(configuration: configuration, dataset: dataset, group: group)
+            let trainer = try Trainer(checked: configuration, dataset: dataset, group: group)
             return TrainingRun(directory: directory, trainer: trainer, elapsedBefore: 0, lock: nil)
         }
         func refuseExistingRun() throws {
@@ -117,7 +126,7 @@ public final class TrainingRun {
         }
         try refuseExistingRun()
         // The trainer first: a configuration that cannot train leaves no run directory behind.
-        let trainer = try Trainer(configuration: configuration, dataset: dataset, group: group)
+        let trainer = try Trainer(checked: configuration, dataset: dataset, group: group)
         do {
             try FileManager.default.createDirectory(at: directory.url, withIntermediateDirectories: true)
         } catch {
@@ -148,15 +157,15 @@ public final class TrainingRun {
     }
 
     /// Starts a new run of `configuration` in `directory`, loading its data (`loadData`).
+    /// `source` names the configuration in errors (its file, or the flags that made it).
     public static func start(
         configuration: TrainingConfiguration, directory: String, probe: FileProbe? = nil,
-        group: any ProcessGroup = SingleProcess()
+        group: any ProcessGroup = SingleProcess(), source: String = "configuration"
     ) throws -> TrainingRun {
-        // Checked before the data is loaded, so a bad value fails at once (the trainer checks
-        // again: it is the boundary every other caller reaches).
-        let configuration = try configuration.validated(source: "configuration")
+        // Validated once, here, before the data is loaded: a bad value fails at once.
+        let configuration = try configuration.validated(source: source)
         return try start(
-            configuration: configuration, dataset: try loadData(for: configuration, probe: probe), directory: directory,
+            checked: configuration, dataset: try loadData(for: configuration, probe: probe), directory: directory,
             group: group)
     }
 
@@ -170,14 +179,15 @@ public final class TrainingRun {
     }
 
     /// The run in `directory`, ready to train: resumed when it holds a checkpoint, otherwise
-    /// started with `configuration` (what a sweep does with each of its runs).
+    /// started with `configuration` (what a sweep does with each of its runs); `source` names
+    /// the configuration in errors.
     public static func startOrResume(
         configuration: TrainingConfiguration, directory: String, probe: FileProbe? = nil,
-        group: any ProcessGroup = SingleProcess()
+        group: any ProcessGroup = SingleProcess(), source: String = "configuration"
     ) throws -> TrainingRun {
         RunDirectory(directory).holdsCheckpoint
             ? try resume(directory: directory, probe: probe, group: group)
-            : try start(configuration: configuration, directory: directory, probe: probe, group: group)
+            : try start(configuration: configuration, directory: directory, probe: probe, group: group, source: source)
     }
 
     /// `config.json`, pretty-printed with sorted keys for a person to read.

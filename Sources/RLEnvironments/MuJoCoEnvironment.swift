@@ -35,10 +35,12 @@ public class MuJoCoEnvironment: Environment {
     /// Serializes model loading: MuJoCo 2.2's XML parser keeps global state.
     private static let loadLock = NSLock()
 
+    /// Loads `modelFile`, or the bundled model `bundled` (in `modelDirectory`) when it is nil.
     init(
-        name: String, modelFile: String, frameSkip: Int, observationDimension: Int, velocityLimit: Double = .infinity,
-        resetNoise: Double
+        name: String, modelFile: String?, bundled: String, frameSkip: Int, observationDimension: Int,
+        velocityLimit: Double = .infinity, resetNoise: Double
     ) throws {
+        let modelFile = modelFile ?? MuJoCoEnvironment.modelDirectory + "/" + bundled
         self.name = name
         self.modelFile = modelFile
         self.frameSkip = frameSkip
@@ -161,21 +163,34 @@ public class MuJoCoEnvironment: Environment {
     }
 }
 
-/// gym's `Hopper-v3` (gymnasium `Hopper-v4`): hop forward without falling.
-///
-/// Observation: qpos[1:] and clip(qvel, ±10) (11). Reward: Δx/dt + 1 − 0.001·‖a‖². Terminates
-/// unless every value of (qpos, qvel)[2:] is finite and inside (−100, 100), the torso height
-/// qpos[1] > 0.7 and its angle |qpos[2]| < 0.2. Reset: qpos, qvel += U(−0.005, 0.005).
-public final class Hopper: MuJoCoEnvironment {
-    /// Loads `modelFile` (default: the bundled `hopper.xml`).
-    public init(modelFile: String? = nil) throws {
+/// gym's upright tasks (hopper, walker2d): 4 physics steps per step, velocities clipped to
+/// ±10, reset noise U(−0.005, 0.005) on qpos and qvel, reward Δx/dt + 1 − 0.001·‖a‖² (a
+/// healthy reward of 1 every step), and the episode ends once the body is not healthy.
+public class UprightLocomotion: MuJoCoEnvironment {
+    /// The task's healthy test, on concat(qpos, qvel).
+    private let healthy: ([Double]) -> Bool
+
+    init(name: String, modelFile: String?, observationDimension: Int, healthy: @escaping ([Double]) -> Bool) throws {
+        self.healthy = healthy
         try super.init(
-            name: "hopper", modelFile: modelFile ?? MuJoCoEnvironment.modelDirectory + "/hopper.xml", frameSkip: 4,
-            observationDimension: 11, velocityLimit: 10, resetNoise: 5e-3)
+            name: name, modelFile: modelFile, bundled: name + ".xml", frameSkip: 4, observationDimension: observationDimension,
+            velocityLimit: 10, resetNoise: 5e-3)
     }
 
     override func outcome(forwardVelocity: Double, controlCost: Double) -> (reward: Double, terminated: Bool) {
-        (forwardVelocity + 1 - 1e-3 * controlCost, !Hopper.isHealthy(state))
+        (forwardVelocity + 1 - 1e-3 * controlCost, !healthy(state))
+    }
+}
+
+/// gym's `Hopper-v3` (gymnasium `Hopper-v4`): hop forward without falling.
+///
+/// Observation: qpos[1:] and clip(qvel, ±10) (11). Terminates unless every value of
+/// (qpos, qvel)[2:] is finite and inside (−100, 100), the torso height qpos[1] > 0.7 and its
+/// angle |qpos[2]| < 0.2. Reward and reset: `UprightLocomotion`'s.
+public final class Hopper: UprightLocomotion {
+    /// Loads `modelFile` (default: the bundled `hopper.xml`).
+    public init(modelFile: String? = nil) throws {
+        try super.init(name: "hopper", modelFile: modelFile, observationDimension: 11, healthy: Hopper.isHealthy)
     }
 
     /// gym's healthy test, on concat(qpos, qvel).
@@ -189,19 +204,12 @@ public final class Hopper: MuJoCoEnvironment {
 
 /// gym's `Walker2d-v3` (gymnasium `Walker2d-v4`): walk forward on two legs.
 ///
-/// Observation: qpos[1:] and clip(qvel, ±10) (17). Reward: Δx/dt + 1 − 0.001·‖a‖². Terminates
-/// unless the torso height is in (0.8, 2.0) and its angle in (−1, 1). Reset: qpos, qvel +=
-/// U(−0.005, 0.005).
-public final class Walker2d: MuJoCoEnvironment {
+/// Observation: qpos[1:] and clip(qvel, ±10) (17). Terminates unless the torso height is in
+/// (0.8, 2.0) and its angle in (−1, 1). Reward and reset: `UprightLocomotion`'s.
+public final class Walker2d: UprightLocomotion {
     /// Loads `modelFile` (default: the bundled `walker2d.xml`).
     public init(modelFile: String? = nil) throws {
-        try super.init(
-            name: "walker2d", modelFile: modelFile ?? MuJoCoEnvironment.modelDirectory + "/walker2d.xml", frameSkip: 4,
-            observationDimension: 17, velocityLimit: 10, resetNoise: 5e-3)
-    }
-
-    override func outcome(forwardVelocity: Double, controlCost: Double) -> (reward: Double, terminated: Bool) {
-        (forwardVelocity + 1 - 1e-3 * controlCost, !Walker2d.isHealthy(state))
+        try super.init(name: "walker2d", modelFile: modelFile, observationDimension: 17, healthy: Walker2d.isHealthy)
     }
 
     /// gym's healthy test: 0.8 < qpos[1] < 2.0 and −1 < qpos[2] < 1.
@@ -218,8 +226,8 @@ public final class HalfCheetah: MuJoCoEnvironment {
     /// Loads `modelFile` (default: the bundled `half_cheetah.xml`).
     public init(modelFile: String? = nil) throws {
         try super.init(
-            name: "halfcheetah", modelFile: modelFile ?? MuJoCoEnvironment.modelDirectory + "/half_cheetah.xml",
-            frameSkip: 5, observationDimension: 17, resetNoise: 0.1)
+            name: "halfcheetah", modelFile: modelFile, bundled: "half_cheetah.xml", frameSkip: 5, observationDimension: 17,
+            resetNoise: 0.1)
     }
 
     override func resetState() -> (positions: [Double], velocities: [Double]) {

@@ -45,10 +45,8 @@ struct DataBenchmark: ParsableCommand {
     var child: String?
 
     func validate() throws {
-        guard (1...100_000_000).contains(steps) else {
-            throw ValidationError("--steps must be from 1 to 100000000 (it is \(steps))")
-        }
-        guard (1...100).contains(repeats) else { throw ValidationError("--repeats must be from 1 to 100 (it is \(repeats))") }
+        try requireFlag("steps", steps, in: 1...100_000_000)
+        try requireFlag("repeats", repeats, in: 1...100)
     }
 
     func run() throws {
@@ -116,18 +114,10 @@ struct DataBenchmark: ParsableCommand {
     }
 
     private func spawn(mode: String, file: String) throws -> Measurement {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        process.arguments = ["bench", "data", "--file", file, "--child", mode]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
         // The child is this tool: it exits with one of its documented statuses, unless a
         // signal ended it (then the measurement itself failed: 70).
-        guard process.terminationStatus == 0 else {
-            throw ExitCode(process.terminationReason == .uncaughtSignal ? 70 : process.terminationStatus)
+        let data = try childOutput(["bench", "data", "--file", file, "--child", mode]) { status, killed in
+            ExitCode(killed ? 70 : status)
         }
         return try JSONDecoder().decode(Measurement.self, from: data)
     }

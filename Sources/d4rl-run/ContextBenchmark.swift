@@ -27,15 +27,9 @@ struct ContextBenchmark: ParsableCommand {
     @Option(help: "Timesteps per training step; the batch is this divided by K (at least 1).")
     var timesteps = 1000
 
-    @Option(help: "Timed training steps per point.")
-    var steps = 10
-
-    @Option(help: "Untimed warm-up steps per point.")
-    var warmup = 2
-
-    @OptionGroup var threadOptions: ThreadOptions
-    /// Worker threads (default 2).
-    var threads: Int { threadOptions.count() }
+    /// Per point: 10 timed steps after 2 warm-up steps.
+    enum Timing: StepTimingDefaults { static let steps = 10, warmup = 2 }
+    @OptionGroup var timing: StepTiming<Timing>
 
     @Option(help: "Attention kinds to compare (comma-separated).")
     var attention = "flow,softmax"
@@ -52,23 +46,16 @@ struct ContextBenchmark: ParsableCommand {
     @Option(help: .hidden)
     var child: String?
 
+    /// One measurement: attention kind, context length K, batch and chunk length, then its figures.
     struct Point: Codable {
         var attention: String
-        var context: Int
-        var batch: Int
-        var chunk: Int
-        var millisecondsPerStep: Double
-        var microsecondsPerToken: Double
-        var peakMB: Double
+        var context, batch, chunk: Int
+        var millisecondsPerStep, microsecondsPerToken, peakMB: Double
     }
 
     func validate() throws {
-        guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
-        guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") }
-        guard timesteps >= 1 else { throw ValidationError("--timesteps must be at least 1") }
-        guard policyContext >= 0 && policyContext <= 1000 else {
-            throw ValidationError("--policy-context must be in 0...1000 (the episode limit)")
-        }
+        try requireFlag("timesteps", timesteps, in: 1...10_000_000)
+        try requireFlag("policy-context", policyContext, in: 0...1000)  // the episode limit
         _ = try parsedContexts()
         _ = try parsedKinds()
         _ = try parsedChunks()
@@ -105,7 +92,7 @@ struct ContextBenchmark: ParsableCommand {
         }
         let contexts = try parsedContexts()
         print(
-            "machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory >> 30) GiB; dt-default (C 128, 3 layers, 1 head), \(threads) threads, ~\(timesteps) timesteps per step"
+            "machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory >> 30) GiB; dt-default (C 128, 3 layers, 1 head), \(timing.threads) threads, ~\(timesteps) timesteps per step"
         )
         if let chunks = try parsedChunks() {
             let K = contexts.max()!
@@ -155,19 +142,12 @@ struct ContextBenchmark: ParsableCommand {
 
     /// Runs one training measurement in a fresh process.
     private func spawn(kind: AttentionKind, context: Int, chunk: Int) throws -> Point {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        process.arguments = [
+        let arguments = [
             "bench", "context", "--child", "\(kind.rawValue):\(context):\(chunk)", "--timesteps", "\(timesteps)",
-            "--steps", "\(steps)", "--warmup", "\(warmup)", "--threads", "\(threads)",
+            "--steps", "\(timing.steps)", "--warmup", "\(timing.warmup)", "--threads", "\(timing.threads)",
         ]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw ValidationError("the measurement of \(kind.rawValue) at K \(context) failed (exit \(process.terminationStatus))")
+        let data = try childOutput(arguments) { status, _ in
+            ValidationError("the measurement of \(kind.rawValue) at K \(context) failed (exit \(status))")
         }
         return try JSONDecoder().decode(Point.self, from: data)
     }
@@ -181,7 +161,7 @@ struct ContextBenchmark: ParsableCommand {
         let configuration = ModelConfiguration(
             stateDimension: 11, actionDimension: 3, contextLength: K, maxEpisodeLength: 1000, attention: kind)
         let milliseconds = ModelBenchmark.timeTraining(
-            configuration, batch: batch, steps: steps, warmup: warmup, threads: threads,
+            configuration, batch: batch, steps: timing.steps, warmup: timing.warmup, threads: timing.threads,
             flowChunkLength: chunk > 0 ? chunk : nil
         ).0
         var usage = rusage()

@@ -24,9 +24,7 @@ struct EnvironmentBenchmark: ParsableCommand {
     var envs = "hopper,walker2d,halfcheetah,pendulum,mountaincar"
 
     func validate() throws {
-        guard (1...10_000_000).contains(steps) else {
-            throw ValidationError("--steps must be from 1 to 10000000 (it is \(steps))")
-        }
+        try requireFlag("steps", steps, in: 1...10_000_000)
     }
 
     func run() throws {

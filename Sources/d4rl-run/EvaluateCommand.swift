@@ -50,9 +50,7 @@ struct EvaluateCommand: ParsableCommand {
     var seed: UInt64 { seedOptions.seed ?? 0 }
 
     func validate() throws {
-        guard (1...10_000).contains(episodes) else {
-            throw ValidationError("--episodes must be from 1 to 10000 (it is \(episodes))")
-        }
+        try requireFlag("episodes", episodes, in: 1...10_000)
         _ = try targetList()
     }
 

@@ -38,7 +38,7 @@ struct InspectCommand: ParsableCommand {
             let known = D4RLReferenceScores.byEnvironment.keys.sorted().joined(separator: ", ")
             throw ValidationError("unknown environment '\(env)'; known: \(known)")
         }
-        guard maxEpisodeSteps > 0 else { throw ValidationError("--max-episode-steps must be positive") }
+        try requireFlag("max-episode-steps", maxEpisodeSteps, in: 1...Int.max)
     }
 
     func run() throws {

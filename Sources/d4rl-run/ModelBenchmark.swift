@@ -16,23 +16,15 @@ struct ModelBenchmark: ParsableCommand {
             """
     )
 
-    @Option(help: "Timed steps per configuration.")
-    var steps = 20
-
-    @Option(help: "Untimed warm-up steps.")
-    var warmup = 3
-
-    @OptionGroup var threadOptions: ThreadOptions
-    /// Worker threads (default 2).
-    var threads: Int { threadOptions.count() }
+    /// Per configuration: 20 timed steps after 3 warm-up steps.
+    enum Timing: StepTimingDefaults { static let steps = 20, warmup = 3 }
+    @OptionGroup var timing: StepTiming<Timing>
 
     @Option(help: "Batch size.")
     var batch = 64
 
     func validate() throws {
-        guard steps >= 1 else { throw ValidationError("--steps must be at least 1 (it is \(steps))") }
-        guard warmup >= 0 else { throw ValidationError("--warmup must not be negative (it is \(warmup))") }
-        guard (1...4_096).contains(batch) else { throw ValidationError("--batch must be from 1 to 4096 (it is \(batch))") }
+        try requireFlag("batch", batch, in: 1...4_096)
     }
 
     @Option(help: "Configurations: dt-default, paper, softmax (comma-separated).")
@@ -40,15 +32,15 @@ struct ModelBenchmark: ParsableCommand {
 
     func run() throws {
         print(
-            "machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; threads \(threads); batch \(batch), K 20")
+            "machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; threads \(timing.threads); batch \(batch), K 20")
         print("config        ms/step   GFLOP/step   GFLOP/s   sgemm GFLOP/s (same shapes)   share")
         for name in configs.split(separator: ",").map(String.init) {
             guard let configuration = Self.named(name) else {
                 throw ValidationError("unknown configuration '\(name)': use dt-default, paper or softmax")
             }
             let (milliseconds, cost) = Self.timeTraining(
-                configuration, batch: batch, steps: steps, warmup: warmup, threads: threads)
-            let sgemm = Self.sgemmRate(cost, repeats: 3, threads: threads)
+                configuration, batch: batch, steps: timing.steps, warmup: timing.warmup, threads: timing.threads)
+            let sgemm = Self.sgemmRate(cost, repeats: 3, threads: timing.threads)
             let rate = cost.flops / (milliseconds / 1000) / 1e9
             print(
                 name.padding(toLength: 12, withPad: " ", startingAt: 0)

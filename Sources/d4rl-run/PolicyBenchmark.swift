@@ -27,12 +27,8 @@ struct PolicyBenchmark: ParsableCommand {
     var episodes = 100
 
     func validate() throws {
-        guard (1...10_000_000).contains(decisions) else {
-            throw ValidationError("--decisions must be from 1 to 10000000 (it is \(decisions))")
-        }
-        guard (1...10_000).contains(episodes) else {
-            throw ValidationError("--episodes must be from 1 to 10000 (it is \(episodes))")
-        }
+        try requireFlag("decisions", decisions, in: 1...10_000_000)
+        try requireFlag("episodes", episodes, in: 1...10_000)
     }
 
     @Option(help: "A hopper checkpoint for the throughput measurement (default: random weights).")

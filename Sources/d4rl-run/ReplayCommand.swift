@@ -32,7 +32,7 @@ struct ReplayCommand: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
-        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1 (it is \(limit))") }
+        if let limit { try requireFlag("limit", limit, in: 1...Int.max) }
     }
 
     func run() throws {

@@ -26,8 +26,8 @@ struct ScaleBenchmark: ParsableCommand {
     var rounds = 2
 
     func validate() throws {
-        guard (10...100_000).contains(steps) else { throw ValidationError("--steps must be 10 to 100000") }
-        guard (1...20).contains(rounds) else { throw ValidationError("--rounds must be 1 to 20") }
+        try requireFlag("steps", steps, in: 10...100_000)
+        try requireFlag("rounds", rounds, in: 1...20)
     }
 
     struct Measurement {

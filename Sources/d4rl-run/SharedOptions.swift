@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// `--threads`, for every command that runs the model.
 struct ThreadOptions: ParsableArguments {
@@ -12,9 +13,7 @@ struct ThreadOptions: ParsableArguments {
     func count(default fallback: Int = 2) -> Int { threads ?? fallback }
 
     func validate() throws {
-        if let threads, !(1...1024).contains(threads) {
-            throw ValidationError("--threads must be from 1 to 1024 (it is \(threads))")
-        }
+        if let threads { try requireFlag("threads", threads, in: 1...1024) }
     }
 }
 
@@ -31,4 +30,61 @@ struct SeedOptions: ParsableArguments {
 struct OutputOptions: ParsableArguments {
     @Flag(help: "Print JSON instead of text.")
     var json = false
+}
+
+/// Refuses a number given to `--flag` outside `range`, naming the flag, the range and the value.
+func requireFlag(_ flag: String, _ value: Int, in range: ClosedRange<Int>) throws {
+    guard !range.contains(value) else { return }
+    if range.upperBound == .max {
+        throw ValidationError("--\(flag) must be at least \(range.lowerBound) (it is \(value))")
+    }
+    throw ValidationError("--\(flag) must be from \(range.lowerBound) to \(range.upperBound) (it is \(value))")
+}
+
+/// A benchmark's default step counts (`StepTiming`).
+protocol StepTimingDefaults {
+    /// Timed steps.
+    static var steps: Int { get }
+    /// Untimed warm-up steps before them.
+    static var warmup: Int { get }
+}
+
+/// `--steps`, `--warmup` and `--threads`, for the benchmarks that time training steps.
+struct StepTiming<Defaults: StepTimingDefaults>: ParsableArguments {
+    @Option(help: "Timed steps (the median or the mean is reported, as the benchmark says).")
+    var steps: Int = Defaults.steps
+
+    @Option(help: "Untimed warm-up steps before them.")
+    var warmup: Int = Defaults.warmup
+
+    @OptionGroup var threadOptions: ThreadOptions
+
+    /// Worker threads (default 2).
+    var threads: Int { threadOptions.count() }
+
+    func validate() throws {
+        try requireFlag("steps", steps, in: 1...1_000_000)
+        try requireFlag("warmup", warmup, in: 0...1_000_000)
+    }
+}
+
+/// This tool's own executable, which benchmarks start again to measure in a fresh process.
+var thisExecutable: URL { URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath() }
+
+/// Runs this tool with `arguments` in a child process and returns what it printed.
+///
+/// - Throws: `failure(status, killed)` when the child exits non-zero (`killed`: a signal ended it).
+func childOutput(_ arguments: [String], failure: (Int32, Bool) -> any Error) throws -> Data {
+    let process = Process()
+    process.executableURL = thisExecutable
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+        throw failure(process.terminationStatus, process.terminationReason == .uncaughtSignal)
+    }
+    return data
 }

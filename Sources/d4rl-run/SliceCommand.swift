@@ -35,7 +35,7 @@ struct SliceCommand: ParsableCommand {
     var fromEnd = false
 
     func validate() throws {
-        if let maxSteps, maxSteps <= 0 { throw ValidationError("--max-steps must be positive") }
+        if let maxSteps { try requireFlag("max-steps", maxSteps, in: 1...Int.max) }
         if let minariId, minariId.isEmpty || minariId.hasPrefix("/") || minariId.split(separator: "/").contains("..") {
             throw ValidationError("--minari-id '\(minariId)' must be a relative id such as mysim/hopper/medium-v0")
         }

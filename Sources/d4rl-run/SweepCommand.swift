@@ -69,8 +69,8 @@ struct SweepRunCommand: ParsableCommand {
     var episodes: Int?
 
     func validate() throws {
-        if let index, index < 0 { throw ValidationError("--index must be 0 or more") }
-        if let episodes, !(1...10_000).contains(episodes) { throw ValidationError("--episodes must be 1 to 10000") }
+        if let index { try requireFlag("index", index, in: 0...Int.max) }
+        if let episodes { try requireFlag("episodes", episodes, in: 1...10_000) }
     }
 
     func run() throws {

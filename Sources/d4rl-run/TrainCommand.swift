@@ -133,13 +133,13 @@ struct TrainCommand: ParsableCommand {
         }
     }
 
-    /// The preset with every given flag applied.
+    /// The preset with every given flag applied (validated by `TrainingRun.start`).
     func resolvedConfiguration() throws -> TrainingConfiguration {
         var c = try config.map { try TrainingConfiguration.read($0) } ?? TrainingConfiguration()
         for (field, values) in try configurationFlags() { try c.set(field, values: values) }
         if let threads = threadOptions.threads { c.threads = threads }
         if let seed = seedOptions.seed { c.seed = seed }
-        return try c.validated(source: config ?? "flags")
+        return c
     }
 
     /// Applies the flags given with `--resume` to the run's saved configuration.
@@ -161,10 +161,10 @@ struct TrainCommand: ParsableCommand {
             let configuration = try resolvedConfiguration()
             let name =
                 config.map { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent }
-                ?? URL(fileURLWithPath: configuration.datasets[0]).deletingPathExtension().lastPathComponent
+                ?? URL(fileURLWithPath: configuration.datasets.first ?? "run").deletingPathExtension().lastPathComponent
             run = try TrainingRun.start(
                 configuration: configuration, directory: out ?? "runs/\(name)-seed\(configuration.seed)", probe: .tool,
-                group: group)
+                group: group, source: config ?? "flags")
         }
         let trainer = run.trainer
         let c = trainer.configuration

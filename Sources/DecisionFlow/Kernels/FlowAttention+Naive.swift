@@ -44,45 +44,21 @@ struct NaiveFlowAttention<T: Real> {
         let (q, k, v, normal) = (q, k, v, normal)
 
         // (1) incoming and outgoing flow: dot with the causal sums of the other side.
-        sinkIncoming = (0..<L).map { i in
-            var dot: T = 0
-            for d in 0..<D {
-                var keySum: T = 0
-                for j in 0...i { keySum += k[j * D + d] }
-                dot += (q[i * D + d] + eps) * (keySum + eps)
-            }
-            return normal[i] / dot
+        let ones = [T](repeating: 1, count: L)
+        sinkIncoming = Self.causalDots(q, against: k, weights: ones, L: L, D: D, eps: eps).enumerated().map {
+            normal[$0.offset] / $0.element
         }
-        sourceOutgoing = (0..<L).map { i in
-            var dot: T = 0
-            for d in 0..<D {
-                var querySum: T = 0
-                for j in 0...i { querySum += q[j * D + d] }
-                dot += (k[i * D + d] + eps) * (querySum + eps)
-            }
-            return normal[i] / dot
+        sourceOutgoing = Self.causalDots(k, against: q, weights: ones, L: L, D: D, eps: eps).enumerated().map {
+            normal[$0.offset] / $0.element
         }
         let (sinkIncoming, sourceOutgoing) = (sinkIncoming, sourceOutgoing)
 
         // (2) conservation refinement.
-        conservedSink = (0..<L).map { i in
-            var dot: T = 0
-            for d in 0..<D {
-                var sum: T = 0
-                for j in 0...i { sum += k[j * D + d] * sourceOutgoing[j] }
-                dot += (q[i * D + d] + eps) * (sum + eps)
-            }
-            return dot / normal[i]
+        conservedSink = Self.causalDots(q, against: k, weights: sourceOutgoing, L: L, D: D, eps: eps).enumerated().map {
+            $0.element / normal[$0.offset]
         }
-        conservedSourceRaw = (0..<L).map { i in
-            var dot: T = 0
-            for d in 0..<D {
-                var sum: T = 0
-                for j in 0...i { sum += q[j * D + d] * sinkIncoming[j] }
-                dot += (k[i * D + d] + eps) * (sum + eps)
-            }
-            return dot / normal[i]
-        }
+        conservedSourceRaw = Self.causalDots(k, against: q, weights: sinkIncoming, L: L, D: D, eps: eps).enumerated()
+            .map { $0.element / normal[$0.offset] }
 
         // (3) competition and allocation.
         let (conservedSink, conservedSourceRaw) = (conservedSink, conservedSourceRaw)
@@ -240,6 +216,20 @@ struct NaiveFlowAttention<T: Real> {
     }
 
     // MARK: - The chunked causal dot product, literally
+
+    /// For every row i: Σ_d (x[i, d] + eps) · (Σ_{j ≤ i} y[j, d] · w[j] + eps), a row of one
+    /// side against the weighted causal sums of the other (the four flows of steps 1 and 2).
+    static func causalDots(_ x: [T], against y: [T], weights w: [T], L: Int, D: Int, eps: T) -> [T] {
+        (0..<L).map { i in
+            var dot: T = 0
+            for d in 0..<D {
+                var sum: T = 0
+                for j in 0...i { sum += y[j * D + d] * w[j] }
+                dot += (x[i * D + d] + eps) * (sum + eps)
+            }
+            return dot
+        }
+    }
 
     /// out_i = Σ_{j ≤ i} (qs_i · k_j) vs_j, chunk by chunk: inside a chunk the masked sum over
     /// its own positions, plus qs_i · S, with S = Σ k_j ⊗ vs_j over the earlier chunks.

@@ -208,50 +208,32 @@ public struct ModelConfiguration: Sendable, Equatable {
 }
 
 extension ModelConfiguration: Codable {
-    // One flat JSON object (checkpoint headers hold it): every field, the MLP width included.
+    // One flat JSON object (checkpoint headers hold it): the hyperparameters' own keys, the
+    // MLP width always among them, beside the two widths.
     private enum CodingKeys: String, CodingKey {
-        case stateDimension, actionDimension, contextLength, embeddingDimension, layerCount, headCount, mlpDimension
-        case activation, dropout, maxEpisodeLength, attention, actionTanh, layerNormEpsilon, flowEpsilon
+        case stateDimension, actionDimension
     }
 
     /// Decodes the flat object `encode(to:)` writes; every field is required.
     public init(from decoder: any Decoder) throws {
+        let hyperparameters = try ModelHyperparameters(from: decoder)
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        var h = ModelHyperparameters()
-        h.contextLength = try c.decode(Int.self, forKey: .contextLength)
-        h.embeddingDimension = try c.decode(Int.self, forKey: .embeddingDimension)
-        h.layerCount = try c.decode(Int.self, forKey: .layerCount)
-        h.headCount = try c.decode(Int.self, forKey: .headCount)
-        h.mlpDimension = try c.decode(Int.self, forKey: .mlpDimension)
-        h.activation = try c.decode(Activation.self, forKey: .activation)
-        h.dropout = try c.decode(Float.self, forKey: .dropout)
-        h.maxEpisodeLength = try c.decode(Int.self, forKey: .maxEpisodeLength)
-        h.attention = try c.decode(AttentionKind.self, forKey: .attention)
-        h.actionTanh = try c.decode(Bool.self, forKey: .actionTanh)
-        h.layerNormEpsilon = try c.decode(Float.self, forKey: .layerNormEpsilon)
-        h.flowEpsilon = try c.decode(Float.self, forKey: .flowEpsilon)
+        guard hyperparameters.mlpDimension != nil else {
+            throw DecodingError.dataCorrupted(
+                DecodingError.Context(
+                    codingPath: decoder.codingPath, debugDescription: "mlpDimension is missing: a model configuration states its MLP width"))
+        }
         self.init(
-            h, stateDimension: try c.decode(Int.self, forKey: .stateDimension),
+            hyperparameters, stateDimension: try c.decode(Int.self, forKey: .stateDimension),
             actionDimension: try c.decode(Int.self, forKey: .actionDimension))
     }
 
     /// Encodes every field as one flat object.
     public func encode(to encoder: any Encoder) throws {
+        try hyperparameters.encode(to: encoder)
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(stateDimension, forKey: .stateDimension)
         try c.encode(actionDimension, forKey: .actionDimension)
-        try c.encode(hyperparameters.contextLength, forKey: .contextLength)
-        try c.encode(hyperparameters.embeddingDimension, forKey: .embeddingDimension)
-        try c.encode(hyperparameters.layerCount, forKey: .layerCount)
-        try c.encode(hyperparameters.headCount, forKey: .headCount)
-        try c.encode(mlpDimension, forKey: .mlpDimension)
-        try c.encode(hyperparameters.activation, forKey: .activation)
-        try c.encode(hyperparameters.dropout, forKey: .dropout)
-        try c.encode(hyperparameters.maxEpisodeLength, forKey: .maxEpisodeLength)
-        try c.encode(hyperparameters.attention, forKey: .attention)
-        try c.encode(hyperparameters.actionTanh, forKey: .actionTanh)
-        try c.encode(hyperparameters.layerNormEpsilon, forKey: .layerNormEpsilon)
-        try c.encode(hyperparameters.flowEpsilon, forKey: .flowEpsilon)
     }
 }
 

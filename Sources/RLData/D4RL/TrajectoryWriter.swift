@@ -189,12 +189,7 @@ public final class TrajectoryWriter {
         }
         columns.removeAll()  // closes the datasets, then the file, before the rename
         file = nil
-        guard rename(partialPath, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            throw D4RLError(
-                .writeFailed, file: path, problem: "could not be moved into place from \(partialPath) (\(reason))",
-                remedy: "Check permissions on the directory; the recording is in the .partial file.")
-        }
+        try moveRecording(from: partialPath, to: path, named: path, remedy: "the recording is in the .partial file")
     }
 
     /// Stops recording and deletes the partial file. `path` is left untouched.
@@ -230,5 +225,17 @@ public final class TrajectoryWriter {
         try columns["timeouts"]?.appendBooleans(timeoutBuffer)
         terminalBuffer.removeAll(keepingCapacity: true)
         timeoutBuffer.removeAll(keepingCapacity: true)
+    }
+}
+
+/// Renames a finished recording (`from`, a partial file or folder) over its final name, as
+/// the last step of a writer's `finish()`; `named` is what errors call it, `remedy` says where
+/// the recording is if the rename fails.
+func moveRecording(from partial: String, to final: String, named name: String, remedy: String) throws {
+    guard rename(partial, final) == 0 else {
+        let reason = String(cString: strerror(errno))
+        throw D4RLError(
+            .writeFailed, file: name, problem: "could not be moved into place from \(partial) (\(reason))",
+            remedy: "Check permissions on the folder; \(remedy).")
     }
 }

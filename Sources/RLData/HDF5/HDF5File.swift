@@ -145,16 +145,7 @@ public final class HDF5File {
     }
 
     /// The names of the direct members of a group (`""` is the root group).
-    public func memberNames(of groupPath: String) throws -> [String] {
-        try names(
-            at: groupPath, opening: .group, { H5Gopen2($0, $1, swift_H5P_DEFAULT()) }, listing: "list group"
-        ) { group, context in
-            var index: hsize_t = 0
-            return H5Literate(
-                group, H5_INDEX_NAME, H5_ITER_INC, &index, { _, name, _, context in NameCollector.add(name, to: context) },
-                context)
-        }
-    }
+    public func memberNames(of groupPath: String) throws -> [String] { try names(.members, of: groupPath) }
 
     /// Opens the dataset at `objectPath`.
     public func dataset(_ objectPath: String) throws -> HDF5Dataset {
@@ -164,29 +155,35 @@ public final class HDF5File {
     // MARK: - Attributes
 
     /// The names of the attributes attached to an object (`""` is the root group).
-    public func attributeNames(of objectPath: String) throws -> [String] {
-        try names(
-            at: objectPath, opening: .object, { H5Oopen($0, $1, swift_H5P_DEFAULT()) }, listing: "list attributes"
-        ) { object, context in
-            var index: hsize_t = 0
-            return H5Aiterate2(
-                object, H5_INDEX_NAME, H5_ITER_INC, &index, { _, name, _, context in NameCollector.add(name, to: context) },
-                context)
-        }
-    }
+    public func attributeNames(of objectPath: String) throws -> [String] { try names(.attributes, of: objectPath) }
 
-    /// Opens the object at `objectPath` with `open` and collects the names `iterate` reports
-    /// (its callback calls `NameCollector.add`).
-    private func names(
-        at objectPath: String, opening kind: HDF5Handle.Kind, _ open: (hid_t, String) -> hid_t, listing operation: String,
-        _ iterate: (hid_t, UnsafeMutableRawPointer) -> herr_t
-    ) throws -> [String] {
+    /// What `names(_:of:)` lists.
+    private enum Names { case members, attributes }
+
+    /// Opens the object at `objectPath` (a group for its members) and collects the names of
+    /// its members or attributes, in name order.
+    private func names(_ names: Names, of objectPath: String) throws -> [String] {
         HDF5Call.silence()
         let location = objectPath.isEmpty ? "/" : objectPath
+        let kind: HDF5Handle.Kind = names == .members ? .group : .object
         let object = try HDF5Call.handle(
-            open(handle.id, location), kind == .group ? "open group" : "open object", file: path, object: location)
+            names == .members ? H5Gopen2(handle.id, location, swift_H5P_DEFAULT()) : H5Oopen(handle.id, location, swift_H5P_DEFAULT()),
+            kind == .group ? "open group" : "open object", file: path, object: location)
         defer { HDF5Handle.close(object, kind: kind) }
-        return try NameCollector.collect(operation, file: path, object: location) { iterate(object, $0) }
+        let operation = names == .members ? "list group" : "list attributes"
+        return try NameCollector.collect(operation, file: path, object: location) { context in
+            var index: hsize_t = 0
+            switch names {
+            case .members:
+                return H5Literate(
+                    object, H5_INDEX_NAME, H5_ITER_INC, &index, { _, name, _, context in NameCollector.add(name, to: context) },
+                    context)
+            case .attributes:
+                return H5Aiterate2(
+                    object, H5_INDEX_NAME, H5_ITER_INC, &index, { _, name, _, context in NameCollector.add(name, to: context) },
+                    context)
+            }
+        }
     }
 
     /// Opens attribute `name` of the object at `objectPath` (`""` is the root group).

@@ -260,12 +260,7 @@ public final class MinariDatasetWriter {
             throw error
         }
         self.file = nil  // closes the file before the rename
-        guard rename(partialPath, dataPath) == 0 else {
-            let reason = String(cString: strerror(errno))
-            throw D4RLError(
-                .writeFailed, file: folder, problem: "could not be moved into place from \(partialPath) (\(reason))",
-                remedy: "Check permissions on the folder; the recording is in data.partial.")
-        }
+        try moveRecording(from: partialPath, to: dataPath, named: folder, remedy: "the recording is in data.partial")
     }
 
     /// Stops recording and deletes the partial folder. An existing `data/` is left untouched.
