@@ -108,9 +108,9 @@ mutant minari-next-observations Sources/RLData/Minari/MinariDatasetLayout.swift 
     "Minari: next_observations taken from rows 0..<T of the T + 1 observations instead of 1...T" \
     'hopperMediumMatchesTheD4RLFileEpisodeByEpisode()'
 mutant mujoco-reward Sources/RLEnvironments/MuJoCoEnvironment.swift 1/1 \
-    '(forwardVelocity + 1 - 1e-3 * controlCost, !Walker2d.isHealthy(state))' \
-    '(forwardVelocity + 1 - 1e-2 * controlCost, !Walker2d.isHealthy(state))' \
-    "Walker2d: the control cost weighs 0.01 instead of gym's 0.001" \
+    '(forwardVelocity + 1 - 1e-3 * controlCost, !healthy(state))' \
+    '(forwardVelocity + 1 - 1e-2 * controlCost, !healthy(state))' \
+    "hopper and walker2d: the control cost weighs 0.01 instead of gym's 0.001" \
     'contactFaithfulEnvironmentsReproduceEveryTransition(name:)'
 mutant mujoco-termination Sources/RLEnvironments/MuJoCoEnvironment.swift 1/1 \
     'return bounded && height > 0.7 && angle > -0.2 && angle < 0.2' \
