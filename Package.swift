@@ -6,7 +6,8 @@
 // this list, and the executable is the only place where everything meets):
 //
 //   DecisionFlowSupport      general helpers: atomic files, file-failure sentences, checksum,
-//                            stable JSON, overflow-checked sizes. Depends on nothing.
+//                            stable JSON, overflow-checked sizes, the machine's memory.
+//                            Depends on nothing.
 //   SeededRandom             the seeded generator of the model and the environments
 //   RLData                   D4RL and Minari datasets over libhdf5 (CHDF5)
 //   DecisionFlow             the model's arithmetic (OpenBLAS), optimizer and acting; no files
@@ -15,7 +16,8 @@
 //   ProcessGroups            the process-group protocol and the group of one. Depends on nothing.
 //   DecisionFlowMPI          the group mpirun starts (CMPI); depends on ProcessGroups only
 //   DecisionFlowTraining     a run: data to windows, the trainer, run directories, resume
-//   DecisionFlowEvaluation   the evaluation protocol: rollouts, targets, scores, reports
+//   DecisionFlowEvaluation   the evaluation protocol: rollouts, targets, scores, reports, and
+//                            replays of datasets in their simulators
 //   DecisionFlowExperiments  above training and evaluation: sweeps, tables, plots, TensorBoard
 //   d4rl-run                 the tool: parses, calls the libraries above, prints
 //
@@ -134,6 +136,7 @@ let package = Package(
                 "DecisionFlowTraining",
                 "RLEnvironments",
                 "CMuJoCo",  // bench envs times bare mj_step calls
+                "CBLAS",  // bench model compares with cblas_sgemm
                 "DecisionFlowEvaluation",
                 "DecisionFlowExperiments",
                 "DecisionFlowMPI",
@@ -152,7 +155,8 @@ let package = Package(
         .testTarget(
             name: "CLITests",
             dependencies: [
-                "d4rl-run", "EmbeddedPolicy", "DecisionFlowTraining", "DecisionFlowEvaluation", "DecisionFlowExperiments", "DecisionFlowMPI", "ProcessGroups",
+                "d4rl-run", "EmbeddedPolicy", "DecisionFlowTraining", "DecisionFlowEvaluation", "DecisionFlowExperiments",
+                "DecisionFlowSupport", "DecisionFlowMPI", "ProcessGroups",
                 "RLData", "RLEnvironments", "DecisionFlow", "DecisionFlowCheckpoints", "TestSupport",
             ]
         ),
@@ -164,6 +168,7 @@ let package = Package(
             name: "TrainingTestSupport", dependencies: ["DecisionFlowTraining", "RLData"],
             path: "Tests/Support/TrainingTestSupport"),
         .testTarget(name: "RLEnvironmentsTests", dependencies: ["RLEnvironments", "TestSupport"]),
+        .testTarget(name: "DecisionFlowSupportTests", dependencies: ["DecisionFlowSupport", "TestSupport"]),
         .testTarget(
             name: "DecisionFlowEvaluationTests",
             dependencies: [

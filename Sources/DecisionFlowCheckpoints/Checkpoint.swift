@@ -395,3 +395,20 @@ extension FNV1a64 {
         }
     }
 }
+
+/// Why a checkpoint or state dict could not be read or loaded into a model; the message names
+/// the file and says what to do.
+public struct CheckpointError: Error, CustomStringConvertible, Sendable {
+    /// The file (or source) concerned.
+    public var file: String
+    /// What is wrong, and what to do.
+    public var problem: String
+
+    public var description: String { "\(file): \(problem)" }
+
+    /// Creates an error; see the properties for the meaning of each value.
+    public init(file: String, problem: String) {
+        self.file = file
+        self.problem = problem
+    }
+}

@@ -1,20 +1,5 @@
 import DecisionFlow
 import DecisionFlowSupport
-/// Why weights could not be loaded into a model.
-public struct CheckpointError: Error, CustomStringConvertible, Sendable {
-    /// The file (or source) concerned.
-    public var file: String
-    /// What is wrong, and what to do.
-    public var problem: String
-
-    public var description: String { "\(file): \(problem)" }
-
-    /// Creates an error; see the properties for the meaning of each value.
-    public init(file: String, problem: String) {
-        self.file = file
-        self.problem = problem
-    }
-}
 
 extension DecisionTransformer {
     /// Copies a PyTorch-style state dictionary (the reference's names and shapes) into the

@@ -12,6 +12,12 @@ import RLEnvironments
 /// it; with several processes, rank r runs its contiguous share of the episodes and every
 /// rank gets all results, in episode order.
 public enum ReferenceEvaluation {
+    /// The target returns the reference evaluates each environment at (Decision Transformer's
+    /// gym experiments: an expert-level target and half of it), by registry name.
+    public static let targets: [String: [Double]] = [
+        "hopper": [3600, 1800], "halfcheetah": [12000, 6000], "walker2d": [5000, 2500],
+    ]
+
     /// Rolls out this process's share of `count` episodes with `model` (batch capacity at
     /// least the share) in `environments` (one per episode of the share), and gathers every
     /// process's results. With one process this is `RolloutEvaluation.run` itself.
@@ -49,6 +55,10 @@ public enum ReferenceEvaluation {
         return results
     }
 
+    /// The targets `evaluate` uses when none are given: the environment's reference targets,
+    /// or a target return of 0 for an environment that has none (its own tasks, Pendulum).
+    public static func defaultTargets(for environment: String) -> [Double] { targets[environment] ?? [0] }
+
     /// The environment `evaluate` rolls `checkpoint` out in: `environment`, or else the one
     /// the checkpoint names, by its D4RL name when it has one (`Hopper-v4` → `hopper`); nil
     /// when neither names one.
@@ -63,8 +73,7 @@ public enum ReferenceEvaluation {
     ///   - checkpoint: the policy: weights, context encoding and, usually, its environment.
     ///   - source: the checkpoint's file, for errors.
     ///   - environment: an environment id; nil for the one the checkpoint names.
-    ///   - targets: target returns in the environment's scale; nil for the environment's
-    ///     reference targets (`D4RLReferenceScores.evaluationTargets`).
+    ///   - targets: target returns in the environment's scale; nil for `defaultTargets(for:)`.
     ///   - episodes: episodes per target.
     ///   - seed: the reset seed of the first episode.
     ///   - threads: the model's worker threads.
@@ -72,8 +81,7 @@ public enum ReferenceEvaluation {
     ///   - progress: called on rank 0's progress with the target, the episodes finished and
     ///     the steps taken.
     /// - Returns: the environment's name and a report per target, on every process.
-    /// - Throws: `EvaluationError` when no environment is named or it has no reference
-    ///   targets and none are given; `CheckpointError` when the checkpoint holds no context
+    /// - Throws: `EvaluationError` when no environment is named; `CheckpointError` when the checkpoint holds no context
     ///   encoding or the model does not fit in memory; `EnvironmentError` for an unknown
     ///   environment.
     public static func evaluate(
@@ -85,9 +93,7 @@ public enum ReferenceEvaluation {
         guard let name = environmentName(environment, checkpoint: checkpoint) else {
             throw EvaluationError.noEnvironment(file: source)
         }
-        guard let targets = targets ?? D4RLReferenceScores.evaluationTargets[name] else {
-            throw EvaluationError.noReferenceTargets(environment: name, file: source)
-        }
+        let targets = targets ?? Self.defaultTargets(for: name)
         let share = group.slice(of: episodes)
         let environments = try share.map { _ in try EnvironmentRegistry.make(name) }
         let model = try DecisionTransformer(

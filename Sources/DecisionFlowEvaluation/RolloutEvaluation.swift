@@ -20,8 +20,8 @@ public struct EpisodeResult: Codable, Sendable, Equatable {
 public struct TargetScores: Codable, Sendable, Equatable {
     /// The target return, in the environment's reward scale.
     public var target: Double
-    /// Episodes rolled out.
-    public var episodes: Int
+    /// Episodes rolled out (`episodes` in `evaluation.json`).
+    public var episodeCount: Int
     /// Mean undiscounted return.
     public var returnMean: Double
     /// Population standard deviation of the returns.
@@ -31,11 +31,15 @@ public struct TargetScores: Codable, Sendable, Equatable {
     /// Population standard deviation of the normalized scores ×100.
     public var normalizedStd: Double?
 
+    private enum CodingKeys: String, CodingKey {
+        case target, episodeCount = "episodes", returnMean, returnStd, normalizedMean, normalizedStd
+    }
+
     /// The scores of `episodes` rolled out for `target`; the normalized ones when `scores`
     /// (the environment's D4RL references) are given.
     public init(target: Double, episodes: [EpisodeResult], scores: D4RLReferenceScores?) {
         self.target = target
-        self.episodes = episodes.count
+        episodeCount = episodes.count
         let returns = SummaryStatistics(episodes.map(\.episodeReturn))
         returnMean = returns.mean
         returnStd = returns.std
@@ -48,7 +52,7 @@ public struct TargetScores: Codable, Sendable, Equatable {
 }
 
 /// The episodes run for one target return, with their scores. Its scores' fields read as its
-/// own (`report.returnMean`); `episodes` is the list of episodes, `scores.episodes` their count.
+/// own (`report.returnMean`, `report.episodeCount`).
 @dynamicMemberLookup
 public struct TargetReport: Encodable, Sendable {
     /// The summary kept in `evaluation.json`.
@@ -222,8 +226,6 @@ public enum EvaluationError: Error, CustomStringConvertible, Sendable {
     case encoding(String)
     /// The checkpoint names no environment, and none was given.
     case noEnvironment(file: String)
-    /// The environment has no reference targets, and none were given.
-    case noReferenceTargets(environment: String, file: String)
     /// A saved evaluation (`evaluation.json`) cannot be read or is not one.
     case unreadable(path: String, problem: String)
 
@@ -233,9 +235,6 @@ public enum EvaluationError: Error, CustomStringConvertible, Sendable {
             return "\(path): \(problem)"
         case .noEnvironment(let file):
             return "\(file) does not name the environment its policy acts in; name one (evaluate --env)"
-        case .noReferenceTargets(let environment, let file):
-            return
-                "\(file): \(environment) has no reference targets (hopper, halfcheetah, walker2d, ant have them), so it cannot be evaluated under the reference protocol; give target returns (evaluate --targets)"
         case .shapeMismatch(let environment, let observation, let action, let model):
             return
                 "\(environment) has observations of \(observation) and actions of \(action), but the checkpoint's model takes states of \(model.stateDimension) and actions of \(model.actionDimension): evaluate it in the environment it was trained for"

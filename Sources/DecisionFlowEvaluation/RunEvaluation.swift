@@ -1,3 +1,4 @@
+import DecisionFlowSupport
 import Foundation
 
 /// A run's final evaluation under the reference protocol, as `evaluation.json` holds it.
@@ -26,5 +27,12 @@ public struct RunEvaluation: Codable, Sendable, Equatable {
         } catch {
             throw EvaluationError.unreadable(path: path, problem: "is not a run evaluation (\(error))")
         }
+    }
+
+    /// Writes `evaluation.json` atomically, pretty-printed with sorted keys.
+    ///
+    /// - Throws: `FileWriteError` naming `path`; a previous file there is intact.
+    public func write(to path: String) throws {
+        try AtomicFile.write(try JSONEncoder.prettySorted.encode(self), to: path)
     }
 }

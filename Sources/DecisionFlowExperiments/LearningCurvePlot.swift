@@ -1,4 +1,3 @@
-import DecisionFlowEvaluation
 import DecisionFlowTraining
 import Foundation
 

@@ -2,6 +2,7 @@ import DecisionFlow
 import DecisionFlowCheckpoints
 import DecisionFlowEvaluation
 import DecisionFlowTraining
+import ProcessGroups
 import RLData
 import RLEnvironments
 
@@ -28,7 +29,7 @@ public enum PeriodicEvaluation {
         // Under mpirun each rank rolls out its share of the episodes.
         let share = trainer.group.slice(of: c.evaluationEpisodes)
         let environments = try share.map { _ in try EnvironmentRegistry.make(name) }
-        let target = c.evaluationTarget ?? D4RLReferenceScores.evaluationTargets[name]?.first ?? 0
+        let target = c.evaluationTarget ?? ReferenceEvaluation.targets[name]?.first ?? 0
         return { trainer in
             let model = DecisionTransformer(
                 checkpoint: Checkpoint(model: trainer.model), batchCapacity: max(share.count, 1), threads: c.threads)
@@ -38,5 +39,20 @@ public enum PeriodicEvaluation {
             return RolloutEvaluation.report(target: target, episodes: episodes, environment: name).normalizedMean
                 ?? .nan
         }
+    }
+}
+
+extension TrainingRun {
+    /// Trains to the last step as `d4rl-run train` and `sweep run` do: with the periodic
+    /// evaluation the configuration asks for (`PeriodicEvaluation`) and, on rank 0, a
+    /// TensorBoard event file beside the log (`TensorBoardLog`). `source` names the
+    /// configuration in errors; `onStep` as in `run(onStep:evaluate:)`.
+    @discardableResult
+    public func runMonitored(source: String, onStep: (StepRecord, Double) -> Void = { _, _ in }) throws -> [StepRecord] {
+        let evaluator = try PeriodicEvaluation.evaluator(for: trainer, source: source)
+        if trainer.group.isLeader, !logSinks.contains(where: { $0 is TensorBoardLog }) {
+            logSinks.append(TensorBoardLog())
+        }
+        return try run(onStep: onStep, evaluate: evaluator)
     }
 }

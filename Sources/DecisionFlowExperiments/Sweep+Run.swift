@@ -3,6 +3,7 @@ import DecisionFlowEvaluation
 import DecisionFlowSupport
 import DecisionFlowTraining
 import Foundation
+import ProcessGroups
 import RLData
 
 extension Sweep {
@@ -37,9 +38,7 @@ extension Sweep {
                 resuming
                     ? "resuming at step \(training.trainer.step) of \(configuration.steps)"
                     : "training \(configuration.steps) steps")
-            training.logSinks.append(TensorBoardLog())
-            let evaluator = try PeriodicEvaluation.evaluator(for: training.trainer, source: runDirectory.configurationPath)
-            _ = try training.run(evaluate: evaluator)
+            try training.runMonitored(source: runDirectory.configurationPath)
             saved = try RunCheckpoint.read(runDirectory.checkpointPath)
         }
         guard let saved else {
@@ -48,7 +47,59 @@ extension Sweep {
         let evaluation = try ReferenceEvaluation.evaluateRun(
             checkpoint: saved.checkpoint, source: runDirectory.checkpointPath, episodes: episodes ?? self.episodes,
             threads: configuration.threads)
-        try AtomicFile.write(try JSONEncoder.prettySorted.encode(evaluation), to: runDirectory.evaluationPath)
+        try evaluation.write(to: runDirectory.evaluationPath)
         return evaluation
+    }
+
+    /// What happened to one run in `completeRuns`.
+    public enum Progress {
+        /// Already evaluated: nothing to do.
+        case alreadyDone
+        /// Another process holds its directory (training at `step`): left to it.
+        case inUse(step: Int)
+        /// What `complete` is doing ("training 5000 steps", ...).
+        case note(String)
+        /// Trained and evaluated, in `seconds`.
+        case finished(RunEvaluation, seconds: Double)
+        /// It failed; the other runs go on.
+        case failed(any Error)
+    }
+
+    /// Completes this process's share of the pending runs (`complete`, one after another):
+    /// alone every run, in a group of N processes rank r's runs r, r + N, …, or only the run
+    /// at `index` when one is given (a Slurm array task). Finished runs are skipped, and so are
+    /// runs another process is training. A run that fails does not stop the others.
+    ///
+    /// - Parameter progress: told about each run (its index in `runs`) as it goes.
+    /// - Returns: the runs that failed.
+    public func completeRuns(
+        index: Int? = nil, episodes: Int? = nil, group: any ProcessGroup = SingleProcess(), probe: FileProbe? = nil,
+        progress: (_ index: Int, Run, Progress) -> Void = { _, _, _ in }
+    ) -> [Run] {
+        let chosen = index.map { [$0] } ?? Array(stride(from: group.rank, to: runs.count, by: group.size))
+        let clock = ContinuousClock()
+        var failures: [Run] = []
+        for runIndex in chosen {
+            let run = runs[runIndex]
+            switch state(of: run) {
+            case .done:
+                progress(runIndex, run, .alreadyDone)
+                continue
+            case .running(let step):
+                progress(runIndex, run, .inUse(step: step))
+                continue
+            case .stopped, .pending:
+                break
+            }
+            let started = clock.now
+            do {
+                let evaluation = try complete(run, episodes: episodes, probe: probe) { progress(runIndex, run, .note($0)) }
+                progress(runIndex, run, .finished(evaluation, seconds: (clock.now - started) / .seconds(1)))
+            } catch {
+                progress(runIndex, run, .failed(error))
+                failures.append(run)
+            }
+        }
+        return failures
     }
 }

@@ -1,12 +1,6 @@
-import DecisionFlow
-import DecisionFlowEvaluation
 import DecisionFlowSupport
 import DecisionFlowTraining
 import Foundation
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 /// A grid of training runs planned into one directory: `sweep.json` lists them, and each has
 /// its run directory, `runs/NAME/`, holding its `config.json` from the start, then its log,
@@ -215,19 +209,19 @@ public struct Sweep: Sendable {
             throw TrainingError.runDirectory(
                 path: directory, problem: "already holds a sweep; run it with `d4rl-run sweep run \(directory)`, or plan into another directory")
         }
-        do {
-            for (run, point) in zip(runs, points) {
-                let runDirectory = RunDirectory(root.appendingPathComponent(run.directory).path)
+        for (run, point) in zip(runs, points) {
+            let runDirectory = RunDirectory(root.appendingPathComponent(run.directory).path)
+            do {
                 try FileManager.default.createDirectory(at: runDirectory.url, withIntermediateDirectories: true)
-                try JSONEncoder.prettySorted.encode(point.configuration).write(
-                    to: URL(fileURLWithPath: runDirectory.configurationPath), options: .atomic)
+            } catch {
+                throw FileWriteError(file: runDirectory.path, problem: FileProblem.describe(error, writing: runDirectory.path))
             }
-            // The plan last: a directory with sweep.json is a complete sweep.
-            try JSONEncoder.prettySorted.encode(Plan(name: name, episodes: episodes, runs: runs)).write(
-                to: root.appendingPathComponent(planFile), options: .atomic)
-        } catch {
-            throw TrainingError.runDirectory(path: directory, problem: FileProblem.describe(error, writing: directory))
+            try AtomicFile.write(try JSONEncoder.prettySorted.encode(point.configuration), to: runDirectory.configurationPath)
         }
+        // The plan last: a directory with sweep.json is a complete sweep.
+        try AtomicFile.write(
+            try JSONEncoder.prettySorted.encode(Plan(name: name, episodes: episodes, runs: runs)),
+            to: root.appendingPathComponent(planFile).path)
         return Sweep(directory: directory, name: name, episodes: episodes, runs: runs)
     }
 

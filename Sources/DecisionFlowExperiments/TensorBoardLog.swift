@@ -26,12 +26,7 @@ public final class TensorBoardLog: TrainingLogSink {
         } else {
             startTime = Date().timeIntervalSince1970 - (lines.last?.elapsedSeconds ?? 0)
         }
-        do {
-            try TensorBoardEvents.file(startTime: startTime, lines: lines).write(
-                to: URL(fileURLWithPath: path), options: .atomic)
-        } catch {
-            throw FileWriteError(file: path, problem: FileProblem.describe(error, writing: path))
-        }
+        try AtomicFile.write(TensorBoardEvents.file(startTime: startTime, lines: lines), to: path)
     }
 
     public func append(_ line: LogLine, in directory: RunDirectory) throws {

@@ -32,9 +32,14 @@ public enum AtomicFile {
     /// Writes `data` to a temporary file beside `path`, flushes it to disk, then renames it
     /// over `path` (rename is atomic within a file system) and flushes the directory.
     ///
+    /// A symbolic link at `path` is followed: its target is replaced, the link kept. Anything
+    /// at `path` that is not a regular file (a directory, a device such as `/dev/null`, a
+    /// FIFO) is refused rather than replaced.
+    ///
     /// - Throws: `FileWriteError` naming `path`, when any step fails; the temporary file is
     ///   removed and the previous file under `path`, if any, is untouched.
-    public static func write(_ data: Data, to path: String) throws {
+    public static func write(_ data: Data, to givenPath: String) throws {
+        let path = try regularFilePath(givenPath)
         let directory = (path as NSString).deletingLastPathComponent
         let temporary = temporaryPath(for: path, process: "\(getpid())")
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
@@ -81,5 +86,35 @@ public enum AtomicFile {
             _ = fsync(directoryDescriptor)
             close(directoryDescriptor)
         }
+    }
+
+    /// The file `write` replaces for `path`: the path itself, or the target of the symbolic
+    /// links it names. Refuses a path that names something other than a regular file.
+    static func regularFilePath(_ path: String) throws -> String {
+        var resolved = path
+        for _ in 0..<40 {  // the kernel's own limit on nested links
+            var status = stat()
+            guard lstat(resolved, &status) == 0 else { return resolved }  // nothing there yet
+            switch status.st_mode & S_IFMT {
+            case S_IFREG:
+                return resolved
+            case S_IFLNK:
+                guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: resolved) else {
+                    return resolved
+                }
+                resolved =
+                    target.hasPrefix("/")
+                    ? target : ((resolved as NSString).deletingLastPathComponent as NSString).appendingPathComponent(target)
+            case S_IFDIR:
+                throw FileWriteError(
+                    file: path, problem: "is a directory; name a file (inside it, for example)", code: EISDIR)
+            default:
+                throw FileWriteError(
+                    file: path,
+                    problem:
+                        "is not a regular file (a device, FIFO or socket), and writing it by replacing it would destroy it; name a regular file")
+            }
+        }
+        throw FileWriteError(file: path, problem: "is a chain of too many symbolic links", code: ELOOP)
     }
 }

@@ -1,5 +1,4 @@
 import DecisionFlow
-import DecisionFlowCheckpoints
 import DecisionFlowSupport
 import Foundation
 

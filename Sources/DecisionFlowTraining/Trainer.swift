@@ -66,9 +66,13 @@ public final class Trainer {
         try self.init(checked: configuration.validated(source: "configuration"), dataset: dataset, group: group)
     }
 
-    /// A trainer for a configuration its caller has just validated (`TrainingRun.start`).
-    convenience init(checked configuration: TrainingConfiguration, dataset: D4RLDataset, group: any ProcessGroup) throws {
-        try self.init(configuration: configuration, dataset: dataset, resuming: nil, group: group)
+    /// A trainer for a configuration its caller has just validated (`TrainingRun.start`);
+    /// `source` names it in errors.
+    convenience init(
+        checked configuration: TrainingConfiguration, dataset: D4RLDataset, group: any ProcessGroup,
+        source: String = "configuration"
+    ) throws {
+        try self.init(configuration: configuration, dataset: dataset, resuming: nil, group: group, source: source)
     }
 
     /// Resumes from a checkpoint written by `checkpoint()`; `source` names it in errors.
@@ -89,7 +93,8 @@ public final class Trainer {
 
     private init(
         configuration given: TrainingConfiguration, dataset: D4RLDataset, resuming: (RunCheckpoint, String)?,
-        group: any ProcessGroup, adjust: (inout TrainingConfiguration) throws -> Void = { _ in }
+        group: any ProcessGroup, adjust: (inout TrainingConfiguration) throws -> Void = { _ in },
+        source: String = "configuration"
     ) throws {
         self.group = group
         let state = resuming?.0.state
@@ -132,14 +137,14 @@ public final class Trainer {
             guard let environment = D4RLReferenceScores.environmentName(forID: name) else {
                 let known = D4RLReferenceScores.byEnvironment.keys.sorted().joined(separator: ", ")
                 throw TrainingError.badConfiguration(
-                    file: "configuration", problem: "environment '\(name)' is unknown; known: \(known)")
+                    file: resuming?.1 ?? source, problem: "environment '\(name)' is unknown; known: \(known)")
             }
             if let mismatch = D4RLEnvironmentShape.mismatch(
                 environment: environment, observationDimension: dataset.observationDimension,
                 actionDimension: dataset.actionDimension)
             {
                 throw TrainingError.mismatch(
-                    "the configuration names environment \(environment): \(mismatch) (\(dataset.files.joined(separator: ", "))): use a configuration made for this data's environment"
+                    "\(resuming?.1 ?? source) names environment \(environment): \(mismatch) (\(dataset.files.joined(separator: ", "))): use a configuration made for this data's environment"
                 )
             }
         } else if let environment = dataset.environmentName,
@@ -151,6 +156,18 @@ public final class Trainer {
             // be scored (or evaluated) as another environment.
             throw TrainingError.mismatch(
                 "the metadata of \(dataset.files.joined(separator: ", ")) (behavior/env_id) says \(environment), but \(mismatch): the file is mislabelled. Set environment in the configuration (--environment) to the one the data came from"
+            )
+        }
+        // Periodic evaluation scores rollouts against D4RL's references. Checked here, where
+        // the data's environment is known: before a new run writes any file, and before a
+        // change made on resume reaches the checkpoint.
+        let scored = configuration.environment.flatMap { D4RLReferenceScores.environmentName(forID: $0) }
+            ?? dataset.environmentName
+        if configuration.evaluateEvery > 0, scored.flatMap({ D4RLReferenceScores.forEnvironment($0) }) == nil {
+            throw TrainingError.badConfiguration(
+                file: resuming == nil ? source : "the flags given with --resume",
+                problem:
+                    "evaluateEvery \(configuration.evaluateEvery) needs an environment with D4RL scores (hopper, halfcheetah, walker2d), but \(scored.map { "the data's is \($0)" } ?? "none is known"); set environment, or evaluateEvery 0"
             )
         }
         let modelConfiguration = configuration.modelConfiguration(

@@ -107,14 +107,15 @@ public final class TrainingRun {
             checked: configuration.validated(source: "configuration"), dataset: dataset, directory: path, group: group)
     }
 
-    /// `start(configuration:dataset:directory:group:)` for a configuration validated just before.
+    /// `start(configuration:dataset:directory:group:)` for a configuration validated just
+    /// before; `source` names it in errors.
     private static func start(
         checked configuration: TrainingConfiguration, dataset: D4RLDataset, directory path: String,
-        group: any ProcessGroup
+        group: any ProcessGroup, source: String = "configuration"
     ) throws -> TrainingRun {
         let directory = RunDirectory(path)
         guard group.isLeader else {
-            let trainer = try Trainer(checked: configuration, dataset: dataset, group: group)
+            let trainer = try Trainer(checked: configuration, dataset: dataset, group: group, source: source)
             return TrainingRun(directory: directory, trainer: trainer, elapsedBefore: 0, lock: nil)
         }
         func refuseExistingRun() throws {
@@ -126,7 +127,7 @@ public final class TrainingRun {
         }
         try refuseExistingRun()
         // The trainer first: a configuration that cannot train leaves no run directory behind.
-        let trainer = try Trainer(checked: configuration, dataset: dataset, group: group)
+        let trainer = try Trainer(checked: configuration, dataset: dataset, group: group, source: source)
         do {
             try FileManager.default.createDirectory(at: directory.url, withIntermediateDirectories: true)
         } catch {
@@ -136,14 +137,9 @@ public final class TrainingRun {
         // Checked again under the lock: another process may have started here meanwhile.
         try refuseExistingRun()
         let removed = lock.removeStaleTemporaryFiles()
-        do {
-            try writeConfiguration(configuration, in: directory)
-            try Data().write(to: URL(fileURLWithPath: directory.logPath))
-        } catch {
-            throw TrainingError.runDirectory(path: path, problem: FileProblem.describe(error, writing: path))
-        }
+        try writeConfiguration(configuration, in: directory)
         let run = TrainingRun(directory: directory, trainer: trainer, elapsedBefore: 0, lock: lock)
-        try run.rewriteLog([])
+        try run.rewriteLog([])  // an empty log.jsonl
         run.notes += removed
         return run
     }
@@ -166,7 +162,7 @@ public final class TrainingRun {
         let configuration = try configuration.validated(source: source)
         return try start(
             checked: configuration, dataset: try loadData(for: configuration, probe: probe), directory: directory,
-            group: group)
+            group: group, source: source)
     }
 
     /// Resumes the run in `directory` on the data its checkpoint names (`loadData`); `adjust`
@@ -190,10 +186,11 @@ public final class TrainingRun {
             : try start(configuration: configuration, directory: directory, probe: probe, group: group, source: source)
     }
 
-    /// `config.json`, pretty-printed with sorted keys for a person to read.
+    /// `config.json`, pretty-printed with sorted keys for a person to read, written atomically.
+    ///
+    /// - Throws: `FileWriteError` naming the file.
     private static func writeConfiguration(_ configuration: TrainingConfiguration, in directory: RunDirectory) throws {
-        try JSONEncoder.prettySorted.encode(configuration).write(
-            to: URL(fileURLWithPath: directory.configurationPath), options: .atomic)
+        try AtomicFile.write(try JSONEncoder.prettySorted.encode(configuration), to: directory.configurationPath)
     }
 
     /// The checkpoint of the run in `directory`, read and verified, and checked against the
@@ -305,13 +302,7 @@ public final class TrainingRun {
             )
         }
         if !trainer.changesOnResume.isEmpty || !stale.isEmpty || copy == nil {
-            do {
-                try writeConfiguration(trainer.configuration, in: directory)
-            } catch {
-                throw TrainingError.runDirectory(
-                    path: directory.configurationPath,
-                    problem: FileProblem.describe(error, writing: directory.configurationPath))
-            }
+            try writeConfiguration(trainer.configuration, in: directory)
         }
         if !trainer.changesOnResume.isEmpty {
             run.pendingChanges = trainer.changesOnResume.map { "at step \(trainer.step): \($0)" }
@@ -353,11 +344,7 @@ public final class TrainingRun {
             data.append(try encoder.encode(line))
             data.append(0x0A)
         }
-        do {
-            try data.write(to: URL(fileURLWithPath: logPath), options: .atomic)
-        } catch {
-            throw TrainingError.runDirectory(path: logPath, problem: FileProblem.describe(error, writing: logPath))
-        }
+        try AtomicFile.write(data, to: logPath)
     }
 
     private func append(_ line: LogLine) throws {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DecisionFlow
+import DecisionFlowSupport
 import Foundation
 
 /// `d4rl-run bench context`: the cost of a training step and of a decision against the
@@ -134,7 +135,7 @@ struct ContextBenchmark: ParsableCommand {
             }
         }
         if let svg {
-            try ContextPlot(points: points).svg().write(toFile: svg, atomically: true, encoding: .utf8)
+            try AtomicFile.write(Data(ContextPlot(points: points).svg().utf8), to: svg)
             print("wrote \(svg)")
         }
         if policyContext > 0 { try measurePolicyLatency() }

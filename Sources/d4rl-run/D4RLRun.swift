@@ -37,6 +37,16 @@ struct D4RLRun: ParsableCommand {
         }
         do {
             try command.run()
+            // A report nobody received is a failure: standard output on a full disk must not
+            // exit 0. A reader that stopped early (`| head`) is not: that is what it asked for.
+            // (fflush(nil) flushes every output stream, stdout's buffer included.)
+            errno = 0
+            if fflush(nil) != 0, errno != EPIPE {
+                let reason = String(cString: strerror(errno))
+                FileHandle.standardError.write(
+                    Data("error: standard output could not be written (\(reason)); the output is incomplete\n".utf8))
+                Foundation.exit(ExitStatus.io)
+            }
         } catch {
             // swift-argument-parser's own errors (help, usage, validation) keep its handling.
             guard let (code, message) = status(for: error) else { exit(withError: error) }

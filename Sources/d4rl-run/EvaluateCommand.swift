@@ -69,9 +69,7 @@ struct EvaluateCommand: ParsableCommand {
     func run() throws {
         let saved = try Checkpoint.read(checkpoint)
         for note in saved.notes { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
-        // Without --targets: the reference's for the environment, or 0 for one that has none.
         let named = ReferenceEvaluation.environmentName(env, checkpoint: saved)
-        let targets = try targetList() ?? (named.flatMap { D4RLReferenceScores.evaluationTargets[$0] } ?? [0])
         // Under mpirun the episodes are split across the ranks and gathered on every rank;
         // rank 0 prints.
         let group: any ProcessGroup = try MPIProcessGroup.launched() ?? SingleProcess()
@@ -80,7 +78,7 @@ struct EvaluateCommand: ParsableCommand {
         let clock = ContinuousClock()
         var started = clock.now
         let (environmentName, reports) = try ReferenceEvaluation.evaluate(
-            checkpoint: saved, source: checkpoint, environment: env, targets: targets, episodes: episodes, seed: seed,
+            checkpoint: saved, source: checkpoint, environment: env, targets: try targetList(), episodes: episodes, seed: seed,
             threads: threadOptions.count(), group: group
         ) { target, finished, steps in
             if bar?.target != target {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DecisionFlowExperiments
+import DecisionFlowSupport
 import DecisionFlowTraining
 import Foundation
 
@@ -35,11 +36,7 @@ struct PlotCommand: ParsableCommand {
             series.append(LearningCurvePlot.Series(name: run.name, lines: lines))
         }
         let svg = LearningCurvePlot(series: series, title: title).svg()
-        do {
-            try Data(svg.utf8).write(to: URL(fileURLWithPath: output), options: .atomic)
-        } catch {
-            throw ValidationError("cannot write \(output): \(error.localizedDescription)")
-        }
+        try AtomicFile.write(Data(svg.utf8), to: output)
         print(
             "wrote \(output): \(series.count) run\(series.count == 1 ? "" : "s"), \(series.map(\.lines.count).reduce(0, +)) log points"
         )

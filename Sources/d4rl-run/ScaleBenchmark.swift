@@ -37,7 +37,7 @@ struct ScaleBenchmark: ParsableCommand {
     }
 
     func run() throws {
-        let binary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+        let binary = thisExecutable.path
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("bench-scale-\(getpid())")
         defer { try? FileManager.default.removeItem(at: scratch) }
         let dataset = "data/hopper-medium-replay-tail25k.hdf5"

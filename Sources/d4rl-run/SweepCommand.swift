@@ -76,56 +76,33 @@ struct SweepRunCommand: ParsableCommand {
     func run() throws {
         let sweep = try Sweep.open(directory)
         let group: any ProcessGroup = try MPIProcessGroup.launched() ?? SingleProcess()
-        let chosen: [Int]
-        if let index {
-            guard index < sweep.runs.count else {
-                throw ValidationError("--index \(index) is past the sweep's last run (\(sweep.runs.count - 1))")
-            }
-            chosen = [index]
-        } else {
-            chosen = Array(stride(from: group.rank, to: sweep.runs.count, by: group.size))
+        if let index, index >= sweep.runs.count {
+            throw ValidationError("--index \(index) is past the sweep's last run (\(sweep.runs.count - 1))")
         }
         let prefix = group.size > 1 ? "rank \(group.rank): " : ""
-        var failures: [String] = []
-        for runIndex in chosen {
-            let run = sweep.runs[runIndex]
+        let failures = sweep.completeRuns(index: index, episodes: episodes, group: group, probe: .tool) {
+            runIndex, run, progress in
             let label = "\(prefix)[\(runIndex + 1)/\(sweep.runs.count)] \(run.name)"
-            switch sweep.state(of: run) {
-            case .done:
-                print("\(label): done, skipped")
-                continue
-            case .running(let step):
-                print("\(label): being trained by another process (step \(step)), skipped")
-                continue
-            case .stopped, .pending:
-                break
-            }
-            do {
-                try train(run, of: sweep, label: label)
-            } catch {
-                // One failed run does not stop the others; the exit status reports it.
+            switch progress {
+            case .alreadyDone: print("\(label): done, skipped")
+            case .inUse(let step): print("\(label): being trained by another process (step \(step)), skipped")
+            case .note(let text): print("\(label): \(text)")
+            case .finished(let evaluation, let seconds):
+                let scores = evaluation.targets.map { target in
+                    target.normalizedMean.map { String(format: "%.0f: %.1f", target.target, $0) }
+                        ?? String(format: "%.0f: –", target.target)
+                }
+                print(String(format: "%@: done in %.1f s; normalized score %@", label, seconds, scores.joined(separator: ", ")))
+            case .failed(let error):
                 let message = D4RLRun.status(for: error)?.1 ?? "\(error)"
                 FileHandle.standardError.write(Data("\(label): failed: \(message)\n".utf8))
-                failures.append(run.name)
             }
         }
         if !failures.isEmpty {
             throw TrainingError.runDirectory(
                 path: directory,
-                problem: "\(failures.count) run(s) failed (\(failures.joined(separator: ", "))); fix the cause and run the sweep again: it continues where they stopped")
+                problem: "\(failures.count) run(s) failed (\(failures.map(\.name).joined(separator: ", "))); fix the cause and run the sweep again: it continues where they stopped")
         }
-    }
-
-    /// Completes one run (`Sweep.complete`), printing what happens under `label`.
-    private func train(_ run: Sweep.Run, of sweep: Sweep, label: String) throws {
-        let clock = ContinuousClock()
-        let started = clock.now
-        let evaluation = try sweep.complete(run, episodes: episodes, probe: .tool) { print("\(label): \($0)") }
-        let seconds = (clock.now - started) / .seconds(1)
-        let scores = evaluation.targets.map { target in
-            target.normalizedMean.map { String(format: "%.0f: %.1f", target.target, $0) } ?? String(format: "%.0f: –", target.target)
-        }
-        print(String(format: "%@: done in %.1f s; normalized score %@", label, seconds, scores.joined(separator: ", ")))
     }
 }
 
@@ -193,49 +170,5 @@ struct SweepStatusCommand: ParsableCommand {
         for row in rows { counts[row.state, default: 0] += 1 }
         print(
             "  " + ["done", "running", "stopped", "pending"].map { "\(counts[$0] ?? 0) \($0)" }.joined(separator: ", "))
-    }
-}
-
-/// `d4rl-run report DIR…`: the results table of evaluated runs.
-struct ReportCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "report",
-        abstract: "Print the results table of sweeps or evaluated runs: a row per dataset, a column per model.",
-        discussion: """
-            Runs that differ only in their seed (and in bookkeeping: threads, logging, \
-            checkpoints, periodic evaluation) are averaged: each cell is the D4RL normalized \
-            score's mean ± std over seeds, per target, with an average row. Runs that differ in \
-            anything else are never averaged together: what differs between the runs of a \
-            dataset makes the columns, or, with --columns, any other difference is an error \
-            naming the fields. Markdown on standard output; --csv, --json and --svg write files.
-            """)
-
-    @Argument(help: "Sweep directories or run directories (with evaluation.json).", completion: .directory)
-    var directories: [String]
-
-    @Option(help: "Comma-separated configuration fields that make the columns (e.g. attention).")
-    var columns: String?
-
-    @Option(help: "Also write the cells as CSV to this file.")
-    var csv: String?
-
-    @Option(help: "Also write the cells as JSON to this file.")
-    var json: String?
-
-    @Option(help: "Also write a bar chart with error bars (SVG) to this file.")
-    var svg: String?
-
-    func run() throws {
-        let fields = columns.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
-        let table = try ResultsTable.collect(directories, columns: fields)
-        print(table.markdown)
-        for (path, text) in [(csv, table.csv), (json, try table.json()), (svg, table.svg)] {
-            guard let path else { continue }
-            do {
-                try Data((text + "\n").utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
-            } catch {
-                throw TrainingError.runDirectory(path: path, problem: FileProblem.describe(error, writing: path))
-            }
-        }
     }
 }

@@ -133,6 +133,15 @@ struct TrainCommand: ParsableCommand {
         }
     }
 
+    /// What an error in the resolved configuration names: the preset when it is invalid on its
+    /// own, otherwise the flags that made it so.
+    func configurationSource() throws -> String {
+        guard let config else { return "flags" }
+        let flagsGiven = try !configurationFlags().isEmpty || threadOptions.threads != nil || seedOptions.seed != nil
+        guard flagsGiven, (try? TrainingConfiguration.read(config).validated(source: config)) != nil else { return config }
+        return "flags (over \(config))"
+    }
+
     /// The preset with every given flag applied (validated by `TrainingRun.start`).
     func resolvedConfiguration() throws -> TrainingConfiguration {
         var c = try config.map { try TrainingConfiguration.read($0) } ?? TrainingConfiguration()
@@ -164,7 +173,7 @@ struct TrainCommand: ParsableCommand {
                 ?? URL(fileURLWithPath: configuration.datasets.first ?? "run").deletingPathExtension().lastPathComponent
             run = try TrainingRun.start(
                 configuration: configuration, directory: out ?? "runs/\(name)-seed\(configuration.seed)", probe: .tool,
-                group: group, source: config ?? "flags")
+                group: group, source: try configurationSource())
         }
         let trainer = run.trainer
         let c = trainer.configuration
@@ -185,14 +194,12 @@ struct TrainCommand: ParsableCommand {
 
         let progress = ProgressLine(total: c.steps, startStep: trainer.step)
         var recent: [Float] = []
-        let evaluator = try PeriodicEvaluation.evaluator(for: trainer, source: config ?? "flags")
-        if group.isLeader { run.logSinks.append(TensorBoardLog()) }
-        let records = try run.run(
-            onStep: { record, elapsed in
-                recent.append(record.loss)
-                if recent.count > 100 { recent.removeFirst() }
-                if group.isLeader { progress.update(step: record.step, loss: recent.reduce(0, +) / Float(recent.count), elapsed: elapsed) }
-            }, evaluate: evaluator)
+        let records = try run.runMonitored(source: resume.map { RunDirectory($0).configurationPath } ?? (try configurationSource())) {
+            record, elapsed in
+            recent.append(record.loss)
+            if recent.count > 100 { recent.removeFirst() }
+            if group.isLeader { progress.update(step: record.step, loss: recent.reduce(0, +) / Float(recent.count), elapsed: elapsed) }
+        }
         if group.isLeader { progress.finish() }
         guard group.isLeader else { return }
         let log = TrainingRun.readLog(run.directory.logPath)

@@ -101,4 +101,43 @@ import DecisionFlowSupport
         #expect(usage.status == 64, "\(usage.error)")
         for result in [diverged, checkpoint, stateDict, unwritable, usage] { #expect(result.status != 1) }
     }
+
+    /// Writes that fail exit 74 whichever command makes them, naming the file; a report that
+    /// could not reach standard output (a full disk) is a failure too, and a reader that
+    /// stops early (`| head`) is not.
+    @Test func failedWritesAndLostOutputExitWithTheIOStatus() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cli-io-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let run = directory.appendingPathComponent("run").path
+        let trained = try CLI.run(["train"] + TrainCommandTests.tiny + ["--steps", "4", "--out", run])
+        try #require(trained.status == 0, "\(trained.error)")
+        let missing = directory.appendingPathComponent("no/such/plot.svg").path
+        let plot = try CLI.run(["plot", run, "-o", missing])
+        #expect(plot.status == 74 && plot.error.contains(missing), "\(plot.status) \(plot.error)")
+        let intoFolder = try CLI.run(["plot", run, "-o", directory.path])
+        #expect(intoFolder.status == 74 && intoFolder.error.contains("is a directory"), "\(intoFolder.error)")
+
+        func exitStatus(_ arguments: [String], standardOutput: FileHandle) throws -> (Int32, Process.TerminationReason) {
+            let process = Process()
+            process.executableURL = CLI.executable
+            process.arguments = arguments
+            process.currentDirectoryURL = CLI.packageRoot
+            process.standardOutput = standardOutput
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            process.waitUntilExit()
+            return (process.terminationStatus, process.terminationReason)
+        }
+        let inspect = ["inspect", "data/hopper-medium-replay-tail25k.hdf5"]
+        let full = try #require(FileHandle(forWritingAtPath: "/dev/full"))
+        let onFullDisk = try exitStatus(inspect, standardOutput: full)
+        #expect(onFullDisk.0 == 74 && onFullDisk.1 == .exit)
+        // A reader that is gone: the tool ends quietly, as a Unix filter does (SIGPIPE, or
+        // status 0 where SIGPIPE is ignored), never with the I/O status.
+        let pipe = Pipe()
+        try pipe.fileHandleForReading.close()
+        let (status, reason) = try exitStatus(inspect, standardOutput: pipe.fileHandleForWriting)
+        #expect((reason == .uncaughtSignal && status == SIGPIPE) || (reason == .exit && status == 0), "\(reason) \(status)")
+    }
 }

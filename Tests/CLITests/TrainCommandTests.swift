@@ -75,7 +75,14 @@ import Testing
         ])
         #expect(mismatch.status == 65)
         #expect(mismatch.error.contains("walker2d") && mismatch.error.contains("the data has 11 and 3"), "\(mismatch.error)")
+        #expect(mismatch.error.contains("configs/cpu/walker2d-medium.json"), "the file that names the environment: \(mismatch.error)")
         #expect(!FileManager.default.fileExists(atPath: out + "/checkpoint.safetensors"))
+
+        // A valid preset made invalid by a flag: the flags are blamed, not the preset.
+        let byFlag = try CLI.run(["train", "--config", "configs/demo.json", "--head-count", "3", "--out", out])
+        #expect(byFlag.status == 65)
+        #expect(byFlag.error.contains("flags (over configs/demo.json)") && byFlag.error.contains("headCount"), "\(byFlag.error)")
+        #expect(!FileManager.default.fileExists(atPath: out))
     }
 
     /// A whole-episode context trains and evaluates end to end: windows longer than the

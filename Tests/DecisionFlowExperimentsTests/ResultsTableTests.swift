@@ -25,7 +25,7 @@ import Testing
             environment: "hopper", step: 500,
             targets: zip([3600.0, 1800.0], scores).map { target, normalized in
                 var scores = TargetScores(target: target, episodes: [EpisodeResult(episodeReturn: 0, length: 1)], scores: nil)
-                scores.episodes = 10
+                scores.episodeCount = 10
                 scores.normalizedMean = normalized
                 scores.normalizedStd = 1
                 return scores

@@ -134,4 +134,37 @@ import TrainingTestSupport
         }
         #expect(try Self.snapshot(directory) == before)
     }
+
+    /// Periodic evaluation needs an environment with D4RL scores. Data without one is refused
+    /// where the data is known: before a new run writes any file, and before a change given
+    /// on resume reaches the checkpoint (which every later resume would then trip over).
+    @Test func evaluationWithoutAScoredEnvironmentIsRefusedBeforeAnythingIsWritten() throws {
+        let scratch = try ScratchDirectory()
+        let data = scratch.path("small.hdf5")
+        try TrainingFixtures.writeSmallDataset(data)  // no environment in its metadata
+        var configuration = TrainingFixtures.smallConfiguration(datasets: [data], steps: 4)
+        configuration.contextLength = 3
+        configuration.batchSize = 4
+        configuration.evaluateEvery = 2
+        let fresh = scratch.path("fresh")
+        #expect {
+            _ = try TrainingRun.start(configuration: configuration, directory: fresh, source: "preset.json")
+        } throws: { error in
+            "\(error)".contains("preset.json") && "\(error)".contains("evaluateEvery 2 needs an environment")
+        }
+        #expect(!FileManager.default.fileExists(atPath: fresh))
+
+        let directory = scratch.path("run")
+        _ = try Self.tinyRun(directory, data: data).run()
+        let before = try Self.snapshot(directory)
+        #expect {
+            _ = try TrainingRun.resume(directory: directory) {
+                $0.steps = 8
+                $0.evaluateEvery = 2
+            }
+        } throws: { error in
+            "\(error)".contains("--resume") && "\(error)".contains("needs an environment")
+        }
+        #expect(try Self.snapshot(directory) == before)
+    }
 }

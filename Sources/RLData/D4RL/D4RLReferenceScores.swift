@@ -33,12 +33,6 @@ public struct D4RLReferenceScores: Sendable, Equatable {
         "antmaze": D4RLReferenceScores(minimum: 0.0, maximum: 1.0),
     ]
 
-    /// The target returns the reference evaluates each environment at (Decision Transformer's
-    /// gym experiments: an expert-level target and half of it), by registry name.
-    public static let evaluationTargets: [String: [Double]] = [
-        "hopper": [3600, 1800], "halfcheetah": [12000, 6000], "walker2d": [5000, 2500],
-    ]
-
     /// The reference pair of an environment, by registry name or by any gym or D4RL id that
     /// names it (`Hopper-v4`, `hopper-medium-v2`, `HalfCheetah-v3`).
     public static func forEnvironment(_ nameOrID: String) -> D4RLReferenceScores? {

@@ -6,7 +6,7 @@ extension FileProbe {
     /// The probe `d4rl-run` uses: this very executable, with its hidden `probe-hdf5` command
     /// (`--` first, so a path that starts with a dash is still a path).
     static let tool = FileProbe(
-        executable: URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath(), arguments: ["probe-hdf5", "--"])
+        executable: thisExecutable, arguments: ["probe-hdf5", "--"])
 
     /// Probes each of `files` with `tool` (see `FileProbe`).
     static func check(_ files: [String]) throws { try tool.check(files) }
