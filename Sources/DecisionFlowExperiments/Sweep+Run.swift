@@ -70,7 +70,12 @@ extension Sweep {
     /// at `index` when one is given (a Slurm array task). Finished runs are skipped, and so are
     /// runs another process is training. A run that fails does not stop the others.
     ///
-    /// - Parameter progress: told about each run (its index in `runs`) as it goes.
+    /// - Parameters:
+    ///   - index: only the run at this index of `runs`; nil for this process's share.
+    ///   - episodes: episodes per target in each final evaluation; nil for the sweep's.
+    ///   - group: the processes sharing the runs; each trains its runs alone.
+    ///   - probe: checks each run's data files in a child process first (see `FileProbe`).
+    ///   - progress: told about each run (its index in `runs`) as it goes.
     /// - Returns: the runs that failed.
     public func completeRuns(
         index: Int? = nil, episodes: Int? = nil, group: any ProcessGroup = SingleProcess(), probe: FileProbe? = nil,
