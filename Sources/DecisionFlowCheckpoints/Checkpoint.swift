@@ -37,6 +37,10 @@ public struct Checkpoint: Sendable {
     /// What a reader should know about how this file was verified (for example, that an old
     /// format's checksum does not cover its header); empty for a current file.
     public internal(set) var notes: [String] = []
+    /// The checksum the file it was read from carries (verified on reading): what identifies
+    /// these exact contents, for records that refer to them (a run's `evaluation.json`); nil
+    /// for a checkpoint made in memory.
+    public internal(set) var checksum: String?
 
     static let format = "decisionflow-checkpoint/2"
     /// DecisionFlow 0.1's format: its checksum covers the tensors, not the header.
@@ -274,6 +278,7 @@ public struct Checkpoint: Sendable {
                 "\(path) was written by DecisionFlow 0.1: its checksum covers the weights but not the header (configuration, context encoding, training state); writing it again (train --resume, or Checkpoint.write) protects those too"
             )
         }
+        checkpoint.checksum = metadata["checksum"]
         for key in reservedKeys { metadata.removeValue(forKey: key) }
         checkpoint.metadata = metadata
         return checkpoint

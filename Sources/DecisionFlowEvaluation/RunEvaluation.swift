@@ -1,6 +1,21 @@
 import DecisionFlowSupport
 import Foundation
 
+/// What an evaluation evaluated, so that it can be checked against the run it sits in.
+public struct EvaluatedRun: Codable, Sendable, Equatable {
+    /// The checkpoint's checksum (`Checkpoint.checksum`).
+    public var checkpoint: String
+    /// The fingerprint of the run's configuration (`TrainingConfiguration.fingerprint`).
+    public var configuration: String
+    /// The fingerprint of the data it trained on (`D4RLDataset.fingerprint`), when recorded.
+    public var data: String?
+
+    /// Creates a record; see the properties for the meaning of each value.
+    public init(checkpoint: String, configuration: String, data: String?) {
+        (self.checkpoint, self.configuration, self.data) = (checkpoint, configuration, data)
+    }
+}
+
 /// A run's final evaluation under the reference protocol, as `evaluation.json` holds it.
 public struct RunEvaluation: Codable, Sendable, Equatable {
     /// The environment the policy was rolled out in.
@@ -9,12 +24,15 @@ public struct RunEvaluation: Codable, Sendable, Equatable {
     public var step: Int
     /// The scores per target, in the reference's order (the expert-level target first).
     public var targets: [TargetScores]
+    /// What was evaluated; nil in files from DecisionFlow 0.2, which recorded nothing.
+    public var evaluated: EvaluatedRun?
 
     /// Creates an evaluation; see the properties for the meaning of each value.
-    public init(environment: String, step: Int, targets: [TargetScores]) {
+    public init(environment: String, step: Int, targets: [TargetScores], evaluated: EvaluatedRun? = nil) {
         self.environment = environment
         self.step = step
         self.targets = targets
+        self.evaluated = evaluated
     }
 
     /// Reads `evaluation.json`.

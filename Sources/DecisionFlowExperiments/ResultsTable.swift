@@ -59,6 +59,9 @@ public struct ResultsTable: Sendable {
     public let cells: [Cell]
     /// Runs found but not evaluated yet (no `evaluation.json`).
     public let unevaluated: [String]
+    /// Runs whose evaluation was not believed, with the reason (`EvaluationRecord`), and runs
+    /// reached twice under another path or copied (counted once).
+    public let notCounted: [(directory: String, reason: String)]
 
     /// Collects the evaluated runs under `paths`: sweep directories (their runs) or run
     /// directories holding `evaluation.json`.
@@ -72,6 +75,12 @@ public struct ResultsTable: Sendable {
     public static func collect(_ paths: [String], columns requested: [String]? = nil) throws -> ResultsTable {
         var entries: [Entry] = []
         var unevaluated: [String] = []
+        var notCounted: [(directory: String, reason: String)] = []
+        // A run is counted once however it is reached: by its real path (a sweep and one of its
+        // runs, a sweep given twice, a plan that lists a run twice), then by its checkpoint (a
+        // copy of a run directory is the same evidence).
+        var seenPaths: [String: String] = [:]
+        var seenCheckpoints: [String: String] = [:]
         for path in paths {
             let url = URL(fileURLWithPath: path)
             var runDirectories: [RunDirectory] = []
@@ -85,27 +94,46 @@ public struct ResultsTable: Sendable {
                     path: path, problem: "is neither a sweep (sweep.json) nor a run directory (config.json); pass sweep or run directories")
             }
             for directory in runDirectories {
-                guard FileManager.default.fileExists(atPath: directory.evaluationPath) else {
-                    unevaluated.append(directory.path)
+                let identity = directory.url.standardizedFileURL.resolvingSymlinksInPath().path
+                if let first = seenPaths[identity] {
+                    if first != directory.path {
+                        notCounted.append((directory.path, "is \(first) again (counted once)"))
+                    }
                     continue
                 }
-                let configuration = try TrainingConfiguration.read(directory.configurationPath)
-                entries.append(
-                    Entry(
-                        directory: directory.path, configuration: configuration,
-                        evaluation: try RunEvaluation.read(directory.evaluationPath)))
+                seenPaths[identity] = directory.path
+                switch EvaluationRecord.check(directory) {
+                case .missing:
+                    unevaluated.append(directory.path)
+                case .rejected(let reason):
+                    notCounted.append((directory.path, reason))
+                case .valid(let evaluation, let saved):
+                    let checksum = evaluation.evaluated?.checkpoint ?? ""
+                    if let first = seenCheckpoints[checksum] {
+                        notCounted.append((directory.path, "holds the same checkpoint as \(first), a copy of that run (counted once)"))
+                        continue
+                    }
+                    seenCheckpoints[checksum] = directory.path
+                    // The checkpoint's configuration is the run's record (config.json a copy).
+                    entries.append(Entry(directory: directory.path, configuration: saved.configuration, evaluation: evaluation))
+                }
             }
         }
         guard !entries.isEmpty else {
+            let reasons = notCounted.map { "\($0.directory): \($0.reason)" }
             throw TrainingError.runDirectory(
                 path: paths.joined(separator: ", "),
-                problem: "holds no evaluated run (no evaluation.json); finish the runs with `d4rl-run sweep run`")
+                problem: "holds no run with an evaluation that holds (no evaluation.json, or none checks out against its checkpoint); finish the runs with `d4rl-run sweep run`"
+                    + (reasons.isEmpty ? "" : ". Not counted: " + reasons.joined(separator: "; ")))
         }
-        return try ResultsTable(entries: entries, columns: requested, unevaluated: unevaluated)
+        return try ResultsTable(entries: entries, columns: requested, unevaluated: unevaluated, notCounted: notCounted)
     }
 
     /// Builds the table from entries (see `collect`); `requested` and `unevaluated` as there.
-    public init(entries: [Entry], columns requested: [String]? = nil, unevaluated: [String] = []) throws {
+    public init(
+        entries: [Entry], columns requested: [String]? = nil, unevaluated: [String] = [],
+        notCounted: [(directory: String, reason: String)] = []
+    ) throws {
         let known = Set(TrainingConfiguration.fields.map(\.name))
         if let requested, let unknown = requested.first(where: { !known.contains($0) }) {
             throw TrainingError.badConfiguration(
@@ -121,9 +149,16 @@ public struct ResultsTable: Sendable {
             return result
         }
         let described = try entries.map { ($0, try fields($0)) }
+        // A row per dataset list, labelled by its files' names; two lists whose names agree
+        // (Minari ids that end alike, files of one name in two folders) keep their full paths.
+        func shortLabel(_ datasets: [String]) -> String {
+            datasets.map { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent }.joined(separator: "+")
+        }
+        var listsByLabel: [String: Set<[String]>] = [:]
+        for entry in entries { listsByLabel[shortLabel(entry.configuration.datasets), default: []].insert(entry.configuration.datasets) }
         func datasetLabel(_ entry: Entry) -> String {
-            entry.configuration.datasets.map { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent }
-                .joined(separator: "+")
+            let short = shortLabel(entry.configuration.datasets)
+            return (listsByLabel[short]?.count ?? 0) > 1 ? entry.configuration.datasets.joined(separator: "+") : short
         }
         // What differs between runs of the same dataset.
         var differing: Set<String> = []
@@ -176,16 +211,24 @@ public struct ResultsTable: Sendable {
                         "differs from \(members[0].0.directory) in \(fields.joined(separator: ", ")) but would share its cell; they are never averaged together: add those fields to --columns")
             }
             let parts = key.split(separator: "\u{0}", omittingEmptySubsequences: false).map(String.init)
-            let targetCount = members.map(\.0.evaluation.targets.count).min() ?? 0
+            let targetCount = members.map(\.0.evaluation.targets.count).max() ?? 0
             for index in 0..<targetCount {
-                let scores = members.compactMap { $0.0.evaluation.targets[index].normalizedMean }
-                guard !scores.isEmpty else { continue }
-                let summary = SummaryStatistics(scores)
+                // Only runs with a normalized score at this target count, and only their seeds.
+                let scored = members.compactMap { member -> (seed: UInt64, target: Double, score: Double)? in
+                    let targets = member.0.evaluation.targets
+                    guard index < targets.count, let score = targets[index].normalizedMean else { return nil }
+                    return (member.0.configuration.seed, targets[index].target, score)
+                }
+                guard let first = scored.first else { continue }
+                let summary = SummaryStatistics(scored.map(\.score))
+                guard summary.mean.isFinite, summary.std.isFinite else {
+                    throw TrainingError.mismatch(
+                        "the scores of \(parts[0]) · \(parts[1]) · target \(index + 1) (\(scored.map { String($0.score) }.joined(separator: ", "))) overflow when averaged; the evaluations of \(members.map(\.0.directory).joined(separator: ", ")) hold absurd values")
+                }
                 cells.append(
                     Cell(
-                        dataset: parts[0], column: parts[1], targetIndex: index,
-                        target: members[0].0.evaluation.targets[index].target, mean: summary.mean, std: summary.std,
-                        seeds: members.map(\.0.configuration.seed).sorted(), steps: members[0].0.configuration.steps))
+                        dataset: parts[0], column: parts[1], targetIndex: index, target: first.target, mean: summary.mean,
+                        std: summary.std, seeds: scored.map(\.seed).sorted(), steps: members[0].0.configuration.steps))
             }
         }
         self.datasets = datasets
@@ -193,6 +236,7 @@ public struct ResultsTable: Sendable {
         self.columnFields = columnFields
         self.cells = cells
         self.unevaluated = unevaluated
+        self.notCounted = notCounted
     }
 
     /// The cell of a dataset, column and target, if any run filled it.
@@ -231,15 +275,21 @@ public struct ResultsTable: Sendable {
         }
         lines.append("| average | " + averages.joined(separator: " | ") + " |")
         lines.append("")
-        let seeds = columns.map { column -> String in
-            let counts = Set(cells.filter { $0.column == column }.map(\.seeds.count)).sorted().map(String.init)
-            let steps = Set(cells.filter { $0.column == column }.map(\.steps)).sorted().map(String.init)
-            return "\(column): \(counts.joined(separator: "/")) seeds, \(steps.joined(separator: "/")) steps"
+        let seeds = columns.compactMap { column -> String? in
+            let columnCells = cells.filter { $0.column == column }
+            guard !columnCells.isEmpty else { return nil }
+            let seedLists = Set(columnCells.map { $0.seeds.map(String.init).joined(separator: ", ") }).sorted()
+            let steps = Set(columnCells.map(\.steps)).sorted().map(String.init)
+            return "\(column): seeds \(seedLists.joined(separator: " or ")), \(steps.joined(separator: "/")) steps"
         }
         lines.append(
             "D4RL normalized score ×100, mean ± std (population) over seeds; target 1 is the expert-level target (hopper 3600, halfcheetah 12000, walker2d 5000), target 2 half of it. "
                 + seeds.joined(separator: "; ") + ".")
         if !unevaluated.isEmpty { lines.append("\(unevaluated.count) run(s) not evaluated yet are left out.") }
+        if !notCounted.isEmpty {
+            lines.append("\(notCounted.count) run(s) not counted:")
+            for (directory, reason) in notCounted { lines.append("- \(directory): \(reason)") }
+        }
         return lines.joined(separator: "\n")
     }
 

@@ -44,9 +44,10 @@ extension Sweep {
         guard let saved else {
             throw TrainingError.runDirectory(path: runDirectory.path, problem: "holds no checkpoint after training")
         }
-        let evaluation = try ReferenceEvaluation.evaluateRun(
+        var evaluation = try ReferenceEvaluation.evaluateRun(
             checkpoint: saved.checkpoint, source: runDirectory.checkpointPath, episodes: episodes ?? self.episodes,
             threads: configuration.threads)
+        evaluation.evaluated = EvaluationRecord.evidence(for: saved)
         try evaluation.write(to: runDirectory.evaluationPath)
         return evaluation
     }
@@ -95,6 +96,8 @@ extension Sweep {
                 continue
             case .stopped, .pending:
                 break
+            case .evaluationRejected(_, let reason):
+                progress(runIndex, run, .note("not done: \(reason)"))
             }
             let started = clock.now
             do {

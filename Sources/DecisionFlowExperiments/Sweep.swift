@@ -36,7 +36,8 @@ public struct Sweep: Sendable {
 
     /// Where a run stands.
     public enum State: Equatable, Sendable {
-        /// Trained and evaluated: `evaluation.json` exists.
+        /// Trained and evaluated: its `evaluation.json` holds for its checkpoint
+        /// (`EvaluationRecord`).
         case done
         /// A process holds the run directory's lock now.
         case running(step: Int)
@@ -44,6 +45,9 @@ public struct Sweep: Sendable {
         case stopped(step: Int)
         /// Not started.
         case pending
+        /// Its `evaluation.json` does not hold, for `reason`; it is evaluated (after training
+        /// to its last step, if needed) again. `step` is its checkpoint's, 0 without one.
+        case evaluationRejected(step: Int, reason: String)
     }
 
     /// The file in a sweep directory that lists its runs.
@@ -71,11 +75,17 @@ public struct Sweep: Sendable {
     /// Where `run` stands now.
     public func state(of run: Run) -> State {
         let runDirectory = directory(of: run)
-        if FileManager.default.fileExists(atPath: runDirectory.evaluationPath) { return .done }
-        let step = TrainingRun.readLog(runDirectory.logPath).last?.step ?? 0
-        if runDirectory.isLocked { return .running(step: step) }
-        if runDirectory.holdsCheckpoint { return .stopped(step: step) }
-        return .pending
+        if runDirectory.isLocked {
+            // Training now: the log is ahead of the checkpoint, and says how far it got.
+            return .running(step: TrainingRun.readLog(runDirectory.logPath).last?.step ?? 0)
+        }
+        // Where a stopped run resumes: its checkpoint's step (its log may hold later lines).
+        let step = runDirectory.holdsCheckpoint ? (try? TrainingRun.savedCheckpoint(in: runDirectory.path))?.state.step : nil
+        switch EvaluationRecord.check(runDirectory) {
+        case .valid: return .done
+        case .rejected(let reason): return .evaluationRejected(step: step ?? 0, reason: reason)
+        case .missing: return runDirectory.holdsCheckpoint ? .stopped(step: step ?? 0) : .pending
+        }
     }
 
     // MARK: - Opening

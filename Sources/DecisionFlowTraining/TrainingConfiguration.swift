@@ -169,6 +169,14 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         return result
     }
 
+    /// A fingerprint of every field (FNV-1a 64 of the sorted JSON, in hex): equal
+    /// fingerprints, equal configurations. What an evaluation records of the run it evaluated.
+    public var fingerprint: String {
+        var hash = FNV1a64()
+        ((try? JSONEncoder.sorted.encode(self)) ?? Data()).withUnsafeBytes { hash.add($0) }
+        return hash.hex
+    }
+
     /// The configuration, checked. Each path to training calls it once, where its
     /// configuration is made final: `TrainingRun.start` (before loading data), the public
     /// `Trainer` initializer, a resume once its flags are applied, and a sweep's plan for each

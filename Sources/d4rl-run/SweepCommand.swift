@@ -118,12 +118,13 @@ struct SweepStatusCommand: ParsableCommand {
 
     func run() throws {
         let sweep = try Sweep.open(directory)
-        var rows: [(index: Int, name: String, state: String, step: Int?, steps: Int?, score: String)] = []
+        var rows: [(index: Int, name: String, state: String, step: Int?, steps: Int?, score: String, reason: String?)] = []
         for (index, run) in sweep.runs.enumerated() {
             let steps = try? sweep.configuration(of: run).steps
             var score = ""
             let state: String
             var step: Int?
+            var reason: String?
             switch sweep.state(of: run) {
             case .done:
                 state = "done"
@@ -140,8 +141,12 @@ struct SweepStatusCommand: ParsableCommand {
                 step = at
             case .pending:
                 state = "pending"
+            case .evaluationRejected(let at, let why):
+                state = "stale"  // evaluated, but the evaluation does not hold: not done
+                step = at
+                reason = why
             }
-            rows.append((index, run.name, state, step, steps, score))
+            rows.append((index, run.name, state, step, steps, score, reason))
         }
         if output.json {
             let objects: [[String: Any]] = rows.map { row in
@@ -149,6 +154,7 @@ struct SweepStatusCommand: ParsableCommand {
                 if let step = row.step { object["step"] = step }
                 if let steps = row.steps { object["steps"] = steps }
                 if !row.score.isEmpty { object["normalized"] = row.score }
+                if let reason = row.reason { object["reason"] = reason }
                 return object
             }
             let data = try JSONSerialization.data(withJSONObject: objects, options: [.prettyPrinted, .sortedKeys])
@@ -165,10 +171,11 @@ struct SweepStatusCommand: ParsableCommand {
                     + row.name.padding(toLength: width, withPad: " ", startingAt: 0) + "  "
                     + row.state.padding(toLength: 9, withPad: " ", startingAt: 0) + " "
                     + progress.padding(toLength: 13, withPad: " ", startingAt: 0) + " " + row.score)
+            if let reason = row.reason { print("       not done: \(reason)") }
         }
         var counts: [String: Int] = [:]
         for row in rows { counts[row.state, default: 0] += 1 }
         print(
-            "  " + ["done", "running", "stopped", "pending"].map { "\(counts[$0] ?? 0) \($0)" }.joined(separator: ", "))
+            "  " + ["done", "running", "stopped", "stale", "pending"].map { "\(counts[$0] ?? 0) \($0)" }.joined(separator: ", "))
     }
 }

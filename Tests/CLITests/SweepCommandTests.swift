@@ -68,14 +68,32 @@ import Testing
         #expect(again.output.contains("trained to step 30, evaluating"), "\(again.output)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: evaluationPath)) == evaluated)
         let status = try CLI.run(["sweep", "status", parallel])
-        #expect(status.status == 0 && status.output.contains("8 done, 0 running, 0 stopped, 0 pending"), "\(status.output)")
+        #expect(status.status == 0 && status.output.contains("8 done, 0 running, 0 stopped, 0 stale, 0 pending"), "\(status.output)")
         // The table: 2 datasets × 2 attentions, each cell over 2 seeds.
         let report = try CLI.run(["report", alone, "--csv", directory.appendingPathComponent("t.csv").path])
         #expect(report.status == 0, "\(report.error)")
         #expect(report.output.contains("| hopper-medium-replay-tail25k |") && report.output.contains("attention=softmax"))
-        #expect(report.output.contains("| average |") && report.output.contains("2 seeds, 30 steps"))
+        #expect(report.output.contains("| average |") && report.output.contains("seeds 1, 2, 30 steps"), "\(report.output)")
         let csv = try String(contentsOfFile: directory.appendingPathComponent("t.csv").path, encoding: .utf8)
         #expect(csv.split(separator: "\n").count == 1 + 2 * 2 * 2)
+        // Reached twice, or as a sweep and one of its runs, it is the same table.
+        let table = report.output.components(separatedBy: "\n").filter { $0.hasPrefix("|") }
+        for again in [[alone, alone], [alone, "\(alone)/runs/\(names[0])"]] {
+            let twice = try CLI.run(["report"] + again)
+            #expect(twice.status == 0, "\(twice.error)")
+            #expect(twice.output.components(separatedBy: "\n").filter { $0.hasPrefix("|") } == table, "\(twice.output)")
+        }
+
+        // Another run's evaluation dropped into a run is stale: not done, and evaluated again.
+        let foreign = "\(alone)/runs/\(names[1])/evaluation.json"
+        let own = try Data(contentsOf: URL(fileURLWithPath: foreign))
+        try FileManager.default.removeItem(atPath: foreign)
+        try FileManager.default.copyItem(atPath: evaluationPath, toPath: foreign)
+        let stale = try CLI.run(["sweep", "status", alone])
+        #expect(stale.output.contains("7 done, 0 running, 0 stopped, 1 stale") && stale.output.contains("evaluated checkpoint"), "\(stale.output)")
+        let reevaluated = try CLI.run(["sweep", "run", alone])
+        #expect(reevaluated.status == 0 && reevaluated.output.contains("not done: "), "\(reevaluated.output)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: foreign)) == own)
     }
 
     @Test func aKilledSweepCompletesOnlyWhatIsMissing() throws {
@@ -107,7 +125,7 @@ import Testing
         let evaluations = names.map { FileManager.default.fileExists(atPath: "\(sweep)/runs/\($0)/evaluation.json") }
         try #require(evaluations == [true] + [Bool](repeating: false, count: 7), "run 1 finished before the kill")
         let status = try CLI.run(["sweep", "status", sweep])
-        #expect(status.output.contains("1 done, 0 running, 1 stopped, 6 pending"), "\(status.output)")
+        #expect(status.output.contains("1 done, 0 running, 1 stopped, 0 stale, 6 pending"), "\(status.output)")
         let evaluated = try Data(contentsOf: URL(fileURLWithPath: "\(sweep)/runs/\(names[0])/evaluation.json"))
 
         let rerun = try CLI.run(["sweep", "run", sweep])
