@@ -54,126 +54,19 @@ struct SliceCommand: ParsableCommand {
         }
         try FileProbe.check([source])
         let dataset = try D4RLDataset(file: source, options: D4RLLoadOptions(loadNextObservations: true))
-        let maxSteps = self.maxSteps ?? Int.max
-        var chosen: [Trajectory] = []
-        var steps = 0
-        for trajectory in fromEnd ? dataset.trajectories.reversed() : dataset.trajectories {
-            if steps + trajectory.length > maxSteps { break }
-            chosen.append(trajectory)
-            steps += trajectory.length
+        let slice = DatasetSlice(of: dataset, source: source, maxSteps: maxSteps ?? .max, fromEnd: fromEnd)
+        guard !slice.episodes.isEmpty else {
+            throw ValidationError("--max-steps \(maxSteps ?? 0) is shorter than the first episode")
         }
-        if fromEnd { chosen.reverse() }
-        guard let first = chosen.first, let last = chosen.last else {
-            throw ValidationError("--max-steps \(maxSteps) is shorter than the first episode")
-        }
-        let rows = first.start..<last.rows.upperBound
+        let name = URL(fileURLWithPath: source).lastPathComponent
         if let minariId {
-            try writeMinari(dataset, episodes: chosen, id: minariId)
-            print("wrote \(output): Minari dataset \(minariId), \(steps) steps, \(chosen.count) episodes of \(sourceName(source))")
+            try slice.writeMinari(to: output, id: minariId)
+            print("wrote \(output): Minari dataset \(minariId), \(slice.steps) steps, \(slice.episodes.count) episodes of \(name)")
             return
         }
-
-        let file = try HDF5File.open(try DatasetSource.resolve(source).hdf5Path)
-        func infos(_ key: String) throws -> (width: Int, values: [Double])? {
-            guard file.kind(of: key) == .dataset else { return nil }
-            let column = try file.dataset(key)
-            return (column.rowWidth, try column.readRows(rows, as: Double.self))
-        }
-        let qpos = try infos("infos/qpos")
-        let qvel = try infos("infos/qvel")
-
-        let S = dataset.observationDimension
-        let A = dataset.actionDimension
-        let writer = try TrajectoryWriter(
-            path: output,
-            configuration: TrajectoryWriter.Configuration(
-                observationDimension: S, actionDimension: A,
-                recordsNextObservations: dataset.nextObservations != nil,
-                qposDimension: qpos?.width, qvelDimension: qvel?.width))
-        do {
-            for row in rows {
-                let local = row - rows.lowerBound
-                try writer.append(
-                    observation: Array(dataset.observations[(row * S)..<((row + 1) * S)]),
-                    action: Array(dataset.actions[(row * A)..<((row + 1) * A)]),
-                    reward: dataset.rewards[row], terminal: dataset.terminals[row],
-                    timeout: dataset.timeouts[row] || row == last.rows.upperBound - 1 && last.ending != .terminated,
-                    nextObservation: dataset.nextObservations.map { Array($0[(row * S)..<((row + 1) * S)]) },
-                    qpos: qpos.map { Array($0.values[(local * $0.width)..<((local + 1) * $0.width)]) },
-                    qvel: qvel.map { Array($0.values[(local * $0.width)..<((local + 1) * $0.width)]) })
-            }
-            for (key, value) in dataset.metadata.first ?? [:] { writer.setMetadata(key, value) }
-            let returns = SummaryStatistics(chosen.map(\.totalReward))
-            writer.setMetadata("episodes", .integer(Int64(chosen.count)))
-            writer.setMetadata("return_mean", .real(returns.mean))
-            writer.setMetadata("return_min", .real(returns.min))
-            writer.setMetadata("return_max", .real(returns.max))
-            let sourceName = URL(fileURLWithPath: source).lastPathComponent
-            writer.setMetadata(
-                "source",
-                .string(
-                    "\(sourceName), rows \(rows.lowerBound)..<\(rows.upperBound) (\(chosen.count) whole episodes), copied by d4rl-run slice"
-                ))
-            try writer.finish()
-        } catch {
-            writer.abandon()
-            throw error
-        }
+        try slice.writeD4RL(to: output)
         print(
-            "wrote \(output): \(steps) steps, \(chosen.count) episodes (rows \(rows.lowerBound)..<\(rows.upperBound) of \(sourceName(source)))"
+            "wrote \(output): \(slice.steps) steps, \(slice.episodes.count) episodes (rows \(slice.rows.lowerBound)..<\(slice.rows.upperBound) of \(name))"
         )
-    }
-
-    private func sourceName(_ path: String) -> String { URL(fileURLWithPath: path).lastPathComponent }
-
-    /// Writes `episodes` of `dataset` as a Minari dataset in `output`.
-    private func writeMinari(_ dataset: D4RLDataset, episodes: [Trajectory], id: String) throws {
-        let S = dataset.observationDimension
-        let A = dataset.actionDimension
-        let environment = dataset.environmentName
-        // The gymnasium id the source recorded, else the v4 id of its environment.
-        let recorded = ["env_id", "behavior/env_id"].compactMap { key -> String? in
-            if case .string(let id)? = dataset.metadata.first?[key] { return id }
-            return nil
-        }.first
-        let gymID =
-            recorded
-            ?? environment.flatMap {
-                ["hopper": "Hopper-v4", "halfcheetah": "HalfCheetah-v4", "walker2d": "Walker2d-v4", "ant": "Ant-v4"][$0]
-            }
-        var description = "episodes of \(sourceName(source)), copied by d4rl-run slice"
-        if case .string(let layout)? = dataset.metadata.first?["observation_layout"], layout.contains("[") {
-            description += "; observations flattened as \(layout)"
-        }
-        let writer = try MinariDatasetWriter(
-            folder: output,
-            configuration: .init(
-                observationDimension: S, actionDimension: A, datasetID: id, environmentID: gymID,
-                referenceScores: dataset.referenceScores(), description: description))
-        do {
-            for episode in episodes {
-                for row in episode.rows {
-                    let next: [Float]
-                    if let nextObservations = dataset.nextObservations {
-                        next = Array(nextObservations[(row * S)..<((row + 1) * S)])
-                    } else if row + 1 < episode.rows.upperBound {
-                        next = Array(dataset.observations[((row + 1) * S)..<((row + 2) * S)])
-                    } else {
-                        throw ValidationError(
-                            "\(source) has no next_observations, so the last observation of an episode is unknown; Minari stores it")
-                    }
-                    let last = row == episode.rows.upperBound - 1
-                    try writer.append(
-                        observation: Array(dataset.observations[(row * S)..<((row + 1) * S)]),
-                        action: Array(dataset.actions[(row * A)..<((row + 1) * A)]), reward: dataset.rewards[row],
-                        terminal: dataset.terminals[row], timeout: dataset.timeouts[row] || last && episode.ending != .terminated,
-                        nextObservation: next)
-                }
-            }
-            try writer.finish()
-        } catch {
-            writer.abandon()
-            throw error
-        }
     }
 }

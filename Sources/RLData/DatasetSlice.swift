@@ -1,0 +1,155 @@
+import Foundation
+
+/// Whole episodes of a dataset, to be copied into a new D4RL file or Minari dataset (what
+/// `d4rl-run slice` writes): the first episodes (or the last) that fit in a number of steps,
+/// so the cut always falls between episodes.
+public struct DatasetSlice {
+    /// The data the episodes come from.
+    public let dataset: D4RLDataset
+    /// The name the source was given by, for messages and the copy's `metadata/source`.
+    public let source: String
+    /// The episodes taken, in the dataset's order; empty when not even the first fits.
+    public let episodes: [Trajectory]
+
+    /// The first episodes of `dataset` (its last with `fromEnd`) whose steps add up to at most
+    /// `maxSteps`.
+    public init(of dataset: D4RLDataset, source: String, maxSteps: Int = .max, fromEnd: Bool = false) {
+        var chosen: [Trajectory] = []
+        var steps = 0
+        for trajectory in fromEnd ? dataset.trajectories.reversed() : dataset.trajectories {
+            if steps + trajectory.length > maxSteps { break }
+            chosen.append(trajectory)
+            steps += trajectory.length
+        }
+        self.dataset = dataset
+        self.source = source
+        episodes = fromEnd ? chosen.reversed() : chosen
+    }
+
+    /// Steps in the episodes taken.
+    public var steps: Int { episodes.reduce(0) { $0 + $1.length } }
+
+    /// The dataset rows the episodes cover (they are contiguous).
+    public var rows: Range<Int> {
+        guard let first = episodes.first, let last = episodes.last else { return 0..<0 }
+        return first.start..<last.rows.upperBound
+    }
+
+    private var sourceName: String { URL(fileURLWithPath: source).lastPathComponent }
+
+    private func requireEpisodes(writing output: String) throws {
+        guard !episodes.isEmpty else {
+            throw D4RLError(
+                .empty, file: output, problem: "no whole episode of \(source) fits in the steps allowed",
+                remedy: "Allow at least the first episode's steps.")
+        }
+    }
+
+    /// Writes the episodes as a D4RL file at `output` (atomically, see `TrajectoryWriter`):
+    /// every per-step key, `infos/qpos` and `infos/qvel` when the source has them, the
+    /// source's metadata with the episode statistics recomputed, and `metadata/source`
+    /// saying where the rows came from. The last episode ends with a timeout unless it
+    /// terminated.
+    public func writeD4RL(to output: String) throws {
+        try requireEpisodes(writing: output)
+        let rows = self.rows
+        let file = try HDF5File.open(try DatasetSource.resolve(source).hdf5Path)
+        func infos(_ key: String) throws -> (width: Int, values: [Double])? {
+            guard file.kind(of: key) == .dataset else { return nil }
+            let column = try file.dataset(key)
+            return (column.rowWidth, try column.readRows(rows, as: Double.self))
+        }
+        let qpos = try infos("infos/qpos")
+        let qvel = try infos("infos/qvel")
+        let S = dataset.observationDimension
+        let A = dataset.actionDimension
+        let lastEpisode = episodes[episodes.count - 1]
+        let writer = try TrajectoryWriter(
+            path: output,
+            configuration: TrajectoryWriter.Configuration(
+                observationDimension: S, actionDimension: A, recordsNextObservations: dataset.nextObservations != nil,
+                qposDimension: qpos?.width, qvelDimension: qvel?.width))
+        do {
+            for row in rows {
+                let local = row - rows.lowerBound
+                try writer.append(
+                    observation: Array(dataset.observations[(row * S)..<((row + 1) * S)]),
+                    action: Array(dataset.actions[(row * A)..<((row + 1) * A)]),
+                    reward: dataset.rewards[row], terminal: dataset.terminals[row],
+                    timeout: dataset.timeouts[row] || row == rows.upperBound - 1 && lastEpisode.ending != .terminated,
+                    nextObservation: dataset.nextObservations.map { Array($0[(row * S)..<((row + 1) * S)]) },
+                    qpos: qpos.map { Array($0.values[(local * $0.width)..<((local + 1) * $0.width)]) },
+                    qvel: qvel.map { Array($0.values[(local * $0.width)..<((local + 1) * $0.width)]) })
+            }
+            for (key, value) in dataset.metadata.first ?? [:] { writer.setMetadata(key, value) }
+            let returns = SummaryStatistics(episodes.map(\.totalReward))
+            writer.setMetadata("episodes", .integer(Int64(episodes.count)))
+            writer.setMetadata("return_mean", .real(returns.mean))
+            writer.setMetadata("return_min", .real(returns.min))
+            writer.setMetadata("return_max", .real(returns.max))
+            writer.setMetadata(
+                "source",
+                .string(
+                    "\(sourceName), rows \(rows.lowerBound)..<\(rows.upperBound) (\(episodes.count) whole episodes), copied by d4rl-run slice"
+                ))
+            try writer.finish()
+        } catch {
+            writer.abandon()
+            throw error
+        }
+    }
+
+    /// Writes the episodes as a Minari dataset with id `id` in the folder `output`
+    /// (`MinariDatasetWriter`; infos are not copied). The environment id is the one the source
+    /// recorded, else the gymnasium v4 id of its environment.
+    public func writeMinari(to output: String, id: String) throws {
+        try requireEpisodes(writing: output)
+        let S = dataset.observationDimension
+        let A = dataset.actionDimension
+        let recorded = ["env_id", "behavior/env_id"].compactMap { key -> String? in
+            if case .string(let id)? = dataset.metadata.first?[key] { return id }
+            return nil
+        }.first
+        let gymID =
+            recorded
+            ?? dataset.environmentName.flatMap {
+                ["hopper": "Hopper-v4", "halfcheetah": "HalfCheetah-v4", "walker2d": "Walker2d-v4", "ant": "Ant-v4"][$0]
+            }
+        var description = "episodes of \(sourceName), copied by d4rl-run slice"
+        if case .string(let layout)? = dataset.metadata.first?["observation_layout"], layout.contains("[") {
+            description += "; observations flattened as \(layout)"
+        }
+        let writer = try MinariDatasetWriter(
+            folder: output,
+            configuration: .init(
+                observationDimension: S, actionDimension: A, datasetID: id, environmentID: gymID,
+                referenceScores: dataset.referenceScores(), description: description))
+        do {
+            for episode in episodes {
+                for row in episode.rows {
+                    let next: [Float]
+                    if let nextObservations = dataset.nextObservations {
+                        next = Array(nextObservations[(row * S)..<((row + 1) * S)])
+                    } else if row + 1 < episode.rows.upperBound {
+                        next = Array(dataset.observations[((row + 1) * S)..<((row + 2) * S)])
+                    } else {
+                        throw D4RLError(
+                            .missingKey, file: source, key: "next_observations",
+                            problem: "is missing, so the last observation of an episode is unknown; Minari stores it",
+                            remedy: "Slice it as a D4RL file instead, or from a source with next_observations.")
+                    }
+                    let last = row == episode.rows.upperBound - 1
+                    try writer.append(
+                        observation: Array(dataset.observations[(row * S)..<((row + 1) * S)]),
+                        action: Array(dataset.actions[(row * A)..<((row + 1) * A)]), reward: dataset.rewards[row],
+                        terminal: dataset.terminals[row], timeout: dataset.timeouts[row] || last && episode.ending != .terminated,
+                        nextObservation: next)
+                }
+            }
+            try writer.finish()
+        } catch {
+            writer.abandon()
+            throw error
+        }
+    }
+}
