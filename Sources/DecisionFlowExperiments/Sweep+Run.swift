@@ -69,7 +69,8 @@ extension Sweep {
     /// Completes this process's share of the pending runs (`complete`, one after another):
     /// alone every run, in a group of N processes rank r's runs r, r + N, …, or only the run
     /// at `index` when one is given (a Slurm array task). Finished runs are skipped, and so are
-    /// runs another process is training. A run that fails does not stop the others.
+    /// runs another process is training, or takes while this one tries to start it. A run that
+    /// fails does not stop the others.
     ///
     /// - Parameters:
     ///   - index: only the run at this index of `runs`; nil for this process's share.
@@ -104,8 +105,15 @@ extension Sweep {
                 let evaluation = try complete(run, episodes: episodes, probe: probe) { progress(runIndex, run, .note($0)) }
                 progress(runIndex, run, .finished(evaluation, seconds: (clock.now - started) / .seconds(1)))
             } catch {
-                progress(runIndex, run, .failed(error))
-                failures.append(run)
+                // Another process may have taken the run meanwhile (two sweeps started at
+                // once): its lock, or the run it finished, is not a failure of this one.
+                switch state(of: run) {
+                case .done: progress(runIndex, run, .alreadyDone)
+                case .running(let step): progress(runIndex, run, .inUse(step: step))
+                default:
+                    progress(runIndex, run, .failed(error))
+                    failures.append(run)
+                }
             }
         }
         return failures

@@ -79,7 +79,12 @@ struct SweepRunCommand: ParsableCommand {
         if let index, index >= sweep.runs.count {
             throw ValidationError("--index \(index) is past the sweep's last run (\(sweep.runs.count - 1))")
         }
+        if index != nil, group.size > 1 {
+            throw ValidationError(
+                "--index picks one run for one process; under mpirun leave it out (rank r takes runs r, r + \(group.size), …), or start one process per run (a Slurm array)")
+        }
         let prefix = group.size > 1 ? "rank \(group.rank): " : ""
+        var statuses: [Int: Int32] = [:]  // exit status of each failed run, by index
         let failures = sweep.completeRuns(index: index, episodes: episodes, group: group, probe: .tool) {
             runIndex, run, progress in
             let label = "\(prefix)[\(runIndex + 1)/\(sweep.runs.count)] \(run.name)"
@@ -94,15 +99,51 @@ struct SweepRunCommand: ParsableCommand {
                 }
                 print(String(format: "%@: done in %.1f s; normalized score %@", label, seconds, scores.joined(separator: ", ")))
             case .failed(let error):
-                let message = D4RLRun.status(for: error)?.1 ?? "\(error)"
+                let (status, message) = D4RLRun.status(for: error) ?? (D4RLRun.ExitStatus.software, "\(error)")
+                statuses[runIndex] = status
                 FileHandle.standardError.write(Data("\(label): failed: \(message)\n".utf8))
             }
         }
-        if !failures.isEmpty {
-            throw TrainingError.runDirectory(
-                path: directory,
-                problem: "\(failures.count) run(s) failed (\(failures.map(\.name).joined(separator: ", "))); fix the cause and run the sweep again: it continues where they stopped")
+        // Every rank learns every failure (a failed run never aborts the others: each rank
+        // finished its own runs before this), and rank 0 names them all.
+        let failed = try Self.gatherFailures(statuses, of: failures.map { sweep.runs.firstIndex(of: $0)! }, group: group)
+        guard let first = failed.first else { return }
+        if group.isLeader {
+            let names = failed.map { failure in
+                "\(sweep.runs[failure.index].name)" + (group.size > 1 ? " (rank \(failure.rank))" : "")
+            }
+            FileHandle.standardError.write(
+                Data(
+                    "error: \(directory): \(failed.count) run(s) failed: \(names.joined(separator: ", ")); the other runs are done. Fix the cause and run the sweep again: it continues where they stopped\n"
+                        .utf8))
         }
+        throw ExitCode(first.status)
+    }
+
+    /// The failed runs of every rank, in run order: (run index, rank, exit status). Every rank
+    /// of `group` calls this once, after its runs.
+    static func gatherFailures(_ statuses: [Int: Int32], of indices: [Int], group: any ProcessGroup) throws
+        -> [(index: Int, rank: Int, status: Int32)]
+    {
+        guard group.size > 1 else { return indices.map { ($0, 0, statuses[$0] ?? 70) } }
+        // Equal-sized contributions, padded with NaN: a rank fails at most all of its share.
+        let counts = try group.allGather([Double(indices.count)])
+        let widest = Int(counts.max() ?? 0)
+        guard widest > 0 else { return [] }
+        var mine = [Double](repeating: .nan, count: 2 * widest)
+        for (slot, index) in indices.enumerated() {
+            mine[2 * slot] = Double(index)
+            mine[2 * slot + 1] = Double(statuses[index] ?? 70)
+        }
+        let all = try group.allGather(mine)
+        var failed: [(index: Int, rank: Int, status: Int32)] = []
+        for rank in 0..<group.size {
+            for slot in 0..<widest where !all[rank * 2 * widest + 2 * slot].isNaN {
+                let offset = rank * 2 * widest + 2 * slot
+                failed.append((Int(all[offset]), rank, Int32(all[offset + 1])))
+            }
+        }
+        return failed.sorted { $0.index < $1.index }
     }
 }
 

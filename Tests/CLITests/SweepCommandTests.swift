@@ -137,6 +137,39 @@ import Testing
         #expect(after.output.contains("8 done"), "\(after.output)")
     }
 
+    /// Under mpirun a run that fails on one rank is recorded there and the ranks go on: every
+    /// other run finishes, and the exit status and a summary on rank 0 name the failure and
+    /// its rank. `--index` picks a run for one process, so under mpirun it is refused.
+    @Test func underMPIAFailingRunDoesNotStopTheOthers() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let spec = try writeSpecification(
+            in: directory, Self.specification.replacingOccurrences(of: "\"steps\": 30", with: "\"steps\": 6"))
+        let sweep = directory.appendingPathComponent("sweep").path
+        let planned = try CLI.run(["sweep", "plan", spec, "-o", sweep])
+        try #require(planned.status == 0, "\(planned.error)")
+        let names = try runNames(sweep)
+        let plan = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: sweep + "/sweep.json"))) as? [String: Any]
+        let order = try #require((plan?["runs"] as? [[String: Any]])?.compactMap { $0["name"] as? String })
+        // Run 1 (rank 1's first) names data that does not exist.
+        let broken = "\(sweep)/runs/\(order[1])/config.json"
+        let text = try String(contentsOfFile: broken, encoding: .utf8)
+        try text.replacingOccurrences(of: "hopper-medium-replay-tail25k.hdf5", with: "no-such-file.hdf5")
+            .write(toFile: broken, atomically: true, encoding: .utf8)
+        #expect(text.contains("hopper-medium-replay-tail25k.hdf5"))
+
+        let refused = try MPITrainingTests.mpirun(2, ["sweep", "run", sweep, "--index", "0"])
+        #expect(refused.status == 64 && refused.error.contains("--index picks one run"), "\(refused.status) \(refused.error)")
+
+        let result = try MPITrainingTests.mpirun(2, ["sweep", "run", sweep])
+        #expect(result.status == 65, "\(result.status) \(result.error)")
+        #expect(result.error.contains("1 run(s) failed: \(order[1]) (rank 1)"), "\(result.error)")
+        for name in names {
+            let evaluated = FileManager.default.fileExists(atPath: "\(sweep)/runs/\(name)/evaluation.json")
+            #expect(evaluated == (name != order[1]), "\(name)")
+        }
+    }
+
     @Test func badSpecificationsAndDirectoriesAreClearErrors() throws {
         let directory = try scratch()
         defer { try? FileManager.default.removeItem(at: directory) }
