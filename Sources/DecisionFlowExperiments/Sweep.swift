@@ -8,6 +8,9 @@ import Foundation
 ///
 /// A specification (`configs/sweeps/*.json`) holds:
 /// - `name`: the sweep's name;
+/// Relative paths are the specification's own: presets resolve against its folder, and so
+/// does a dataset path that names a file or folder there.
+///
 /// - `configs` (optional): presets, each the base of its own points (the dataset axis of a
 ///   results table: one preset per dataset);
 /// - `base` (optional): fields applied to every point, over the preset;
@@ -138,17 +141,41 @@ public struct Sweep: Sendable {
             throw TrainingError.badConfiguration(
                 file: source, problem: "has an unknown key '\(unknown)'\(hint); a sweep has \(allowed.joined(separator: ", "))")
         }
-        let name = specification["name"] as? String ?? URL(fileURLWithPath: source).deletingPathExtension().lastPathComponent
-        let episodes = specification["episodes"] as? Int ?? 10
-        guard specification["episodes"] == nil || specification["episodes"] is Int, (1...10_000).contains(episodes) else {
-            throw TrainingError.badConfiguration(
-                file: source, problem: "episodes must be a whole number from 1 to 10000 (it is \(specification["episodes"] ?? episodes))")
+        if let given = specification["name"] {
+            guard let text = given as? String, !text.isEmpty, !text.contains("/") else {
+                throw TrainingError.badConfiguration(
+                    file: source, problem: "name must be a non-empty string without '/' (it is \(given))")
+            }
         }
-        let presets = specification["configs"] as? [String] ?? []
+        let name = specification["name"] as? String ?? URL(fileURLWithPath: source).deletingPathExtension().lastPathComponent
+        let episodes = specification["episodes"].flatMap { isBoolean($0) ? nil : $0 as? Int } ?? 10
+        if let given = specification["episodes"] {
+            guard !isBoolean(given), given as? Int != nil, (1...10_000).contains(episodes) else {
+                throw TrainingError.badConfiguration(
+                    file: source, problem: "episodes must be a whole number from 1 to 10000 (it is \(given))")
+            }
+        }
+        // Relative paths in a specification are its own: presets resolve against its folder,
+        // and so does a dataset path that names a file or folder there (anything else, such as
+        // a Minari id, is kept as written). Runs record them absolute.
+        let folder = URL(fileURLWithPath: source).deletingLastPathComponent()
+        func beside(_ path: String) -> String {
+            path.hasPrefix("/") ? path : folder.appendingPathComponent(path).standardizedFileURL.path
+        }
+        func dataPath(_ path: String) -> String {
+            FileManager.default.fileExists(atPath: beside(path)) ? beside(path) : path
+        }
+        func dataPaths(_ value: Any) -> Any {
+            if let path = value as? String { return dataPath(path) }
+            if let paths = value as? [String] { return paths.map(dataPath) }
+            return value
+        }
+        let presets = (specification["configs"] as? [String] ?? []).map(beside)
         if specification["configs"] != nil, presets.isEmpty {
             throw TrainingError.badConfiguration(file: source, problem: "configs must be a non-empty list of preset files")
         }
-        let base = specification["base"] as? [String: Any] ?? [:]
+        var base = specification["base"] as? [String: Any] ?? [:]
+        if let datasets = base["datasets"] { base["datasets"] = dataPaths(datasets) }
         if specification["base"] != nil, specification["base"] as? [String: Any] == nil {
             throw TrainingError.badConfiguration(file: source, problem: "base must be an object of configuration fields")
         }
@@ -169,11 +196,20 @@ public struct Sweep: Sendable {
                 throw TrainingError.badConfiguration(
                     file: source, problem: "the grid's '\(key)' has no values; give it a non-empty list")
             }
-            axes.append((key, values.map { key == "datasets" && $0 is String ? [$0] : $0 }))
+            axes.append((key, values.map { key == "datasets" ? dataPaths($0 is String ? [$0] : $0) : $0 }))
         }
         guard !presets.isEmpty || !axes.isEmpty else {
             throw TrainingError.badConfiguration(
                 file: source, problem: "the grid is empty: give configs, grid values or both, so there is a run to plan")
+        }
+        // Counted before anything is expanded, with overflow checks: a grid of a million points
+        // is refused at once, not after minutes of planning.
+        let pointCount = CheckedSize.product(of: [max(presets.count, 1)] + axes.map { $0.values.count })
+        guard let pointCount, pointCount <= maximumRuns else {
+            throw TrainingError.badConfiguration(
+                file: source,
+                problem:
+                    "plans \(pointCount.map(String.init) ?? "more than \(Int.max)") runs (\(([max(presets.count, 1)] + axes.map { $0.values.count }).map(String.init).joined(separator: " × "))), more than a sweep holds (\(maximumRuns)); split it into several sweeps")
         }
 
         // Every point as a whole configuration, checked before anything is written.
@@ -205,6 +241,19 @@ public struct Sweep: Sendable {
                 points.append((label, configuration))
             }
         }
+        // Two points with the same configuration are one run planned twice (a repeated value,
+        // or one written two ways, 1e-4 and 0.0001): a table would count it as two seeds.
+        var firstPoint: [String: String] = [:]
+        for point in points {
+            let fingerprint = point.configuration.fingerprint
+            if let earlier = firstPoint[fingerprint] {
+                throw TrainingError.badConfiguration(
+                    file: source,
+                    problem:
+                        "points \(earlier) and \(point.name) are the same configuration; list each value of the grid once")
+            }
+            firstPoint[fingerprint] = point.name
+        }
         var runs: [Run] = []
         var used: Set<String> = []
         for (index, point) in points.enumerated() {
@@ -218,6 +267,16 @@ public struct Sweep: Sendable {
         if FileManager.default.fileExists(atPath: root.appendingPathComponent(planFile).path) {
             throw TrainingError.runDirectory(
                 path: directory, problem: "already holds a sweep; run it with `d4rl-run sweep run \(directory)`, or plan into another directory")
+        }
+        // Runs left by another plan (its sweep.json removed) are never adopted: their old
+        // config.json would be replaced under their checkpoints and evaluations.
+        for run in runs {
+            let path = root.appendingPathComponent(run.directory).path
+            if let contents = try? FileManager.default.contentsOfDirectory(atPath: path), !contents.isEmpty {
+                throw TrainingError.runDirectory(
+                    path: path,
+                    problem: "already holds files of another run (\(contents.sorted().joined(separator: ", "))); plan into an empty directory")
+            }
         }
         for (run, point) in zip(runs, points) {
             let runDirectory = RunDirectory(root.appendingPathComponent(run.directory).path)
@@ -233,6 +292,14 @@ public struct Sweep: Sendable {
             try JSONEncoder.prettySorted.encode(Plan(name: name, episodes: episodes, runs: runs)),
             to: root.appendingPathComponent(planFile).path)
         return Sweep(directory: directory, name: name, episodes: episodes, runs: runs)
+    }
+
+    /// The most runs one sweep plans.
+    public static let maximumRuns = 10_000
+
+    /// Whether a JSON value is `true` or `false` (which Foundation would also read as 1 or 0).
+    static func isBoolean(_ value: Any) -> Bool {
+        (value as? NSNumber).map { String(cString: $0.objCType) == "c" } ?? false
     }
 
     /// A configuration as a JSON object of its fields.
