@@ -52,24 +52,51 @@ extension Checkpoint {
 
     /// Writes `model.safetensors` (`exportedStateDictionary()`) and `description.json` (the
     /// `ImportedModelDescription` that `import` reads) into `directory`, creating it if needed.
-    /// Each file is written atomically.
+    ///
+    /// Nothing is lost: both files are prepared in full, then written beside their final names
+    /// and renamed only once both are complete (`AtomicFile`). The source checkpoint is never
+    /// replaced. Without `force`, a folder that holds the source or another export is refused.
     ///
     /// - Parameters:
     ///   - directory: the folder to write into.
-    ///   - source: names the checkpoint in errors.
+    ///   - source: the checkpoint's file: named in errors, and never replaced.
+    ///   - force: replace an earlier export in `directory`, or write beside the source.
     /// - Returns: the two paths written.
+    /// - Throws: `RefusedOverwrite` for a folder refused without `force`; `FileWriteError`
+    ///   when a file cannot be written; `CheckpointError` when the checkpoint has no encoding.
     @discardableResult
-    public func export(to directory: String, source: String) throws -> (stateDictionary: String, description: String) {
+    public func export(to directory: String, source: String, force: Bool = false) throws -> (
+        stateDictionary: String, description: String
+    ) {
         let description = try ImportedModelDescription(checkpoint: self, file: source)
+        let files = [
+            (data: try exportedStateDictionary(), path: FilePath.join(directory, "model.safetensors")),
+            (data: try JSONEncoder.prettySorted.encode(description),
+             path: FilePath.join(directory, "description.json")),
+        ]
+        for file in files where isSameFile(file.path, source) {
+            throw RefusedOverwrite(
+                file: file.path, problem: "is the checkpoint being exported; export into another folder (-o)")
+        }
+        if !force {
+            if isSameFile(directory, FilePath.folder(of: source)) {
+                throw RefusedOverwrite(
+                    file: directory,
+                    problem: "holds the checkpoint being exported (\(source)); export into a folder of its own, or pass --force to write beside it")
+            }
+            let earlier = files.map(\.path).filter { FileManager.default.fileExists(atPath: $0) }
+            if !earlier.isEmpty {
+                throw RefusedOverwrite(
+                    file: directory,
+                    problem: "already holds an export (\(earlier.map { FilePath.name(of: $0) }.joined(separator: ", "))); choose another folder, or pass --force to replace it")
+            }
+        }
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
-            throw CheckpointError(file: directory, problem: "cannot be created (\(FileProblem.reason(error)))")
+            throw FileWriteError(file: directory, problem: FileProblem.describe(error, writing: directory))
         }
-        let modelPath = (directory as NSString).appendingPathComponent("model.safetensors")
-        let descriptionPath = (directory as NSString).appendingPathComponent("description.json")
-        try AtomicFile.write(try exportedStateDictionary(), to: modelPath)
-        try AtomicFile.write(try JSONEncoder.prettySorted.encode(description), to: descriptionPath)
-        return (modelPath, descriptionPath)
+        try AtomicFile.write(files)
+        return (files[0].path, files[1].path)
     }
 }

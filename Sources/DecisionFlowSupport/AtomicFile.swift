@@ -23,6 +23,29 @@ public struct FileWriteError: Error, CustomStringConvertible, Sendable {
     }
 }
 
+/// A write refused because it would replace something the caller did not say to replace
+/// (another model's export, a folder's source file); the message says how to allow it.
+public struct RefusedOverwrite: Error, CustomStringConvertible, Sendable {
+    /// The file or folder that would have been replaced.
+    public var file: String
+    /// Why, and what to do.
+    public var problem: String
+
+    public var description: String { "\(file): \(problem)" }
+
+    /// Creates a refusal; see the properties for the meaning of each value.
+    public init(file: String, problem: String) { (self.file, self.problem) = (file, problem) }
+}
+
+/// Whether two paths name the same file or folder (the same device and inode), whatever
+/// their spelling or links; false when either does not exist.
+public func isSameFile(_ a: String, _ b: String) -> Bool {
+    var first = stat()
+    var second = stat()
+    guard stat(a, &first) == 0, stat(b, &second) == 0 else { return false }
+    return first.st_dev == second.st_dev && first.st_ino == second.st_ino
+}
+
 /// Writes files so that a crash or kill at any moment leaves either the old file or the new
 /// one under the final name, never a partial file.
 public enum AtomicFile {
@@ -39,8 +62,51 @@ public enum AtomicFile {
     /// - Throws: `FileWriteError` naming `path`, when any step fails; the temporary file is
     ///   removed and the previous file under `path`, if any, is untouched.
     public static func write(_ data: Data, to givenPath: String) throws {
-        let path = try regularFilePath(givenPath)
-        let directory = (path as NSString).deletingLastPathComponent
+        try write([(data, givenPath)])
+    }
+
+    /// Writes several files as one: every file is written to its temporary file and flushed
+    /// first, and only when all of them are complete are they renamed into place. A failure
+    /// before that removes every temporary file and replaces nothing (a rename failing
+    /// between two renames, within one directory, is the only way to get part of them).
+    ///
+    /// - Throws: `FileWriteError` naming the file that failed.
+    public static func write(_ files: [(data: Data, path: String)]) throws {
+        let paths = try files.map { try regularFilePath($0.path) }
+        var written: [(temporary: String, path: String)] = []
+        func discard() { for file in written { unlink(file.temporary) } }
+        for (file, path) in zip(files, paths) {
+            do {
+                written.append((try writeTemporary(file.data, for: path), path))
+            } catch {
+                discard()
+                throw error
+            }
+        }
+        for (index, file) in written.enumerated() {
+            guard rename(file.temporary, file.path) == 0 else {
+                let code = errno
+                for later in written[index...] { unlink(later.temporary) }
+                let done = written[..<index].map(\.path)
+                throw FileWriteError(
+                    file: file.path,
+                    problem:
+                        "could not be moved into place (\(String(cString: strerror(code)))); the previous file, if any, is intact"
+                        + (done.isEmpty ? "" : ", but \(done.joined(separator: ", ")) already hold the new contents"),
+                    code: code)
+            }
+        }
+        for directory in Set(written.map { FilePath.folder(of: $0.path) }) {
+            let descriptor = open(directory, O_RDONLY)
+            if descriptor >= 0 {
+                _ = fsync(descriptor)
+                close(descriptor)
+            }
+        }
+    }
+
+    /// Writes and flushes `data` to the temporary file beside `path`; returns its path.
+    private static func writeTemporary(_ data: Data, for path: String) throws -> String {
         let temporary = temporaryPath(for: path, process: "\(getpid())")
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard descriptor >= 0 else {
@@ -73,19 +139,7 @@ public enum AtomicFile {
                 problem: "could not be written (\(String(cString: strerror(failure)))); the previous file, if any, is intact",
                 code: failure)
         }
-        guard rename(temporary, path) == 0 else {
-            let code = errno
-            unlink(temporary)
-            throw FileWriteError(
-                file: path,
-                problem: "could not be moved into place (\(String(cString: strerror(code)))); the previous file, if any, is intact",
-                code: code)
-        }
-        let directoryDescriptor = open(directory.isEmpty ? "." : directory, O_RDONLY)
-        if directoryDescriptor >= 0 {
-            _ = fsync(directoryDescriptor)
-            close(directoryDescriptor)
-        }
+        return temporary
     }
 
     /// The file `write` replaces for `path`: the path itself, or the target of the symbolic
@@ -104,7 +158,7 @@ public enum AtomicFile {
                 }
                 resolved =
                     target.hasPrefix("/")
-                    ? target : ((resolved as NSString).deletingLastPathComponent as NSString).appendingPathComponent(target)
+                    ? target : FilePath.folder(of: resolved) + "/" + target
             case S_IFDIR:
                 throw FileWriteError(
                     file: path, problem: "is a directory; name a file (inside it, for example)", code: EISDIR)
@@ -116,5 +170,32 @@ public enum AtomicFile {
             }
         }
         throw FileWriteError(file: path, problem: "is a chain of too many symbolic links", code: ELOOP)
+    }
+}
+
+/// Path arithmetic on strings, for the cases where Foundation's own traps: on this
+/// toolchain `NSString.deletingLastPathComponent` crashes on a one-letter name (`"c"`,
+/// `"x/"`), which a user may well pass as an output file.
+public enum FilePath {
+    /// The folder holding `path`: `"."` for a bare name, `"/"` for a file in the root.
+    public static func folder(of path: String) -> String {
+        var trimmed = Substring(path)
+        while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+        guard let slash = trimmed.lastIndex(of: "/") else { return "." }
+        if slash == trimmed.startIndex { return "/" }
+        return String(trimmed[..<slash])
+    }
+
+    /// The last component of `path` (its name), without trailing slashes.
+    public static func name(of path: String) -> String {
+        var trimmed = Substring(path)
+        while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+        guard let slash = trimmed.lastIndex(of: "/"), trimmed.count > 1 else { return String(trimmed) }
+        return String(trimmed[trimmed.index(after: slash)...])
+    }
+
+    /// `name` inside `folder`.
+    public static func join(_ folder: String, _ name: String) -> String {
+        folder.hasSuffix("/") ? folder + name : folder + "/" + name
     }
 }

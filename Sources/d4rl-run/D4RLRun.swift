@@ -89,6 +89,8 @@ struct D4RLRun: ParsableCommand {
         case is HDF5Error, is CheckpointError, is SafetensorsError, is EnvironmentError, is EvaluationError,
             is PolicyError, is TensorBoardEvents.FormatError:
             return (ExitStatus.data, "\(error)")  // bad input
+        case is RefusedOverwrite:
+            return (ExitStatus.usage, "\(error)")  // the user chooses: another path, or --force
         case is FileWriteError:
             return (ExitStatus.io, "\(error)")  // the previous file is intact; the disk or folder is the problem
         case is MPIProcessGroup.MPIError:

@@ -14,7 +14,10 @@ struct ExportCommand: ParsableCommand {
             buffers are recreated), which the reference model loads with \
             load_state_dict(strict=True), and DIR/description.json, the model's configuration \
             and state normalization in the reference's terms: the file `import` reads. Export \
-            then import reproduces the weights bit for bit.
+            then import reproduces the weights bit for bit. Both files are written in full \
+            before either replaces anything; a folder that holds the checkpoint or another \
+            export is refused unless --force is given, and the checkpoint itself never is \
+            replaced.
             """
     )
 
@@ -24,12 +27,15 @@ struct ExportCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "The folder to write model.safetensors and description.json into.")
     var output: String
 
+    @Flag(help: "Replace an earlier export in the folder, or write beside the checkpoint (never over it).")
+    var force = false
+
     func run() throws {
         let saved = try Checkpoint.read(checkpoint)
         for loss in saved.exportLosses {
             FileHandle.standardError.write(Data("warning: the description has no field for \(loss); import will use the reference default\n".utf8))
         }
-        let paths = try saved.export(to: output, source: checkpoint)
+        let paths = try saved.export(to: output, source: checkpoint, force: force)
         print("wrote \(paths.stateDictionary) and \(paths.description): \(saved.configuration.summary)")
     }
 }

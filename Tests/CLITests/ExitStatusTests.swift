@@ -27,6 +27,7 @@ import DecisionFlowSupport
         (HDF5Error(operation: "open", file: "f", objectPath: nil, stack: []), 65),
         (CheckpointError(file: "f", problem: "p"), 65),
         (FileWriteError(file: "f", problem: "p"), 74),
+        (RefusedOverwrite(file: "f", problem: "p"), 64),
         (SafetensorsError(file: "f", tensor: nil, problem: "p"), 65),
         (EnvironmentError.needsReset(environment: "hopper"), 65),
         (EvaluationError.encoding("p"), 65),
@@ -115,6 +116,18 @@ import DecisionFlowSupport
         let missing = directory.appendingPathComponent("no/such/plot.svg").path
         let plot = try CLI.run(["plot", run, "-o", missing])
         #expect(plot.status == 74 && plot.error.contains(missing), "\(plot.status) \(plot.error)")
+        // A one-letter file name, relative to the working directory (Foundation's path
+        // arithmetic traps on it): written, not crashed on.
+        let process = Process()
+        process.executableURL = CLI.executable
+        process.arguments = ["plot", run, "-o", "c"]
+        process.currentDirectoryURL = directory
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit && process.terminationStatus == 0)
+        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("c").path))
         let intoFolder = try CLI.run(["plot", run, "-o", directory.path])
         #expect(intoFolder.status == 74 && intoFolder.error.contains("is a directory"), "\(intoFolder.error)")
 

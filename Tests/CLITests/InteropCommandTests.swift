@@ -85,4 +85,52 @@ import Testing
         #expect(evaluated.status == 0, "\(evaluated.error)")
         #expect(evaluated.output.contains("\"normalizedMean\""))
     }
+
+    /// Export never loses a file: not the checkpoint it reads, not another model's export
+    /// (unless --force), and not half of its own output when one file cannot be written.
+    @Test func exportNeverLosesAFile() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let run = directory.appendingPathComponent("run").path
+        let trained = try CLI.run(["train"] + TrainCommandTests.tiny + ["--steps", "3", "--out", run])
+        try #require(trained.status == 0, "\(trained.error)")
+        func bytes(_ path: String) throws -> Data { try Data(contentsOf: URL(fileURLWithPath: path)) }
+
+        // The checkpoint under the export's own name, exported into its folder.
+        let folder = directory.appendingPathComponent("named").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let source = folder + "/model.safetensors"
+        try FileManager.default.copyItem(atPath: run + "/checkpoint.safetensors", toPath: source)
+        let before = try bytes(source)
+        for flags in [[], ["--force"]] {
+            let over = try CLI.run(["export", source, "-o", folder] + flags)
+            #expect(over.status == 64 && over.error.contains("is the checkpoint being exported"), "\(over.status) \(over.error)")
+            #expect(try bytes(source) == before)
+        }
+        // Beside the checkpoint, in its run directory: only with --force.
+        let beside = try CLI.run(["export", run + "/checkpoint.safetensors", "-o", run])
+        #expect(beside.status == 64 && beside.error.contains("--force"), "\(beside.error)")
+
+        // Over another model's export: refused, then replaced with --force.
+        let exported = directory.appendingPathComponent("export").path
+        #expect(try CLI.run(["export", run + "/checkpoint.safetensors", "-o", exported]).status == 0)
+        let first = try bytes(exported + "/description.json")
+        try Data("{}".utf8).write(to: URL(fileURLWithPath: exported + "/description.json"))
+        let again = try CLI.run(["export", run + "/checkpoint.safetensors", "-o", exported])
+        #expect(again.status == 64 && again.error.contains("already holds an export"), "\(again.error)")
+        #expect(try bytes(exported + "/description.json") == Data("{}".utf8))
+        let forced = try CLI.run(["export", run + "/checkpoint.safetensors", "-o", exported, "--force"])
+        #expect(forced.status == 0, "\(forced.error)")
+        #expect(try bytes(exported + "/description.json") == first)
+
+        // One output that cannot be written: nothing is replaced.
+        let model = try bytes(exported + "/model.safetensors")
+        try FileManager.default.removeItem(atPath: exported + "/description.json")
+        try FileManager.default.createDirectory(atPath: exported + "/description.json", withIntermediateDirectories: false)
+        let blocked = try CLI.run(["export", run + "/checkpoint.safetensors", "-o", exported, "--force"])
+        #expect(blocked.status == 74 && blocked.error.contains("is a directory"), "\(blocked.status) \(blocked.error)")
+        #expect(try bytes(exported + "/model.safetensors") == model)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: exported).filter { $0.contains(".tmp-") }
+        #expect(leftovers.isEmpty, "\(leftovers)")
+    }
 }

@@ -60,4 +60,15 @@ import Testing
             return error.file == path && error.code == ENOENT && error.problem.contains("No such file or directory")
         }
     }
+
+    /// The path arithmetic a write needs, on the names Foundation's own traps on.
+    @Test func pathsOfOneLetterAndEdgeCases() {
+        #expect(FilePath.folder(of: "c") == ".")
+        #expect(FilePath.folder(of: "x/") == ".")
+        #expect(FilePath.folder(of: "/x") == "/")
+        #expect(FilePath.folder(of: "a/b/c") == "a/b")
+        #expect(FilePath.folder(of: "/a/b/") == "/a")
+        #expect(FilePath.name(of: "a/b/c.svg") == "c.svg" && FilePath.name(of: "c") == "c" && FilePath.name(of: "x/") == "x")
+        #expect(FilePath.join("a", "b") == "a/b" && FilePath.join("/", "b") == "/b")
+    }
 }
