@@ -32,13 +32,13 @@ struct DataBenchmark: ParsableCommand {
             """
     )
 
-    @Option(help: "Steps in the generated file.")
+    @Option(parsing: .unconditional, help: "Steps in the generated file.")
     var steps = 1_000_000
 
     @Option(help: "Use this file instead of generating one.")
     var file: String?
 
-    @Option(help: "Timed runs of each measurement; the median is reported.")
+    @Option(parsing: .unconditional, help: "Timed runs of each measurement; the median is reported.")
     var repeats = 3
 
     @Option(help: .hidden)

@@ -25,7 +25,7 @@ struct ContextBenchmark: ParsableCommand {
     @Option(help: "Context lengths K (comma-separated).")
     var contexts = "20,100,300,1000"
 
-    @Option(help: "Timesteps per training step; the batch is this divided by K (at least 1).")
+    @Option(parsing: .unconditional, help: "Timesteps per training step; the batch is this divided by K (at least 1).")
     var timesteps = 1000
 
     /// Per point: 10 timed steps after 2 warm-up steps.
@@ -35,7 +35,7 @@ struct ContextBenchmark: ParsableCommand {
     @Option(help: "Attention kinds to compare (comma-separated).")
     var attention = "flow,softmax"
 
-    @Option(help: "Context length of the policy-latency measurement (0 skips it).")
+    @Option(parsing: .unconditional, help: "Context length of the policy-latency measurement (0 skips it).")
     var policyContext = 1000
 
     @Option(help: "Chunk lengths to compare for flow at the longest K (comma-separated); skips the rest.")

@@ -29,6 +29,7 @@ struct D4RLRun: ParsableCommand {
     /// Runs the command, and maps every error to a message and an exit status in this one
     /// place (`status(for:)`). No error reaches the user as a raw system code or exit 1.
     static func main() {
+        refuseHelpForUnknownCommands()
         var command: any ParsableCommand
         do {
             command = try parseAsRoot()
@@ -62,6 +63,22 @@ struct D4RLRun: ParsableCommand {
         }
     }
 
+    /// `d4rl-run help NAME…` for a command that does not exist: swift-argument-parser would
+    /// print the general help and exit 0, as if the question had been answered.
+    static func refuseHelpForUnknownCommands() {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        guard arguments.first == "help" else { return }
+        var command: any ParsableCommand.Type = D4RLRun.self
+        for name in arguments.dropFirst() where !name.hasPrefix("-") {
+            guard let next = command.configuration.subcommands.first(where: { $0._commandName == name }) else {
+                FileHandle.standardError.write(
+                    Data("error: no command '\(arguments.dropFirst().joined(separator: " "))'; `d4rl-run help` lists them\n".utf8))
+                Foundation.exit(ExitStatus.usage)
+            }
+            command = next
+        }
+    }
+
     /// The exit statuses `d4rl-run` uses (sysexits.h); the README lists them.
     enum ExitStatus {
         /// A flag or argument is wrong.
@@ -89,6 +106,8 @@ struct D4RLRun: ParsableCommand {
         case is HDF5Error, is CheckpointError, is SafetensorsError, is EnvironmentError, is EvaluationError,
             is PolicyError, is TensorBoardEvents.FormatError:
             return (ExitStatus.data, "\(error)")  // bad input
+        case is EncodingError:
+            return (ExitStatus.data, "a value cannot be written as JSON (\(error)); a number is not finite")
         case is RefusedOverwrite:
             return (ExitStatus.usage, "\(error)")  // the user chooses: another path, or --force
         case is FileWriteError:

@@ -17,7 +17,7 @@ struct EnvironmentBenchmark: ParsableCommand {
             """
     )
 
-    @Option(help: "Environment steps per measurement.")
+    @Option(parsing: .unconditional, help: "Environment steps per measurement.")
     var steps = 20_000
 
     @Option(help: "Environments (comma-separated).")
@@ -25,12 +25,13 @@ struct EnvironmentBenchmark: ParsableCommand {
 
     func validate() throws {
         try requireFlag("steps", steps, in: 1...10_000_000)
+        _ = try listFlag("envs", envs)
     }
 
     func run() throws {
         print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; one thread; \(steps) steps each")
         print("environment    steps/s    physics steps/s   bare mj_step steps/s   Swift layer")
-        for name in envs.split(separator: ",").map(String.init) {
+        for name in try listFlag("envs", envs) {
             let environment = try EnvironmentRegistry.make(name)
             var random = RandomGenerator(seed: 9)
             let actions = (0..<steps).map { _ in

@@ -39,7 +39,7 @@ struct EvaluateCommand: ParsableCommand {
     )
     var targets: String?
 
-    @Option(help: "Episodes per target.")
+    @Option(parsing: .unconditional, help: "Episodes per target.")
     var episodes = 10
 
     @OptionGroup var seedOptions: SeedOptions

@@ -28,7 +28,7 @@ struct InspectCommand: ParsableCommand {
     )
     var env: String?
 
-    @Option(help: "Episode length limit for files without 'timeouts' (D4RL v0).")
+    @Option(parsing: .unconditional, help: "Episode length limit for files without 'timeouts' (D4RL v0).")
     var maxEpisodeSteps = 1000
 
     @OptionGroup var output: OutputOptions

@@ -20,11 +20,12 @@ struct ModelBenchmark: ParsableCommand {
     enum Timing: StepTimingDefaults { static let steps = 20, warmup = 3 }
     @OptionGroup var timing: StepTiming<Timing>
 
-    @Option(help: "Batch size.")
+    @Option(parsing: .unconditional, help: "Batch size.")
     var batch = 64
 
     func validate() throws {
         try requireFlag("batch", batch, in: 1...4_096)
+        _ = try listFlag("configs", configs)
     }
 
     @Option(help: "Configurations: dt-default, paper, softmax (comma-separated).")
@@ -34,7 +35,7 @@ struct ModelBenchmark: ParsableCommand {
         print(
             "machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; threads \(timing.threads); batch \(batch), K 20")
         print("config        ms/step   GFLOP/step   GFLOP/s   sgemm GFLOP/s (same shapes)   share")
-        for name in configs.split(separator: ",").map(String.init) {
+        for name in try listFlag("configs", configs) {
             guard let configuration = Self.named(name) else {
                 throw ValidationError("unknown configuration '\(name)': use dt-default, paper or softmax")
             }

@@ -20,10 +20,10 @@ struct PolicyBenchmark: ParsableCommand {
             """
     )
 
-    @Option(help: "Timed decisions per configuration.")
+    @Option(parsing: .unconditional, help: "Timed decisions per configuration.")
     var decisions = 500
 
-    @Option(help: "Parallel episodes for the throughput measurement.")
+    @Option(parsing: .unconditional, help: "Parallel episodes for the throughput measurement.")
     var episodes = 100
 
     func validate() throws {

@@ -26,7 +26,7 @@ struct ReplayCommand: ParsableCommand {
     @Option(help: "Environment: hopper, walker2d or halfcheetah. Default: from the file's metadata.")
     var env: String?
 
-    @Option(help: "Replay at most this many transitions per file.")
+    @Option(parsing: .unconditional, help: "Replay at most this many transitions per file.")
     var limit: Int?
 
     @OptionGroup var output: OutputOptions

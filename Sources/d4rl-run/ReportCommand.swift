@@ -33,7 +33,7 @@ struct ReportCommand: ParsableCommand {
     var svg: String?
 
     func run() throws {
-        let fields = columns.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+        let fields = try columns.map { try listFlag("columns", $0) }
         let table = try ResultsTable.collect(directories, columns: fields)
         print(table.markdown)
         for (path, text) in [(csv, table.csv), (json, try table.json()), (svg, table.svg)] {

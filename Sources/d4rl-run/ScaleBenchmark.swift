@@ -19,10 +19,10 @@ struct ScaleBenchmark: ParsableCommand {
             the one-node step time over N times the N-node step time.
             """)
 
-    @Option(help: "Training steps per measurement (after a warmup of the first 5).")
+    @Option(parsing: .unconditional, help: "Training steps per measurement (after a warmup of the first 5).")
     var steps = 40
 
-    @Option(help: "Measurements of each setup, alternated.")
+    @Option(parsing: .unconditional, help: "Measurements of each setup, alternated.")
     var rounds = 2
 
     func validate() throws {

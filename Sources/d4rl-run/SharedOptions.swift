@@ -4,6 +4,7 @@ import Foundation
 /// `--threads`, for every command that runs the model.
 struct ThreadOptions: ParsableArguments {
     @Option(
+        parsing: .unconditional,
         help: ArgumentHelp(
             "Worker threads (default 2; train: the preset's). Results repeat exactly for a given seed and thread count.",
             valueName: "n"))
@@ -20,6 +21,7 @@ struct ThreadOptions: ParsableArguments {
 /// `--seed`, for every command that draws random numbers or resets environments.
 struct SeedOptions: ParsableArguments {
     @Option(
+        parsing: .unconditional,
         help: ArgumentHelp(
             "Random seed (default: train 1 or the preset's; evaluate 0, episode i resets with seed + i). The same seed repeats the command exactly.",
             valueName: "n"))
@@ -41,6 +43,18 @@ func requireFlag(_ flag: String, _ value: Int, in range: ClosedRange<Int>) throw
     throw ValidationError("--\(flag) must be from \(range.lowerBound) to \(range.upperBound) (it is \(value))")
 }
 
+/// The items of a comma-separated list given to `--flag`; an empty list or an empty item is a
+/// usage error (a command that would measure or report nothing must not exit 0).
+func listFlag(_ flag: String, _ text: String) throws -> [String] {
+    let items = text.split(separator: ",", omittingEmptySubsequences: false).map {
+        $0.trimmingCharacters(in: .whitespaces)
+    }
+    guard !items.contains(where: \.isEmpty) else {
+        throw ValidationError("--\(flag) takes a comma-separated list with no empty item (it is '\(text)')")
+    }
+    return items
+}
+
 /// A benchmark's default step counts (`StepTiming`).
 protocol StepTimingDefaults {
     /// Timed steps.
@@ -51,10 +65,10 @@ protocol StepTimingDefaults {
 
 /// `--steps`, `--warmup` and `--threads`, for the benchmarks that time training steps.
 struct StepTiming<Defaults: StepTimingDefaults>: ParsableArguments {
-    @Option(help: "Timed steps (the median or the mean is reported, as the benchmark says).")
+    @Option(parsing: .unconditional, help: "Timed steps (the median or the mean is reported, as the benchmark says).")
     var steps: Int = Defaults.steps
 
-    @Option(help: "Untimed warm-up steps before them.")
+    @Option(parsing: .unconditional, help: "Untimed warm-up steps before them.")
     var warmup: Int = Defaults.warmup
 
     @OptionGroup var threadOptions: ThreadOptions

@@ -25,7 +25,7 @@ struct SliceCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "The file to write (with --minari-id, the dataset folder).")
     var output: String
 
-    @Option(help: "The most steps to copy (default: every episode).")
+    @Option(parsing: .unconditional, help: "The most steps to copy (default: every episode).")
     var maxSteps: Int?
 
     @Option(help: "Write a Minari dataset with this id (e.g. mysim/hopper/medium-v0) instead of a D4RL file.")

@@ -62,10 +62,10 @@ struct SweepRunCommand: ParsableCommand {
     @Argument(help: "The sweep directory (from `sweep plan`).", completion: .directory)
     var directory: String
 
-    @Option(help: "Run only the run with this index (0-based, as `sweep plan` lists them).")
+    @Option(parsing: .unconditional, help: "Run only the run with this index (0-based, as `sweep plan` lists them).")
     var index: Int?
 
-    @Option(help: "Episodes per target in the final evaluation. Default: the sweep's (10).")
+    @Option(parsing: .unconditional, help: "Episodes per target in the final evaluation. Default: the sweep's (10).")
     var episodes: Int?
 
     func validate() throws {

@@ -28,6 +28,7 @@ import DecisionFlowSupport
         (CheckpointError(file: "f", problem: "p"), 65),
         (FileWriteError(file: "f", problem: "p"), 74),
         (RefusedOverwrite(file: "f", problem: "p"), 64),
+        (EncodingError.invalidValue(Double.nan, .init(codingPath: [], debugDescription: "NaN")), 65),
         (SafetensorsError(file: "f", tensor: nil, problem: "p"), 65),
         (EnvironmentError.needsReset(environment: "hopper"), 65),
         (EvaluationError.encoding("p"), 65),

@@ -130,6 +130,14 @@ import Testing
             (["evaluate", "--checkpoint", directory.path, "--threads", "0"], 64, "--threads"),
             (["evaluate", "--checkpoint", directory.path], 65, "is a directory"),
             (["train", "--config", "configs/demo.json", "--learning-rate", "nan", "--out", directory.path + "/r"], 65, "learningRate"),
+            // A negative number after a space is the flag's value, checked like any other.
+            (["bench", "policy", "--decisions", "-5"], 64, "--decisions must be from 1"),
+            (["bench", "context", "--warmup", "-1", "--steps", "5"], 64, "--warmup must be from 0"),
+            (["sweep", "run", directory.path, "--index", "-1"], 64, "--index must be at least 0"),
+            // A list with nothing in it measures or reports nothing: a usage error, not exit 0.
+            (["bench", "envs", "--envs", ",,"], 64, "no empty item"),
+            (["bench", "model", "--configs", ""], 64, "no empty item"),
+            (["help", "nosuch"], 64, "no command 'nosuch'"),
         ] {
             let result = try CLI.run(arguments)
             #expect(result.status == code && result.error.contains(words), "\(arguments): \(result.status) \(result.error)")
