@@ -155,7 +155,7 @@ public final class Trainer {
             // The environment would come from the files' metadata: a mislabelled file must not
             // be scored (or evaluated) as another environment.
             throw TrainingError.mismatch(
-                "the metadata of \(dataset.files.joined(separator: ", ")) (behavior/env_id) says \(environment), but \(mismatch): the file is mislabelled. Set environment in the configuration (--environment) to the one the data came from"
+                "the metadata of \(dataset.files.joined(separator: ", ")) names environment \(environment), but \(mismatch): the data is mislabelled. Set environment in the configuration (--environment) to the one the data came from"
             )
         }
         // Periodic evaluation scores rollouts against D4RL's references. Checked here, where

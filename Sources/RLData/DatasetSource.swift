@@ -33,6 +33,13 @@ public enum DatasetSource: Equatable, Sendable {
         case .missing:
             let lowered = name.lowercased()
             if lowered.hasSuffix(".hdf5") || lowered.hasSuffix(".h5") { return .d4rlFile(name) }
+            // An id names a dataset under the root, never a folder beside or above it.
+            guard !name.hasPrefix("/"), !name.split(separator: "/").contains(where: { $0 == ".." || $0 == "." }) else {
+                throw D4RLError(
+                    .unreadableFile, file: name,
+                    problem: "is not a file or folder, and as a Minari dataset id it would leave the datasets root \(minariRoot)",
+                    remedy: "Give a dataset id such as mujoco/hopper/medium-v0, or the dataset's folder itself.")
+            }
             let data = join(join(minariRoot, name), "data")
             if fileKind(data) == .directory { return .minari(dataFolder: data) }
             throw D4RLError(

@@ -166,7 +166,8 @@ import TestSupport
 
     /// Writes a one-episode Minari dataset by hand, then lets `damage` break it.
     static func handMade(
-        in scratch: ScratchDirectory, metadata: [String: String] = [:], damage: (HDF5File) throws -> Void = { _ in }
+        in scratch: ScratchDirectory, metadata: [String: String] = [:], floatID: Double? = nil,
+        damage: (HDF5File) throws -> Void = { _ in }
     ) throws -> String {
         let folder = scratch.path("hand-v0")
         try FileManager.default.createDirectory(atPath: "\(folder)/data", withIntermediateDirectories: true)
@@ -181,7 +182,11 @@ import TestSupport
         let file = try HDF5File.create("\(folder)/data/main_data.hdf5")
         let layout = HDF5DatasetLayout(chunkRows: 4, gzipLevel: nil, shuffle: false, extendable: false)
         try file.createGroup("episode_0")
-        try file.setAttribute("id", to: Int64(0), on: "episode_0")
+        if let floatID {
+            try file.setAttribute("id", to: floatID, on: "episode_0")
+        } else {
+            try file.setAttribute("id", to: Int64(0), on: "episode_0")
+        }
         func write<T: HDF5Numeric>(_ key: String, _ values: [T], _ type: HDF5StorageType, _ shape: [Int]) throws {
             let dataset = try file.createDataset("episode_0/\(key)", type: type, shape: shape, layout: layout)
             try values.withUnsafeBufferPointer { try dataset.writeRows(0..<shape[0], from: $0) }
@@ -270,5 +275,54 @@ import TestSupport
             try [UInt8]([1, 0, 0]).withUnsafeBufferPointer { try file.dataset("episode_0/truncations").writeRows(0..<3, from: $0) }
         }
         Self.expectRefused(folder, "episode_0/truncations", "step 0 of 3")
+    }
+
+    /// Metadata that disagrees with itself or with the data is refused, naming the key.
+    @Test func countsAndReferencesMustBeWhatTheySay() throws {
+        for (metadata, phrases) in [
+            (["total_episodes": "-1"], ["total_episodes", "-1.0, not a count"]),
+            (["total_episodes": "1.5"], ["total_episodes", "not a count"]),
+            (["total_steps": "\"3\""], ["total_steps", "the text \"3\""]),
+            (["total_steps": "1e20"], ["total_steps", "not a count"]),
+            (["ref_min_score": "5", "ref_max_score": "5"], ["ref_min_score", "the maximum above the minimum"]),
+            (["ref_min_score": "-1.7e308", "ref_max_score": "1.7e308"], ["ref_min_score", "finite references"]),
+            (["ref_max_score": "100"], ["ref_min_score", "the other reference score is given"]),
+        ] {
+            let scratch = try ScratchDirectory()
+            let folder = try Self.handMade(in: scratch, metadata: metadata)
+            let error = #expect(throws: D4RLError.self) { try D4RLDataset(file: folder) }
+            for phrase in phrases {
+                #expect(error?.description.contains(phrase) == true, "\(metadata): \(error?.description ?? "loaded")")
+            }
+        }
+    }
+
+    /// A key given twice would be read one way here and another by Python (which keeps the
+    /// last): refused, naming it.
+    @Test func aRepeatedKeyIsRefused() throws {
+        let scratch = try ScratchDirectory()
+        let folder = try Self.handMade(in: scratch)
+        let path = "\(folder)/data/metadata.json"
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        try (#"{"total_steps": 99, "# + text.dropFirst()).write(toFile: path, atomically: true, encoding: .utf8)
+        Self.expectRefused(folder, "total_steps", "appears twice")
+    }
+
+    /// An episode id stored as a float (1.5) is not read as another episode's (1).
+    @Test func aFloatEpisodeIDIsRefused() throws {
+        let scratch = try ScratchDirectory()
+        Self.expectRefused(try Self.handMade(in: scratch, floatID: 1.5), "episode_0@id", "integer type")
+    }
+
+    /// An id stays under the datasets root; a metadata file that is a FIFO is refused at once
+    /// instead of blocking the reader.
+    @Test func idsStayUnderTheRootAndMetadataMustBeAFile() throws {
+        let error = #expect(throws: D4RLError.self) { try DatasetSource.resolve("../x/ds") }
+        #expect(error?.description.contains("would leave the datasets root") == true, "\(error?.description ?? "")")
+        let scratch = try ScratchDirectory()
+        let folder = try Self.handMade(in: scratch)
+        try FileManager.default.removeItem(atPath: "\(folder)/data/metadata.json")
+        #expect(mkfifo("\(folder)/data/metadata.json", 0o644) == 0)
+        Self.expectRefused(folder, "metadata.json", "not a regular file")
     }
 }

@@ -233,6 +233,14 @@ extension HDF5File {
         }
     }
 
+    /// Sets a scalar 64-bit float attribute on an object (`""` is the root group), as h5py
+    /// stores a Python `float`.
+    public func setAttribute(_ name: String, to value: Double, on objectPath: String = "") throws {
+        try writeScalarAttribute(name, on: objectPath, fileType: H5Tcopy(swift_H5T_IEEE_F64LE())) { attribute, _ in
+            withUnsafeBytes(of: value) { H5Awrite(attribute, swift_H5T_NATIVE_DOUBLE(), $0.baseAddress) }
+        }
+    }
+
     /// Creates scalar attribute `name` of `fileType` (which it closes) and runs `write`.
     private func writeScalarAttribute(
         _ name: String, on objectPath: String, fileType: hid_t, write: (hid_t, hid_t) -> herr_t

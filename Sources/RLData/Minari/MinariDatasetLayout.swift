@@ -98,14 +98,34 @@ struct MinariDatasetLayout: StepTableSource {
                 problem: "cannot be opened as HDF5 (\(error.stack.last ?? "unknown cause"))",
                 remedy: "Download or write the dataset again; data/main_data.hdf5 is missing, truncated or not HDF5.")
         }
-        episodes = try MinariDatasetLayout.listEpisodes(in: file, dataset: name, declared: json["total_episodes"]?.integerValue)
+        let declaredEpisodes = try MinariDatasetLayout.count("total_episodes", of: json, dataset: name)
+        let declaredSteps = try MinariDatasetLayout.count("total_steps", of: json, dataset: name)
+        episodes = try MinariDatasetLayout.listEpisodes(in: file, dataset: name, declared: declaredEpisodes)
 
         var metadata: [String: D4RLMetadataValue] = ["observation_layout": .string(observationSpace.layoutDescription)]
         for key in ["dataset_id", "minari_version", "algorithm_name", "description"] {
             if let text = json[key]?.stringValue { metadata[key] = .string(text) }
         }
-        for key in ["ref_min_score", "ref_max_score"] {
-            if let value = json[key]?.numberValue, value.isFinite { metadata[key] = .real(value) }
+        // Reference scores normalize every return reported for this data: both or neither,
+        // finite, and far enough apart that a normalized score is a number.
+        let references = ["ref_min_score", "ref_max_score"].map { json[$0] }
+        if references[0] != nil || references[1] != nil {
+            guard let low = references[0]?.numberValue, let high = references[1]?.numberValue else {
+                let missing = references[0]?.numberValue == nil ? "ref_min_score" : "ref_max_score"
+                throw D4RLError(
+                    .wrongType, file: name, key: "metadata.json: \(missing)",
+                    problem: "is missing or not a number, while the other reference score is given",
+                    remedy: "Give both ref_min_score and ref_max_score as numbers, or neither (D4RL's references then apply).")
+            }
+            guard low.isFinite, high.isFinite, high > low, (high - low).isFinite else {
+                throw D4RLError(
+                    .wrongType, file: name, key: "metadata.json: ref_min_score",
+                    problem:
+                        "and ref_max_score are \(low) and \(high); normalized scores need finite references with the maximum above the minimum",
+                    remedy: "Correct the reference scores, or remove both (D4RL's references then apply).")
+            }
+            metadata["ref_min_score"] = .real(low)
+            metadata["ref_max_score"] = .real(high)
         }
         if let specText = json["env_spec"]?.stringValue, let spec = try? OrderedJSON.parse(specText),
             let id = spec["id"]?.stringValue
@@ -135,7 +155,7 @@ struct MinariDatasetLayout: StepTableSource {
         steps = total
         self.terminals = terminals
         self.timeouts = timeouts
-        if let declared = json["total_steps"]?.integerValue, declared != total {
+        if let declared = declaredSteps, declared != total {
             throw D4RLError(
                 .lengthMismatch, file: name, key: "total_steps",
                 problem: "metadata.json declares \(declared) steps but the episodes hold \(total)",
@@ -143,8 +163,28 @@ struct MinariDatasetLayout: StepTableSource {
         }
     }
 
-    /// Reads a small text file whole, refusing one larger than `limit` bytes.
+    /// A count `metadata.json` declares (`total_episodes`, `total_steps`): nil when absent, and
+    /// refused, naming the key, when it is not a whole number from 0 up.
+    static func count(_ key: String, of json: OrderedJSON, dataset: String) throws -> Int? {
+        guard let value = json[key] else { return nil }
+        guard let count = value.integerValue else {
+            throw D4RLError(
+                .wrongType, file: dataset, key: "metadata.json: \(key)",
+                problem: "is \(value.summary), not a count (a whole number from 0)",
+                remedy: "The dataset's metadata is damaged: download or write the dataset again.")
+        }
+        return count
+    }
+
+    /// Reads a small text file whole, refusing one larger than `limit` bytes, and anything
+    /// that is not a regular file (a FIFO would block the reader for ever).
     static func readText(_ path: String, limit: Int) throws -> String {
+        var status = stat()
+        if stat(path, &status) == 0, status.st_mode & S_IFMT != S_IFREG {
+            throw D4RLError(
+                .unreadableFile, file: path, problem: "is not a regular file (a folder, FIFO or device)",
+                remedy: "Replace it with the dataset's metadata file.")
+        }
         guard let handle = fopen(path, "rb") else {
             throw D4RLError(
                 .unreadableFile, file: path, problem: "cannot be read (\(String(cString: strerror(errno))))",
@@ -192,12 +232,14 @@ struct MinariDatasetLayout: StepTableSource {
         for name in try file.memberNames(of: "") where file.kind(of: name) == .group {
             guard (try? file.attributeNames(of: name))?.contains("id") == true,
                 let attribute = try? file.attribute("id", of: name),
+                // An integer type: a float id (1.5) would be read as another episode's (1).
+                case .integer = attribute.elementType,
                 let values = try? attribute.readArray(as: Int64.self), values.count == 1, values[0] >= 0,
                 let id = Int(exactly: values[0])
             else {
                 throw D4RLError(
                     .missingKey, file: dataset, key: "\(name)@id",
-                    problem: "is missing or is not one non-negative integer; Minari orders episodes by their id attribute",
+                    problem: "is missing or is not one non-negative integer (of an integer type); Minari orders episodes by their id attribute",
                     remedy: "Write the dataset with minari (or MinariDatasetWriter), which gives every episode group its id.")
             }
             let actions = try numericArray(in: file, "\(name)/actions", dataset: dataset)

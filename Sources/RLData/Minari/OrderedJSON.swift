@@ -26,7 +26,7 @@ enum OrderedJSON: Equatable, Sendable {
         }
     }
 
-    /// The member `key` of an object (the first, if a document repeats a key).
+    /// The member `key` of an object (a parsed document never repeats a key).
     subscript(key: String) -> OrderedJSON? {
         guard case .object(let members) = self else { return nil }
         return members.first { $0.key == key }?.value
@@ -48,6 +48,18 @@ enum OrderedJSON: Equatable, Sendable {
             value == value.rounded()
         else { return nil }
         return Int(value)
+    }
+
+    /// The value as a message shows it: a number or text as written, or its kind.
+    var summary: String {
+        switch self {
+        case .null: return "null"
+        case .bool(let value): return "\(value)"
+        case .number(let value): return "\(value)"
+        case .string(let text): return "the text \"\(text.prefix(40))\""
+        case .array: return "a list"
+        case .object: return "an object"
+        }
     }
 
     /// Why a document could not be parsed: a sentence that says where.
@@ -166,6 +178,9 @@ enum OrderedJSON: Equatable, Sendable {
                     throw error("an object key must be a string")
                 }
                 let key = try string()
+                // Python's json keeps the last of a repeated key and this parser would read the
+                // first: the same file would mean two things, so it means nothing.
+                if members.contains(where: { $0.key == key }) { throw error("the key \"\(key)\" appears twice in one object") }
                 skipWhitespace()
                 guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else {
                     throw error("expected ':' after the key \"\(key)\"")
