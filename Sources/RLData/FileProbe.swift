@@ -12,7 +12,7 @@ import Foundation
 /// can prevent that inside the library, so a program that opens files from strangers first
 /// has a child read each of them completely: its keys, every numeric dataset, string and
 /// attribute, then the D4RL loader. If the child dies of a signal, or is still reading after
-/// 30 s (plus a second per 10 MB), `check` throws a typed error naming the file instead of
+/// the time the file's declared size allows (`allowedSeconds(for:)`), `check` throws a typed error naming the file instead of
 /// letting this process crash or hang; if the child exits, the file's problems (if any) are
 /// reported by the ordinary checks that follow.
 ///
@@ -61,11 +61,7 @@ public struct FileProbe: Sendable {
                     problem: "could not be checked: the probe \(executable.path) does not start (\(error.localizedDescription))",
                     remedy: "Build the decisionflow-probe product, or give FileProbe a program that runs FileProbe.readEverything.")
             }
-            // A complete read of a real file takes about a second per 100 MB, so the child gets
-            // far more than it needs.
-            let hdf5Path = (try? DatasetSource.resolve(file))?.hdf5Path ?? file
-            let size = (try? FileManager.default.attributesOfItem(atPath: hdf5Path)[.size] as? Int) ?? 0
-            let allowed = 30 + size / 10_000_000
+            let allowed = Self.allowedSeconds(for: file)
             let deadline = Date().addingTimeInterval(Double(allowed))
             while process.isRunning && Date() < deadline { usleep(20_000) }
             if process.isRunning {
@@ -94,6 +90,25 @@ public struct FileProbe: Sendable {
                     remedy: "Check the probe program (it must call FileProbe.readEverything on the path it is given, then exit 0).")
             }
         }
+    }
+
+    /// The seconds the child gets for `file`, from what the file declares: 30, plus one per
+    /// 10 MB on disk (a complete read takes about a second per 100 MB), plus, for a Minari
+    /// dataset, 2 ms per episode its metadata declares (each episode is several HDF5 objects;
+    /// a valid dataset of 60,000 one-step episodes is large in objects, not in bytes).
+    static func allowedSeconds(for file: String) -> Int {
+        let source = try? DatasetSource.resolve(file)
+        let hdf5Path = source?.hdf5Path ?? file
+        let size = (try? FileManager.default.attributesOfItem(atPath: hdf5Path)[.size] as? Int) ?? 0
+        var episodes = 0
+        if case .minari(let data)? = source,
+            let text = try? MinariDatasetLayout.readText(
+                DatasetSource.join(data, "metadata.json"), limit: MinariDatasetLayout.maximumMetadataBytes),
+            let json = try? OrderedJSON.parse(text), let declared = json["total_episodes"]?.integerValue
+        {
+            episodes = min(declared, 100_000_000)
+        }
+        return 30 + size / 10_000_000 + episodes / 500
     }
 
     /// What the child does: read everything any reader here may read (for a Minari dataset,

@@ -194,7 +194,7 @@ import Testing
             Issue.record("a file declaring 10¹² rows loaded")
         } catch let error as D4RLError {
             #expect(error.kind == .tooLarge && error.key == "observations", "\(error)")
-            #expect(error.description.contains(path) && error.description.contains("1000000000000 steps"))
+            #expect(error.description.contains(path) && error.description.contains("declares 1000000000000 rows"), "\(error)")
         }
         // The HDF5 layer refuses the read itself, too.
         let file = try HDF5File.open(path)
@@ -203,6 +203,27 @@ import Testing
         let huge = scratch.path("huge.hdf5")
         try Self.writeHollowFile(huge, rows: UInt64(Int.max) / 2)
         #expect(throws: HDF5Error.self) { try HDF5File.open(huge).dataset("observations") }
+    }
+
+    /// A 4 KB file declaring 2·10⁸ steps (less than this machine's memory, so no memory bound
+    /// stops it) is refused from what it declares against what it stores, before anything is
+    /// allocated; through the probe too, whose child would otherwise read gigabytes of fill.
+    @Test func aFileDeclaringMoreThanItStoresIsRefusedAtOnce() throws {
+        let scratch = try ScratchDirectory()
+        let path = scratch.path("hollow-2e8.hdf5")
+        try Self.writeHollowFile(path, rows: 200_000_000)
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
+        #expect(size < 100_000, "the file itself is small (\(size) bytes)")
+        do {
+            _ = try D4RLDataset(file: path)
+            Issue.record("a file declaring 2·10⁸ unstored rows loaded")
+        } catch let error as D4RLError {
+            #expect(error.kind == .tooLarge && error.description.contains("stores only"), "\(error)")
+        }
+        let file = try HDF5File.open(path)
+        let observations = try file.dataset("observations")
+        #expect(observations.storedBytes == 0)
+        #expect(observations.declaredSizeProblem(rows: observations.rowCount)?.contains("truncated or forged") == true)
     }
 
     /// A NaN among float flags is an error naming the row, not a silent `true`.

@@ -125,6 +125,12 @@ struct D4RLFileLayout: StepTableSource {
                 problem: "has shape \(dataset.shape) (rank \(dataset.rank)); expected \(expected)",
                 remedy: "Store one row per step.")
         }
+        // Judged by what the file declares before anything is allocated for it.
+        if let problem = dataset.declaredSizeProblem(rows: dataset.rowCount) {
+            throw D4RLError(
+                .tooLarge, file: file.path, key: key, problem: problem,
+                remedy: "Do not use this file: download or write it again from a trusted source.")
+        }
         return dataset
     }
 

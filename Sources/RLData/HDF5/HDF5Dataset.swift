@@ -116,6 +116,30 @@ public final class HDF5Dataset {
     /// Elements per row: the product of every dimension after the first.
     public var rowWidth: Int { shape.dropFirst().reduce(1, *) }
 
+    /// The bytes the file stores for the dataset's data (its allocated chunks, compressed):
+    /// what it really holds, whatever its shape declares.
+    public var storedBytes: Int { Int(clamping: H5Dget_storage_size(handle.id)) }
+
+    /// The most a dataset's values may outweigh its stored bytes: deflate cannot compress
+    /// better than about 1032 to 1, so a larger ratio means chunks that were never written, a
+    /// shape that declares data the file does not hold.
+    public static let maximumExpansion = 2048
+
+    /// Why reading `rows` rows would read data the file does not hold, if it would: a shape
+    /// that declares far more values than its stored bytes can expand to (a file of a few
+    /// kilobytes declaring 2·10⁸ steps). Checked before a read allocates anything.
+    public func declaredSizeProblem(rows: Int) -> String? {
+        guard elementType.isNumeric else { return nil }
+        let elementBytes = Int(H5Tget_size(fileType.id))
+        guard let declared = CheckedSize.product(rows, rowWidth, elementBytes) else {
+            return "declares \(rows) rows of \(rowWidth) values, more bytes than can be counted"
+        }
+        let stored = storedBytes
+        guard declared > (1 << 20), declared / Self.maximumExpansion > stored else { return nil }
+        return
+            "declares \(rows) rows of \(rowWidth) values (\(declared >> 20) MiB), but the file stores only \(stored) bytes for them; the file is truncated or forged"
+    }
+
     // MARK: - Reading numbers
 
     /// Reads the whole dataset, converted to `T`, in row-major order.
@@ -133,6 +157,9 @@ public final class HDF5Dataset {
                 objectPath: path, stack: ["the dataset has \(rowCount) rows"])
         }
         let count = rows.count * rowWidth  // exact: at most elementCount, checked when opened
+        if rows.count == rowCount, let problem = declaredSizeProblem(rows: rows.count) {
+            throw HDF5Error(operation: "read", file: file.path, objectPath: path, stack: [problem])
+        }
         let limit = HDF5Dataset.readLimitBytes
         guard count <= limit / MemoryLayout<T>.stride else {
             throw HDF5Error(

@@ -289,6 +289,12 @@ struct MinariDatasetLayout: StepTableSource {
                 .wrongType, file: name, key: key, problem: "holds \(dataset.elementType) of shape \(dataset.shape), not rows of numbers",
                 remedy: "Store one row of numbers per step.")
         }
+        // Judged by what the file declares before anything is allocated for it.
+        if let problem = dataset.declaredSizeProblem(rows: dataset.rowCount) {
+            throw D4RLError(
+                .tooLarge, file: name, key: key, problem: problem,
+                remedy: "Do not use this dataset: download or write it again from a trusted source.")
+        }
         return dataset
     }
 
