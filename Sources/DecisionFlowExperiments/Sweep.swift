@@ -110,6 +110,10 @@ public struct Sweep: Sendable {
             throw TrainingError.runDirectory(
                 path: planPath, problem: "cannot be read as a sweep plan (\(error)); plan the sweep again")
         }
+        guard (1...10_000).contains(plan.episodes) else {
+            throw TrainingError.runDirectory(
+                path: planPath, problem: "says \(plan.episodes) evaluation episodes per target; it must be 1 to 10000 (plan the sweep again, or correct it)")
+        }
         for run in plan.runs where run.directory.hasPrefix("/") || run.directory.split(separator: "/").contains("..") {
             throw TrainingError.runDirectory(
                 path: planPath, problem: "names a run directory outside the sweep ('\(run.directory)'); plan the sweep again")

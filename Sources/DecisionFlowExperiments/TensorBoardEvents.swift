@@ -56,6 +56,13 @@ public enum TensorBoardEvents {
         return data
     }
 
+    /// A file of `events`, in order, each framed as a record (what `parse` read back).
+    public static func file(events: [Event]) -> Data {
+        var data = Data()
+        for event in events { data.append(record(encode(event))) }
+        return data
+    }
+
     /// The record of one log line.
     public static func record(for line: LogLine, startTime: Double) -> Data {
         record(encode(Event(wallTime: startTime + line.elapsedSeconds, step: Int64(line.step), scalars: scalars(of: line))))

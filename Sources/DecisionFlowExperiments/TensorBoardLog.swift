@@ -15,16 +15,22 @@ public final class TensorBoardLog: TrainingLogSink {
     /// A sink to attach to `TrainingRun.logSinks`.
     public init() {}
 
-    public func restart(in directory: RunDirectory, lines: [LogLine]) throws {
+    public func restart(in directory: RunDirectory, lines: [LogLine], step: Int) throws {
         let path = directory.eventsPath
+        let earlier = FileManager.default.contents(atPath: path).flatMap { try? TensorBoardEvents.parse($0) } ?? []
         // A resumed run keeps the start time of the event file's first record; without one
         // (a new run, or a lost file), it counts back from now by the time already trained.
-        if !lines.isEmpty, let data = FileManager.default.contents(atPath: path),
-            let first = try? TensorBoardEvents.parse(data).first
-        {
+        if step > 0, let first = earlier.first {
             startTime = first.wallTime
         } else {
             startTime = Date().timeIntervalSince1970 - (lines.last?.elapsedSeconds ?? 0)
+        }
+        // A resumed run whose log lost its lines: the events up to its checkpoint are the only
+        // record of them, kept rather than wiped.
+        if lines.isEmpty, step > 0, earlier.count > 1 {
+            let kept = earlier.filter { $0.fileVersion != nil || $0.step <= Int64(step) }
+            try AtomicFile.write(TensorBoardEvents.file(events: kept), to: path)
+            return
         }
         try AtomicFile.write(TensorBoardEvents.file(startTime: startTime, lines: lines), to: path)
     }

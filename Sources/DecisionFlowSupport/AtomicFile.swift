@@ -111,11 +111,7 @@ public enum AtomicFile {
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard descriptor >= 0 else {
             let code = errno
-            throw FileWriteError(
-                file: path,
-                problem:
-                    "cannot create \(temporary) (\(String(cString: strerror(code)))); check that the directory exists and is writable",
-                code: code)
+            throw FileWriteError(file: path, problem: FileProblem.describe(code: code, writing: path), code: code)
         }
         var failure: Int32?
         data.withUnsafeBytes { bytes in
@@ -136,7 +132,7 @@ public enum AtomicFile {
             unlink(temporary)
             throw FileWriteError(
                 file: path,
-                problem: "could not be written (\(String(cString: strerror(failure)))); the previous file, if any, is intact",
+                problem: FileProblem.describe(code: failure, writing: path) + "; the previous file, if any, is intact",
                 code: failure)
         }
         return temporary

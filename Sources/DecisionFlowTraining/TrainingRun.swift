@@ -295,6 +295,11 @@ public final class TrainingRun {
         if !trainer.changesOnResume.isEmpty { try run.saveCheckpoint() }
         guard group.isLeader else { return run }
         run.notes = saved.checkpoint.notes + removed
+        if lines.isEmpty, trainer.step >= saved.configuration.logEvery {
+            run.notes.append(
+                "\(directory.logPath) held no line up to step \(trainer.step) (deleted or damaged): the log starts again here; a TensorBoard event file, if any, keeps the earlier scalars"
+            )
+        }
         try run.rewriteLog(lines)
         if !stale.isEmpty {
             run.notes.append(
@@ -392,7 +397,7 @@ public final class TrainingRun {
         defer { lock = nil }  // the directory is free for the next process once training stops
         if isLeader, !logSinks.isEmpty {
             let lines = Self.readLog(directory.logPath)
-            for sink in logSinks { try sink.restart(in: directory, lines: lines) }
+            for sink in logSinks { try sink.restart(in: directory, lines: lines, step: trainer.step) }
         }
         let configuration = trainer.configuration
         let clock = ContinuousClock()

@@ -27,6 +27,8 @@ struct ExportCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "The folder to write model.safetensors and description.json into.")
     var output: String
 
+    func validate() throws { try requirePath("output", output) }
+
     @Flag(help: "Replace an earlier export in the folder, or write beside the checkpoint (never over it).")
     var force = false
 

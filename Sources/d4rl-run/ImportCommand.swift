@@ -32,6 +32,8 @@ struct ImportCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "The checkpoint to write.")
     var output: String
 
+    func validate() throws { try requirePath("output", output) }
+
     @Option(help: "A prefix to strip from every tensor name (e.g. 'model.').")
     var prefix = ""
 

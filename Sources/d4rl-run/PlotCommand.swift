@@ -25,6 +25,8 @@ struct PlotCommand: ParsableCommand {
     @Option(help: "The title above the plot.")
     var title = "Learning curves"
 
+    func validate() throws { try requirePath("output", output) }
+
     func run() throws {
         var series: [LearningCurvePlot.Series] = []
         for run in runs.map(RunDirectory.init) {

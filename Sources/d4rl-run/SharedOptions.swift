@@ -55,6 +55,13 @@ func listFlag(_ flag: String, _ text: String) throws -> [String] {
     return items
 }
 
+/// Refuses an output path that names nothing (`-o ''`).
+func requirePath(_ flag: String, _ path: String) throws {
+    if path.trimmingCharacters(in: .whitespaces).isEmpty {
+        throw ValidationError("--\(flag) names nothing; give a path")
+    }
+}
+
 /// A benchmark's default step counts (`StepTiming`).
 protocol StepTimingDefaults {
     /// Timed steps.

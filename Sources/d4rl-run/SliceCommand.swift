@@ -35,6 +35,7 @@ struct SliceCommand: ParsableCommand {
     var fromEnd = false
 
     func validate() throws {
+        try requirePath("output", output)
         if let maxSteps { try requireFlag("max-steps", maxSteps, in: 1...Int.max) }
         if let minariId, minariId.isEmpty || minariId.hasPrefix("/") || minariId.split(separator: "/").contains("..") {
             throw ValidationError("--minari-id '\(minariId)' must be a relative id such as mysim/hopper/medium-v0")

@@ -37,6 +37,8 @@ struct SweepPlanCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "The sweep directory to create.")
     var output: String
 
+    func validate() throws { try requirePath("output", output) }
+
     func run() throws {
         let sweep = try Sweep.plan(specification: specification, into: output)
         print("planned \(sweep.runs.count) runs of \(sweep.name) in \(output) (\(sweep.episodes) evaluation episodes per target):")

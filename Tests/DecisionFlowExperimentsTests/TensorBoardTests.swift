@@ -70,6 +70,28 @@ import TrainingTestSupport
         #expect(TrainingRun.readLog(resumed.directory.logPath).map(\.step) == [5, 10, 15, 20, 25, 30])
     }
 
+    /// A resume after log.jsonl was deleted says so, and the event file keeps the scalars it
+    /// had up to the checkpoint instead of being wiped with the log.
+    @Test func aDeletedLogDoesNotWipeTheEventHistory() throws {
+        let scratch = try ScratchDirectory()
+        let dataset = try D4RLDataset(file: TrainingFixtures.bundledDataset)
+        var configuration = TrainingFixtures.smallConfiguration(datasets: [TrainingFixtures.bundledDataset], steps: 20)
+        configuration.logEvery = 5
+        configuration.checkpointEvery = 10
+        let directory = scratch.path("run")
+        let run = try TrainingRun.start(configuration: configuration, dataset: dataset, directory: directory)
+        run.logSinks.append(TensorBoardLog())
+        _ = try run.run()
+        try FileManager.default.removeItem(atPath: run.directory.logPath)
+        let resumed = try TrainingRun.resume(directory: directory, dataset: dataset, steps: 30)
+        #expect(resumed.notes.contains { $0.contains("held no line up to step 20") }, "\(resumed.notes)")
+        resumed.logSinks.append(TensorBoardLog())
+        _ = try resumed.run()
+        let events = try TensorBoardEvents.parse(try Data(contentsOf: URL(fileURLWithPath: resumed.directory.eventsPath)))
+        #expect(events.dropFirst().map(\.step) == [5, 10, 15, 20, 25, 30])
+        #expect(TrainingRun.readLog(resumed.directory.logPath).map(\.step) == [25, 30])
+    }
+
     @Test func aDamagedRecordIsDetected() throws {
         let line = LogLine(
             step: 3, loss: 0.25, learningRate: 1e-4, gradientNorm: 2, elapsedSeconds: 1, stepsPerSecond: 3,

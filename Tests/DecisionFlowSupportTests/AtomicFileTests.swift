@@ -49,7 +49,7 @@ import Testing
         }
     }
 
-    /// A failure names the file and keeps the system's reason and number.
+    /// A failure names the file, says the real cause, and keeps the system's error number.
     @Test func aMissingFolderIsNamedWithItsErrorNumber() throws {
         let scratch = try ScratchDirectory()
         let path = scratch.path("no/such/folder/a.json")
@@ -57,7 +57,7 @@ import Testing
             try AtomicFile.write(Data("x".utf8), to: path)
         } throws: { error in
             guard let error = error as? FileWriteError else { return false }
-            return error.file == path && error.code == ENOENT && error.problem.contains("No such file or directory")
+            return error.file == path && error.code == ENOENT && error.problem.contains("does not exist; create it first")
         }
     }
 
