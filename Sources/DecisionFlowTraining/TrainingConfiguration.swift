@@ -1,6 +1,7 @@
 import DecisionFlow
 import DecisionFlowSupport
 import Foundation
+import RLData
 
 /// Everything that defines a training run, in five groups: the data, the model's
 /// hyperparameters (`ModelHyperparameters`, whose defaults are the model's own), the
@@ -229,14 +230,24 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
                     "has an unknown field '\(unknown)'\(suggestion.map { " (did you mean '\($0)'?)" } ?? ""); configs/README.md lists every field"
             )
         }
+        // Foundation keeps the first of a repeated key, Python the last: refused, naming it.
+        if let repeated = StrictJSON.firstRepeatedKey(in: data) {
+            throw TrainingError.badConfiguration(
+                file: source, problem: "gives the field '\(repeated)' twice; give each field once")
+        }
+        /// A field's expectation in words, from the field table ("one of relu, gelu").
+        func expectation(_ context: DecodingError.Context, _ type: Any.Type? = nil) -> String {
+            let key = context.codingPath.first?.stringValue ?? ""
+            let given = fields[key].map { " (it is \($0))" } ?? ""
+            return "field '\(key)' should be \(Self.field(named: key)?.expected ?? type.map(describe) ?? "valid")\(given)"
+        }
         do {
             return try JSONDecoder().decode(TrainingConfiguration.self, from: data)
         } catch let DecodingError.typeMismatch(type, context) {
-            throw TrainingError.badConfiguration(
-                file: source,
-                problem:
-                    "field '\(context.codingPath.map(\.stringValue).joined(separator: "."))' should be \(describe(type))"
-            )
+            throw TrainingError.badConfiguration(file: source, problem: expectation(context, type))
+        } catch let DecodingError.dataCorrupted(context) where !context.codingPath.isEmpty {
+            // A choice that is not one of its values (`"activation": "tanh"`).
+            throw TrainingError.badConfiguration(file: source, problem: expectation(context))
         } catch let DecodingError.dataCorrupted(context) {
             // Foundation reports a number that does not fit its field (10.5 for a count, 1e30)
             // without the field's name: find the field by decoding each one alone.
@@ -273,6 +284,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         case is Float.Type, is Double.Type: return "a number"
         case is String.Type: return "a string"
         case is [String].Type: return "a list of strings"
+        case is [Any].Type: return "a list"
         case is Bool.Type: return "true or false"
         default: return "a \(type)"
         }

@@ -68,6 +68,22 @@ import TrainingTestSupport
         #expect(try TrainingConfiguration.decode(data, source: "round trip") == configuration)
     }
 
+    /// A configuration file's mistakes are named in the field table's words, never in
+    /// Swift's ("Array<Any>", "Cannot initialize Activation"), and a field given twice (which
+    /// Foundation and Python read differently) is refused.
+    @Test func fileMistakesAreNamedInPlainWords() throws {
+        for (text, expected) in [
+            (#"{"activation": "tanh"}"#, "field 'activation' should be one of relu, gelu (it is tanh)"),
+            (#"{"datasets": "d.hdf5"}"#, "field 'datasets' should be one or more files (it is d.hdf5)"),
+            (#"{"steps": 5, "steps": 7}"#, "gives the field 'steps' twice"),
+            (#"{"steps": true}"#, "field 'steps' should be a whole number"),
+        ] {
+            let error = #expect(throws: TrainingError.self) { try TrainingConfiguration.decode(Data(text.utf8), source: "c.json") }
+            #expect(error?.description.contains(expected) == true, "\(text): \(error?.description ?? "decoded")")
+            #expect(error?.description.contains("Array<") == false && error?.description.contains("Cannot initialize") == false)
+        }
+    }
+
     @Test func flagValuesAreChecked() throws {
         var configuration = TrainingConfiguration()
         let batch = try #require(TrainingConfiguration.field(named: "batchSize"))

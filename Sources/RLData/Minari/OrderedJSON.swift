@@ -1,3 +1,22 @@
+import Foundation
+
+/// Checks JSON that Foundation will decode, for what Foundation does not check.
+public enum StrictJSON {
+    /// The first key any object of the document repeats, nil when none does (or when the
+    /// document is not JSON, which its decoder reports). Foundation keeps a repeated key's
+    /// first value and Python its last, so a document that repeats one means two things.
+    public static func firstRepeatedKey(in data: Data) -> String? {
+        do {
+            _ = try OrderedJSON.parse(String(decoding: data, as: UTF8.self))
+            return nil
+        } catch let error as OrderedJSON.ParseError {
+            return error.repeatedKey
+        } catch {
+            return nil
+        }
+    }
+}
+
 /// A JSON value that keeps the order of object keys.
 ///
 /// Minari stores its spaces as JSON strings, and the order of a Dict space's keys is the
@@ -65,6 +84,8 @@ enum OrderedJSON: Equatable, Sendable {
     /// Why a document could not be parsed: a sentence that says where.
     struct ParseError: Error, CustomStringConvertible {
         var description: String
+        /// The key an object repeats, when that is the problem.
+        var repeatedKey: String? = nil
     }
 
     /// Nesting deeper than this is refused: real spaces nest two or three levels.
@@ -180,7 +201,11 @@ enum OrderedJSON: Equatable, Sendable {
                 let key = try string()
                 // Python's json keeps the last of a repeated key and this parser would read the
                 // first: the same file would mean two things, so it means nothing.
-                if members.contains(where: { $0.key == key }) { throw error("the key \"\(key)\" appears twice in one object") }
+                if members.contains(where: { $0.key == key }) {
+                    var repeated = error("the key \"\(key)\" appears twice in one object")
+                    repeated.repeatedKey = key
+                    throw repeated
+                }
                 skipWhitespace()
                 guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else {
                     throw error("expected ':' after the key \"\(key)\"")
