@@ -212,9 +212,15 @@ public final class TrainingRun {
     /// Refuses a directory with no checkpoint, saying what to do instead.
     private static func requireCheckpoint(in directory: RunDirectory) throws {
         guard directory.holdsCheckpoint else {
+            var isDirectory: ObjCBool = false
+            let exists = !directory.path.isEmpty && FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory)
             throw TrainingError.runDirectory(
-                path: directory.path,
-                problem: "holds no checkpoint.safetensors to resume; start a run there with --out instead")
+                path: directory.path.isEmpty ? "''" : directory.path,
+                problem: !exists
+                    ? "does not exist; name the run directory to resume (the --out of `d4rl-run train`)"
+                    : !isDirectory.boolValue
+                        ? "is a file, not a run directory; name the folder that holds checkpoint.safetensors"
+                        : "holds no checkpoint.safetensors to resume; start a run there with --out instead")
         }
     }
 

@@ -129,6 +129,10 @@ import Testing
             (["evaluate", "--checkpoint", directory.path, "--targets", ""], 64, "--targets"),
             (["evaluate", "--checkpoint", directory.path, "--threads", "0"], 64, "--threads"),
             (["evaluate", "--checkpoint", directory.path], 65, "is a directory"),
+            // --resume names what is wrong with the path: missing, a file, or a folder without a run.
+            (["train", "--resume", directory.path + "/no-such-run"], 65, "does not exist; name the run directory"),
+            (["train", "--resume", "configs/demo.json"], 65, "is a file, not a run directory"),
+            (["train", "--resume", directory.path], 65, "holds no checkpoint.safetensors"),
             (["train", "--config", "configs/demo.json", "--learning-rate", "nan", "--out", directory.path + "/r"], 65, "learningRate"),
             // A negative number after a space is the flag's value, checked like any other.
             (["bench", "policy", "--decisions", "-5"], 64, "--decisions must be from 1"),
