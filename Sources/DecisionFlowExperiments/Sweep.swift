@@ -82,9 +82,11 @@ public struct Sweep: Sendable {
             // Training now: the log is ahead of the checkpoint, and says how far it got.
             return .running(step: TrainingRun.readLog(runDirectory.logPath).last?.step ?? 0)
         }
+        let verdict = EvaluationRecord.check(runDirectory)
+        if case .valid = verdict { return .done }  // the check read the checkpoint already
         // Where a stopped run resumes: its checkpoint's step (its log may hold later lines).
         let step = runDirectory.holdsCheckpoint ? (try? TrainingRun.savedCheckpoint(in: runDirectory.path))?.state.step : nil
-        switch EvaluationRecord.check(runDirectory) {
+        switch verdict {
         case .valid: return .done
         case .rejected(let reason): return .evaluationRejected(step: step ?? 0, reason: reason)
         case .missing: return runDirectory.holdsCheckpoint ? .stopped(step: step ?? 0) : .pending

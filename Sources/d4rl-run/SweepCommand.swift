@@ -87,7 +87,7 @@ struct SweepRunCommand: ParsableCommand {
         }
         let prefix = group.size > 1 ? "rank \(group.rank): " : ""
         var statuses: [Int: Int32] = [:]  // exit status of each failed run, by index
-        let failures = sweep.completeRuns(index: index, episodes: episodes, group: group, probe: .tool) {
+        _ = sweep.completeRuns(index: index, episodes: episodes, group: group, probe: .tool) {
             runIndex, run, progress in
             let label = "\(prefix)[\(runIndex + 1)/\(sweep.runs.count)] \(run.name)"
             switch progress {
@@ -108,7 +108,8 @@ struct SweepRunCommand: ParsableCommand {
         }
         // Every rank learns every failure (a failed run never aborts the others: each rank
         // finished its own runs before this), and rank 0 names them all.
-        let failed = try Self.gatherFailures(statuses, of: failures.map { sweep.runs.firstIndex(of: $0)! }, group: group)
+        // This rank's failed runs are the indices the progress recorded a status for.
+        let failed = try Self.gatherFailures(statuses, group: group)
         guard let first = failed.first else { return }
         if group.isLeader {
             let names = failed.map { failure in
@@ -122,12 +123,14 @@ struct SweepRunCommand: ParsableCommand {
         throw ExitCode(first.status)
     }
 
-    /// The failed runs of every rank, in run order: (run index, rank, exit status). Every rank
-    /// of `group` calls this once, after its runs.
-    static func gatherFailures(_ statuses: [Int: Int32], of indices: [Int], group: any ProcessGroup) throws
+    /// The failed runs of every rank (this rank's: `statuses`, exit status by run index), in
+    /// run order: (run index, rank, exit status). Every rank of `group` calls this once, after
+    /// its runs.
+    static func gatherFailures(_ statuses: [Int: Int32], group: any ProcessGroup) throws
         -> [(index: Int, rank: Int, status: Int32)]
     {
-        guard group.size > 1 else { return indices.map { ($0, 0, statuses[$0] ?? 70) } }
+        let indices = statuses.keys.sorted()
+        guard group.size > 1 else { return indices.map { ($0, 0, statuses[$0]!) } }
         // Equal-sized contributions, padded with NaN: a rank fails at most all of its share.
         let counts = try group.allGather([Double(indices.count)])
         let widest = Int(counts.max() ?? 0)
@@ -135,7 +138,7 @@ struct SweepRunCommand: ParsableCommand {
         var mine = [Double](repeating: .nan, count: 2 * widest)
         for (slot, index) in indices.enumerated() {
             mine[2 * slot] = Double(index)
-            mine[2 * slot + 1] = Double(statuses[index] ?? 70)
+            mine[2 * slot + 1] = Double(statuses[index]!)
         }
         let all = try group.allGather(mine)
         var failed: [(index: Int, rank: Int, status: Int32)] = []

@@ -133,22 +133,19 @@ struct TrainCommand: ParsableCommand {
         }
     }
 
-    /// What an error in the resolved configuration names: the preset when it is invalid on its
-    /// own, otherwise the flags that made it so.
-    func configurationSource() throws -> String {
-        guard let config else { return "flags" }
-        let flagsGiven = try !configurationFlags().isEmpty || threadOptions.threads != nil || seedOptions.seed != nil
-        guard flagsGiven, (try? TrainingConfiguration.read(config).validated(source: config)) != nil else { return config }
-        return "flags (over \(config))"
-    }
-
-    /// The preset with every given flag applied (validated by `TrainingRun.start`).
-    func resolvedConfiguration() throws -> TrainingConfiguration {
-        var c = try config.map { try TrainingConfiguration.read($0) } ?? TrainingConfiguration()
-        for (field, values) in try configurationFlags() { try c.set(field, values: values) }
+    /// The preset with every given flag applied (validated by `TrainingRun.start`), and what an
+    /// error in it names: the preset when it is invalid on its own, otherwise the flags that
+    /// made it so. The preset is read once.
+    func resolvedConfiguration() throws -> (configuration: TrainingConfiguration, source: String) {
+        let preset = try config.map { try TrainingConfiguration.read($0) }
+        var c = preset ?? TrainingConfiguration()
+        let flags = try configurationFlags()
+        for (field, values) in flags { try c.set(field, values: values) }
         if let threads = threadOptions.threads { c.threads = threads }
         if let seed = seedOptions.seed { c.seed = seed }
-        return c
+        guard let config, let preset else { return (c, "flags") }
+        let flagsGiven = !flags.isEmpty || threadOptions.threads != nil || seedOptions.seed != nil
+        return (c, flagsGiven && preset.problems.isEmpty ? "flags (over \(config))" : config)
     }
 
     /// Applies the flags given with `--resume` to the run's saved configuration.
@@ -163,17 +160,20 @@ struct TrainCommand: ParsableCommand {
         let group: any ProcessGroup = try MPIProcessGroup.launched() ?? SingleProcess()
         Self.reports = group.isLeader
         let run: TrainingRun
+        let source: String  // what a configuration error names
         if let resume {
             run = try TrainingRun.resume(directory: resume, probe: .tool, group: group) { try applyResumeFlags(to: &$0) }
+            source = RunDirectory(resume).configurationPath
             note("resuming \(resume) at step \(run.trainer.step) of \(run.trainer.configuration.steps)")
         } else {
-            let configuration = try resolvedConfiguration()
+            let configuration: TrainingConfiguration
+            (configuration, source) = try resolvedConfiguration()
             let name =
                 config.map { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent }
                 ?? URL(fileURLWithPath: configuration.datasets.first ?? "run").deletingPathExtension().lastPathComponent
             run = try TrainingRun.start(
                 configuration: configuration, directory: out ?? "runs/\(name)-seed\(configuration.seed)", probe: .tool,
-                group: group, source: try configurationSource())
+                group: group, source: source)
         }
         let trainer = run.trainer
         let c = trainer.configuration
@@ -194,7 +194,7 @@ struct TrainCommand: ParsableCommand {
 
         let progress = ProgressLine(total: c.steps, startStep: trainer.step)
         var recent: [Float] = []
-        let records = try run.runMonitored(source: resume.map { RunDirectory($0).configurationPath } ?? (try configurationSource())) {
+        let records = try run.runMonitored(source: source) {
             record, elapsed in
             recent.append(record.loss)
             if recent.count > 100 { recent.removeFirst() }
