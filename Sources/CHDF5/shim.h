@@ -23,6 +23,7 @@ static inline unsigned swift_H5F_ACC_EXCL(void) { return H5F_ACC_EXCL; }
 static inline hid_t swift_H5P_DATASET_CREATE(void) { return H5P_DATASET_CREATE; }
 static inline hid_t swift_H5P_LINK_CREATE(void) { return H5P_LINK_CREATE; }
 static inline hid_t swift_H5P_FILE_ACCESS(void) { return H5P_FILE_ACCESS; }
+static inline hid_t swift_H5P_DATASET_XFER(void) { return H5P_DATASET_XFER; }
 
 // Native memory types: globals initialised by H5open().
 static inline hid_t swift_H5T_NATIVE_FLOAT(void) { return H5T_NATIVE_FLOAT; }

@@ -101,7 +101,9 @@ public struct DatasetSlice {
 
     /// Writes the episodes as a Minari dataset with id `id` in the folder `output`
     /// (`MinariDatasetWriter`; infos are not copied). The environment id is the one the source
-    /// recorded, else the gymnasium v4 id of its environment.
+    /// recorded, else the gymnasium v4 id of its environment. Values are read again from the
+    /// source at the precision it stores them and written at that precision (a float64
+    /// dataset stays float64), since the loaded dataset holds float32.
     public func writeMinari(to output: String, id: String) throws {
         try requireEpisodes(writing: output)
         let S = dataset.observationDimension
@@ -119,31 +121,24 @@ public struct DatasetSlice {
         if case .string(let layout)? = dataset.metadata.first?["observation_layout"], layout.contains("[") {
             description += "; observations flattened as \(layout)"
         }
+        let exact = try SourceSteps(slice: self)
         let writer = try MinariDatasetWriter(
             folder: output,
             configuration: .init(
                 observationDimension: S, actionDimension: A, datasetID: id, environmentID: gymID,
-                referenceScores: dataset.referenceScores(), description: description))
+                observationSpace: .box(shape: [S], dtype: exact.observationType),
+                actionSpace: .box(shape: [A], dtype: exact.actionType), referenceScores: dataset.referenceScores(),
+                description: description))
         do {
             for episode in episodes {
                 for row in episode.rows {
-                    let next: [Float]
-                    if let nextObservations = dataset.nextObservations {
-                        next = Array(nextObservations[(row * S)..<((row + 1) * S)])
-                    } else if row + 1 < episode.rows.upperBound {
-                        next = Array(dataset.observations[((row + 1) * S)..<((row + 2) * S)])
-                    } else {
-                        throw D4RLError(
-                            .missingKey, file: source, key: "next_observations",
-                            problem: "is missing, so the last observation of an episode is unknown; Minari stores it",
-                            remedy: "Slice it as a D4RL file instead, or from a source with next_observations.")
-                    }
+                    let local = row - rows.lowerBound
                     let last = row == episode.rows.upperBound - 1
-                    try writer.append(
-                        observation: Array(dataset.observations[(row * S)..<((row + 1) * S)]),
-                        action: Array(dataset.actions[(row * A)..<((row + 1) * A)]), reward: dataset.rewards[row],
+                    try writer.appendFloat64(
+                        observation: Array(exact.observations[(local * S)..<((local + 1) * S)]),
+                        action: Array(exact.actions[(local * A)..<((local + 1) * A)]), reward: exact.rewards[local],
                         terminal: dataset.terminals[row], timeout: dataset.timeouts[row] || last && episode.ending != .terminated,
-                        nextObservation: next)
+                        nextObservation: Array(exact.nextObservations[(local * S)..<((local + 1) * S)]))
                 }
             }
             try writer.finish()
@@ -151,5 +146,66 @@ public struct DatasetSlice {
             writer.abandon()
             throw error
         }
+    }
+}
+
+/// The rows a slice copies, read again from its source at the precision the source stores
+/// them, with the NumPy dtype of observations and actions there (`float32` or `float64`).
+private struct SourceSteps {
+    var observations: [Double] = []
+    var nextObservations: [Double] = []
+    var actions: [Double] = []
+    var rewards: [Double] = []
+    var observationType = "float32"
+    var actionType = "float32"
+
+    init(slice: DatasetSlice) throws {
+        let rows = slice.rows
+        switch try DatasetSource.resolve(slice.source) {
+        case .d4rlFile(let path):
+            let file = try HDF5File.open(path)
+            guard file.kind(of: "next_observations") == .dataset else {
+                throw D4RLError(
+                    .missingKey, file: slice.source, key: "next_observations",
+                    problem: "is missing, so the last observation of an episode is unknown; Minari stores it",
+                    remedy: "Slice it as a D4RL file instead, or from a source with next_observations.")
+            }
+            func read(_ key: String) throws -> [Double] {
+                do {
+                    return try file.dataset(key).readRows(rows, as: Double.self)
+                } catch let error as HDF5Error {
+                    throw D4RLError(
+                        .unreadableFile, file: slice.source, key: key, problem: "cannot be read (\(error.stack.last ?? "unknown cause"))",
+                        remedy: "The file is probably truncated or corrupt: download or write it again.")
+                }
+            }
+            observations = try read("observations")
+            nextObservations = try read("next_observations")
+            actions = try read("actions")
+            rewards = try read("rewards")
+            observationType = Self.dtype(of: try file.dataset("observations"))
+            actionType = Self.dtype(of: try file.dataset("actions"))
+        case .minari(let data):
+            let layout = try MinariDatasetLayout(name: slice.source, dataFolder: data)
+            let width = layout.observationDimension
+            var start = 0
+            for episode in layout.episodes {
+                defer { start += episode.steps }
+                guard rows.contains(start) else { continue }
+                let values = try layout.readExactly(episode)
+                observations += values.observations[0..<(episode.steps * width)]
+                nextObservations += values.observations[width...]
+                actions += values.actions
+                rewards += values.rewards
+            }
+            // Flattened, a Dict is as precise as its least precise Box.
+            observationType = layout.observationSpace.leaves.allSatisfy { $0.dtype == "float64" } ? "float64" : "float32"
+            actionType = layout.actionSpace.leaves.allSatisfy { $0.dtype == "float64" } ? "float64" : "float32"
+        }
+    }
+
+    private static func dtype(of dataset: HDF5Dataset) -> String {
+        if case .float(bits: 64) = dataset.elementType { return "float64" }
+        return "float32"
     }
 }

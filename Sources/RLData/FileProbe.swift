@@ -96,7 +96,7 @@ public struct FileProbe: Sendable {
     /// 10 MB on disk (a complete read takes about a second per 100 MB), plus, for a Minari
     /// dataset, 2 ms per episode its metadata declares (each episode is several HDF5 objects;
     /// a valid dataset of 60,000 one-step episodes is large in objects, not in bytes).
-    static func allowedSeconds(for file: String) -> Int {
+    public static func allowedSeconds(for file: String) -> Int {
         let source = try? DatasetSource.resolve(file)
         let hdf5Path = source?.hdf5Path ?? file
         let size = (try? FileManager.default.attributesOfItem(atPath: hdf5Path)[.size] as? Int) ?? 0
@@ -114,8 +114,18 @@ public struct FileProbe: Sendable {
     /// What the child does: read everything any reader here may read (for a Minari dataset,
     /// its `main_data.hdf5`). Errors are ignored: only a crash or a hang matters.
     public static func readEverything(_ file: String) {
-        let hdf5Path = (try? DatasetSource.resolve(file))?.hdf5Path ?? file
-        if let hdf5 = try? HDF5File.open(hdf5Path), let entries = try? hdf5.entries() {
+        let source = try? DatasetSource.resolve(file)
+        let hdf5Path = source?.hdf5Path ?? file
+        // A Minari file is one group per episode, all alike. Readers list the keys of the first
+        // (`inspect`) and read every episode's arrays (the loader, below), so that is what the
+        // child reads; walking every object of 60,000 episodes would take minutes.
+        var under = ""
+        if case .minari? = source, let hdf5 = try? HDF5File.open(hdf5Path),
+            let first = try? hdf5.memberNames(of: "").sorted(by: D4RLFileReport.episodeOrder).first
+        {
+            under = first
+        }
+        if let hdf5 = try? HDF5File.open(hdf5Path), let entries = try? hdf5.entries(under: under) {
             for entry in entries where entry.kind == .dataset {
                 guard let dataset = try? hdf5.dataset(entry.path) else { continue }
                 if dataset.elementType.isNumeric {
@@ -124,7 +134,7 @@ public struct FileProbe: Sendable {
                     _ = try? dataset.readString()
                 }
             }
-            for path in [""] + entries.map(\.path) {
+            for path in Set(["", under]).sorted() + entries.map(\.path) {
                 for name in (try? hdf5.attributeNames(of: path)) ?? [] {
                     guard let attribute = try? hdf5.attribute(name, of: path) else { continue }
                     _ = try? attribute.readString()

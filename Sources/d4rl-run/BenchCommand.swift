@@ -28,14 +28,21 @@ struct DataBenchmark: ParsableCommand {
             buffers, and (2) loads the file with D4RLDataset (schema checks, NaN scan, \
             trajectory split, state statistics and returns-to-go). It reports the median of \
             --repeats runs of each, their ratio, and peak RSS against the size of the loaded \
-            float32 arrays.
+            float32 arrays. With --minari-episodes N it writes a Minari dataset of N one-step \
+            episodes with MinariDatasetWriter instead: the case heavy in objects, not bytes, \
+            since every episode is a group of five arrays. The bare read then opens and reads \
+            each episode's arrays in turn, and the file check (FileProbe, the child process \
+            every command runs first) is timed too.
             """
     )
 
     @Option(parsing: .unconditional, help: "Steps in the generated file.")
     var steps = 1_000_000
 
-    @Option(help: "Use this file instead of generating one.")
+    @Option(parsing: .unconditional, help: "Write a Minari dataset of this many one-step episodes instead.")
+    var minariEpisodes: Int?
+
+    @Option(help: "Use this file (or Minari dataset) instead of generating one.")
     var file: String?
 
     @Option(parsing: .unconditional, help: "Timed runs of each measurement; the median is reported.")
@@ -47,6 +54,12 @@ struct DataBenchmark: ParsableCommand {
     func validate() throws {
         try requireFlag("steps", steps, in: 1...100_000_000)
         try requireFlag("repeats", repeats, in: 1...100)
+        if let minariEpisodes {
+            try requireFlag("minari-episodes", minariEpisodes, in: 1...1_000_000)
+            if file != nil {
+                throw ValidationError("Give --file or --minari-episodes, not both: --minari-episodes writes the dataset it measures.")
+            }
+        }
     }
 
     func run() throws {
@@ -59,6 +72,16 @@ struct DataBenchmark: ParsableCommand {
         if let file {
             try FileProbe.check([file])
             path = file
+        } else if let minariEpisodes {
+            path = FileManager.default.temporaryDirectory.appendingPathComponent("bench-minari-\(minariEpisodes)").path
+            cleanup = path
+            try? FileManager.default.removeItem(atPath: path)
+            let started = Date()
+            try DataBenchmark.writeOneStepEpisodes(minariEpisodes, to: path)
+            let size = (try FileManager.default.attributesOfItem(atPath: path + "/data/main_data.hdf5")[.size] as? Int) ?? 0
+            print(
+                "wrote \(path): \(minariEpisodes) one-step episodes, \(size / 1_000_000) MB, in \(String(format: "%.1f", Date().timeIntervalSince(started))) s"
+            )
         } else {
             path = FileManager.default.temporaryDirectory.appendingPathComponent("bench-hopper-\(steps).hdf5").path
             cleanup = path
@@ -72,13 +95,17 @@ struct DataBenchmark: ParsableCommand {
         defer { if let cleanup { try? FileManager.default.removeItem(atPath: cleanup) } }
 
         var results: [String: [Measurement]] = [:]
+        var checks: [Double] = []
         for _ in 0..<repeats {
             for mode in ["raw", "dataset"] {
                 results[mode, default: []].append(try spawn(mode: mode, file: path))
             }
+            let clock = ContinuousClock()
+            checks.append(try clock.measure { try FileProbe.check([path]) } / .seconds(1))
         }
         let raw = median(results["raw"] ?? [])
         let loaded = median(results["dataset"] ?? [])
+        let check = checks.sorted()[checks.count / 2]
         let bytes = loaded.arrayBytes
         let fileFloatBytes = try DataBenchmark.floatArrayBytes(in: path)
         print(
@@ -87,6 +114,10 @@ struct DataBenchmark: ParsableCommand {
         print(String(format: "raw H5Dread of the arrays   %7.3f s   peak RSS %6.1f MB", raw.seconds, raw.peakMB))
         print(String(format: "D4RLDataset load + index    %7.3f s   peak RSS %6.1f MB", loaded.seconds, loaded.peakMB))
         print(String(format: "load / raw read             %7.2f×", loaded.seconds / max(raw.seconds, 1e-9)))
+        print(
+            String(
+                format: "file check (FileProbe)      %7.3f s   (a child process; every command runs it first; allowed %d s)",
+                check, FileProbe.allowedSeconds(for: path)))
         print(
             String(
                 format: "process before loading      %7.1f MB RSS (Swift runtime, Foundation, libhdf5)", loaded.baseMB))
@@ -127,7 +158,17 @@ struct DataBenchmark: ParsableCommand {
         let clock = ContinuousClock()
         var arrayBytes = 0
         let elapsed = try clock.measure {
-            if mode == "raw" {
+            if mode == "raw", case .minari = try DatasetSource.resolve(file ?? "") {
+                let handle = try HDF5File.open(try DatasetSource.resolve(file ?? "").hdf5Path)
+                for group in try handle.memberNames(of: "") {
+                    for key in ["observations", "actions", "rewards"] {
+                        arrayBytes += try handle.dataset("\(group)/\(key)").readArray(as: Float.self).count * 4
+                    }
+                    for key in ["terminations", "truncations"] {
+                        arrayBytes += try handle.dataset("\(group)/\(key)").readArray(as: UInt8.self).count
+                    }
+                }
+            } else if mode == "raw" {
                 let handle = try HDF5File.open(file ?? "")
                 for key in ["observations", "actions", "rewards"] {
                     let dataset = try handle.dataset(key)
@@ -155,10 +196,20 @@ struct DataBenchmark: ParsableCommand {
 
     /// The size of every floating-point array in the file, counted as float32.
     static func floatArrayBytes(in path: String) throws -> Int {
-        let file = try HDF5File.open(path)
+        let source = try DatasetSource.resolve(path)
+        let file = try HDF5File.open(source.hdf5Path)
+        let paths: [String]
+        if case .minari = source {
+            // More objects than `entries()` lists; the arrays are each episode group's members.
+            paths = try file.memberNames(of: "").flatMap { group in
+                try file.memberNames(of: group).map { "\(group)/\($0)" }
+            }
+        } else {
+            paths = try file.entries().filter { $0.kind == .dataset }.map(\.path)
+        }
         var total = 0
-        for entry in try file.entries() where entry.kind == .dataset {
-            let dataset = try file.dataset(entry.path)
+        for path in paths where file.kind(of: path) == .dataset {
+            let dataset = try file.dataset(path)
             if case .float = dataset.elementType { total += dataset.elementCount * 4 }
         }
         return total
@@ -169,6 +220,25 @@ struct DataBenchmark: ParsableCommand {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         return Double(usage.ru_maxrss) / 1000
+    }
+
+    /// A hopper-shaped Minari dataset of `count` one-step episodes, alternately terminated and
+    /// truncated: the most objects for the fewest bytes.
+    static func writeOneStepEpisodes(_ count: Int, to folder: String) throws {
+        let writer = try MinariDatasetWriter(
+            folder: folder,
+            configuration: MinariDatasetWriter.Configuration(
+                observationDimension: 11, actionDimension: 3, datasetID: "bench/one-step-episodes-v0",
+                environmentID: "Hopper-v4"))
+        var generator = RandomGenerator(seed: 7)
+        for episode in 0..<count {
+            let observation = (0..<11).map { _ in generator.nextFloat() }
+            let action = (0..<3).map { _ in generator.nextFloat() * 2 - 1 }
+            try writer.append(
+                observation: observation, action: action, reward: generator.nextFloat(), terminal: episode % 2 == 0,
+                timeout: episode % 2 == 1, nextObservation: observation.map { $0 * 0.99 })
+        }
+        try writer.finish()
     }
 
     /// A hopper-shaped dataset: smooth pseudo-random signals, episodes of 100-1000 steps that

@@ -29,7 +29,7 @@ struct D4RLRun: ParsableCommand {
     /// Runs the command, and maps every error to a message and an exit status in this one
     /// place (`status(for:)`). No error reaches the user as a raw system code or exit 1.
     static func main() {
-        refuseHelpForUnknownCommands()
+        refuseUnknownCommands()
         var command: any ParsableCommand
         do {
             command = try parseAsRoot()
@@ -63,19 +63,28 @@ struct D4RLRun: ParsableCommand {
         }
     }
 
-    /// `d4rl-run help NAME…` for a command that does not exist: swift-argument-parser would
-    /// print the general help and exit 0, as if the question had been answered.
-    static func refuseHelpForUnknownCommands() {
-        let arguments = Array(CommandLine.arguments.dropFirst())
-        guard arguments.first == "help" else { return }
+    /// A command name that does not exist, at any level: swift-argument-parser would answer
+    /// `help nosuch` with the general help and exit 0, as if the question had been answered,
+    /// and `bench training --steps 0` by blaming the flag ("Unknown option '--steps'").
+    static func refuseUnknownCommands() {
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments.first == "help" { arguments.removeFirst() }
         var command: any ParsableCommand.Type = D4RLRun.self
-        for name in arguments.dropFirst() where !name.hasPrefix("-") {
-            guard let next = command.configuration.subcommands.first(where: { $0._commandName == name }) else {
+        var path = ["d4rl-run"]
+        for name in arguments {
+            let subcommands = command.configuration.subcommands
+            guard !subcommands.isEmpty, !name.hasPrefix("-") else { return }
+            guard let next = subcommands.first(where: { $0._commandName == name }) else {
+                let names = subcommands.filter { $0.configuration.shouldDisplay }.map { $0._commandName }
+                let guess = TrainingConfiguration.nearest(to: name, among: names).map { " (did you mean '\($0)'?)" } ?? ""
                 FileHandle.standardError.write(
-                    Data("error: no command '\(arguments.dropFirst().joined(separator: " "))'; `d4rl-run help` lists them\n".utf8))
+                    Data(
+                        "error: `\(path.joined(separator: " "))` has no command '\(name)'\(guess); its commands are \(names.joined(separator: ", ")), and `\(path.joined(separator: " ")) --help` describes them\n"
+                            .utf8))
                 Foundation.exit(ExitStatus.usage)
             }
             command = next
+            path.append(name)
         }
     }
 

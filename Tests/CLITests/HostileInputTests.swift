@@ -141,7 +141,11 @@ import Testing
             // A list with nothing in it measures or reports nothing: a usage error, not exit 0.
             (["bench", "envs", "--envs", ",,"], 64, "no empty item"),
             (["bench", "model", "--configs", ""], 64, "no empty item"),
-            (["help", "nosuch"], 64, "no command 'nosuch'"),
+            (["help", "nosuch"], 64, "has no command 'nosuch'"),
+            // A misspelt command is named as such, not blamed on the flag after it.
+            (["bench", "training", "--steps", "0"], 64, "`d4rl-run bench` has no command 'training' (did you mean 'train'?)"),
+            (["sweep", "stats", directory.path], 64, "`d4rl-run sweep` has no command 'stats' (did you mean 'status'?)"),
+            (["help", "sweep", "rn"], 64, "`d4rl-run sweep` has no command 'rn'"),
         ] {
             let result = try CLI.run(arguments)
             #expect(result.status == code && result.error.contains(words), "\(arguments): \(result.status) \(result.error)")
@@ -186,5 +190,54 @@ import Testing
         let replay = try CLI.run(["replay", file, "--env", "hopper"])
         #expect(replay.status == 65, "\(replay.error)")
         #expect(replay.error.contains(file) && replay.error.contains("infos/qpos") && replay.error.contains("row 7"), "\(replay.error)")
+    }
+
+    /// A file of a few kilobytes that declares 2·10⁸ steps (chunks never written), as a D4RL
+    /// file and as a Minari episode: refused from what it declares against what it stores,
+    /// naming the key, before anything is allocated; no run directory is made. (Measured by
+    /// hand, README *Untrusted inputs*: 0.05 s and 39 MB of peak memory.)
+    @Test func aFileDeclaringStepsItDoesNotStoreIsRefusedAtOnce() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let rows = 200_000_000
+        let hollow = HDF5DatasetLayout(chunkRows: 100_000, gzipLevel: nil, shuffle: false, extendable: false)
+        let d4rl = directory.appendingPathComponent("hollow.hdf5").path
+        do {
+            let file = try HDF5File.create(d4rl)
+            for (key, width) in [("observations", 11), ("actions", 3), ("rewards", 0), ("terminals", 0), ("timeouts", 0)] {
+                _ = try file.createDataset(key, type: .float32, shape: width > 0 ? [rows, width] : [rows], layout: hollow)
+            }
+        }
+        let minari = directory.appendingPathComponent("hollow-v0").path
+        do {
+            try FileManager.default.createDirectory(atPath: minari + "/data", withIntermediateDirectories: true)
+            let metadata = #"{"total_episodes": 1, "total_steps": 200000000, "data_format": "hdf5", "#
+                + #""observation_space": "{\"type\": \"Box\", \"dtype\": \"float64\", \"shape\": [11]}", "#
+                + #""action_space": "{\"type\": \"Box\", \"dtype\": \"float32\", \"shape\": [3]}"}"#
+            try metadata.write(toFile: minari + "/data/metadata.json", atomically: true, encoding: .utf8)
+            let file = try HDF5File.create(minari + "/data/main_data.hdf5")
+            try file.createGroup("episode_0")
+            try file.setAttribute("id", to: Int64(0), on: "episode_0")
+            for (key, rows, width) in [
+                ("observations", rows + 1, 11), ("actions", rows, 3), ("rewards", rows, 0), ("terminations", rows, 0),
+                ("truncations", rows, 0),
+            ] {
+                _ = try file.createDataset(
+                    "episode_0/\(key)", type: .float64, shape: width > 0 ? [rows, width] : [rows], layout: hollow)
+            }
+        }
+        for (dataset, size, key) in [
+            (d4rl, try FileManager.default.attributesOfItem(atPath: d4rl)[.size] as? Int, "observations"),
+            (minari, try FileManager.default.attributesOfItem(atPath: minari + "/data/main_data.hdf5")[.size] as? Int, "episode_0/actions"),
+        ] {
+            #expect((size ?? .max) < 10_000, "\(dataset) is a few kilobytes (\(size ?? -1) bytes)")
+            let inspected = try CLI.run(["inspect", dataset])
+            #expect(inspected.status == 65, "\(inspected.output)\(inspected.error)")
+            #expect(inspected.output.contains("key '\(key)'") && inspected.output.contains("stores only 0 bytes"), "\(inspected.output)")
+            let run = directory.appendingPathComponent("run").path
+            let trained = try CLI.run(["train", "--dataset", dataset, "--steps", "2", "--out", run])
+            #expect(trained.status == 65 && trained.error.contains("declares 200000000 rows"), "\(trained.error)")
+            #expect(!FileManager.default.fileExists(atPath: run))
+        }
     }
 }

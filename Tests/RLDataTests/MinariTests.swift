@@ -144,6 +144,94 @@ import TestSupport
         #expect(back.trajectories.map(\.ending) == [.terminated, .truncated])
         #expect(Array(back.observations.prefix(10)) == [0, 1, 2, 3, 4, 10, 11, 12, 13, 14])
         #expect(Array(back.observations[20..<25]) == [100, 101, 102, 103, 104])
+        // Next observations are rows 1...T of each episode's T + 1, joined the same way.
+        let withNext = try D4RLDataset(file: folder, options: D4RLLoadOptions(loadNextObservations: true))
+        let next = try #require(withNext.nextObservations)
+        #expect(Array(next.prefix(10)) == [10, 11, 12, 13, 14, 20, 21, 22, 23, 24])
+        #expect(Array(next[15..<20]) == [40, 41, 42, 43, 44] && Array(next[20..<25]) == [110, 111, 112, 113, 114])
+    }
+
+    /// A float64 dataset stays float64 through `slice`: values float32 cannot hold (0.1) come
+    /// back to the last digit, with the spaces' dtypes, and the flags and episode ends too.
+    @Test func aSliceOfAFloat64DatasetKeepsEveryDigit() throws {
+        let scratch = try ScratchDirectory()
+        let folder = scratch.path("precise-v0")
+        let writer = try MinariDatasetWriter(
+            folder: folder,
+            configuration: .init(
+                observationDimension: 2, actionDimension: 1, datasetID: "precise-v0",
+                observationSpace: .box(shape: [2], dtype: "float64"), actionSpace: .box(shape: [1], dtype: "float64")))
+        func observation(_ step: Int) -> [Double] { [0.1 * Double(step), 1 / 3 + Double(step)] }
+        for step in 0..<9 {  // episodes of 3 steps; the next observation of step 2 ends the first
+            try writer.appendFloat64(
+                observation: observation(step % 3 == 0 ? step * 10 : step), action: [0.7 + Double(step)], reward: 0.2 * Double(step),
+                terminal: step == 2, timeout: step == 5 || step == 8,
+                nextObservation: observation(step + 1))
+        }
+        try writer.finish()
+        let source = try HDF5File.open("\(folder)/data/main_data.hdf5")
+        #expect(try source.dataset("episode_0/observations").elementType == .float(bits: 64))
+
+        let copy = scratch.path("copy-v0")
+        let slice = DatasetSlice(of: try D4RLDataset(file: folder), source: folder, maxSteps: 6)
+        try slice.writeMinari(to: copy, id: "copy-v0")
+        let copied = try HDF5File.open("\(copy)/data/main_data.hdf5")
+        #expect(try copied.memberNames(of: "") == ["episode_0", "episode_1"])
+        for episode in ["episode_0", "episode_1"] {
+            for key in ["observations", "actions", "rewards"] {
+                let original = try source.dataset("\(episode)/\(key)")
+                let again = try copied.dataset("\(episode)/\(key)")
+                #expect(again.elementType == .float(bits: 64), "\(episode)/\(key) is \(again.elementType)")
+                #expect(try again.readArray(as: Double.self) == original.readArray(as: Double.self), "\(episode)/\(key)")
+            }
+            for key in ["terminations", "truncations"] {
+                #expect(
+                    try copied.dataset("\(episode)/\(key)").readBooleans() == source.dataset("\(episode)/\(key)").readBooleans(),
+                    "\(episode)/\(key)")
+            }
+        }
+        let metadata = try String(contentsOfFile: "\(copy)/data/metadata.json", encoding: .utf8)
+        #expect(metadata.contains(#"\"dtype\": \"float64\""#), "\(metadata)")
+    }
+
+    /// Many one-step episodes, the case heavy in objects (one group of five arrays each): every
+    /// row and flag comes back in id order (`episode_10` sorts before `episode_2` as text), the
+    /// next observations included, and the writer stores each array contiguously, as minari
+    /// does (a chunked array carries an index of its own; `bench data --minari-episodes`
+    /// measures the reading).
+    @Test func manyOneStepEpisodesComeBackInIDOrder() throws {
+        let scratch = try ScratchDirectory()
+        let folder = scratch.path("many-v0")
+        let writer = try MinariDatasetWriter(
+            folder: folder, configuration: .init(observationDimension: 2, actionDimension: 1, datasetID: "many-v0"))
+        let count = 1_200
+        for episode in 0..<count {
+            let value = Float(episode)
+            try writer.append(
+                observation: [value, -value], action: [value / 2], reward: value, terminal: episode % 3 == 0,
+                timeout: episode % 3 != 0, nextObservation: [value + 0.5, -value - 0.5])
+        }
+        try writer.finish()
+        let hdf5 = try HDF5File.open("\(folder)/data/main_data.hdf5")
+        for key in ["observations", "actions", "rewards", "terminations", "truncations"] {
+            #expect(try hdf5.dataset("episode_7/\(key)").chunkShape == nil, "\(key) is stored contiguously")
+        }
+        let back = try D4RLDataset(file: folder, options: D4RLLoadOptions(loadNextObservations: true))
+        #expect(back.count == count && back.trajectories.count == count)
+        let next = try #require(back.nextObservations)
+        var wrong: [Int] = []
+        for row in 0..<count {
+            let value = Float(row)
+            let terminal = row % 3 == 0
+            if back.observations[(2 * row)..<(2 * row + 2)] != [value, -value]
+                || next[(2 * row)..<(2 * row + 2)] != [value + 0.5, -value - 0.5] || back.actions[row] != value / 2
+                || back.rewards[row] != value || back.terminals[row] != terminal || back.timeouts[row] == terminal
+                || back.trajectories[row].rows != row..<(row + 1)
+            {
+                wrong.append(row)
+            }
+        }
+        #expect(wrong.isEmpty, "rows that differ from what was written: \(wrong.prefix(10))")
     }
 
     @Test func writerRefusesABrokenObservationSequenceAndKeepsNothing() throws {

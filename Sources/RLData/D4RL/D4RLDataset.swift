@@ -119,19 +119,33 @@ public struct D4RLDataset: Sendable {
         }
 
         // One allocation per array for all files; each file reads straight into its rows.
-        func gather(_ key: String, width: Int) throws -> [Float] {
-            try [Float](unsafeUninitializedCapacity: total * width) { buffer, initialized in
-                for (index, layout) in layouts.enumerated() {
-                    let rows = (offsets[index] * width)..<(offsets[index + 1] * width)
-                    try layout.read(key, into: UnsafeMutableBufferPointer(rebasing: buffer[rows]))
+        var observations = [Float](repeating: 0, count: total * stateWidth)
+        var actions = [Float](repeating: 0, count: total * actionWidth)
+        var rewards = [Float](repeating: 0, count: total)
+        var nextObservations = [Float](repeating: 0, count: loadNext ? total * stateWidth : 0)
+        try observations.withUnsafeMutableBufferPointer { observations in
+            try actions.withUnsafeMutableBufferPointer { actions in
+                try rewards.withUnsafeMutableBufferPointer { rewards in
+                    try nextObservations.withUnsafeMutableBufferPointer { next in
+                        for (index, layout) in layouts.enumerated() {
+                            let rows = offsets[index]..<offsets[index + 1]
+                            func part(_ buffer: UnsafeMutableBufferPointer<Float>, width: Int) -> UnsafeMutableBufferPointer<Float> {
+                                UnsafeMutableBufferPointer(rebasing: buffer[(rows.lowerBound * width)..<(rows.upperBound * width)])
+                            }
+                            try layout.readSteps(
+                                into: StepTableBuffers(
+                                    observations: part(observations, width: stateWidth),
+                                    actions: part(actions, width: actionWidth), rewards: part(rewards, width: 1),
+                                    nextObservations: loadNext ? part(next, width: stateWidth) : nil))
+                        }
+                    }
                 }
-                initialized = total * width
             }
         }
-        observations = try gather("observations", width: stateWidth)
-        actions = try gather("actions", width: actionWidth)
-        rewards = try gather("rewards", width: 1)
-        nextObservations = loadNext ? try gather("next_observations", width: stateWidth) : nil
+        self.observations = observations
+        self.actions = actions
+        self.rewards = rewards
+        self.nextObservations = loadNext ? nextObservations : nil
         var terminals: [Bool] = []
         var timeouts: [Bool] = []
         terminals.reserveCapacity(total)

@@ -134,9 +134,15 @@ struct D4RLFileLayout: StepTableSource {
         return dataset
     }
 
-    /// Reads a float column or matrix straight into the caller's buffer (rows × width).
-    func read(_ key: String, into buffer: UnsafeMutableBufferPointer<Float>) throws {
-        try Self.damaged(path, key: key, "cannot be read") { try file.dataset(key).readRows(0..<steps, into: buffer) }
+    /// Reads each float column or matrix straight into its buffer (rows × width).
+    func readSteps(into buffers: StepTableBuffers) throws {
+        func read(_ key: String, into buffer: UnsafeMutableBufferPointer<Float>) throws {
+            try Self.damaged(path, key: key, "cannot be read") { try file.dataset(key).readRows(0..<steps, into: buffer) }
+        }
+        try read("observations", into: buffers.observations)
+        try read("actions", into: buffers.actions)
+        try read("rewards", into: buffers.rewards)
+        if let next = buffers.nextObservations { try read("next_observations", into: next) }
     }
 
     /// Reads a flag column (bool, integer or float) as booleans.
@@ -178,11 +184,22 @@ protocol StepTableSource {
     var hasTimeouts: Bool { get }
     var hasNextObservations: Bool { get }
     var metadata: [String: D4RLMetadataValue] { get }
-    /// Reads `observations`, `actions`, `rewards` or `next_observations` into `buffer`,
-    /// `steps` rows of the key's width.
-    func read(_ key: String, into buffer: UnsafeMutableBufferPointer<Float>) throws
+    /// Fills every array of the step table in one pass over the data (`steps` rows each).
+    /// One pass, because a Minari dataset is one group per episode: reading key by key would
+    /// open each episode's arrays once per key, and its observations twice.
+    func readSteps(into buffers: StepTableBuffers) throws
     /// Reads `terminals` or `timeouts`, one flag per step.
     func readFlags(_ key: String) throws -> [Bool]
+}
+
+/// The arrays one `StepTableSource.readSteps(into:)` fills, each `steps` rows of its width,
+/// allocated (and their total checked against memory) by the loader before any is read.
+struct StepTableBuffers {
+    var observations: UnsafeMutableBufferPointer<Float>
+    var actions: UnsafeMutableBufferPointer<Float>
+    var rewards: UnsafeMutableBufferPointer<Float>
+    /// Nil when the loader was asked not to load next observations.
+    var nextObservations: UnsafeMutableBufferPointer<Float>?
 }
 
 extension HDF5Dataset {

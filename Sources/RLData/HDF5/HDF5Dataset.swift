@@ -30,14 +30,15 @@ public final class HDF5Dataset {
         HDF5Call.silence()
         self.file = file
         self.path = path
-        guard file.contains(path) else {
+        // Opened first, and the path walked only to explain a failure: readers open tens of
+        // thousands of datasets (a Minari file is a group per episode).
+        let id = H5Dopen2(file.handle.id, path, swift_H5P_DEFAULT())
+        if id < 0, !file.contains(path) {
             throw HDF5Error(
                 operation: "open dataset", file: file.path, objectPath: path,
                 stack: ["no such dataset"])
         }
-        let id = try HDF5Call.handle(
-            H5Dopen2(file.handle.id, path, swift_H5P_DEFAULT()), "open dataset", file: file.path,
-            object: path)
+        _ = try HDF5Call.handle(id, "open dataset", file: file.path, object: path)
         handle = HDF5Handle(id, kind: .dataset)
         fileType = HDF5Handle(
             try HDF5Call.handle(H5Dget_type(id), "read the type of", file: file.path, object: path),
@@ -198,9 +199,10 @@ public final class HDF5Dataset {
                 // integers in the enum's own native layout and widen them here.
                 try readEnumeration(memorySpace: memorySpace, fileSpace: fileSpace, into: buffer)
             default:
+                let transfer = try transferProperties(elements: buffer.count)
                 try HDF5Call.check(
                     H5Dread(
-                        handle.id, T.hdf5MemoryType, memorySpace, fileSpace, swift_H5P_DEFAULT(),
+                        handle.id, T.hdf5MemoryType, memorySpace, fileSpace, transfer?.id ?? swift_H5P_DEFAULT(),
                         buffer.baseAddress),
                     "read", file: file.path, object: path)
             }
@@ -234,6 +236,24 @@ public final class HDF5Dataset {
         }
         return try readArray(as: type)[0]
     }
+
+    /// Transfer properties for a read of `elements` values, or nil for libhdf5's defaults. A
+    /// read that converts types (float64 to float32, an enumeration to integers) goes through
+    /// a conversion buffer that libhdf5 allocates and zeroes at 1 MiB by default, per read; a
+    /// Minari dataset reads a few values per episode tens of thousands of times, so a small
+    /// read gets a buffer of its own size (16 bytes per element covers any numeric type).
+    private func transferProperties(elements: Int) throws -> HDF5Handle? {
+        let bytes = max(elements, 1) * 16
+        guard bytes < HDF5Dataset.defaultConversionBufferBytes else { return nil }
+        let list = HDF5Handle(
+            try HDF5Call.handle(H5Pcreate(swift_H5P_DATASET_XFER()), "read", file: file.path, object: path),
+            kind: .propertyList)
+        try HDF5Call.check(H5Pset_buffer(list.id, bytes, nil, nil), "read", file: file.path, object: path)
+        return list
+    }
+
+    /// libhdf5's default type-conversion buffer.
+    static let defaultConversionBufferBytes = 1 << 20
 
     /// Runs `body` with the file's dataspace selecting `rows` (whole rows of every further
     /// dimension) and a memory dataspace of their shape: the one home of row selection, for
@@ -272,10 +292,11 @@ public final class HDF5Dataset {
         let signed = H5Tget_sign(base) == H5T_SGN_2
         let width = Int(H5Tget_size(memoryType))
         var raw = [UInt8](repeating: 0, count: buffer.count * width)
+        let transfer = try transferProperties(elements: buffer.count)
         try raw.withUnsafeMutableBytes { bytes in
             try HDF5Call.check(
                 H5Dread(
-                    handle.id, memoryType, memorySpace, fileSpace, swift_H5P_DEFAULT(),
+                    handle.id, memoryType, memorySpace, fileSpace, transfer?.id ?? swift_H5P_DEFAULT(),
                     bytes.baseAddress),
                 "read", file: file.path, object: path)
             for index in 0..<buffer.count {

@@ -62,10 +62,22 @@ public struct HDF5DatasetLayout: Sendable, Equatable {
     public var shuffle: Bool
     /// Whether the first dimension may grow later with `appendRows`.
     public var extendable: Bool
+    /// Whether the values are stored in one block, unchunked and uncompressed, as h5py stores
+    /// an array by default; the other properties are then ignored. For many small arrays (a
+    /// Minari episode's): a chunked dataset carries a chunk index of about 2 KB however few
+    /// rows it holds.
+    public var isContiguous = false
 
     /// Chunked, shuffled and gzip-compressed at level 4, like D4RL's and h5py's files.
     public static let compressed = HDF5DatasetLayout(
         chunkRows: 8192, gzipLevel: 4, shuffle: true, extendable: false)
+
+    /// One unchunked, uncompressed block of a fixed size (see `isContiguous`).
+    public static let contiguous: HDF5DatasetLayout = {
+        var layout = HDF5DatasetLayout(chunkRows: 1, gzipLevel: nil, shuffle: false, extendable: false)
+        layout.isContiguous = true
+        return layout
+    }()
 
     /// Creates a layout; see the properties for the meaning of each value.
     public init(chunkRows: Int, gzipLevel: Int?, shuffle: Bool, extendable: Bool) {
@@ -126,19 +138,25 @@ extension HDF5File {
         let creation = try HDF5Call.handle(
             H5Pcreate(swift_H5P_DATASET_CREATE()), "create", file: path, object: objectPath)
         defer { HDF5Handle.close(creation, kind: .propertyList) }
-        var chunk = dims
-        chunk[0] = hsize_t(max(1, layout.chunkRows))
-        if !layout.extendable, shape[0] > 0 { chunk[0] = min(chunk[0], dims[0]) }
-        try HDF5Call.check(
-            H5Pset_chunk(creation, Int32(chunk.count), &chunk), "set chunking of", file: path,
-            object: objectPath)
-        if layout.shuffle {
-            try HDF5Call.check(H5Pset_shuffle(creation), "set shuffle on", file: path, object: objectPath)
-        }
-        if let level = layout.gzipLevel {
+        if layout.isContiguous {
+            precondition(!layout.extendable, "a contiguous dataset cannot grow; use a chunked layout")
             try HDF5Call.check(
-                H5Pset_deflate(creation, UInt32(level)), "set compression on", file: path,
+                H5Pset_layout(creation, H5D_CONTIGUOUS), "set the layout of", file: path, object: objectPath)
+        } else {
+            var chunk = dims
+            chunk[0] = hsize_t(max(1, layout.chunkRows))
+            if !layout.extendable, shape[0] > 0 { chunk[0] = min(chunk[0], dims[0]) }
+            try HDF5Call.check(
+                H5Pset_chunk(creation, Int32(chunk.count), &chunk), "set chunking of", file: path,
                 object: objectPath)
+            if layout.shuffle {
+                try HDF5Call.check(H5Pset_shuffle(creation), "set shuffle on", file: path, object: objectPath)
+            }
+            if let level = layout.gzipLevel {
+                try HDF5Call.check(
+                    H5Pset_deflate(creation, UInt32(level)), "set compression on", file: path,
+                    object: objectPath)
+            }
         }
 
         let fileType = try HDF5Call.handle(type.makeFileType(), "create type for", file: path, object: objectPath)

@@ -100,7 +100,10 @@ struct MinariDatasetLayout: StepTableSource {
         }
         let declaredEpisodes = try MinariDatasetLayout.count("total_episodes", of: json, dataset: name)
         let declaredSteps = try MinariDatasetLayout.count("total_steps", of: json, dataset: name)
-        episodes = try MinariDatasetLayout.listEpisodes(in: file, dataset: name, declared: declaredEpisodes)
+        let scanned = try MinariDatasetLayout.scanEpisodes(
+            in: file, dataset: name, declared: declaredEpisodes, observationSpace: observationSpace,
+            actionWidth: actionDimension)
+        episodes = scanned.map(\.episode)
 
         var metadata: [String: D4RLMetadataValue] = ["observation_layout": .string(observationSpace.layoutDescription)]
         for key in ["dataset_id", "minari_version", "algorithm_name", "description"] {
@@ -134,13 +137,10 @@ struct MinariDatasetLayout: StepTableSource {
         }
         self.metadata = metadata
 
-        // Shapes of every episode, then the flags (small), before any bulk read.
         var total = 0
         var terminals: [Bool] = []
         var timeouts: [Bool] = []
-        for episode in episodes {
-            try MinariDatasetLayout.checkShapes(
-                of: episode, in: file, dataset: name, observationSpace: observationSpace, actionWidth: actionDimension)
+        for (episode, ends) in scanned {
             let (sum, overflow) = total.addingReportingOverflow(episode.steps)
             guard !overflow else {
                 throw D4RLError(
@@ -148,7 +148,6 @@ struct MinariDatasetLayout: StepTableSource {
                     remedy: "The file is corrupt or was forged.")
             }
             total = sum
-            let ends = try Self.readEpisodeFlags(episode, in: file, dataset: name)
             terminals += ends.terminals
             timeouts += ends.timeouts
         }
@@ -226,54 +225,67 @@ struct MinariDatasetLayout: StepTableSource {
         }
     }
 
-    /// Every `episode_*` group with its `id` and `total_steps`, in id order.
-    private static func listEpisodes(in file: HDF5File, dataset: String, declared: Int?) throws -> [Episode] {
-        var episodes: [Episode] = []
-        for name in try file.memberNames(of: "") where file.kind(of: name) == .group {
-            guard (try? file.attributeNames(of: name))?.contains("id") == true,
-                let attribute = try? file.attribute("id", of: name),
+    /// What the first pass learns of one episode: its group and size, and its flags.
+    typealias ScannedEpisode = (episode: Episode, ends: (terminals: [Bool], timeouts: [Bool]))
+
+    /// Every `episode_*` group, in id order, with its shapes checked against the spaces and its
+    /// flags read. One pass opens each of an episode's arrays once; the bulk data waits for
+    /// `readSteps(into:)`, after the loader has checked the total against memory.
+    private static func scanEpisodes(
+        in file: HDF5File, dataset name: String, declared: Int?, observationSpace: MinariSpace, actionWidth: Int
+    ) throws -> [ScannedEpisode] {
+        var scanned: [ScannedEpisode] = []
+        for group in try file.memberNames(of: "") where file.kind(of: group) == .group {
+            guard let attribute = try? file.attribute("id", of: group),
                 // An integer type: a float id (1.5) would be read as another episode's (1).
                 case .integer = attribute.elementType,
                 let values = try? attribute.readArray(as: Int64.self), values.count == 1, values[0] >= 0,
                 let id = Int(exactly: values[0])
             else {
                 throw D4RLError(
-                    .missingKey, file: dataset, key: "\(name)@id",
+                    .missingKey, file: name, key: "\(group)@id",
                     problem: "is missing or is not one non-negative integer (of an integer type); Minari orders episodes by their id attribute",
                     remedy: "Write the dataset with minari (or MinariDatasetWriter), which gives every episode group its id.")
             }
-            let actions = try numericArray(in: file, "\(name)/actions", dataset: dataset)
-            episodes.append(Episode(id: id, group: name, steps: actions.rowCount))
+            let actions = try numericArray(in: file, "\(group)/actions", dataset: name)
+            let episode = Episode(id: id, group: group, steps: actions.rowCount)
+            let flags = try checkShapes(
+                of: episode, actions: actions, in: file, dataset: name, observationSpace: observationSpace,
+                actionWidth: actionWidth)
+            scanned.append((episode, try readEpisodeFlags(episode, flags, dataset: name)))
         }
-        episodes.sort { $0.id < $1.id }
-        for (previous, next) in zip(episodes, episodes.dropFirst()) where previous.id == next.id {
+        scanned.sort { $0.episode.id < $1.episode.id }
+        for (previous, next) in zip(scanned, scanned.dropFirst()) where previous.episode.id == next.episode.id {
             throw D4RLError(
-                .lengthMismatch, file: dataset, key: "\(next.group)@id",
-                problem: "repeats the id \(next.id) of \(previous.group)", remedy: "The file is corrupt: write it again.")
+                .lengthMismatch, file: name, key: "\(next.episode.group)@id",
+                problem: "repeats the id \(next.episode.id) of \(previous.episode.group)",
+                remedy: "The file is corrupt: write it again.")
         }
-        guard !episodes.isEmpty else {
+        guard !scanned.isEmpty else {
             throw D4RLError(
-                .empty, file: dataset, key: "main_data.hdf5", problem: "holds no episode groups",
+                .empty, file: name, key: "main_data.hdf5", problem: "holds no episode groups",
                 remedy: "Use a dataset with at least one complete episode.")
         }
-        if let declared, declared != episodes.count {
+        if let declared, declared != scanned.count {
             throw D4RLError(
-                .lengthMismatch, file: dataset, key: "total_episodes",
-                problem: "metadata.json declares \(declared) episodes but main_data.hdf5 holds \(episodes.count)",
+                .lengthMismatch, file: name, key: "total_episodes",
+                problem: "metadata.json declares \(declared) episodes but main_data.hdf5 holds \(scanned.count)",
                 remedy: "The dataset was written incompletely: write or download it again.")
         }
-        return episodes
+        return scanned
     }
 
     /// Opens a numeric dataset of an episode, or explains why it cannot be used.
     private static func numericArray(in file: HDF5File, _ key: String, dataset name: String) throws -> HDF5Dataset {
-        guard file.kind(of: key) == .dataset else {
-            throw D4RLError(
-                .missingKey, file: name, key: key,
-                problem: "is missing; every Minari episode holds observations, actions, rewards, terminations and truncations",
-                remedy: "The dataset was written incompletely: write or download it again.")
-        }
+        // Opened first, and asked what is there only when that fails: most datasets have tens
+        // of thousands of episodes, and every lookup is paid once per episode.
         guard let dataset = try? file.dataset(key) else {
+            guard file.kind(of: key) == .dataset else {
+                throw D4RLError(
+                    .missingKey, file: name, key: key,
+                    problem: "is missing; every Minari episode holds observations, actions, rewards, terminations and truncations",
+                    remedy: "The dataset was written incompletely: write or download it again.")
+            }
             throw D4RLError(
                 .unreadableFile, file: name, key: key, problem: "cannot be opened",
                 remedy: "The file is probably truncated or corrupt: download or write it again.")
@@ -298,10 +310,12 @@ struct MinariDatasetLayout: StepTableSource {
         return dataset
     }
 
-    /// Checks that an episode's arrays have the spaces' widths and agree on T.
+    /// Checks that an episode's arrays have the spaces' widths and agree on T; returns its
+    /// `terminations` and `truncations`, opened.
     private static func checkShapes(
-        of episode: Episode, in file: HDF5File, dataset name: String, observationSpace: MinariSpace, actionWidth: Int
-    ) throws {
+        of episode: Episode, actions: HDF5Dataset, in file: HDF5File, dataset name: String,
+        observationSpace: MinariSpace, actionWidth: Int
+    ) throws -> (terminations: HDF5Dataset, truncations: HDF5Dataset) {
         let group = episode.group
         let t = episode.steps
         guard t > 0 else {
@@ -309,8 +323,9 @@ struct MinariDatasetLayout: StepTableSource {
                 .empty, file: name, key: "\(group)/actions", problem: "holds no steps",
                 remedy: "Remove the empty episode; every episode needs at least one step.")
         }
-        func expect(_ key: String, rows: Int, width: Int) throws {
-            let dataset = try numericArray(in: file, key, dataset: name)
+        @discardableResult
+        func expect(_ key: String, rows: Int, width: Int, opened: HDF5Dataset? = nil) throws -> HDF5Dataset {
+            let dataset = try opened ?? numericArray(in: file, key, dataset: name)
             guard dataset.rowCount == rows else {
                 throw D4RLError(
                     .lengthMismatch, file: name, key: key,
@@ -324,34 +339,36 @@ struct MinariDatasetLayout: StepTableSource {
                     problem: "rows hold \(dataset.rowWidth) values but its space declares \(width)",
                     remedy: "The data does not match metadata.json's spaces: write the dataset again.")
             }
+            return dataset
         }
-        try expect("\(group)/actions", rows: t, width: actionWidth)
+        try expect("\(group)/actions", rows: t, width: actionWidth, opened: actions)
         try expect("\(group)/rewards", rows: t, width: 1)
-        try expect("\(group)/terminations", rows: t, width: 1)
-        try expect("\(group)/truncations", rows: t, width: 1)
+        let terminations = try expect("\(group)/terminations", rows: t, width: 1)
+        let truncations = try expect("\(group)/truncations", rows: t, width: 1)
         for leaf in observationSpace.leaves {
             let key = leaf.path.isEmpty ? "\(group)/observations" : "\(group)/observations/\(leaf.path)"
             try expect(key, rows: t + 1, width: leaf.columns.count)
         }
+        return (terminations, truncations)
     }
 
     /// An episode's flags. Only its last step may carry one; a last step with neither flag
     /// (a recording stopped mid-episode) is marked as a timeout, so the episode stays whole.
     private static func readEpisodeFlags(
-        _ episode: Episode, in file: HDF5File, dataset name: String
+        _ episode: Episode, _ flags: (terminations: HDF5Dataset, truncations: HDF5Dataset), dataset name: String
     ) throws -> (terminals: [Bool], timeouts: [Bool]) {
-        func read(_ key: String) throws -> [Bool] {
+        func read(_ dataset: HDF5Dataset) throws -> [Bool] {
             do {
-                return try file.dataset("\(episode.group)/\(key)").readBooleans()
+                return try dataset.readBooleans()
             } catch let error as HDF5Error {
                 throw D4RLError(
-                    .unreadableFile, file: name, key: "\(episode.group)/\(key)",
+                    .unreadableFile, file: name, key: dataset.path,
                     problem: "cannot be read (\(error.stack.last ?? "unknown cause"))",
                     remedy: "The file is probably truncated or corrupt: download or write it again.")
             }
         }
-        let terminals = try read("terminations")
-        var timeouts = try read("truncations")
+        let terminals = try read(flags.terminations)
+        var timeouts = try read(flags.truncations)
         for step in 0..<(episode.steps - 1) where terminals[step] || timeouts[step] {
             throw D4RLError(
                 .lengthMismatch, file: name, key: "\(episode.group)/\(terminals[step] ? "terminations" : "truncations")",
@@ -364,29 +381,48 @@ struct MinariDatasetLayout: StepTableSource {
 
     // MARK: - Bulk reads
 
-    func read(_ key: String, into buffer: UnsafeMutableBufferPointer<Float>) throws {
+    /// Reads episode by episode, each array opened once: the T + 1 observation rows give both
+    /// `observations` (rows 0..<T) and `next_observations` (rows 1...T).
+    func readSteps(into buffers: StepTableBuffers) throws {
+        let width = observationDimension
+        var block: [Float] = []  // one episode's observation rows, reused
         var row = 0
         for episode in episodes {
             let t = episode.steps
-            switch key {
-            case "observations", "next_observations":
-                let rows = key == "observations" ? 0..<t : 1..<(t + 1)
-                let width = observationDimension
-                let target = UnsafeMutableBufferPointer(rebasing: buffer[(row * width)..<((row + t) * width)])
-                try readObservations(of: episode, rows: rows, into: target)
-            default:
-                let width = key == "actions" ? actionDimension : 1
-                let target = UnsafeMutableBufferPointer(rebasing: buffer[(row * width)..<((row + t) * width)])
-                try reading("\(episode.group)/\(key)") { try file.dataset($0).readRows(0..<t, into: target) }
+            if block.count < (t + 1) * width { block = [Float](repeating: 0, count: (t + 1) * width) }
+            try block.withUnsafeMutableBufferPointer { block in
+                let rows = UnsafeMutableBufferPointer(rebasing: block[0..<((t + 1) * width)])
+                try readObservations(of: episode, into: rows)
+                let target = UnsafeMutableBufferPointer(rebasing: buffers.observations[(row * width)..<((row + t) * width)])
+                _ = target.update(fromContentsOf: rows[0..<(t * width)])
+                if let next = buffers.nextObservations {
+                    let target = UnsafeMutableBufferPointer(rebasing: next[(row * width)..<((row + t) * width)])
+                    _ = target.update(fromContentsOf: rows[width..<((t + 1) * width)])
+                }
             }
+            let actions = UnsafeMutableBufferPointer(
+                rebasing: buffers.actions[(row * actionDimension)..<((row + t) * actionDimension)])
+            try reading("\(episode.group)/actions") { try file.dataset($0).readRows(0..<t, into: actions) }
+            let rewards = UnsafeMutableBufferPointer(rebasing: buffers.rewards[row..<(row + t)])
+            try reading("\(episode.group)/rewards") { try file.dataset($0).readRows(0..<t, into: rewards) }
             row += t
         }
     }
 
-    /// Reads observation rows of one episode, flattening a Dict space column block by block.
-    private func readObservations(of episode: Episode, rows: Range<Int>, into target: UnsafeMutableBufferPointer<Float>)
-        throws
-    {
+    /// One episode at the precision the file stores it: its T + 1 observation rows (flattened),
+    /// T action rows and T rewards. For copies that must keep every digit (`DatasetSlice`).
+    func readExactly(_ episode: Episode) throws -> (observations: [Double], actions: [Double], rewards: [Double]) {
+        let t = episode.steps
+        var observations = [Double](repeating: 0, count: (t + 1) * observationDimension)
+        try observations.withUnsafeMutableBufferPointer { try readObservations(of: episode, into: $0) }
+        let actions = try reading("\(episode.group)/actions") { try file.dataset($0).readRows(0..<t, as: Double.self) }
+        let rewards = try reading("\(episode.group)/rewards") { try file.dataset($0).readRows(0..<t, as: Double.self) }
+        return (observations, actions, rewards)
+    }
+
+    /// Reads all T + 1 observation rows of one episode, flattening a Dict space column block by block.
+    private func readObservations<T: HDF5Numeric>(of episode: Episode, into target: UnsafeMutableBufferPointer<T>) throws {
+        let rows = 0..<(episode.steps + 1)
         let leaves = observationSpace.leaves
         if leaves.count == 1, leaves[0].path.isEmpty {
             try reading("\(episode.group)/observations") { try file.dataset($0).readRows(rows, into: target) }
@@ -395,7 +431,7 @@ struct MinariDatasetLayout: StepTableSource {
         let width = observationDimension
         for leaf in leaves {
             let block = try reading("\(episode.group)/observations/\(leaf.path)") {
-                try file.dataset($0).readRows(rows, as: Float.self)
+                try file.dataset($0).readRows(rows, as: T.self)
             }
             let columns = leaf.columns.count
             for row in 0..<rows.count {

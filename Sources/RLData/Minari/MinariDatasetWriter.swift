@@ -16,7 +16,9 @@
 /// scores when given) and `data/main_data.hdf5` with one group `episode_<id>` per episode,
 /// attributes `id` and `total_steps`; in it `observations` (T + 1 rows: the reset observation,
 /// then every next observation), `actions` (T, A), `rewards` (T,) float64, `terminations` and
-/// `truncations` (T,) bool. Observations and actions are float32. A Dict observation space
+/// `truncations` (T,) bool. Observations and actions are stored at their spaces' dtype: float64
+/// for a float64 Box (append with `appendFloat64` to keep every digit), float32 otherwise and
+/// by default. Every array is contiguous, as h5py stores it. A Dict observation space
 /// (`Configuration.observationSpace`) is stored as one dataset per key under `observations/`,
 /// each taking its columns of the flat observation (`MinariSpace.leaves`).
 public final class MinariDatasetWriter {
@@ -34,6 +36,9 @@ public final class MinariDatasetWriter {
         /// The observation space; nil is a float32 Box of `observationDimension` values. A Dict
         /// space splits each observation into its keys' columns.
         public var observationSpace: MinariSpace?
+        /// The action space: a Box of `actionDimension` values; float32 when nil. A float64
+        /// Box stores actions in float64 (pass them as `Double` to keep every digit).
+        public var actionSpace: MinariSpace?
         /// The reference returns that normalize scores (`ref_min_score`, `ref_max_score`).
         public var referenceScores: D4RLReferenceScores?
         /// Who or what produced the actions, recorded as `algorithm_name`.
@@ -44,14 +49,15 @@ public final class MinariDatasetWriter {
         /// Creates a configuration; see the properties for the meaning of each value.
         public init(
             observationDimension: Int, actionDimension: Int, datasetID: String, environmentID: String? = nil,
-            observationSpace: MinariSpace? = nil, referenceScores: D4RLReferenceScores? = nil,
-            algorithmName: String? = nil, description: String? = nil
+            observationSpace: MinariSpace? = nil, actionSpace: MinariSpace? = nil,
+            referenceScores: D4RLReferenceScores? = nil, algorithmName: String? = nil, description: String? = nil
         ) {
             self.observationDimension = observationDimension
             self.actionDimension = actionDimension
             self.datasetID = datasetID
             self.environmentID = environmentID
             self.observationSpace = observationSpace
+            self.actionSpace = actionSpace
             self.referenceScores = referenceScores
             self.algorithmName = algorithmName
             self.description = description
@@ -71,9 +77,12 @@ public final class MinariDatasetWriter {
     public private(set) var episodeCount = 0
 
     private let observationSpace: MinariSpace
+    private let actionSpace: MinariSpace
     private var file: HDF5File?
-    private var observations: [Float] = []
-    private var actions: [Float] = []
+    // Held in Double whatever is appended: float32 values convert exactly, and each array is
+    // stored at its space's dtype.
+    private var observations: [Double] = []
+    private var actions: [Double] = []
     private var rewards: [Double] = []
     private var terminations: [UInt8] = []
     private var truncations: [UInt8] = []
@@ -92,10 +101,17 @@ public final class MinariDatasetWriter {
         self.configuration = configuration
         let space = configuration.observationSpace ?? .box(shape: [configuration.observationDimension], dtype: "float32")
         observationSpace = space
+        actionSpace = configuration.actionSpace ?? .box(shape: [configuration.actionDimension], dtype: "float32")
         guard configuration.observationDimension > 0, configuration.actionDimension > 0 else {
             throw D4RLError(
                 .writeFailed, file: folder, problem: "cannot record observations or actions of width 0",
                 remedy: "Configure positive widths.")
+        }
+        guard case .box = actionSpace, actionSpace.flatWidth == configuration.actionDimension else {
+            throw D4RLError(
+                .dimensionMismatch, file: folder, key: "action_space",
+                problem: "is not a Box of \(configuration.actionDimension) values, the action width",
+                remedy: "Give a Box whose shape holds the action width.")
         }
         guard space.flatWidth == configuration.observationDimension else {
             throw D4RLError(
@@ -161,6 +177,18 @@ public final class MinariDatasetWriter {
         observation: [Float], action: [Float], reward: Float, terminal: Bool, timeout: Bool = false,
         nextObservation: [Float]
     ) throws {
+        try appendFloat64(
+            observation: observation.map(Double.init), action: action.map(Double.init), reward: Double(reward),
+            terminal: terminal, timeout: timeout, nextObservation: nextObservation.map(Double.init))
+    }
+
+    /// Appends one step given in double precision, for spaces of dtype float64 (a simulator's
+    /// state, or a copy of a float64 dataset); see `append` for the rules. (A name of its own,
+    /// so that `append` with literal arrays is not ambiguous.)
+    public func appendFloat64(
+        observation: [Double], action: [Double], reward: Double, terminal: Bool, timeout: Bool = false,
+        nextObservation: [Double]
+    ) throws {
         guard file != nil else {
             throw D4RLError(
                 .writeFailed, file: folder, problem: "was finished or abandoned; no more steps can be appended",
@@ -194,7 +222,7 @@ public final class MinariDatasetWriter {
         }
         observations += nextObservation
         actions += action
-        rewards.append(Double(reward))
+        rewards.append(reward)
         terminations.append(terminal ? 1 : 0)
         truncations.append(timeout ? 1 : 0)
         stepCount += 1
@@ -211,19 +239,19 @@ public final class MinariDatasetWriter {
             try file.setAttribute("id", to: Int64(episodeCount), on: group)
             try file.setAttribute("total_steps", to: Int64(steps), on: group)
             func write<T: HDF5Numeric>(_ key: String, _ values: [T], type: HDF5StorageType, shape: [Int]) throws {
-                let layout = HDF5DatasetLayout(chunkRows: max(1, min(shape[0], 4096)), gzipLevel: nil, shuffle: false, extendable: false)
-                let dataset = try file.createDataset("\(group)/\(key)", type: type, shape: shape, layout: layout)
+                // Contiguous, as minari (h5py) writes them: an episode is written once, whole.
+                let dataset = try file.createDataset("\(group)/\(key)", type: type, shape: shape, layout: .contiguous)
                 try values.withUnsafeBufferPointer { try dataset.writeRows(0..<shape[0], from: $0) }
             }
             let width = configuration.observationDimension
             for leaf in observationSpace.leaves {
                 let key = leaf.path.isEmpty ? "observations" : "observations/\(leaf.path)"
-                var block: [Float] = []
+                var block: [Double] = []
                 block.reserveCapacity((steps + 1) * leaf.columns.count)
                 for row in 0...steps { block += observations[(row * width + leaf.columns.lowerBound)..<(row * width + leaf.columns.upperBound)] }
-                try write(key, block, type: .float32, shape: [steps + 1, leaf.columns.count])
+                try write(key, block, type: Self.storageType(leaf.dtype), shape: [steps + 1, leaf.columns.count])
             }
-            try write("actions", actions, type: .float32, shape: [steps, configuration.actionDimension])
+            try write("actions", actions, type: Self.storageType(actionSpace.leaves[0].dtype), shape: [steps, configuration.actionDimension])
             try write("rewards", rewards, type: .float64, shape: [steps])
             try write("terminations", terminations, type: .bool, shape: [steps])
             try write("truncations", truncations, type: .bool, shape: [steps])
@@ -238,6 +266,12 @@ public final class MinariDatasetWriter {
         rewards.removeAll(keepingCapacity: true)
         terminations.removeAll(keepingCapacity: true)
         truncations.removeAll(keepingCapacity: true)
+    }
+
+    /// How a Box of NumPy dtype `dtype` is stored: float64 as float64, anything else as
+    /// float32 (what the reader turns every number into).
+    private static func storageType(_ dtype: String) -> HDF5StorageType {
+        dtype == "float64" ? .float64 : .float32
     }
 
     /// Writes an unfinished last episode as it is (readers count it as truncated), then
@@ -277,7 +311,7 @@ public final class MinariDatasetWriter {
             ("total_episodes", .number(Double(episodeCount))), ("total_steps", .number(Double(stepCount))),
             ("data_format", .string("hdf5")), ("jpeg_encoding", .bool(false)),
             ("observation_space", .string(observationSpace.serialized.serialized)),
-            ("action_space", .string(MinariSpace.box(shape: [configuration.actionDimension], dtype: "float32").serialized.serialized)),
+            ("action_space", .string(actionSpace.serialized.serialized)),
         ]
         if let id = configuration.environmentID {
             // The fields gymnasium's EnvSpec.from_json needs; the entry point is left to the

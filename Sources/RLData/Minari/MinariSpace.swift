@@ -21,14 +21,14 @@ public indirect enum MinariSpace: Equatable, Sendable {
     }
 
     /// The Boxes of the space in flattening order: each one's path below the space's group
-    /// (empty for a plain Box), and its columns in the flattened row.
-    public var leaves: [(path: String, columns: Range<Int>)] {
-        var result: [(path: String, columns: Range<Int>)] = []
+    /// (empty for a plain Box), its columns in the flattened row, and its NumPy dtype.
+    public var leaves: [(path: String, columns: Range<Int>, dtype: String)] {
+        var result: [(path: String, columns: Range<Int>, dtype: String)] = []
         var column = 0
         func visit(_ space: MinariSpace, _ path: String) {
             switch space {
-            case .box:
-                result.append((path, column..<(column + space.flatWidth)))
+            case .box(_, let dtype):
+                result.append((path, column..<(column + space.flatWidth), dtype))
                 column += space.flatWidth
             case .dict(let members):
                 for member in members { visit(member.space, path.isEmpty ? member.key : "\(path)/\(member.key)") }
