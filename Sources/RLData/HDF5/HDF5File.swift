@@ -32,8 +32,16 @@ public final class HDF5File {
                 operation: "open file", file: path, objectPath: nil,
                 stack: ["no such file"])
         }
-        let id = try HDF5Call.handle(
-            H5Fopen(path, swift_H5F_ACC_RDONLY(), swift_H5P_DEFAULT()), "open file", file: path)
+        // Read without taking libhdf5's file lock. The lock is an flock on the descriptor, which
+        // a child process started meanwhile inherits: a file just written here while another
+        // thread started a probe or a training run can stay locked until that child lets the
+        // descriptor go, and opening it fails with "unable to lock file, errno = 11". Nothing
+        // is lost without it: every writer here writes under a temporary name and renames when
+        // done, so a reader never meets a file being written.
+        let access = try HDF5Call.handle(H5Pcreate(swift_H5P_FILE_ACCESS()), "open file", file: path)
+        defer { HDF5Handle.close(access, kind: .propertyList) }
+        try HDF5Call.check(H5Pset_file_locking(access, false, true), "open file", file: path)
+        let id = try HDF5Call.handle(H5Fopen(path, swift_H5F_ACC_RDONLY(), access), "open file", file: path)
         return HDF5File(path: path, handle: HDF5Handle(id, kind: .file), isWritable: false)
     }
 
