@@ -78,6 +78,15 @@ extension Checkpoint {
             throw RefusedOverwrite(
                 file: file.path, problem: "is the checkpoint being exported; export into another folder (-o)")
         }
+        // An export's files belong to its folder: writing through a link would replace a file
+        // elsewhere (another run's config.json), even with --force.
+        for file in files {
+            if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: file.path) {
+                throw RefusedOverwrite(
+                    file: file.path,
+                    problem: "is a symbolic link (to \(target)); an export writes its own files, so remove the link or export into another folder")
+            }
+        }
         if !force {
             if isSameFile(directory, FilePath.folder(of: source)) {
                 throw RefusedOverwrite(

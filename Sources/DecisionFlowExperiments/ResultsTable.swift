@@ -318,7 +318,8 @@ public struct ResultsTable: Sendable {
         let groupWidth = max(Double(series.count) * barWidth + 24, longest * 6.5 + 16)
         let width = max(480, 70 + Double(datasets.count) * groupWidth + 20)
         let height = 300.0
-        let top = max(100, (cells.map { $0.mean + $0.std }.max() ?? 100) * 1.1)
+        // Finite whatever the scores (a mean and a spread near the largest Double add to infinity).
+        let top = min(max(100, (cells.map { $0.mean + $0.std }.max() ?? 100) * 1.1), .greatestFiniteMagnitude / 2)
         let plotHeight = 200.0
         let baseline = 40 + plotHeight
         func y(_ value: Double) -> Double { baseline - max(0, value) / top * plotHeight }
@@ -328,9 +329,10 @@ public struct ResultsTable: Sendable {
             "<text x=\"10\" y=\"20\" font-size=\"13\">D4RL normalized score (mean ± std over seeds)</text>",
             "<line x1=\"60\" y1=\"\(baseline)\" x2=\"\(width - 10)\" y2=\"\(baseline)\" stroke=\"black\"/>",
         ]
-        for tick in stride(from: 0.0, through: top, by: top > 150 ? 50 : 20) {
+        for tick in stride(from: 0.0, through: top, by: Self.tickStep(top: top)) {
+            let label = tick < 1e15 ? "\(Int(tick))" : String(format: "%.3g", tick)
             parts.append(
-                "<text x=\"55\" y=\"\(y(tick) + 4)\" text-anchor=\"end\">\(Int(tick))</text><line x1=\"58\" y1=\"\(y(tick))\" x2=\"\(width - 10)\" y2=\"\(y(tick))\" stroke=\"#ddd\"/>")
+                "<text x=\"55\" y=\"\(y(tick) + 4)\" text-anchor=\"end\">\(label)</text><line x1=\"58\" y1=\"\(y(tick))\" x2=\"\(width - 10)\" y2=\"\(y(tick))\" stroke=\"#ddd\"/>")
         }
         for (group, dataset) in datasets.enumerated() {
             let left = 70 + Double(group) * groupWidth
@@ -355,6 +357,17 @@ public struct ResultsTable: Sendable {
         }
         parts.append("</svg>")
         return parts.joined(separator: "\n")
+    }
+
+    /// The distance between the value axis's ticks: 20 or 50 for normalized scores (up to
+    /// 1000), else a round number that gives at most ten ticks, however large the scores.
+    static func tickStep(top: Double) -> Double {
+        if top <= 150 { return 20 }
+        if top <= 1000 { return 50 }
+        let raw = top / 5
+        let magnitude = pow(10, floor(log10(raw)))
+        let step = [1.0, 2, 5, 10].first { raw <= $0 * magnitude } ?? 10
+        return step * magnitude
     }
 
     private func escape(_ text: String) -> String {

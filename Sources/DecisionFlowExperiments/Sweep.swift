@@ -166,7 +166,7 @@ public struct Sweep: Sendable {
         // a Minari id, is kept as written). Runs record them absolute.
         let folder = URL(fileURLWithPath: source).deletingLastPathComponent()
         func beside(_ path: String) -> String {
-            path.hasPrefix("/") ? path : folder.appendingPathComponent(path).standardizedFileURL.path
+            (path.hasPrefix("/") ? URL(fileURLWithPath: path) : folder.appendingPathComponent(path)).standardizedFileURL.path
         }
         func dataPath(_ path: String) -> String {
             FileManager.default.fileExists(atPath: beside(path)) ? beside(path) : path
@@ -187,6 +187,10 @@ public struct Sweep: Sendable {
         }
         guard let grid = (specification["grid"] ?? [String: Any]()) as? [String: Any] else {
             throw TrainingError.badConfiguration(file: source, problem: "grid must be an object of field: [values]")
+        }
+        if specification["grid"] != nil, grid.isEmpty {
+            throw TrainingError.badConfiguration(
+                file: source, problem: "the grid is empty; give it fields with the values to try, or leave it out")
         }
         let known = TrainingConfiguration.fields.map(\.name)
         for key in (Array(base.keys) + Array(grid.keys)).sorted() where !known.contains(key) {
@@ -249,9 +253,14 @@ public struct Sweep: Sendable {
         }
         // Two points with the same configuration are one run planned twice (a repeated value,
         // or one written two ways, 1e-4 and 0.0001): a table would count it as two seeds.
+        // Data files count by what they are, not how they are named (a link, `a/../a`).
         var firstPoint: [String: String] = [:]
         for point in points {
-            let fingerprint = point.configuration.fingerprint
+            var identity = point.configuration
+            identity.data.datasets = identity.data.datasets.map { path in
+                FileManager.default.fileExists(atPath: path) ? URL(fileURLWithPath: path).resolvingSymlinksInPath().path : path
+            }
+            let fingerprint = identity.fingerprint
             if let earlier = firstPoint[fingerprint] {
                 throw TrainingError.badConfiguration(
                     file: source,
@@ -273,6 +282,15 @@ public struct Sweep: Sendable {
         if FileManager.default.fileExists(atPath: root.appendingPathComponent(planFile).path) {
             throw TrainingError.runDirectory(
                 path: directory, problem: "already holds a sweep; run it with `d4rl-run sweep run \(directory)`, or plan into another directory")
+        }
+        // Nor inside one: its runs/ would hold a second plan's files among its own runs.
+        var above = root.standardizedFileURL.deletingLastPathComponent()
+        while above.path != "/" {
+            if FileManager.default.fileExists(atPath: above.appendingPathComponent(planFile).path) {
+                throw TrainingError.runDirectory(
+                    path: directory, problem: "lies inside the sweep \(above.path); plan into a directory outside it")
+            }
+            above = above.deletingLastPathComponent()
         }
         // Runs left by another plan (its sweep.json removed) are never adopted: their old
         // config.json would be replaced under their checkpoints and evaluations.

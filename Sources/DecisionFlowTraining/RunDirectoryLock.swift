@@ -1,3 +1,4 @@
+import DecisionFlowSupport
 import Foundation
 
 #if canImport(Glibc)
@@ -18,9 +19,9 @@ final class RunDirectoryLock {
         self.directory = directory
         descriptor = open(directory.lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else {
-            throw TrainingError.runDirectory(
-                path: directory.path,
-                problem: "cannot create its lock file (\(String(cString: strerror(errno)))); check that it is writable")
+            let code = errno
+            throw FileWriteError(
+                file: directory.lockPath, problem: FileProblem.describe(code: code, writing: directory.lockPath), code: code)
         }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             close(descriptor)

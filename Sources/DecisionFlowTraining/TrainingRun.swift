@@ -131,7 +131,8 @@ public final class TrainingRun {
         do {
             try FileManager.default.createDirectory(at: directory.url, withIntermediateDirectories: true)
         } catch {
-            throw TrainingError.runDirectory(path: path, problem: FileProblem.describe(error, writing: path))
+            // The world refused (read-only, no permission, a file in the way): an I/O failure.
+            throw FileWriteError(file: path, problem: FileProblem.describe(error, writing: path), code: FileProblem.code(error))
         }
         let lock = try RunDirectoryLock(directory)
         // Checked again under the lock: another process may have started here meanwhile.

@@ -1,3 +1,4 @@
+import DecisionFlowSupport
 import Foundation
 
 /// Whole episodes of a dataset, to be copied into a new D4RL file or Minari dataset (what
@@ -42,6 +43,37 @@ public struct DatasetSlice {
             throw D4RLError(
                 .empty, file: output, problem: "no whole episode of \(source) fits in the steps allowed",
                 remedy: "Allow at least the first episode's steps.")
+        }
+        try Self.requireApart(output: output, from: source)
+    }
+
+    /// Refuses an output that is one of the source's files (by identity, whatever the names
+    /// or links), or lies inside a Minari source's folder: a slice never writes over, or into,
+    /// what it reads. The writers check it; call it first to refuse before loading anything.
+    ///
+    /// - Throws: `RefusedOverwrite` naming the output.
+    public static func requireApart(output: String, from source: String) throws {
+        let origin = try DatasetSource.resolve(source)
+        var sourceFiles = [origin.hdf5Path]
+        if case .minari(let data) = origin {
+            sourceFiles.append(DatasetSource.join(data, "metadata.json"))
+        }
+        for file in sourceFiles where isSameFile(output, file) {
+            throw RefusedOverwrite(
+                file: output, problem: "is the source file \(file) itself; write the slice to another file")
+        }
+        if case .minari(let data) = origin {
+            // The output, or any folder above it, must not be the source's dataset folder or its data/.
+            var folder = output.hasPrefix("/") ? output : FileManager.default.currentDirectoryPath + "/" + output
+            for _ in 0..<4096 {
+                if isSameFile(folder, data) || isSameFile(folder, FilePath.folder(of: data)) {
+                    throw RefusedOverwrite(
+                        file: output, problem: "lies inside the source dataset \(source); write the slice somewhere else")
+                }
+                let parent = FilePath.folder(of: folder)
+                if parent == folder { break }
+                folder = parent
+            }
         }
     }
 

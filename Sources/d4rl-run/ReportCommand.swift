@@ -36,9 +36,11 @@ struct ReportCommand: ParsableCommand {
         let fields = try columns.map { try listFlag("columns", $0) }
         let table = try ResultsTable.collect(directories, columns: fields)
         print(table.markdown)
-        for (path, text) in [(csv, table.csv), (json, try table.json()), (svg, table.svg)] {
+        // Each output is made only when asked for.
+        let outputs: [(String?, () throws -> String)] = [(csv, { table.csv }), (json, { try table.json() }), (svg, { table.svg })]
+        for (path, text) in outputs {
             guard let path else { continue }
-            try AtomicFile.write(Data((text + "\n").utf8), to: path)
+            try AtomicFile.write(Data((try text() + "\n").utf8), to: path)
         }
     }
 }

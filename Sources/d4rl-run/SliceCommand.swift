@@ -43,16 +43,8 @@ struct SliceCommand: ParsableCommand {
     }
 
     func run() throws {
-        // The same file by identity (device and inode), whatever the names: writing a slice
-        // over its own source would replace the data with a part of it.
-        var sourceStatus = stat()
-        var outputStatus = stat()
-        if stat(source, &sourceStatus) == 0, stat(output, &outputStatus) == 0,
-            sourceStatus.st_dev == outputStatus.st_dev, sourceStatus.st_ino == outputStatus.st_ino
-        {
-            throw ValidationError(
-                "--output \(output) is the source file \(source) itself; write the slice to another file")
-        }
+        // Before anything is read: the output must not be, or lie inside, the source.
+        try DatasetSlice.requireApart(output: output, from: source)
         try FileProbe.check([source])
         let dataset = try D4RLDataset(file: source, options: D4RLLoadOptions(loadNextObservations: true))
         let slice = DatasetSlice(of: dataset, source: source, maxSteps: maxSteps ?? .max, fromEnd: fromEnd)

@@ -168,6 +168,15 @@ struct TrainCommand: ParsableCommand {
         } else {
             let configuration: TrainingConfiguration
             (configuration, source) = try resolvedConfiguration()
+            // A value the flags made invalid (--steps 0, --dropout 1.5) is a usage error, as
+            // for every other flag; the same value in a preset is bad data (TrainingRun.start).
+            if source.hasPrefix("flags") {
+                do {
+                    _ = try configuration.validated(source: source)
+                } catch let error as TrainingError {
+                    throw ValidationError(error.description)
+                }
+            }
             let name =
                 config.map { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent }
                 ?? URL(fileURLWithPath: configuration.datasets.first ?? "run").deletingPathExtension().lastPathComponent

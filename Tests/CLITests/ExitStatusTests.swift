@@ -154,4 +154,25 @@ import DecisionFlowSupport
         let (status, reason) = try exitStatus(inspect, standardOutput: pipe.fileHandleForWriting)
         #expect((reason == .uncaughtSignal && status == SIGPIPE) || (reason == .exit && status == 0), "\(reason) \(status)")
     }
+
+    /// A recording that runs out of room (here a file-size limit of 10 KB, which fails writes as
+    /// a full disk does): exit 74 with the reason, nothing left behind, and no crash afterwards
+    /// (libhdf5's exit handler used to crash on the file whose close had failed).
+    @Test func aRecordingThatRunsOutOfRoomFailsCleanly() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cli-room-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let limited = ["/bin/sh", "-c", #"trap "" XFSZ; ulimit -f 20; exec "$0" "$@""#]
+        for (output, minari) in [("cut.hdf5", false), ("cut-v0", true)] {
+            let path = directory.appendingPathComponent(output).path
+            let arguments =
+                ["slice", "data/hopper-medium-replay-tail25k.hdf5", "-o", path, "--max-steps", "2000"]
+                + (minari ? ["--minari-id", "cut-v0"] : [])
+            let result = try CLI.run(arguments, launcher: limited)
+            #expect(result.status == 74, "\(output): \(result.status) \(result.error)")
+            #expect(result.error.contains("File too large") && !result.error.contains("crashed"), "\(result.error)")
+            let left = try FileManager.default.subpathsOfDirectory(atPath: directory.path).filter { $0.contains("partial") || $0.hasSuffix(".hdf5") }
+            #expect(left.isEmpty, "\(output) left \(left)")
+        }
+    }
 }

@@ -116,6 +116,26 @@ import Testing
         #expect(intoDirectory.status == 74 && intoDirectory.error.contains("is a directory"), "\(intoDirectory.error)")
         #expect(!intoDirectory.error.contains(".partial"))
         #expect(try Data(contentsOf: URL(fileURLWithPath: source)) == before, "the source is untouched")
+
+        // A device or FIFO is not replaced by a regular file (a slice to /dev/null did).
+        let fifo = directory.appendingPathComponent("fifo").path
+        #expect(mkfifo(fifo, 0o644) == 0)
+        let toFIFO = try CLI.run(["slice", source, "--output", fifo, "--max-steps", "2000"])
+        #expect(toFIFO.status == 74 && toFIFO.error.contains("not a regular file"), "\(toFIFO.error)")
+        var status = stat()
+        #expect(stat(fifo, &status) == 0 && status.st_mode & S_IFMT == S_IFIFO, "the FIFO is still a FIFO")
+
+        // A Minari source: neither its data file nor a folder inside it is written.
+        let minari = directory.appendingPathComponent("mine-v0").path
+        try FileManager.default.copyItem(
+            atPath: CLI.shared.appendingPathComponent("datasets/minari/mujoco/hopper/medium-v0").path, toPath: minari)
+        let data = try Data(contentsOf: URL(fileURLWithPath: minari + "/data/main_data.hdf5"))
+        let overData = try CLI.run(["slice", minari, "--output", minari + "/data/main_data.hdf5", "--max-steps", "1000"])
+        #expect(overData.status == 64 && overData.error.contains("is the source file"), "\(overData.error)")
+        let inside = try CLI.run(["slice", minari, "--output", minari + "/data", "--minari-id", "z/p-v0", "--max-steps", "1000"])
+        #expect(inside.status == 64 && inside.error.contains("lies inside the source dataset"), "\(inside.error)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: minari + "/data/main_data.hdf5")) == data, "the source is untouched")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: minari + "/data").sorted() == ["main_data.hdf5", "metadata.json"])
     }
 
     @Test func edgeValuesAndOddPathsGetMessagesNotTraps() throws {
@@ -133,7 +153,13 @@ import Testing
             (["train", "--resume", directory.path + "/no-such-run"], 65, "does not exist; name the run directory"),
             (["train", "--resume", "configs/demo.json"], 65, "is a file, not a run directory"),
             (["train", "--resume", directory.path], 65, "holds no checkpoint.safetensors"),
-            (["train", "--config", "configs/demo.json", "--learning-rate", "nan", "--out", directory.path + "/r"], 65, "learningRate"),
+            // A configuration value out of range is a usage error when a flag gave it.
+            (["train", "--config", "configs/demo.json", "--learning-rate", "nan", "--out", directory.path + "/r"], 64, "learningRate"),
+            (["train", "--config", "configs/demo.json", "--steps", "-5", "--out", directory.path + "/r"], 64, "steps"),
+            (["train", "--config", "configs/demo.json", "--dropout", "1.5", "--out", directory.path + "/r"], 64, "dropout"),
+            // The run directory cannot be made: an I/O failure naming the cause.
+            (["train", "--config", "configs/demo.json", "--steps", "2", "--out", "configs/demo.json/r"], 74, "is a file, not a folder"),
+            (["train", "--config", "configs/demo.json", "--steps", "2", "--out", "configs/demo.json"], 74, "configs/demo.json"),
             // A negative number after a space is the flag's value, checked like any other.
             (["bench", "policy", "--decisions", "-5"], 64, "--decisions must be from 1"),
             (["bench", "context", "--warmup", "-1", "--steps", "5"], 64, "--warmup must be from 0"),

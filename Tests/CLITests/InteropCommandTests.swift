@@ -132,5 +132,15 @@ import Testing
         #expect(try bytes(exported + "/model.safetensors") == model)
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: exported).filter { $0.contains(".tmp-") }
         #expect(leftovers.isEmpty, "\(leftovers)")
+
+        // A link in the folder is not written through, even with --force: the file it names
+        // (the run's config.json) stays as it was.
+        try FileManager.default.removeItem(atPath: exported + "/description.json")
+        try FileManager.default.createSymbolicLink(atPath: exported + "/description.json", withDestinationPath: run + "/config.json")
+        let config = try bytes(run + "/config.json")
+        let linked = try CLI.run(["export", run + "/checkpoint.safetensors", "-o", exported, "--force"])
+        #expect(linked.status == 64 && linked.error.contains("is a symbolic link"), "\(linked.status) \(linked.error)")
+        #expect(try bytes(run + "/config.json") == config)
+        #expect(try bytes(exported + "/model.safetensors") == model)
     }
 }

@@ -177,6 +177,21 @@ import TrainingTestSupport
         #expect(error?.description.contains("hopper-medium") == true && error?.description.contains("overflow") == true, "\(error?.description ?? "")")
     }
 
+    /// Huge but finite scores (an edited evaluation) make a chart of a few ticks, not one
+    /// tick every 50 up to 10³⁰⁰ (which ran the report out of memory).
+    @Test func hugeScoresMakeAChartOfAFewTicks() throws {
+        let scratch = try ScratchDirectory()
+        for score in [1e9, 1e300] {
+            let runs = [
+                try Self.run(in: scratch, "r\(score)", dataset: "d/hopper-medium.hdf5", attention: "flow", seed: 1, scores: [score, 30])
+            ]
+            let svg = try ResultsTable.collect(runs).svg
+            let ticks = svg.components(separatedBy: "stroke=\"#ddd\"").count - 1
+            #expect(ticks >= 2 && ticks <= 12, "\(ticks) ticks for a score of \(score)")
+            #expect(svg.utf8.count < 10_000)
+        }
+    }
+
     /// A run without a normalized score at a target is not averaged as if it had one: the
     /// cell holds the other seeds, and says which.
     @Test func aMissingScoreIsNotAveraged() throws {

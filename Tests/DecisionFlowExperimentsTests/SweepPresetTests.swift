@@ -34,13 +34,13 @@ import TrainingTestSupport
 @Suite struct SweepPlanTests {
     /// Writes `text` as a specification in a folder of its own and plans it into `sweep`
     /// beside it; returns the error, if any.
-    static func plan(_ text: String, in scratch: ScratchDirectory) -> (Sweep?, String?) {
+    static func plan(_ text: String, in scratch: ScratchDirectory, into directory: String = "sweep") -> (Sweep?, String?) {
         let folder = scratch.path("specs")
         try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let path = folder + "/spec.json"
         try? Data(text.utf8).write(to: URL(fileURLWithPath: path))
         do {
-            return (try Sweep.plan(specification: path, into: scratch.path("sweep")), nil)
+            return (try Sweep.plan(specification: path, into: scratch.path(directory)), nil)
         } catch {
             return (nil, "\(error)")
         }
@@ -52,6 +52,7 @@ import TrainingTestSupport
             (#"{"grid": {"seed": [1, 2]}, "name": 5}"#, "name must be a non-empty string"),
             (#"{"base": {"datasets": ["d.hdf5"]}, "grid": {"seed": [1, 1]}}"#, "are the same configuration"),
             (#"{"base": {"datasets": ["d.hdf5"]}, "grid": {"learningRate": [0.0001, 1e-4]}}"#, "are the same configuration"),
+            (#"{"base": {"datasets": ["d.hdf5"]}, "grid": {}}"#, "the grid is empty"),
             (#"{"grid": {"seed": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], "learningRate": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], "batchSize": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], "steps": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]}}"#, "more than a sweep holds (10000)"),
         ]
         for (text, message) in cases {
@@ -75,6 +76,30 @@ import TrainingTestSupport
         let (again, error) = Self.plan(text, in: scratch)
         #expect(again == nil && error?.contains("already holds files of another run") == true, "\(error ?? "planned")")
         #expect(FileManager.default.fileExists(atPath: evaluation))
+
+        // Nor is a plan made inside another sweep (its runs/, or a run of it).
+        let (kept, _) = Self.plan(text, in: scratch, into: "other")
+        let other = try #require(kept)
+        for inside in ["other/runs", "other/runs/\(other.runs[0].name)/x"] {
+            let (nested, error) = Self.plan(text, in: scratch, into: inside)
+            #expect(nested == nil && error?.contains("lies inside the sweep") == true, "\(inside): \(error ?? "planned")")
+        }
+        #expect(!FileManager.default.fileExists(atPath: scratch.path("other/runs/sweep.json")))
+    }
+
+    /// One data file named two ways (through `..`, or a link) is one dataset: a grid over both
+    /// would be one run planned twice.
+    @Test func oneDatasetNamedTwoWaysIsOnePoint() throws {
+        let scratch = try ScratchDirectory()
+        let folder = scratch.path("specs")
+        try FileManager.default.createDirectory(atPath: folder + "/data", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: TrainingFixtures.bundledDataset, toPath: folder + "/data/cut.hdf5")
+        try FileManager.default.createSymbolicLink(atPath: folder + "/alias.hdf5", withDestinationPath: folder + "/data/cut.hdf5")
+        for second in ["data/../data/cut.hdf5", folder + "/data/../data/cut.hdf5", "alias.hdf5"] {
+            let text = #"{"grid": {"datasets": ["data/cut.hdf5", "SECOND"]}}"#.replacingOccurrences(of: "SECOND", with: second)
+            let (sweep, error) = Self.plan(text, in: scratch)
+            #expect(sweep == nil && error?.contains("are the same configuration") == true, "\(second): \(error ?? "planned")")
+        }
     }
 
     /// Presets and data paths are read beside the specification, whatever the working

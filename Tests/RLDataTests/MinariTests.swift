@@ -374,6 +374,11 @@ import TestSupport
             (["total_steps": "1e20"], ["total_steps", "not a count"]),
             (["ref_min_score": "5", "ref_max_score": "5"], ["ref_min_score", "the maximum above the minimum"]),
             (["ref_min_score": "-1.7e308", "ref_max_score": "1.7e308"], ["ref_min_score", "finite references"]),
+            (["ref_min_score": "0", "ref_max_score": "1e300"], ["ref_min_score", "within ±10¹²"]),
+            (["dataset_id": "\"../x/ds\""], ["dataset_id", "not a dataset id"]),
+            (["dataset_id": "\"/etc/passwd-v0\""], ["dataset_id", "not a dataset id"]),
+            (["dataset_id": "5"], ["dataset_id", "not a dataset id"]),
+            (["ref_min_score": "1.0", "ref_max_score": "1.0000000000000002"], ["ref_min_score", "by more than rounding"]),
             (["ref_max_score": "100"], ["ref_min_score", "the other reference score is given"]),
         ] {
             let scratch = try ScratchDirectory()

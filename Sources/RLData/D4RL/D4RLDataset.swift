@@ -234,9 +234,11 @@ public struct D4RLDataset: Sendable {
         let elements = (rows.lowerBound * width)..<(rows.upperBound * width)
         guard let bad = values[elements].firstIndex(where: { !$0.isFinite }) else { return }
         let row = bad / width - rows.lowerBound
+        // Values are read as float32: a finite float64 beyond ±3.4·10³⁸ arrives as infinity.
+        let range = values[bad].isInfinite ? " as float32 (NaN or infinity, or a number beyond float32's ±3.4e38)" : ""
         throw D4RLError(
             .nonFinite, file: file, key: key,
-            problem: "row \(row) holds \(values[bad]) (column \(bad % width))",
+            problem: "row \(row) holds \(values[bad])\(range) (column \(bad % width))",
             remedy:
                 "Remove or repair the episode that contains it; training on NaN or infinity would poison every weight.")
     }

@@ -76,6 +76,14 @@ public final class TrajectoryWriter {
                 .writeFailed, file: path, problem: "is a directory; a recording is written to a file",
                 remedy: "Name a file to write, e.g. \(path)/recording.hdf5.")
         }
+        // finish() renames over `path`: a device or FIFO there (/dev/null) would be replaced
+        // by a regular file, not written to.
+        if stat(path, &status) == 0, status.st_mode & S_IFMT != S_IFREG {
+            throw D4RLError(
+                .writeFailed, file: path,
+                problem: "is not a regular file (a device, FIFO or socket); a recording replaces the file at its path, which would destroy it",
+                remedy: "Name a regular file to write.")
+        }
         do {
             let file = try HDF5File.create(path + ".partial")
             let layout = HDF5DatasetLayout(

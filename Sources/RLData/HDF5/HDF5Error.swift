@@ -35,8 +35,16 @@ enum HDF5Call {
     /// auto-print setting is per thread, so a one-time call at start-up does not cover
     /// threads created later (for example the test runner's).
     static func silence() {
+        _ = libraryPrepared
         _ = H5Eset_auto2(swift_H5E_DEFAULT(), nil, nil)
     }
+
+    /// Done once, before libhdf5's first call (every path into it starts with `silence()`):
+    /// no teardown when the process exits. libhdf5's exit handler closes what is still open,
+    /// and a file whose close failed (a full disk) crashed it there, after the error had been
+    /// reported. Nothing needs it: writers close and flush their files themselves, and a
+    /// recording that failed is deleted.
+    private static let libraryPrepared: Void = { _ = H5dont_atexit() }()
 
     /// Returns the handle, or throws if HDF5 reported a negative identifier.
     static func handle(

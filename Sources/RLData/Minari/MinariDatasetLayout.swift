@@ -38,6 +38,10 @@ struct MinariDatasetLayout: StepTableSource {
     let terminals: [Bool]
     let timeouts: [Bool]
 
+    /// The largest reference score accepted (in size): a return is a sum of rewards over an
+    /// episode, far below this for any task.
+    static let largestReference = 1e12
+
     /// The largest `metadata.json` read; real ones are a few kilobytes.
     static let maximumMetadataBytes = 16 << 20
 
@@ -109,6 +113,16 @@ struct MinariDatasetLayout: StepTableSource {
         for key in ["dataset_id", "minari_version", "algorithm_name", "description"] {
             if let text = json[key]?.stringValue { metadata[key] = .string(text) }
         }
+        // An id names a folder under the datasets root, as minari resolves it: a relative
+        // path that stays there.
+        if let id = json["dataset_id"] {
+            guard let text = id.stringValue, Self.isDatasetID(text) else {
+                throw D4RLError(
+                    .wrongType, file: name, key: "metadata.json: dataset_id",
+                    problem: "is \(id.summary), not a dataset id (a relative name such as mujoco/hopper/medium-v0)",
+                    remedy: "The dataset's metadata is damaged: download or write the dataset again.")
+            }
+        }
         // Reference scores normalize every return reported for this data: both or neither,
         // finite, and far enough apart that a normalized score is a number.
         let references = ["ref_min_score", "ref_max_score"].map { json[$0] }
@@ -120,11 +134,16 @@ struct MinariDatasetLayout: StepTableSource {
                     problem: "is missing or not a number, while the other reference score is given",
                     remedy: "Give both ref_min_score and ref_max_score as numbers, or neither (D4RL's references then apply).")
             }
-            guard low.isFinite, high.isFinite, high > low, (high - low).isFinite else {
+            // Returns are far below 10¹², and references that agree to six digits would turn
+            // rounding into scores of ±10¹⁸.
+            let limit = Self.largestReference
+            guard low.isFinite, high.isFinite, high > low, abs(low) <= limit, abs(high) <= limit,
+                high - low >= 1e-6 * max(abs(low), abs(high), 1)
+            else {
                 throw D4RLError(
                     .wrongType, file: name, key: "metadata.json: ref_min_score",
                     problem:
-                        "and ref_max_score are \(low) and \(high); normalized scores need finite references with the maximum above the minimum",
+                        "and ref_max_score are \(low) and \(high); normalized scores need finite references within ±10¹², with the maximum above the minimum by more than rounding",
                     remedy: "Correct the reference scores, or remove both (D4RL's references then apply).")
             }
             metadata["ref_min_score"] = .real(low)
@@ -160,6 +179,13 @@ struct MinariDatasetLayout: StepTableSource {
                 problem: "metadata.json declares \(declared) steps but the episodes hold \(total)",
                 remedy: "The dataset was written incompletely: write or download it again.")
         }
+    }
+
+    /// Whether `text` is a dataset id: a relative path of non-empty names, none `.` or `..`,
+    /// which stays under the datasets root.
+    static func isDatasetID(_ text: String) -> Bool {
+        !text.isEmpty && !text.hasPrefix("/")
+            && !text.split(separator: "/", omittingEmptySubsequences: false).contains { $0.isEmpty || $0 == "." || $0 == ".." }
     }
 
     /// A count `metadata.json` declares (`total_episodes`, `total_steps`): nil when absent, and

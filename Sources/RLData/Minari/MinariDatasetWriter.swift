@@ -102,6 +102,12 @@ public final class MinariDatasetWriter {
         let space = configuration.observationSpace ?? .box(shape: [configuration.observationDimension], dtype: "float32")
         observationSpace = space
         actionSpace = configuration.actionSpace ?? .box(shape: [configuration.actionDimension], dtype: "float32")
+        guard MinariDatasetLayout.isDatasetID(configuration.datasetID) else {
+            throw D4RLError(
+                .wrongType, file: folder, key: "datasetID",
+                problem: "'\(configuration.datasetID)' is not a dataset id; minari reads it as a folder under its datasets root",
+                remedy: "Give a relative name such as mysim/hopper/medium-v0 (no empty, '.' or '..' parts).")
+        }
         guard configuration.observationDimension > 0, configuration.actionDimension > 0 else {
             throw D4RLError(
                 .writeFailed, file: folder, problem: "cannot record observations or actions of width 0",
@@ -283,7 +289,13 @@ public final class MinariDatasetWriter {
         guard let file else { return }
         do {
             try writeEpisode()
-            try file.flush()
+            do {
+                try file.flush()
+            } catch let error as HDF5Error {
+                throw D4RLError(
+                    .writeFailed, file: folder, key: "main_data.hdf5", problem: "could not be written (\(error))",
+                    remedy: "Check free disk space and permissions, then record again.")
+            }
             guard episodeCount > 0 else {
                 throw D4RLError(
                     .empty, file: folder, problem: "no step was recorded", remedy: "Append at least one step before finish().")
