@@ -47,6 +47,7 @@ extension Checkpoint {
             losses.append("layerNormEpsilon \(configuration.layerNormEpsilon)")
         }
         if configuration.flowEpsilon != reference.flowEpsilon { losses.append("flowEpsilon \(configuration.flowEpsilon)") }
+        if let discount = encoding?.discount, discount != 1 { losses.append("discount \(discount)") }
         return losses
     }
 

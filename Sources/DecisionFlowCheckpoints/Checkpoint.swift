@@ -226,7 +226,7 @@ public struct Checkpoint: Sendable {
                 let encoding = ContextEncoding(
                     stateMean: mean, stateScale: scale, rewardScale: rewardScale,
                     maxTimestep: entry.maxTimestep ?? configuration.maxEpisodeLength - 1,
-                    padding: entry.padding ?? .reference(for: configuration.attention))
+                    padding: entry.padding ?? .reference(for: configuration.attention), discount: entry.discount ?? 1)
                 if let problem = encoding.problem(for: configuration) {
                     throw CheckpointError(file: path, problem: "has a context encoding that does not fit its model: \(problem)")
                 }
@@ -315,6 +315,8 @@ private struct PolicyEntry: Codable {
     var rewardScale: Float?
     var maxTimestep: Int?
     var padding: ContextEncoding.Padding?
+    /// Written only when not 1: undiscounted checkpoints keep their bytes.
+    var discount: Double?
     var environment: String?
 
     init(encoding: ContextEncoding?, environment: String?) {
@@ -323,6 +325,7 @@ private struct PolicyEntry: Codable {
         rewardScale = encoding?.rewardScale
         maxTimestep = encoding?.maxTimestep
         padding = encoding?.padding
+        discount = encoding.flatMap { $0.discount == 1 ? nil : $0.discount }
         self.environment = environment
     }
 }

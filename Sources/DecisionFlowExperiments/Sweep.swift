@@ -258,7 +258,9 @@ public struct Sweep: Sendable {
         for point in points {
             var identity = point.configuration
             identity.data.datasets = identity.data.datasets.map { path in
-                FileManager.default.fileExists(atPath: path) ? URL(fileURLWithPath: path).resolvingSymlinksInPath().path : path
+                var status = stat()
+                guard stat(path, &status) == 0 else { return path }
+                return "file \(status.st_dev):\(status.st_ino)"  // the same file however named (a hard link too)
             }
             let fingerprint = identity.fingerprint
             if let earlier = firstPoint[fingerprint] {
@@ -283,14 +285,22 @@ public struct Sweep: Sendable {
             throw TrainingError.runDirectory(
                 path: directory, problem: "already holds a sweep; run it with `d4rl-run sweep run \(directory)`, or plan into another directory")
         }
-        // Nor inside one: its runs/ would hold a second plan's files among its own runs.
-        var above = root.standardizedFileURL.deletingLastPathComponent()
+        // Nor inside one (through links too): its runs/ would hold a second plan's files among
+        // its own runs. Nor into a run's directory.
+        func isRun(_ path: String) -> Bool {
+            RunDirectory(path).holdsCheckpoint || FileManager.default.fileExists(atPath: RunDirectory(path).logPath)
+        }
+        if isRun(directory) {
+            throw TrainingError.runDirectory(
+                path: directory, problem: "is a run's directory (it holds its checkpoint or log); plan into a directory of its own")
+        }
+        var above = root.standardizedFileURL.resolvingSymlinksInPath()
         while above.path != "/" {
-            if FileManager.default.fileExists(atPath: above.appendingPathComponent(planFile).path) {
+            above = above.deletingLastPathComponent().resolvingSymlinksInPath()
+            if FileManager.default.fileExists(atPath: above.appendingPathComponent(planFile).path) || isRun(above.path) {
                 throw TrainingError.runDirectory(
-                    path: directory, problem: "lies inside the sweep \(above.path); plan into a directory outside it")
+                    path: directory, problem: "lies inside the sweep or run \(above.path); plan into a directory outside it")
             }
-            above = above.deletingLastPathComponent()
         }
         // Runs left by another plan (its sweep.json removed) are never adopted: their old
         // config.json would be replaced under their checkpoints and evaluations.

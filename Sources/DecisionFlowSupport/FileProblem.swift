@@ -49,7 +49,13 @@ public enum FileProblem {
         case EROFS: return "cannot be written: the file system is read-only; choose a writable folder"
         case EACCES, EPERM: return "cannot be written: permission denied; check the folder's permissions"
         case EISDIR: return "is a folder; name a file (inside it, for example)"
-        case ENOENT: return "cannot be written: its folder \(FilePath.folder(of: path)) does not exist; create it first"
+        case ENOENT:
+            let folder = FilePath.folder(of: path)
+            // /proc and the like exist but take no new files.
+            if FileManager.default.fileExists(atPath: folder) {
+                return "cannot be created in \(folder), which exists but takes no new files there; choose another folder"
+            }
+            return "cannot be written: its folder \(folder) does not exist; create it first"
         case ENOTDIR: return "cannot be created: a part of the path is not a folder; check the path"
         default:
             let words = reason ?? code.map { String(cString: strerror($0)) } ?? "unknown cause"

@@ -109,7 +109,7 @@ extension TrainingConfiguration {
                 "Returns-to-go are divided by this before they enter the model (the reference's `scale`)."),
             ConfigurationField(
                 \.data.discount, "discount", help: "Discount of the returns-to-go.",
-                "Discount of the returns-to-go; 1 is the reference's undiscounted return."),
+                "Discount of the returns-to-go, in (0, 1]; 1 is the reference's undiscounted return. The checkpoint records it, and acting follows the same rule: rtg[t+1] = (rtg[t] − r[t]) / discount."),
             ConfigurationField(
                 \.data.sampling, "sampling", help: "How window starts are drawn.",
                 "How window starts are drawn: `uniform-start` makes every step of every trajectory equally likely (the reference's precomputed windows); `length-weighted` picks a trajectory in proportion to its length, then a start within it (the original Decision Transformer's procedure: the same distribution, another random stream)."

@@ -196,12 +196,15 @@ public final class Trainer {
         optimizer = AdamW(layout: model.layout, settings: AdamW.Settings(weightDecay: configuration.weightDecay))
         // A resumed run keeps the encoding it started with (the statistics of the data it
         // was started on).
-        let encoding =
+        var encoding =
             try resuming.map { try $0.0.checkpoint.contextEncoding(source: $0.1) }
             ?? ContextEncoding(dataset: dataset, rewardScale: configuration.rewardScale, for: modelConfiguration)
+        // The encoding carries the discount, so a checkpoint acts by the rule it was trained
+        // on (a run started before it was recorded gets it here, from its configuration).
+        encoding.discount = configuration.discount
         sampler = WindowSampler(
             dataset: dataset, contextLength: configuration.contextLength, encoding: encoding,
-            sampling: configuration.sampling, discount: configuration.discount, seed: configuration.seed &+ 0x5A_3D1E)
+            sampling: configuration.sampling, seed: configuration.seed &+ 0x5A_3D1E)
         schedule = WarmupSchedule(learningRate: configuration.learningRate, warmupSteps: configuration.warmupSteps)
         batch = TrajectoryBatch(
             capacity: batchSlice.count, timesteps: configuration.contextLength,

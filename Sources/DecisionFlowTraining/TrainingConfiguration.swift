@@ -148,7 +148,10 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         if !(optimization.weightDecay.isFinite && optimization.weightDecay >= 0) {
             result.append("weightDecay must be a finite number ≥ 0 (it is \(optimization.weightDecay))")
         }
-        if !(0...1).contains(data.discount) { result.append("discount must be in [0, 1] (it is \(data.discount))") }
+        // Not 0: acting recovers each next return-to-go by dividing by the discount.
+        if !(data.discount > 0 && data.discount <= 1) {
+            result.append("discount must be in (0, 1] (it is \(data.discount))")
+        }
         if let target = evaluation.evaluationTarget, !target.isFinite {
             result.append("evaluationTarget must be a finite number (it is \(target))")
         }

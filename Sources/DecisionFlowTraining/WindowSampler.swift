@@ -16,8 +16,9 @@ public enum WindowSampling: String, Codable, Sendable, CaseIterable {
 /// without ever materializing all windows (the reference precomputes every window, K times
 /// the data). It only chooses rows: `ContextEncoding.writeWindow` turns them into model input.
 ///
-/// Returns-to-go are the discounted return from each step to the end of its trajectory
-/// (FACTS.md, Flowformer_RL `ContextDataset`), scaled once by the encoding. A trajectory that
+/// Returns-to-go are the return from each step to the end of its trajectory, discounted by
+/// the encoding's `discount` (FACTS.md, Flowformer_RL `ContextDataset`; the encoding carries
+/// it so that acting undoes the same rule), scaled once by the encoding. A trajectory that
 /// ends before the window is full is padded on the encoding's side. The reference pads
 /// states with 0 before normalizing; that value never reaches the loss, because no real token
 /// attends to padding (causal attention with right padding, the −10⁴ key mask with left
@@ -42,7 +43,7 @@ public struct WindowSampler: Sendable {
     /// A sampler over `dataset` whose windows `encoding` writes.
     public init(
         dataset: D4RLDataset, contextLength: Int, encoding: ContextEncoding, sampling: WindowSampling = .uniformStart,
-        discount: Double = 1, seed: UInt64
+        seed: UInt64
     ) {
         precondition(encoding.stateDimension == dataset.observationDimension, "the encoding is for another state width")
         self.dataset = dataset
@@ -50,7 +51,7 @@ public struct WindowSampler: Sendable {
         self.contextLength = contextLength
         self.sampling = sampling
         generator = RandomGenerator(seed: seed)
-        scaledReturnsToGo = dataset.returnsToGo(discount: discount).map(encoding.scaledReturn)
+        scaledReturnsToGo = dataset.returnsToGo(discount: encoding.discount).map(encoding.scaledReturn)
         trajectoryStarts = dataset.trajectories.map(\.start)
     }
 

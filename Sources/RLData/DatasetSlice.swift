@@ -64,7 +64,8 @@ public struct DatasetSlice {
         }
         if case .minari(let data) = origin {
             // The output, or any folder above it, must not be the source's dataset folder or its data/.
-            var folder = output.hasPrefix("/") ? output : FileManager.default.currentDirectoryPath + "/" + output
+            // Absolute and without `..`, so that walking up by name walks up the real folders.
+            var folder = URL(fileURLWithPath: output).standardizedFileURL.path
             for _ in 0..<4096 {
                 if isSameFile(folder, data) || isSameFile(folder, FilePath.folder(of: data)) {
                     throw RefusedOverwrite(

@@ -25,10 +25,15 @@ public enum DatasetSource: Equatable, Sendable {
     ///   Minari id found under the datasets root, naming the root that was searched.
     public static func resolve(_ name: String) throws -> DatasetSource {
         switch fileKind(name) {
+        case .special:
+            // A FIFO would block the reader (and then the file check's child) for ever.
+            throw D4RLError(
+                .unreadableFile, file: name, problem: "is not a regular file or folder (a FIFO, device or socket)",
+                remedy: "Give the dataset's file or folder.")
         case .regular: return .d4rlFile(name)
         case .directory:
             let data = join(name, "data")
-            if fileKind(join(data, "metadata.json")) == .regular { return .minari(dataFolder: data) }
+            if [.regular, .special].contains(fileKind(join(data, "metadata.json"))) { return .minari(dataFolder: data) }
             return .minari(dataFolder: name)  // the data folder itself, or a folder the reader will explain
         case .missing:
             let lowered = name.lowercased()
@@ -71,12 +76,16 @@ public enum DatasetSource: Equatable, Sendable {
         folder.hasSuffix("/") ? folder + name : "\(folder)/\(name)"
     }
 
-    enum FileKind { case regular, directory, missing }
+    enum FileKind { case regular, directory, special, missing }
 
-    /// What is at `path`, following symbolic links (anything but a folder counts as a file).
+    /// What is at `path`, following symbolic links: a FIFO, device or socket is `special`.
     static func fileKind(_ path: String) -> FileKind {
         var status = stat()
         guard stat(path, &status) == 0 else { return .missing }
-        return status.st_mode & S_IFMT == S_IFDIR ? .directory : .regular
+        switch status.st_mode & S_IFMT {
+        case S_IFDIR: return .directory
+        case S_IFREG: return .regular
+        default: return .special
+        }
     }
 }

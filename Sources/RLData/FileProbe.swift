@@ -1,3 +1,4 @@
+import DecisionFlowSupport
 import Foundation
 
 #if canImport(Glibc)
@@ -45,9 +46,18 @@ public struct FileProbe: Sendable {
     /// Probes each of `files` (D4RL files, or Minari dataset folders or ids) in a child process.
     ///
     /// - Throws: `D4RLError.unreadableFile` naming the first file that crashed libhdf5 or
-    ///   kept it reading past the time allowed, or that the child could not be started for.
+    ///   kept it reading past the time allowed, or that the child could not be started for;
+    ///   a FIFO, device or socket is refused at once (reading it would block the child).
     public func check(_ files: [String]) throws {
         for file in files {
+            // `resolve` refuses a FIFO, device or socket by name; a dataset folder may hold one
+            // where its data file should be.
+            if DatasetSource.fileKind(file) == .special { _ = try DatasetSource.resolve(file) }
+            if let source = try? DatasetSource.resolve(file), DatasetSource.fileKind(source.hdf5Path) == .special {
+                throw D4RLError(
+                    .unreadableFile, file: file, key: FilePath.name(of: source.hdf5Path),
+                    problem: "is not a regular file (a FIFO, device or socket)", remedy: "Give the dataset's file or folder.")
+            }
             let process = Process()
             process.executableURL = executable
             process.arguments = arguments + [file]

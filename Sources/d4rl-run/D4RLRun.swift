@@ -44,8 +44,8 @@ struct D4RLRun: ParsableCommand {
             errno = 0
             if fflush(nil) != 0, errno != EPIPE {
                 let reason = String(cString: strerror(errno))
-                FileHandle.standardError.write(
-                    Data("error: standard output could not be written (\(reason)); the output is incomplete\n".utf8))
+                standardError(
+                    "error: standard output could not be written (\(reason)); the output is incomplete\n")
                 Foundation.exit(ExitStatus.io)
             }
         } catch {
@@ -54,10 +54,10 @@ struct D4RLRun: ParsableCommand {
             // Under mpirun one failing process must stop them all: the others would wait for it
             // in their next collective for ever. The message names the rank that failed.
             if MPIProcessGroup.isLaunchedByMPI, let group = try? MPIProcessGroup.launched(), group.size > 1 {
-                FileHandle.standardError.write(Data("error: rank \(group.rank) of \(group.size): \(message)\n".utf8))
+                standardError("error: rank \(group.rank) of \(group.size): \(message)\n")
                 group.abort(code: code)
             } else {
-                FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+                standardError("error: \(message)\n")
             }
             Foundation.exit(code)
         }
@@ -68,19 +68,26 @@ struct D4RLRun: ParsableCommand {
     /// and `bench training --steps 0` by blaming the flag ("Unknown option '--steps'").
     static func refuseUnknownCommands() {
         var arguments = Array(CommandLine.arguments.dropFirst())
-        if arguments.first == "help" { arguments.removeFirst() }
+        let asksForHelp = arguments.first == "help"
+        if asksForHelp { arguments.removeFirst() }
         var command: any ParsableCommand.Type = D4RLRun.self
         var path = ["d4rl-run"]
         for name in arguments {
             let subcommands = command.configuration.subcommands
-            guard !subcommands.isEmpty, !name.hasPrefix("-") else { return }
+            guard !name.hasPrefix("-") else { return }
+            // A command's own arguments follow it, except in `help`, which takes names only.
+            if subcommands.isEmpty {
+                guard asksForHelp else { return }
+                standardError(
+                    "error: `\(path.joined(separator: " "))` has no command '\(name)'; `\(path.joined(separator: " ")) --help` describes it\n")
+                Foundation.exit(ExitStatus.usage)
+            }
             guard let next = subcommands.first(where: { $0._commandName == name }) else {
                 let names = subcommands.filter { $0.configuration.shouldDisplay }.map { $0._commandName }
                 let guess = TrainingConfiguration.nearest(to: name, among: names).map { " (did you mean '\($0)'?)" } ?? ""
-                FileHandle.standardError.write(
-                    Data(
-                        "error: `\(path.joined(separator: " "))` has no command '\(name)'\(guess); its commands are \(names.joined(separator: ", ")), and `\(path.joined(separator: " ")) --help` describes them\n"
-                            .utf8))
+                standardError(
+                    "error: `\(path.joined(separator: " "))` has no command '\(name)'\(guess); its commands are \(names.joined(separator: ", ")), and `\(path.joined(separator: " ")) --help` describes them\n"
+                )
                 Foundation.exit(ExitStatus.usage)
             }
             command = next

@@ -68,7 +68,7 @@ struct EvaluateCommand: ParsableCommand {
 
     func run() throws {
         let saved = try Checkpoint.read(checkpoint)
-        for note in saved.notes { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
+        for note in saved.notes { standardError("note: \(note)\n") }
         let named = ReferenceEvaluation.environmentName(env, checkpoint: saved)
         // Under mpirun the episodes are split across the ranks and gathered on every rank;
         // rank 0 prints.

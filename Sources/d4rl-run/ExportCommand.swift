@@ -35,7 +35,7 @@ struct ExportCommand: ParsableCommand {
     func run() throws {
         let saved = try Checkpoint.read(checkpoint)
         for loss in saved.exportLosses {
-            FileHandle.standardError.write(Data("warning: the description has no field for \(loss); import will use the reference default\n".utf8))
+            standardError("warning: the description has no field for \(loss); import will use the reference default\n")
         }
         let paths = try saved.export(to: output, source: checkpoint, force: force)
         print("wrote \(paths.stateDictionary) and \(paths.description): \(saved.configuration.summary)")

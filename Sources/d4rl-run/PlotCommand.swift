@@ -25,7 +25,10 @@ struct PlotCommand: ParsableCommand {
     @Option(help: "The title above the plot.")
     var title = "Learning curves"
 
-    func validate() throws { try requirePath("output", output) }
+    func validate() throws {
+        try requirePath("output", output)
+        try requireOutputApart("output", output, from: runs)
+    }
 
     func run() throws {
         var series: [LearningCurvePlot.Series] = []

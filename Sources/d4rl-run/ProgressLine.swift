@@ -24,17 +24,17 @@ final class ProgressLine {
         if interactive {
             guard elapsed - lastDraw >= 0.1 || step == total else { return }
             lastDraw = elapsed
-            FileHandle.standardError.write(Data("\r\u{1B}[K\(line)".utf8))
+            standardError("\r\u{1B}[K\(line)")
         } else {
             let decile = step * 10 / max(total, 1)
             guard decile != lastDecile else { return }
             lastDecile = decile
-            FileHandle.standardError.write(Data("\(line)\n".utf8))
+            standardError("\(line)\n")
         }
     }
 
     func finish() {
-        if interactive { FileHandle.standardError.write(Data("\n".utf8)) }
+        if interactive { standardError("\n") }
     }
 
     static func clock(_ seconds: Double) -> String {

@@ -32,6 +32,15 @@ struct ReportCommand: ParsableCommand {
     @Option(help: "Also write a bar chart with error bars (SVG) to this file.")
     var svg: String?
 
+    func validate() throws {
+        for (flag, path) in [("csv", csv), ("json", json), ("svg", svg)] {
+            guard let path else { continue }
+            try requirePath(flag, path)
+            try requireOutputApart(flag, path, from: directories)
+        }
+        try requireDistinctOutputs([("csv", csv), ("json", json), ("svg", svg)])
+    }
+
     func run() throws {
         let fields = try columns.map { try listFlag("columns", $0) }
         let table = try ResultsTable.collect(directories, columns: fields)

@@ -1,4 +1,7 @@
 import ArgumentParser
+import DecisionFlowExperiments
+import DecisionFlowSupport
+import DecisionFlowTraining
 import Foundation
 
 /// `--threads`, for every command that runs the model.
@@ -108,4 +111,54 @@ func childOutput(_ arguments: [String], failure: (Int32, Bool) -> any Error) thr
         throw failure(process.terminationStatus, process.terminationReason == .uncaughtSignal)
     }
     return data
+}
+
+/// Writes `text` to standard error, and ignores a failure to: Foundation's
+/// `FileHandle.write` traps when the write fails (standard error on a full disk or past a
+/// file-size limit), which would turn a refused command into a crash.
+func standardError(_ text: String) {
+    var text = text
+    text.withUTF8 { bytes in
+        guard var next = bytes.baseAddress else { return }
+        var left = bytes.count
+        while left > 0 {
+            let written = Glibc.write(2, next, left)
+            if written < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            next += written
+            left -= written
+        }
+    }
+}
+
+/// Refuses an output that would replace a file of the run or sweep directories a command
+/// reads (`report SW --csv SW/sweep.json`, `plot RUN -o RUN/log.jsonl`): a report must never
+/// destroy its own evidence. Other files inside them (a table beside the runs) are fine.
+func requireOutputApart(_ flag: String, _ output: String, from inputs: [String]) throws {
+    let run = RunDirectory("")
+    let reserved = [Sweep.planFile, run.configurationPath, run.logPath, run.eventsPath, run.checkpointPath, run.evaluationPath]
+        .map { FilePath.name(of: $0) } + [".lock"]
+    guard reserved.contains(FilePath.name(of: output)) else { return }
+    func resolved(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path }
+    let folder = resolved(FilePath.folder(of: output))
+    for input in inputs {
+        let directory = resolved(input)
+        if folder == directory || folder.hasPrefix(directory + "/") {
+            throw ValidationError(
+                "--\(flag) \(output) would replace a file of \(input), which this command reads; write it elsewhere")
+        }
+    }
+}
+
+/// Refuses two outputs of one command that name the same file: one would silently replace
+/// the other.
+func requireDistinctOutputs(_ outputs: [(flag: String, path: String?)]) throws {
+    let given = outputs.compactMap { output in output.path.map { (output.flag, URL(fileURLWithPath: $0).standardizedFileURL.path) } }
+    for (index, first) in given.enumerated() {
+        if let second = given[(index + 1)...].first(where: { $0.1 == first.1 || isSameFile($0.1, first.1) }) {
+            throw ValidationError("--\(first.0) and --\(second.0) name the same file \(first.1); give each its own")
+        }
+    }
 }

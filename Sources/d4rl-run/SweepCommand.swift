@@ -103,7 +103,7 @@ struct SweepRunCommand: ParsableCommand {
             case .failed(let error):
                 let (status, message) = D4RLRun.status(for: error) ?? (D4RLRun.ExitStatus.software, "\(error)")
                 statuses[runIndex] = status
-                FileHandle.standardError.write(Data("\(label): failed: \(message)\n".utf8))
+                standardError("\(label): failed: \(message)\n")
             }
         }
         // Every rank learns every failure (a failed run never aborts the others: each rank
@@ -115,10 +115,9 @@ struct SweepRunCommand: ParsableCommand {
             let names = failed.map { failure in
                 "\(sweep.runs[failure.index].name)" + (group.size > 1 ? " (rank \(failure.rank))" : "")
             }
-            FileHandle.standardError.write(
-                Data(
-                    "error: \(directory): \(failed.count) run(s) failed: \(names.joined(separator: ", ")); the other runs are done. Fix the cause and run the sweep again: it continues where they stopped\n"
-                        .utf8))
+            standardError(
+                "error: \(directory): \(failed.count) run(s) failed: \(names.joined(separator: ", ")); the other runs are done. Fix the cause and run the sweep again: it continues where they stopped\n"
+            )
         }
         throw ExitCode(first.status)
     }

@@ -112,6 +112,7 @@ struct TrainCommand: ParsableCommand {
     }
 
     func validate() throws {
+        if let out { try requirePath("out", out) }
         let flags = try configurationFlags()
         if resume != nil {
             if config != nil || out != nil {
@@ -249,6 +250,6 @@ struct TrainCommand: ParsableCommand {
 
     private func note(_ text: String) {
         guard Self.reports else { return }
-        FileHandle.standardError.write(Data("\(text)\n".utf8))
+        standardError("\(text)\n")
     }
 }

@@ -120,6 +120,11 @@ import Testing
         // A device or FIFO is not replaced by a regular file (a slice to /dev/null did).
         let fifo = directory.appendingPathComponent("fifo").path
         #expect(mkfifo(fifo, 0o644) == 0)
+        // Nor is a FIFO read as a dataset (it would block the reader): refused at once.
+        for command in [["inspect", fifo], ["slice", fifo, "-o", directory.appendingPathComponent("o.hdf5").path]] {
+            let read = try CLI.run(command)
+            #expect(read.status == 65 && (read.output + read.error).contains("FIFO"), "\(command): \(read.status) \(read.output) \(read.error)")
+        }
         let toFIFO = try CLI.run(["slice", source, "--output", fifo, "--max-steps", "2000"])
         #expect(toFIFO.status == 74 && toFIFO.error.contains("not a regular file"), "\(toFIFO.error)")
         var status = stat()
@@ -172,6 +177,12 @@ import Testing
             (["bench", "training", "--steps", "0"], 64, "`d4rl-run bench` has no command 'training' (did you mean 'train'?)"),
             (["sweep", "stats", directory.path], 64, "`d4rl-run sweep` has no command 'stats' (did you mean 'status'?)"),
             (["help", "sweep", "rn"], 64, "`d4rl-run sweep` has no command 'rn'"),
+            (["help", "sweep", "plan", "extra"], 64, "`d4rl-run sweep plan` has no command 'extra'"),
+            (["train", "--config", "configs/demo.json", "--out", ""], 64, "--out names nothing"),
+            // A report or plot never replaces the files it reads, nor one output another.
+            (["report", directory.path, "--csv", directory.path + "/runs/a/../sweep.json"], 64, "would replace a file of"),
+            (["plot", directory.path + "/run", "-o", directory.path + "/run/log.jsonl"], 64, "would replace a file of"),
+            (["report", directory.path, "--json", directory.path + "/t.json", "--csv", directory.path + "/t.json"], 64, "name the same file"),
         ] {
             let result = try CLI.run(arguments)
             #expect(result.status == code && result.error.contains(words), "\(arguments): \(result.status) \(result.error)")

@@ -80,7 +80,8 @@ import TrainingTestSupport
         // Nor is a plan made inside another sweep (its runs/, or a run of it).
         let (kept, _) = Self.plan(text, in: scratch, into: "other")
         let other = try #require(kept)
-        for inside in ["other/runs", "other/runs/\(other.runs[0].name)/x"] {
+        try FileManager.default.createSymbolicLink(atPath: scratch.path("link"), withDestinationPath: scratch.path("other/runs"))
+        for inside in ["other/runs", "other/runs/\(other.runs[0].name)/x", "link", "link/x"] {
             let (nested, error) = Self.plan(text, in: scratch, into: inside)
             #expect(nested == nil && error?.contains("lies inside the sweep") == true, "\(inside): \(error ?? "planned")")
         }
@@ -95,7 +96,8 @@ import TrainingTestSupport
         try FileManager.default.createDirectory(atPath: folder + "/data", withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: TrainingFixtures.bundledDataset, toPath: folder + "/data/cut.hdf5")
         try FileManager.default.createSymbolicLink(atPath: folder + "/alias.hdf5", withDestinationPath: folder + "/data/cut.hdf5")
-        for second in ["data/../data/cut.hdf5", folder + "/data/../data/cut.hdf5", "alias.hdf5"] {
+        try FileManager.default.linkItem(atPath: folder + "/data/cut.hdf5", toPath: folder + "/hard.hdf5")
+        for second in ["data/../data/cut.hdf5", folder + "/data/../data/cut.hdf5", "alias.hdf5", "hard.hdf5"] {
             let text = #"{"grid": {"datasets": ["data/cut.hdf5", "SECOND"]}}"#.replacingOccurrences(of: "SECOND", with: second)
             let (sweep, error) = Self.plan(text, in: scratch)
             #expect(sweep == nil && error?.contains("are the same configuration") == true, "\(second): \(error ?? "planned")")

@@ -38,8 +38,10 @@ import TrainingTestSupport
         #expect(varying.allSatisfy(\.isFinite) && varying.contains { $0 != 0 })
     }
 
-    @Test(arguments: [ContextEncoding.Padding.right, .left])
-    func aReplayedEpisodeGivesTheSamplersWindows(padding: ContextEncoding.Padding) throws {
+    /// With a discount too: acting undoes training's discounted sums step by step, so the
+    /// returns-to-go a policy feeds the model are the ones it was trained on.
+    @Test(arguments: [ContextEncoding.Padding.right, .left], [1.0, 0.9])
+    func aReplayedEpisodeGivesTheSamplersWindows(padding: ContextEncoding.Padding, discount: Double) throws {
         let scratch = try ScratchDirectory()
         let path = scratch.path("small.hdf5")
         try TrainingFixtures.writeSmallDataset(path)
@@ -47,13 +49,13 @@ import TrainingTestSupport
         let statistics = dataset.stateStatistics()
         let encoding = ContextEncoding(
             stateMean: statistics.mean, stateScale: statistics.normalizationScale, rewardScale: 10, maxTimestep: 5,
-            padding: padding)
+            padding: padding, discount: discount)
         let K = 4
         let sampler = WindowSampler(dataset: dataset, contextLength: K, encoding: encoding, seed: 1)
         let episode = dataset.trajectories[0]  // 9 steps: the window grows, then slides past the clamp
         var history = PolicyHistory(contextLength: K, encoding: encoding, actionDimension: 2)
-        let episodeReturn = (episode.rows).map { dataset.rewards[$0] }.reduce(0, +)
-        history.reset(targetReturn: episodeReturn)
+        // The target is the episode's (discounted) return from its first step.
+        history.reset(targetReturn: dataset.returnsToGo(discount: discount)[episode.start])
         for row in episode.rows {
             history.append(state: Array(dataset.observations[(row * 3)..<(row * 3 + 3)]).span)
             history.setLastAction { dataset.actions[row * 2 + $0] }
@@ -80,10 +82,40 @@ import TrainingTestSupport
                 #expect(fromSampler.mask[s] == 1 && fromHistory.mask[step] == 1)
                 // Sums from the end against a running difference from the start: equal to rounding.
                 expectClose(
-                    fromSampler.returnsToGo[s], fromHistory.returnsToGo[step], atol: 1e-5, rtol: 0, "row \(row) rtg")
+                    fromSampler.returnsToGo[s], fromHistory.returnsToGo[step], atol: 1e-5, rtol: 1e-5, "row \(row) rtg")
             }
             history.record(reward: dataset.rewards[row])
         }
+    }
+
+    /// The discount travels with the checkpoint, and only when it is not 1: an undiscounted
+    /// checkpoint keeps the bytes it had before the discount was recorded, and one without it
+    /// reads as undiscounted. A discount of 0 (or beyond 1) is refused: acting divides by it.
+    @Test func theDiscountTravelsWithTheCheckpoint() throws {
+        let scratch = try ScratchDirectory()
+        let model = ModelConfiguration(
+            stateDimension: 3, actionDimension: 2, contextLength: 4, embeddingDimension: 8, layerCount: 1, headCount: 1,
+            maxEpisodeLength: 10)
+        let transformer = DecisionTransformer(configuration: model, batchCapacity: 1, seed: 3)
+        for discount in [1.0, 0.9] {
+            var encoding = ContextEncoding.identity(for: model, rewardScale: 10)
+            encoding.discount = discount
+            let path = scratch.path("discount-\(discount).safetensors")
+            try Checkpoint(model: transformer, encoding: encoding).write(to: path)
+            let back = try Checkpoint.read(path)
+            #expect(try back.contextEncoding(source: path) == encoding)
+            let policy = try #require(try Safetensors.read(path).metadata["policy"])
+            #expect(policy.contains("discount") == (discount != 1), "\(policy)")
+            let json = String(decoding: try JSONEncoder().encode(encoding), as: UTF8.self)
+            #expect(json.contains("discount") == (discount != 1), "\(json)")
+            #expect(try JSONDecoder().decode(ContextEncoding.self, from: Data(json.utf8)) == encoding)
+        }
+        var zero = ContextEncoding.identity(for: model)
+        zero.discount = 0
+        #expect(zero.problem(for: model)?.contains("discount 0.0 is outside (0, 1]") == true)
+        var configuration = TrainingConfiguration()
+        configuration.discount = 0
+        #expect(configuration.problems.contains { $0.contains("discount must be in (0, 1]") })
     }
 
     /// A checkpoint written by DecisionFlow 0.1 (before the encoding existed: statistics in

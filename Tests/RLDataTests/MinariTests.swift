@@ -378,6 +378,8 @@ import TestSupport
             (["dataset_id": "\"../x/ds\""], ["dataset_id", "not a dataset id"]),
             (["dataset_id": "\"/etc/passwd-v0\""], ["dataset_id", "not a dataset id"]),
             (["dataset_id": "5"], ["dataset_id", "not a dataset id"]),
+            (["dataset_id": "\"a/b\\nerror: forged\\u001b[31m\""], ["dataset_id", "not a dataset id"]),
+            (["dataset_id": "\" \""], ["dataset_id", "not a dataset id"]),
             (["ref_min_score": "1.0", "ref_max_score": "1.0000000000000002"], ["ref_min_score", "by more than rounding"]),
             (["ref_max_score": "100"], ["ref_min_score", "the other reference score is given"]),
         ] {

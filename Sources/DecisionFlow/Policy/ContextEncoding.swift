@@ -11,7 +11,10 @@ import Foundation
 /// - a state feature j becomes (s − stateMean[j]) / stateScale[j], where stateScale is the
 ///   training data's std + 1e-6;
 /// - returns-to-go are divided by `rewardScale`; at evaluation time the return-to-go starts
-///   at target / scale and drops by reward / scale after every step;
+///   at target / scale and drops by reward / scale after every step; with a `discount` γ < 1
+///   (not the reference's: it is undiscounted) training's returns-to-go are discounted sums,
+///   rtg[t] = r[t] + γ·rtg[t+1], so acting applies the same rule backwards,
+///   rtg[t+1] = (rtg[t] − r[t]) / γ;
 /// - a timestep t becomes min(t, maxTimestep), a row of the timestep embedding;
 /// - a window shorter than the batch's timesteps is padded on `padding`'s side with
 ///   states 0, actions −10, returns-to-go 0, timesteps 0 and mask 0.
@@ -40,22 +43,60 @@ public struct ContextEncoding: Codable, Sendable, Equatable {
     public var maxTimestep: Int
     /// Where padding goes in windows shorter than the batch.
     public var padding: Padding
+    /// The discount γ of the returns-to-go, in (0, 1]: training sums rewards with it, and
+    /// acting undoes it step by step (`nextReturnToGo(after:from:)`). 1, the reference's, by
+    /// default and for every checkpoint written before it was recorded.
+    public var discount: Double = 1
 
     /// Creates an encoding; see the properties for the meaning of each value.
-    public init(stateMean: [Float], stateScale: [Float], rewardScale: Float, maxTimestep: Int, padding: Padding) {
+    public init(
+        stateMean: [Float], stateScale: [Float], rewardScale: Float, maxTimestep: Int, padding: Padding,
+        discount: Double = 1
+    ) {
         self.stateMean = stateMean
         self.stateScale = stateScale
         self.rewardScale = rewardScale
         self.maxTimestep = maxTimestep
         self.padding = padding
+        self.discount = discount
     }
 
     /// The reference encoding for a model: timesteps clamped to its table, padding on its
     /// attention's side.
-    public init(stateMean: [Float], stateScale: [Float], rewardScale: Float, for model: ModelConfiguration) {
+    public init(
+        stateMean: [Float], stateScale: [Float], rewardScale: Float, for model: ModelConfiguration, discount: Double = 1
+    ) {
         self.init(
             stateMean: stateMean, stateScale: stateScale, rewardScale: rewardScale,
-            maxTimestep: model.maxEpisodeLength - 1, padding: .reference(for: model.attention))
+            maxTimestep: model.maxEpisodeLength - 1, padding: .reference(for: model.attention), discount: discount)
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case stateMean, stateScale, rewardScale, maxTimestep, padding, discount
+    }
+
+    /// Reads an encoding; one without `discount` (written before it was recorded) has 1.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            stateMean: try container.decode([Float].self, forKey: .stateMean),
+            stateScale: try container.decode([Float].self, forKey: .stateScale),
+            rewardScale: try container.decode(Float.self, forKey: .rewardScale),
+            maxTimestep: try container.decode(Int.self, forKey: .maxTimestep),
+            padding: try container.decode(Padding.self, forKey: .padding),
+            discount: try container.decodeIfPresent(Double.self, forKey: .discount) ?? 1)
+    }
+
+    /// Writes the encoding; `discount` only when it is not 1, so undiscounted encodings are
+    /// written exactly as before it existed.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(stateMean, forKey: .stateMean)
+        try container.encode(stateScale, forKey: .stateScale)
+        try container.encode(rewardScale, forKey: .rewardScale)
+        try container.encode(maxTimestep, forKey: .maxTimestep)
+        try container.encode(padding, forKey: .padding)
+        if discount != 1 { try container.encode(discount, forKey: .discount) }
     }
 
     /// No state normalization (mean 0, divisor 1): states are fed raw.
@@ -77,6 +118,16 @@ public struct ContextEncoding: Codable, Sendable, Equatable {
     /// A return (a target, a reward or a return-to-go) in the model's scale.
     @inline(__always)
     public func scaledReturn(_ value: Float) -> Float { value / rewardScale }
+
+    /// The return-to-go of the next step, in the model's scale, from this step's
+    /// (`scaledReturnToGo`) and the reward received (in the environment's scale): the
+    /// training rule rtg[t] = r[t] + γ·rtg[t+1], solved for rtg[t+1]. With γ = 1, the
+    /// reference's subtraction exactly.
+    @inline(__always)
+    public func nextReturnToGo(after reward: Float, from scaledReturnToGo: Float) -> Float {
+        let remaining = scaledReturnToGo - scaledReturn(reward)
+        return discount == 1 ? remaining : remaining / Float(discount)
+    }
 
     /// The timestep embedding row of episode step `step`.
     @inline(__always)
@@ -138,6 +189,9 @@ public struct ContextEncoding: Codable, Sendable, Equatable {
         }
         guard rewardScale.isFinite, rewardScale > 0 else {
             return "its rewardScale \(rewardScale) is not a positive finite number"
+        }
+        guard discount > 0, discount <= 1 else {
+            return "its discount \(discount) is outside (0, 1]; acting divides by it to follow the discounted returns-to-go"
         }
         if let bad = stateScale.firstIndex(where: { !($0.isFinite && $0 > 0) }) {
             return "its state divisor (std) at feature \(bad) is \(stateScale[bad]); every divisor must be a positive finite number"

@@ -1,7 +1,8 @@
 /// One episode's context, kept as the reference's `get_action` protocol builds it: at step t
 /// the states 0…t, the actions 0…t−1 then a zero placeholder for the action being chosen,
-/// and the returns-to-go (rtg[0] = target / scale, rtg[t] = rtg[t−1] − r[t−1] / scale), of
-/// which only the last K steps are kept, with no padding.
+/// and the returns-to-go (rtg[0] = target / scale, rtg[t] = rtg[t−1] − r[t−1] / scale, or with
+/// a discount γ the rule training used, rtg[t] = (rtg[t−1] − r[t−1] / scale) / γ), of which
+/// only the last K steps are kept, with no padding.
 ///
 /// It stores raw steps: states as observed, and the return-to-go in the model's scale,
 /// where the reference keeps its running value. `encoding` turns them into model input in
@@ -69,9 +70,10 @@ public struct PolicyHistory: Sendable {
         for j in 0..<actionDimension { actions[(count - 1) * actionDimension + j] = action(j) }
     }
 
-    /// Lowers the return-to-go by the reward just received, in the environment's scale.
+    /// Lowers the return-to-go by the reward just received, in the environment's scale, by
+    /// the encoding's rule (`ContextEncoding.nextReturnToGo(after:from:)`).
     public mutating func record(reward: Float) {
-        nextReturnToGo -= encoding.scaledReturn(reward)
+        nextReturnToGo = encoding.nextReturnToGo(after: reward, from: nextReturnToGo)
     }
 
     /// Writes the window into sequence `sequence` of `batch`, whose `timesteps` must equal

@@ -99,6 +99,8 @@ public final class TrajectoryWriter {
             }
             self.file = file
         } catch let error as HDF5Error {
+            columns.removeAll()
+            unlink(path + ".partial")  // whatever was created before the failure
             throw D4RLError(
                 .writeFailed, file: path, key: error.objectPath, problem: "cannot be created (\(error))",
                 remedy: "Check that the directory exists and is writable.")

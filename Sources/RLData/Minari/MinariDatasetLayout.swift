@@ -49,7 +49,8 @@ struct MinariDatasetLayout: StepTableSource {
         path = name
         self.dataFolder = dataFolder
         let metadataPath = DatasetSource.join(dataFolder, "metadata.json")
-        guard DatasetSource.fileKind(metadataPath) == .regular else {
+        // A FIFO or device goes on to `readText`, which refuses it by name.
+        guard [.regular, .special].contains(DatasetSource.fileKind(metadataPath)) else {
             throw D4RLError(
                 .missingKey, file: name, key: "metadata.json",
                 problem: "has no \(metadataPath); a Minari dataset folder holds data/metadata.json and data/main_data.hdf5",
@@ -184,8 +185,13 @@ struct MinariDatasetLayout: StepTableSource {
     /// Whether `text` is a dataset id: a relative path of non-empty names, none `.` or `..`,
     /// which stays under the datasets root.
     static func isDatasetID(_ text: String) -> Bool {
-        !text.isEmpty && !text.hasPrefix("/")
-            && !text.split(separator: "/", omittingEmptySubsequences: false).contains { $0.isEmpty || $0 == "." || $0 == ".." }
+        // No control characters either: an id is printed, and a forged one could write
+        // escape sequences or fake lines to the terminal.
+        !text.isEmpty && !text.hasPrefix("/") && !text.contains("\\")
+            && !text.unicodeScalars.contains { $0.properties.generalCategory == .control }
+            && !text.split(separator: "/", omittingEmptySubsequences: false).contains {
+                $0.allSatisfy(\.isWhitespace) || $0 == "." || $0 == ".."
+            }
     }
 
     /// A count `metadata.json` declares (`total_episodes`, `total_steps`): nil when absent, and

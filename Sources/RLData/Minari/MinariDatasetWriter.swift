@@ -143,6 +143,7 @@ public final class MinariDatasetWriter {
         do {
             file = try HDF5File.create(DatasetSource.join(partialPath, "main_data.hdf5"))
         } catch {
+            unlink(DatasetSource.join(partialPath, "main_data.hdf5"))  // created empty before the failure
             rmdir(partialPath)
             throw D4RLError(
                 .writeFailed, file: folder, key: "main_data.hdf5", problem: "cannot be created (\(error))",
