@@ -231,6 +231,14 @@ public struct ResultsTable: Sendable {
                         std: summary.std, seeds: scored.map(\.seed).sorted(), steps: members[0].0.configuration.steps))
             }
         }
+        // Evaluations that hold but carry no normalized score (an environment without
+        // reference scores) make no cell: an empty table would pass for a result.
+        guard !cells.isEmpty else {
+            throw TrainingError.badConfiguration(
+                file: entries.map(\.directory).joined(separator: ", "),
+                problem:
+                    "has evaluations but no D4RL normalized score in any of them (the environment has no reference scores); `d4rl-run evaluate` prints their returns")
+        }
         self.datasets = datasets
         self.columns = columns
         self.columnFields = columnFields

@@ -205,6 +205,10 @@ import TrainingTestSupport
         #expect(first.seeds == [1] && first.mean == 60 && first.std == 0)
         let second = try #require(table.cell("hopper-medium", "score", target: 1))
         #expect(second.seeds == [2] && second.mean == 20)
+        // No score anywhere: refused, not an empty table that passes for a result.
+        let unscored = [try Self.run(in: scratch, "s3", dataset: "d/hopper-medium.hdf5", attention: "flow", seed: 3, scores: [nil, nil])]
+        let error = #expect(throws: TrainingError.self) { try ResultsTable.collect(unscored) }
+        #expect(error?.description.contains("no D4RL normalized score") == true, "\(error?.description ?? "")")
     }
 
     /// Datasets whose names agree but whose paths do not (Minari ids that end alike,
