@@ -234,8 +234,9 @@ public struct ResultsTable: Sendable {
         // Evaluations that hold but carry no normalized score (an environment without
         // reference scores) make no cell: an empty table would pass for a result.
         guard !cells.isEmpty else {
-            throw TrainingError.badConfiguration(
-                file: entries.map(\.directory).joined(separator: ", "),
+            let named = entries.prefix(3).map(\.directory).joined(separator: ", ")
+            throw TrainingError.runDirectory(
+                path: entries.count > 3 ? "\(named) and \(entries.count - 3) more" : named,
                 problem:
                     "has evaluations but no D4RL normalized score in any of them (the environment has no reference scores); `d4rl-run evaluate` prints their returns")
         }

@@ -166,7 +166,7 @@ public struct Sweep: Sendable {
         // a Minari id, is kept as written). Runs record them absolute.
         let folder = URL(fileURLWithPath: source).deletingLastPathComponent()
         func beside(_ path: String) -> String {
-            (path.hasPrefix("/") ? URL(fileURLWithPath: path) : folder.appendingPathComponent(path)).standardizedFileURL.path
+            path.hasPrefix("/") ? path : folder.appendingPathComponent(path).standardizedFileURL.path
         }
         func dataPath(_ path: String) -> String {
             FileManager.default.fileExists(atPath: beside(path)) ? beside(path) : path
@@ -287,8 +287,11 @@ public struct Sweep: Sendable {
         }
         // Nor inside one (through links too): its runs/ would hold a second plan's files among
         // its own runs. Nor into a run's directory.
+        // A run's directory: its configuration, with its checkpoint or log.
         func isRun(_ path: String) -> Bool {
-            RunDirectory(path).holdsCheckpoint || FileManager.default.fileExists(atPath: RunDirectory(path).logPath)
+            let run = RunDirectory(path)
+            return FileManager.default.fileExists(atPath: run.configurationPath)
+                && (run.holdsCheckpoint || FileManager.default.fileExists(atPath: run.logPath))
         }
         if isRun(directory) {
             throw TrainingError.runDirectory(

@@ -149,7 +149,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
             result.append("weightDecay must be a finite number ≥ 0 (it is \(optimization.weightDecay))")
         }
         // Not 0: acting recovers each next return-to-go by dividing by the discount.
-        if !(data.discount > 0 && data.discount <= 1) {
+        if !(data.discount > 0 && data.discount <= 1 && Float(data.discount).isNormal) {
             result.append("discount must be in (0, 1] (it is \(data.discount))")
         }
         if let target = evaluation.evaluationTarget, !target.isFinite {

@@ -62,9 +62,9 @@ public struct DatasetSlice {
             throw RefusedOverwrite(
                 file: output, problem: "is the source file \(file) itself; write the slice to another file")
         }
-        if case .minari(let data) = origin {
+        if case .minari(let data) = origin, DatasetSource.fileKind(DatasetSource.join(data, "metadata.json")) != .missing {
             // The output, or any folder above it, must not be the source's dataset folder or its data/.
-            // Absolute and without `..`, so that walking up by name walks up the real folders.
+            // Absolute and without `..`; each step up is compared by identity (`isSameFile`).
             var folder = URL(fileURLWithPath: output).standardizedFileURL.path
             for _ in 0..<4096 {
                 if isSameFile(folder, data) || isSameFile(folder, FilePath.folder(of: data)) {
@@ -231,9 +231,17 @@ private struct SourceSteps {
                 actions += values.actions
                 rewards += values.rewards
             }
-            // Flattened, a Dict is as precise as its least precise Box.
-            observationType = layout.observationSpace.leaves.allSatisfy { $0.dtype == "float64" } ? "float64" : "float32"
-            actionType = layout.actionSpace.leaves.allSatisfy { $0.dtype == "float64" } ? "float64" : "float32"
+            // Flattened into one Box: float64 if any part is (float32 values convert exactly).
+            observationType = layout.observationSpace.leaves.contains { $0.dtype == "float64" } ? "float64" : "float32"
+            actionType = layout.actionSpace.leaves.contains { $0.dtype == "float64" } ? "float64" : "float32"
+        }
+        // Read again, the source must still hold the rows the slice chose (it may have changed
+        // on disk since it was loaded).
+        guard rewards.count == rows.count, observations.count == nextObservations.count else {
+            throw D4RLError(
+                .lengthMismatch, file: slice.source, key: "rewards",
+                problem: "holds \(rewards.count) of the \(rows.count) rows chosen when it was loaded; it changed on disk meanwhile",
+                remedy: "Run the slice again.")
         }
     }
 

@@ -56,6 +56,18 @@ public enum DatasetSource: Equatable, Sendable {
         }
     }
 
+    /// Whether `text` is a Minari dataset id (`mujoco/hopper/medium-v0`): a relative path of non-empty names, none `.` or `..`,
+    /// which stays under the datasets root.
+    public static func isMinariID(_ text: String) -> Bool {
+        // No control characters either: an id is printed, and a forged one could write
+        // escape sequences or fake lines to the terminal.
+        !text.isEmpty && !text.hasPrefix("/") && !text.contains("\\")
+            && !text.unicodeScalars.contains { $0.properties.generalCategory == .control }
+            && !text.split(separator: "/", omittingEmptySubsequences: false).contains {
+                $0.allSatisfy(\.isWhitespace) || $0 == "." || $0 == ".."
+            }
+    }
+
     /// The HDF5 file that holds the steps.
     public var hdf5Path: String {
         switch self {

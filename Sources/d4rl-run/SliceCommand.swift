@@ -37,8 +37,9 @@ struct SliceCommand: ParsableCommand {
     func validate() throws {
         try requirePath("output", output)
         if let maxSteps { try requireFlag("max-steps", maxSteps, in: 1...Int.max) }
-        if let minariId, minariId.isEmpty || minariId.hasPrefix("/") || minariId.split(separator: "/").contains("..") {
-            throw ValidationError("--minari-id '\(minariId)' must be a relative id such as mysim/hopper/medium-v0")
+        if let minariId, !DatasetSource.isMinariID(minariId) {
+            throw ValidationError(
+                "--minari-id '\(minariId)' must be a relative id such as mysim/hopper/medium-v0 (no empty, '.' or '..' parts, no control characters)")
         }
     }
 

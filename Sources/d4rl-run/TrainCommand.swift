@@ -137,16 +137,17 @@ struct TrainCommand: ParsableCommand {
     /// The preset with every given flag applied (validated by `TrainingRun.start`), and what an
     /// error in it names: the preset when it is invalid on its own, otherwise the flags that
     /// made it so. The preset is read once.
-    func resolvedConfiguration() throws -> (configuration: TrainingConfiguration, source: String) {
+    func resolvedConfiguration() throws -> (configuration: TrainingConfiguration, source: String, byFlags: Bool) {
         let preset = try config.map { try TrainingConfiguration.read($0) }
         var c = preset ?? TrainingConfiguration()
         let flags = try configurationFlags()
         for (field, values) in flags { try c.set(field, values: values) }
         if let threads = threadOptions.threads { c.threads = threads }
         if let seed = seedOptions.seed { c.seed = seed }
-        guard let config, let preset else { return (c, "flags") }
+        guard let config, let preset else { return (c, "flags", true) }
         let flagsGiven = !flags.isEmpty || threadOptions.threads != nil || seedOptions.seed != nil
-        return (c, flagsGiven && preset.problems.isEmpty ? "flags (over \(config))" : config)
+        let byFlags = flagsGiven && preset.problems.isEmpty
+        return (c, byFlags ? "flags (over \(config))" : config, byFlags)
     }
 
     /// Applies the flags given with `--resume` to the run's saved configuration.
@@ -168,10 +169,11 @@ struct TrainCommand: ParsableCommand {
             note("resuming \(resume) at step \(run.trainer.step) of \(run.trainer.configuration.steps)")
         } else {
             let configuration: TrainingConfiguration
-            (configuration, source) = try resolvedConfiguration()
+            let byFlags: Bool
+            (configuration, source, byFlags) = try resolvedConfiguration()
             // A value the flags made invalid (--steps 0, --dropout 1.5) is a usage error, as
             // for every other flag; the same value in a preset is bad data (TrainingRun.start).
-            if source.hasPrefix("flags") {
+            if byFlags {
                 do {
                     _ = try configuration.validated(source: source)
                 } catch let error as TrainingError {

@@ -110,12 +110,32 @@ import TrainingTestSupport
             #expect(json.contains("discount") == (discount != 1), "\(json)")
             #expect(try JSONDecoder().decode(ContextEncoding.self, from: Data(json.utf8)) == encoding)
         }
+        // A run trained with a discount writes it into its checkpoint, so its policy acts by it.
+        let dataset = try D4RLDataset(file: TrainingFixtures.bundledDataset)
+        var configuration = TrainingFixtures.smallConfiguration(datasets: [TrainingFixtures.bundledDataset], steps: 2)
+        configuration.discount = 0.9
+        let run = try TrainingRun.start(configuration: configuration, dataset: dataset, directory: scratch.path("run"))
+        _ = try run.run()
+        let saved = try Checkpoint.read(run.directory.checkpointPath)
+        #expect(try saved.contextEncoding(source: run.directory.checkpointPath).discount == 0.9)
+        #expect(try DecisionPolicy(checkpointPath: run.directory.checkpointPath).encoding.discount == 0.9)
+
         var zero = ContextEncoding.identity(for: model)
         zero.discount = 0
         #expect(zero.problem(for: model)?.contains("discount 0.0 is outside (0, 1]") == true)
-        var configuration = TrainingConfiguration()
-        configuration.discount = 0
-        #expect(configuration.problems.contains { $0.contains("discount must be in (0, 1]") })
+        for refused in [0, 1e-300, 1.5] {
+            var bad = TrainingConfiguration()
+            bad.discount = refused
+            #expect(bad.problems.contains { $0.contains("discount must be in (0, 1]") }, "discount \(refused)")
+        }
+        // Falling short of a discounted target grows the return-to-go, but never past finite.
+        var history = PolicyHistory(contextLength: 2, encoding: { var e = zero; e.discount = 0.5; return e }(), actionDimension: 2)
+        history.reset(targetReturn: 1000)
+        for _ in 0..<300 { history.record(reward: 0) }
+        history.append(state: [Float](repeating: 0, count: 3).span)
+        let window = TrajectoryBatch(capacity: 1, timesteps: 1, stateDimension: 3, actionDimension: 2)
+        history.write(into: window, sequence: 0)
+        #expect(window.returnsToGo[0].isFinite && window.returnsToGo[0] == 1e30)
     }
 
     /// A checkpoint written by DecisionFlow 0.1 (before the encoding existed: statistics in

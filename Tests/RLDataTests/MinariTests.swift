@@ -194,6 +194,35 @@ import TestSupport
         #expect(metadata.contains(#"\"dtype\": \"float64\""#), "\(metadata)")
     }
 
+    /// A float64 D4RL file (as h5py writes one from NumPy's default) stays float64 when it
+    /// becomes a Minari dataset.
+    @Test func aFloat64D4RLFileStaysFloat64AsMinari() throws {
+        let scratch = try ScratchDirectory()
+        let n = 6
+        let copy = scratch.path("copy-v0")
+        let consistent = scratch.path("consistent.hdf5")
+        do {
+            let rows = (0...n).map { [0.1 * Double($0), 0.2 * Double($0)] }
+            let file = try HDF5File.create(consistent)
+            try file.write(rows[0..<n].flatMap { $0 }, to: "observations", type: .float64, shape: [n, 2])
+            try file.write(rows[1...n].flatMap { $0 }, to: "next_observations", type: .float64, shape: [n, 2])
+            try file.write((0..<n).map { 1 / 3 + Double($0) }, to: "actions", type: .float64, shape: [n, 1])
+            try file.write((0..<n).map { 0.7 * Double($0) }, to: "rewards", type: .float64, shape: [n])
+            try file.write((0..<n).map { $0 == n - 1 }, to: "terminals")
+            try file.write([Bool](repeating: false, count: n), to: "timeouts")
+        }
+        try DatasetSlice(of: try D4RLDataset(file: consistent, options: D4RLLoadOptions(loadNextObservations: true)), source: consistent)
+            .writeMinari(to: copy, id: "copy-v0")
+        let copied = try HDF5File.open("\(copy)/data/main_data.hdf5")
+        let source = try HDF5File.open(consistent)
+        #expect(try copied.dataset("episode_0/observations").elementType == .float(bits: 64))
+        #expect(
+            try copied.dataset("episode_0/observations").readArray(as: Double.self)
+                == source.dataset("observations").readArray(as: Double.self) + source.dataset("next_observations").readRows((n - 1)..<n, as: Double.self))
+        #expect(try copied.dataset("episode_0/actions").readArray(as: Double.self) == source.dataset("actions").readArray(as: Double.self))
+        #expect(try copied.dataset("episode_0/rewards").readArray(as: Double.self) == source.dataset("rewards").readArray(as: Double.self))
+    }
+
     /// Many one-step episodes, the case heavy in objects (one group of five arrays each): every
     /// row and flag comes back in id order (`episode_10` sorts before `episode_2` as text), the
     /// next observations included, and the writer stores each array contiguously, as minari

@@ -123,10 +123,15 @@ public struct ContextEncoding: Codable, Sendable, Equatable {
     /// (`scaledReturnToGo`) and the reward received (in the environment's scale): the
     /// training rule rtg[t] = r[t] + γ·rtg[t+1], solved for rtg[t+1]. With γ = 1, the
     /// reference's subtraction exactly.
+    ///
+    /// With γ < 1, a return the episode falls short of (or exceeds) grows by 1/γ a step, as the
+    /// rule says: a target should then be a discounted return. It is held within ±10³⁰ so the
+    /// model's input stays finite however long the episode.
     @inline(__always)
     public func nextReturnToGo(after reward: Float, from scaledReturnToGo: Float) -> Float {
         let remaining = scaledReturnToGo - scaledReturn(reward)
-        return discount == 1 ? remaining : remaining / Float(discount)
+        if discount == 1 { return remaining }
+        return min(max(remaining / Float(discount), -1e30), 1e30)
     }
 
     /// The timestep embedding row of episode step `step`.
@@ -190,7 +195,7 @@ public struct ContextEncoding: Codable, Sendable, Equatable {
         guard rewardScale.isFinite, rewardScale > 0 else {
             return "its rewardScale \(rewardScale) is not a positive finite number"
         }
-        guard discount > 0, discount <= 1 else {
+        guard discount > 0, discount <= 1, Float(discount).isNormal else {
             return "its discount \(discount) is outside (0, 1]; acting divides by it to follow the discounted returns-to-go"
         }
         if let bad = stateScale.firstIndex(where: { !($0.isFinite && $0 > 0) }) {

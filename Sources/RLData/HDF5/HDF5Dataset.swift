@@ -33,12 +33,13 @@ public final class HDF5Dataset {
         // Opened first, and the path walked only to explain a failure: readers open tens of
         // thousands of datasets (a Minari file is a group per episode).
         let id = H5Dopen2(file.handle.id, path, swift_H5P_DEFAULT())
-        if id < 0, !file.contains(path) {
-            throw HDF5Error(
-                operation: "open dataset", file: file.path, objectPath: path,
-                stack: ["no such dataset"])
+        if id < 0 {
+            let failure = HDF5Call.error("open dataset", file: file.path, object: path)  // before `contains` clears it
+            guard file.contains(path) else {
+                throw HDF5Error(operation: "open dataset", file: file.path, objectPath: path, stack: ["no such dataset"])
+            }
+            throw failure
         }
-        _ = try HDF5Call.handle(id, "open dataset", file: file.path, object: path)
         handle = HDF5Handle(id, kind: .dataset)
         fileType = HDF5Handle(
             try HDF5Call.handle(H5Dget_type(id), "read the type of", file: file.path, object: path),
@@ -200,11 +201,13 @@ public final class HDF5Dataset {
                 try readEnumeration(memorySpace: memorySpace, fileSpace: fileSpace, into: buffer)
             default:
                 let transfer = try transferProperties(elements: buffer.count)
-                try HDF5Call.check(
-                    H5Dread(
-                        handle.id, T.hdf5MemoryType, memorySpace, fileSpace, transfer?.id ?? swift_H5P_DEFAULT(),
-                        buffer.baseAddress),
-                    "read", file: file.path, object: path)
+                try withExtendedLifetime(transfer) {
+                    try HDF5Call.check(
+                        H5Dread(
+                            handle.id, T.hdf5MemoryType, memorySpace, fileSpace, transfer?.id ?? swift_H5P_DEFAULT(),
+                            buffer.baseAddress),
+                        "read", file: file.path, object: path)
+                }
             }
         }
     }
@@ -293,6 +296,7 @@ public final class HDF5Dataset {
         let width = Int(H5Tget_size(memoryType))
         var raw = [UInt8](repeating: 0, count: buffer.count * width)
         let transfer = try transferProperties(elements: buffer.count)
+        defer { withExtendedLifetime(transfer) {} }
         try raw.withUnsafeMutableBytes { bytes in
             try HDF5Call.check(
                 H5Dread(

@@ -35,7 +35,7 @@ enum HDF5Call {
     /// auto-print setting is per thread, so a one-time call at start-up does not cover
     /// threads created later (for example the test runner's).
     static func silence() {
-        _ = libraryPrepared
+        _ = exitHandlerDisabled
         _ = H5Eset_auto2(swift_H5E_DEFAULT(), nil, nil)
     }
 
@@ -44,7 +44,7 @@ enum HDF5Call {
     /// and a file whose close failed (a full disk) crashed it there, after the error had been
     /// reported. Nothing needs it: writers close and flush their files themselves, and a
     /// recording that failed is deleted.
-    private static let libraryPrepared: Void = { _ = H5dont_atexit() }()
+    private static let exitHandlerDisabled: Void = { _ = H5dont_atexit() }()
 
     /// Returns the handle, or throws if HDF5 reported a negative identifier.
     static func handle(

@@ -117,7 +117,7 @@ struct MinariDatasetLayout: StepTableSource {
         // An id names a folder under the datasets root, as minari resolves it: a relative
         // path that stays there.
         if let id = json["dataset_id"] {
-            guard let text = id.stringValue, Self.isDatasetID(text) else {
+            guard let text = id.stringValue, DatasetSource.isMinariID(text) else {
                 throw D4RLError(
                     .wrongType, file: name, key: "metadata.json: dataset_id",
                     problem: "is \(id.summary), not a dataset id (a relative name such as mujoco/hopper/medium-v0)",
@@ -180,18 +180,6 @@ struct MinariDatasetLayout: StepTableSource {
                 problem: "metadata.json declares \(declared) steps but the episodes hold \(total)",
                 remedy: "The dataset was written incompletely: write or download it again.")
         }
-    }
-
-    /// Whether `text` is a dataset id: a relative path of non-empty names, none `.` or `..`,
-    /// which stays under the datasets root.
-    static func isDatasetID(_ text: String) -> Bool {
-        // No control characters either: an id is printed, and a forged one could write
-        // escape sequences or fake lines to the terminal.
-        !text.isEmpty && !text.hasPrefix("/") && !text.contains("\\")
-            && !text.unicodeScalars.contains { $0.properties.generalCategory == .control }
-            && !text.split(separator: "/", omittingEmptySubsequences: false).contains {
-                $0.allSatisfy(\.isWhitespace) || $0 == "." || $0 == ".."
-            }
     }
 
     /// A count `metadata.json` declares (`total_episodes`, `total_steps`): nil when absent, and

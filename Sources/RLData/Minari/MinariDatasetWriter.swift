@@ -102,7 +102,7 @@ public final class MinariDatasetWriter {
         let space = configuration.observationSpace ?? .box(shape: [configuration.observationDimension], dtype: "float32")
         observationSpace = space
         actionSpace = configuration.actionSpace ?? .box(shape: [configuration.actionDimension], dtype: "float32")
-        guard MinariDatasetLayout.isDatasetID(configuration.datasetID) else {
+        guard DatasetSource.isMinariID(configuration.datasetID) else {
             throw D4RLError(
                 .wrongType, file: folder, key: "datasetID",
                 problem: "'\(configuration.datasetID)' is not a dataset id; minari reads it as a folder under its datasets root",
