@@ -20,7 +20,7 @@ extension DecisionTransformer {
     /// the batch's own count: with 1, the gradients are those of the summed squared errors
     /// (divided by A), which data-parallel training adds up over processes and then divides by
     /// the global count.
-    public func backward(_ batch: TrajectoryBatch, normalizingSteps: Int?) {
+    package func backward(_ batch: TrajectoryBatch, normalizingSteps: Int?) {
         guard let pass = lastFullPass, pass.batch == ObjectIdentifier(batch), pass.count == batch.count,
             pass.timesteps == batch.timesteps
         else {

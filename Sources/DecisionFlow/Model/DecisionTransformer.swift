@@ -32,7 +32,7 @@ public final class DecisionTransformer {
     let parameterBase: UnsafeMutablePointer<Float>
     let gradientBase: UnsafeMutablePointer<Float>
     /// The generator dropout draws from; saved in checkpoints to resume runs exactly.
-    public var dropoutGenerator: RandomGenerator
+    public package(set) var dropoutGenerator: RandomGenerator
 
     let activations: ActivationBuffers
     /// Workers for the per-(batch, head) attention work, and BLAS threads elsewhere.
@@ -51,7 +51,7 @@ public final class DecisionTransformer {
     private(set) var lastPassCompact = false
     /// The sum of squared action errors over the unmasked steps of the last training or
     /// complete forward pass, and the number of those steps: the loss is sum / (steps · A).
-    public private(set) var lastActionError: (sum: Float, steps: Int) = (0, 0)
+    package private(set) var lastActionError: (sum: Float, steps: Int) = (0, 0)
 
     /// Creates a model with fresh weights: GPT-2's initialization inside the transformer
     /// (normal(0, 0.02) weights, zero biases, unit LayerNorms) and PyTorch's defaults for the
@@ -173,14 +173,14 @@ public final class DecisionTransformer {
     /// new step's return-to-go, state and action placeholder.
     ///
     /// - Precondition: flow attention; the last two tokens (state, action) are in range.
-    public func forwardAppending(_ batch: TrajectoryBatch, firstToken: Int, recurrence: FlowRecurrence) {
+    package func forwardAppending(_ batch: TrajectoryBatch, firstToken: Int, recurrence: FlowRecurrence) {
         precondition(firstToken >= 1 && firstToken <= 3 * batch.timesteps - 2, "firstToken \(firstToken) out of range")
         forward(batch, training: false, reuse: .recurrent(recurrence, firstToken: firstToken))
     }
 
     /// Forward passes run so far; lets a caller that reuses activations check that nobody
     /// else ran the model in between.
-    public private(set) var forwardCount = 0
+    package private(set) var forwardCount = 0
 
     /// What a forward pass may take over from earlier passes.
     enum RowReuse {
