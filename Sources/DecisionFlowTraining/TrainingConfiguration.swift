@@ -238,10 +238,18 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
             throw TrainingError.badConfiguration(
                 file: source, problem: "gives the field '\(repeated)' twice; give each field once")
         }
+        /// A value as the file wrote it: text in quotes, so `"5"` is not shown as the number 5.
+        func shown(_ value: Any) -> String {
+            if let text = value as? String { return "the text \"\(text)\"" }
+            if let data = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed]) {
+                return String(decoding: data, as: UTF8.self)
+            }
+            return "\(value)"
+        }
         /// A field's expectation in words, from the field table ("one of relu, gelu").
         func expectation(_ context: DecodingError.Context, _ type: Any.Type? = nil) -> String {
             let key = context.codingPath.first?.stringValue ?? ""
-            let given = fields[key].map { " (it is \($0))" } ?? ""
+            let given = fields[key].map { " (it is \(shown($0)))" } ?? ""
             return "field '\(key)' should be \(Self.field(named: key)?.expected ?? type.map(describe) ?? "valid")\(given)"
         }
         do {
@@ -261,7 +269,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
                     else { continue }
                     if (try? JSONDecoder().decode(TrainingConfiguration.self, from: alone)) == nil {
                         throw TrainingError.badConfiguration(
-                            file: source, problem: "field '\(key)' should be \(field.expected) (it is \(fields[key]!))")
+                            file: source, problem: "field '\(key)' should be \(field.expected) (it is \(shown(fields[key]!)))")
                     }
                 }
             }

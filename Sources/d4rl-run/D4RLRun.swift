@@ -74,7 +74,7 @@ struct D4RLRun: ParsableCommand {
         var path = ["d4rl-run"]
         for name in arguments {
             let subcommands = command.configuration.subcommands
-            guard !name.hasPrefix("-") else { return }
+            guard !name.hasPrefix("-"), name != "help" else { return }  // `help help` is swift-argument-parser's
             // A command's own arguments follow it, except in `help`, which takes names only.
             if subcommands.isEmpty {
                 guard asksForHelp else { return }

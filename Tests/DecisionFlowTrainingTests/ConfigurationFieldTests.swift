@@ -73,10 +73,13 @@ import TrainingTestSupport
     /// Foundation and Python read differently) is refused.
     @Test func fileMistakesAreNamedInPlainWords() throws {
         for (text, expected) in [
-            (#"{"activation": "tanh"}"#, "field 'activation' should be one of relu, gelu (it is tanh)"),
-            (#"{"datasets": "d.hdf5"}"#, "field 'datasets' should be one or more files (it is d.hdf5)"),
+            (#"{"activation": "tanh"}"#, "field 'activation' should be one of relu, gelu (it is the text \"tanh\")"),
+            (#"{"datasets": "d.hdf5"}"#, "field 'datasets' should be one or more files (it is the text \"d.hdf5\")"),
             (#"{"steps": 5, "steps": 7}"#, "gives the field 'steps' twice"),
             (#"{"steps": true}"#, "field 'steps' should be a whole number"),
+            // Text that looks like a number is shown as text, not as the number it spells.
+            (#"{"steps": "5"}"#, "field 'steps' should be a whole number (it is the text \"5\")"),
+            (#"{"steps": 1e20}"#, "field 'steps' should be a whole number (it is 1e+20)"),
         ] {
             let error = #expect(throws: TrainingError.self) { try TrainingConfiguration.decode(Data(text.utf8), source: "c.json") }
             #expect(error?.description.contains(expected) == true, "\(text): \(error?.description ?? "decoded")")
