@@ -92,6 +92,11 @@ mutant padding-side Sources/DecisionFlow/Policy/ContextEncoding.swift 1/1 \
     'let offset = padding == .left ? 0 : K - length' \
     "context encoding: short windows are padded on the wrong side" \
     'windowsMatchAnIndependentComputation(padding:)'
+mutant discounted-return-to-go Sources/DecisionFlow/Policy/ContextEncoding.swift 1/1 \
+    'return min(max(remaining / Float(discount), -1e30), 1e30)' \
+    'return remaining' \
+    "acting: the next return-to-go ignores the discount training summed with" \
+    'aReplayedEpisodeGivesTheSamplersWindows(padding:discount:)'
 mutant timestep-clamp Sources/DecisionFlow/Policy/ContextEncoding.swift 1/1 \
     'Int32(min(step, maxTimestep))' \
     'Int32(min(step, maxTimestep - 1))' \
@@ -103,8 +108,8 @@ mutant checkpoint-checksum Sources/DecisionFlowCheckpoints/Checkpoint.swift 1/2 
     "checkpoints: a current file's checksum is computed but not enforced" \
     'corruptionIsDetected()'
 mutant minari-next-observations Sources/RLData/Minari/MinariDatasetLayout.swift 1/1 \
-    'let rows = key == "observations" ? 0..<t : 1..<(t + 1)' \
-    'let rows = key == "observations" ? 0..<t : 0..<t' \
+    '_ = target.update(fromContentsOf: rows[width..<((t + 1) * width)])' \
+    '_ = target.update(fromContentsOf: rows[0..<(t * width)])' \
     "Minari: next_observations taken from rows 0..<T of the T + 1 observations instead of 1...T" \
     'hopperMediumMatchesTheD4RLFileEpisodeByEpisode()'
 mutant mujoco-reward Sources/RLEnvironments/MuJoCoEnvironment.swift 1/1 \
