@@ -129,26 +129,23 @@ public struct FileProbe: Sendable {
         // A Minari file is one group per episode, all alike. Readers list the keys of the first
         // (`inspect`) and read every episode's arrays (the loader, below), so that is what the
         // child reads; walking every object of 60,000 episodes would take minutes.
-        var under = ""
-        if case .minari? = source, let hdf5 = try? HDF5File.open(hdf5Path),
-            let first = try? hdf5.memberNames(of: "").sorted(by: D4RLFileReport.episodeOrder).first
-        {
-            under = first
-        }
-        if let hdf5 = try? HDF5File.open(hdf5Path), let entries = try? hdf5.entries(under: under) {
-            for entry in entries where entry.kind == .dataset {
-                guard let dataset = try? hdf5.dataset(entry.path) else { continue }
-                if dataset.elementType.isNumeric {
-                    _ = try? dataset.readArray(as: Double.self)
-                } else {
-                    _ = try? dataset.readString()
+        if let hdf5 = try? HDF5File.open(hdf5Path) {
+            let under = source.flatMap { try? D4RLFileReport.keysGroup(of: $0, in: hdf5) } ?? ""
+            if let entries = try? hdf5.entries(under: under) {
+                for entry in entries where entry.kind == .dataset {
+                    guard let dataset = try? hdf5.dataset(entry.path) else { continue }
+                    if dataset.elementType.isNumeric {
+                        _ = try? dataset.readArray(as: Double.self)
+                    } else {
+                        _ = try? dataset.readString()
+                    }
                 }
-            }
-            for path in Set(["", under]).sorted() + entries.map(\.path) {
-                for name in (try? hdf5.attributeNames(of: path)) ?? [] {
-                    guard let attribute = try? hdf5.attribute(name, of: path) else { continue }
-                    _ = try? attribute.readString()
-                    _ = try? attribute.readArray(as: Double.self)
+                for path in Set(["", under]).sorted() + entries.map(\.path) {
+                    for name in (try? hdf5.attributeNames(of: path)) ?? [] {
+                        guard let attribute = try? hdf5.attribute(name, of: path) else { continue }
+                        _ = try? attribute.readString()
+                        _ = try? attribute.readArray(as: Double.self)
+                    }
                 }
             }
         }

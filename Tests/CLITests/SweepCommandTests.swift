@@ -29,6 +29,17 @@ import Testing
         return path
     }
 
+    /// The specification's sweep with `steps` training steps per run, planned into
+    /// `directory/sweep`; returns the sweep's path.
+    func plannedSweep(in directory: URL, steps: Int) throws -> String {
+        let spec = try writeSpecification(
+            in: directory, Self.specification.replacingOccurrences(of: "\"steps\": 30", with: "\"steps\": \(steps)"))
+        let sweep = directory.appendingPathComponent("sweep").path
+        let planned = try CLI.run(["sweep", "plan", spec, "-o", sweep])
+        try #require(planned.status == 0, "\(planned.error)")
+        return sweep
+    }
+
     func runNames(_ sweep: String) throws -> [String] {
         try FileManager.default.contentsOfDirectory(atPath: sweep + "/runs").sorted()
     }
@@ -99,11 +110,7 @@ import Testing
     @Test func aKilledSweepCompletesOnlyWhatIsMissing() throws {
         let directory = try scratch()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let spec = try writeSpecification(
-            in: directory, Self.specification.replacingOccurrences(of: "\"steps\": 30", with: "\"steps\": 600"))
-        let sweep = directory.appendingPathComponent("sweep").path
-        let planned = try CLI.run(["sweep", "plan", spec, "-o", sweep])
-        try #require(planned.status == 0, "\(planned.error)")
+        let sweep = try plannedSweep(in: directory, steps: 600)
         // Finish run 0 alone, then kill a whole-sweep process once run 1 has a checkpoint.
         let first = try CLI.run(["sweep", "run", sweep, "--index", "0"])
         #expect(first.status == 0, "\(first.error)")
@@ -143,11 +150,7 @@ import Testing
     @Test func underMPIAFailingRunDoesNotStopTheOthers() throws {
         let directory = try scratch()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let spec = try writeSpecification(
-            in: directory, Self.specification.replacingOccurrences(of: "\"steps\": 30", with: "\"steps\": 6"))
-        let sweep = directory.appendingPathComponent("sweep").path
-        let planned = try CLI.run(["sweep", "plan", spec, "-o", sweep])
-        try #require(planned.status == 0, "\(planned.error)")
+        let sweep = try plannedSweep(in: directory, steps: 6)
         let names = try runNames(sweep)
         let plan = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: sweep + "/sweep.json"))) as? [String: Any]
         let order = try #require((plan?["runs"] as? [[String: Any]])?.compactMap { $0["name"] as? String })

@@ -114,16 +114,20 @@ public struct D4RLFileReport: Codable, Sendable {
     public static func listKeys(_ file: String) throws -> [Key] {
         let source = try DatasetSource.resolve(file)
         let handle = try HDF5File.open(source.hdf5Path)
-        var under = ""
-        if case .minari = source, let first = try handle.memberNames(of: "").sorted(by: Self.episodeOrder).first {
-            under = first
-        }
+        let under = try keysGroup(of: source, in: handle)
         return try handle.entries(under: under).filter { $0.kind == .dataset }.map { entry in
             let dataset = try handle.dataset(entry.path)
             return Key(
                 path: entry.path, shape: dataset.shape, dtype: dataset.elementType.description,
                 chunks: dataset.chunkShape, filters: dataset.filters.map(\.description))
         }
+    }
+
+    /// The group whose keys stand for the file's: the root of a D4RL file, the first episode
+    /// of a Minari dataset (its episodes all hold the same keys).
+    static func keysGroup(of source: DatasetSource, in file: HDF5File) throws -> String {
+        guard case .minari = source else { return "" }
+        return try file.memberNames(of: "").sorted(by: episodeOrder).first ?? ""
     }
 
     /// Minari's group names in episode order (`episode_2` before `episode_10`).

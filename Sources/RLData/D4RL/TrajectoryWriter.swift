@@ -70,19 +70,22 @@ public final class TrajectoryWriter {
         precondition(configuration.observationDimension > 0 && configuration.actionDimension > 0)
         self.path = path
         self.configuration = configuration
+        // finish() renames over `path`: what is there must be a regular file (or nothing). A
+        // device or FIFO (/dev/null) would be replaced by a regular file, not written to.
         var status = stat()
-        if stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFDIR {
-            throw D4RLError(
-                .writeFailed, file: path, problem: "is a directory; a recording is written to a file",
-                remedy: "Name a file to write, e.g. \(path)/recording.hdf5.")
-        }
-        // finish() renames over `path`: a device or FIFO there (/dev/null) would be replaced
-        // by a regular file, not written to.
-        if stat(path, &status) == 0, status.st_mode & S_IFMT != S_IFREG {
-            throw D4RLError(
-                .writeFailed, file: path,
-                problem: "is not a regular file (a device, FIFO or socket); a recording replaces the file at its path, which would destroy it",
-                remedy: "Name a regular file to write.")
+        if stat(path, &status) == 0 {
+            switch status.st_mode & S_IFMT {
+            case S_IFREG: break
+            case S_IFDIR:
+                throw D4RLError(
+                    .writeFailed, file: path, problem: "is a directory; a recording is written to a file",
+                    remedy: "Name a file to write, e.g. \(path)/recording.hdf5.")
+            default:
+                throw D4RLError(
+                    .writeFailed, file: path,
+                    problem: "is not a regular file (a device, FIFO or socket); a recording replaces the file at its path, which would destroy it",
+                    remedy: "Name a regular file to write.")
+            }
         }
         do {
             let file = try HDF5File.create(path + ".partial")

@@ -160,7 +160,7 @@ struct MinariDatasetLayout: StepTableSource {
         var total = 0
         var terminals: [Bool] = []
         var timeouts: [Bool] = []
-        for (episode, ends) in scanned {
+        for (episode, flags) in scanned {
             let (sum, overflow) = total.addingReportingOverflow(episode.steps)
             guard !overflow else {
                 throw D4RLError(
@@ -168,8 +168,8 @@ struct MinariDatasetLayout: StepTableSource {
                     remedy: "The file is corrupt or was forged.")
             }
             total = sum
-            terminals += ends.terminals
-            timeouts += ends.timeouts
+            terminals += flags.terminals
+            timeouts += flags.timeouts
         }
         steps = total
         self.terminals = terminals
@@ -245,8 +245,8 @@ struct MinariDatasetLayout: StepTableSource {
         }
     }
 
-    /// What the first pass learns of one episode: its group and size, and its flags.
-    typealias ScannedEpisode = (episode: Episode, ends: (terminals: [Bool], timeouts: [Bool]))
+    /// What the first pass learns of one episode: its group and size, and its flag arrays.
+    typealias ScannedEpisode = (episode: Episode, flags: (terminals: [Bool], timeouts: [Bool]))
 
     /// Every `episode_*` group, in id order, with its shapes checked against the spaces and its
     /// flags read. One pass opens each of an episode's arrays once; the bulk data waits for
@@ -269,10 +269,10 @@ struct MinariDatasetLayout: StepTableSource {
             }
             let actions = try numericArray(in: file, "\(group)/actions", dataset: name)
             let episode = Episode(id: id, group: group, steps: actions.rowCount)
-            let flags = try checkShapes(
+            let flagArrays = try openCheckedArrays(
                 of: episode, actions: actions, in: file, dataset: name, observationSpace: observationSpace,
                 actionWidth: actionWidth)
-            scanned.append((episode, try readEpisodeFlags(episode, flags, dataset: name)))
+            scanned.append((episode, try readEpisodeFlags(episode, flagArrays, dataset: name)))
         }
         scanned.sort { $0.episode.id < $1.episode.id }
         for (previous, next) in zip(scanned, scanned.dropFirst()) where previous.episode.id == next.episode.id {
@@ -330,9 +330,9 @@ struct MinariDatasetLayout: StepTableSource {
         return dataset
     }
 
-    /// Checks that an episode's arrays have the spaces' widths and agree on T; returns its
-    /// `terminations` and `truncations`, opened.
-    private static func checkShapes(
+    /// Opens an episode's arrays and checks that they have the spaces' widths and agree on T;
+    /// returns its `terminations` and `truncations`, still open, for the flags to be read.
+    private static func openCheckedArrays(
         of episode: Episode, actions: HDF5Dataset, in file: HDF5File, dataset name: String,
         observationSpace: MinariSpace, actionWidth: Int
     ) throws -> (terminations: HDF5Dataset, truncations: HDF5Dataset) {
