@@ -341,11 +341,17 @@ private struct OptimizerHeader: Codable {
     }
 }
 
+extension ModelWeights {
+    /// A checkpoint's weights.
+    public convenience init(checkpoint: Checkpoint) {
+        self.init(configuration: checkpoint.configuration, values: checkpoint.parameters)
+    }
+}
+
 extension DecisionTransformer {
     /// A model with a checkpoint's configuration and weights.
     public convenience init(checkpoint: Checkpoint, batchCapacity: Int, threads: Int = 2) {
-        self.init(configuration: checkpoint.configuration, batchCapacity: batchCapacity, seed: 0, threads: threads)
-        withMutableParameters { weights in for index in 0..<layout.count { weights[index] = checkpoint.parameters[index] } }
+        self.init(weights: ModelWeights(checkpoint: checkpoint), batchCapacity: batchCapacity, seed: 0, threads: threads)
     }
 
     /// A model with `checkpoint`'s configuration and weights for `batchCapacity` sequences,
@@ -380,13 +386,30 @@ extension DecisionPolicy {
     ///
     /// - Throws: `CheckpointError` when the file is unreadable, corrupt, or has no saved
     ///   context encoding.
-    public convenience init(checkpointPath: String, threads: Int = 1) throws {
+    ///
+    /// - Parameters:
+    ///   - checkpointPath: the checkpoint file.
+    ///   - agents: how many agents act through the policy.
+    ///   - threads: worker threads for each step's passes.
+    public convenience init(checkpointPath: String, agents: Int = 1, threads: Int = 1) throws {
         let checkpoint = try Checkpoint.read(checkpointPath)
-        let encoding = try checkpoint.contextEncoding(source: checkpointPath)
-        self.init(
-            model: try DecisionTransformer(
-                checkpoint: checkpoint, batchCapacity: 1, threads: threads, source: checkpointPath),
-            encoding: encoding)
+        try self.init(checkpoint: checkpoint, source: checkpointPath, agents: agents, threads: threads)
+    }
+
+    /// A policy acting with `checkpoint`'s weights and encoding for `agents` agents, after
+    /// checking that this machine has the memory for it.
+    ///
+    /// - Throws: `CheckpointError` naming `source` when the checkpoint holds no context
+    ///   encoding, `agents` is below 1, or the policy would not fit in memory.
+    public convenience init(checkpoint: Checkpoint, source: String, agents: Int = 1, threads: Int = 1) throws {
+        let encoding = try checkpoint.contextEncoding(source: source)
+        guard agents >= 1 else {
+            throw CheckpointError(file: source, problem: "cannot act for \(agents) agents; a policy acts for at least one")
+        }
+        if let problem = checkpoint.configuration.actingMemoryProblem(agents: agents, threads: threads) {
+            throw CheckpointError(file: source, problem: "cannot be run here: \(problem)")
+        }
+        self.init(weights: ModelWeights(checkpoint: checkpoint), encoding: encoding, agents: agents, threads: threads)
     }
 }
 

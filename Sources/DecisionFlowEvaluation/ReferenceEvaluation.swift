@@ -18,14 +18,15 @@ public enum ReferenceEvaluation {
         "hopper": [3600, 1800], "halfcheetah": [12000, 6000], "walker2d": [5000, 2500],
     ]
 
-    /// Rolls out this process's share of `count` episodes with `model` (batch capacity at
-    /// least the share) in `environments` (one per episode of the share), and gathers every
-    /// process's results. With one process this is `RolloutEvaluation.run` itself.
+    /// Rolls out this process's share of `count` episodes with `weights` (read in place) in
+    /// `environments` (one per episode of the share), and gathers every process's results.
+    /// With one process this is `RolloutEvaluation.run` itself.
     ///
     /// Every process of `group` must call this together.
     public static func rollOut(
-        group: any ProcessGroup, count: Int, model: DecisionTransformer, encoding: ContextEncoding,
-        environments: [any Environment], target: Double, seed: UInt64, progress: (Int, Int) -> Void = { _, _ in }
+        group: any ProcessGroup, count: Int, weights: ModelWeights, encoding: ContextEncoding,
+        environments: [any Environment], target: Double, seed: UInt64, threads: Int,
+        progress: (Int, Int) -> Void = { _, _ in }
     ) throws -> [EpisodeResult] {
         let share = group.slice(of: count)
         precondition(environments.count == share.count, "one environment per episode of this process's share")
@@ -33,8 +34,8 @@ public enum ReferenceEvaluation {
             share.isEmpty
             ? []
             : try RolloutEvaluation.run(
-                model: model, encoding: encoding, environments: environments, target: target,
-                seed: seed &+ UInt64(share.lowerBound), progress: progress)
+                weights: weights, encoding: encoding, environments: environments, target: target,
+                seed: seed &+ UInt64(share.lowerBound), threads: threads, progress: progress)
         guard group.size > 1 else { return local }
         // Equal-sized contributions (the largest share), padded with NaN, in rank order.
         let widest = (count + group.size - 1) / group.size
@@ -76,7 +77,7 @@ public enum ReferenceEvaluation {
     ///   - targets: target returns in the environment's scale; nil for `defaultTargets(for:)`.
     ///   - episodes: episodes per target.
     ///   - seed: the reset seed of the first episode.
-    ///   - threads: the model's worker threads.
+    ///   - threads: the policy's worker threads.
     ///   - group: the processes to split the episodes over; every one must call this.
     ///   - progress: called on rank 0's progress with the target, the episodes finished and
     ///     the steps taken.
@@ -96,13 +97,15 @@ public enum ReferenceEvaluation {
         let targets = targets ?? Self.defaultTargets(for: name)
         let share = group.slice(of: episodes)
         let environments = try share.map { _ in try EnvironmentRegistry.make(name) }
-        let model = try DecisionTransformer(
-            checkpoint: checkpoint, batchCapacity: max(share.count, 1), threads: threads, source: source)
+        if let problem = checkpoint.configuration.actingMemoryProblem(agents: max(share.count, 1), threads: threads) {
+            throw CheckpointError(file: source, problem: "cannot be run here: \(problem)")
+        }
+        let weights = ModelWeights(checkpoint: checkpoint)
         var reports: [TargetReport] = []
         for target in targets {
             let results = try rollOut(
-                group: group, count: episodes, model: model, encoding: encoding, environments: environments,
-                target: target, seed: seed
+                group: group, count: episodes, weights: weights, encoding: encoding, environments: environments,
+                target: target, seed: seed, threads: threads
             ) { finished, steps in
                 if group.isLeader { progress(target, finished, steps) }
             }

@@ -89,34 +89,33 @@ public struct TargetReport: Encodable, Sendable {
 }
 
 /// Runs a Decision Transformer in an environment with the reference's evaluation protocol
-/// (see `PolicyHistory`), many episodes at once: one batched forward pass per environment
-/// step across the live episodes. With flow attention, while the episodes' windows are still
-/// growing a step runs only the newly added tokens on each episode's carried Flow-Attention
-/// state, as `DecisionPolicy` does; once they slide, the whole window is recomputed.
+/// (see `PolicyHistory`), many episodes at once: one `DecisionPolicy` acting for every
+/// episode, so a step is one batched pass over the live episodes (see `DecisionPolicy` for
+/// how growing and sliding windows are computed).
 ///
 /// Episode i resets its own environment with seed `seed + i`. Every sequence of a batch is
 /// computed independently (the model never mixes sequences), so the episodes are those of
-/// running them one by one through `DecisionPolicy`: the same lengths and returns equal to
-/// rounding (tested). Not bit for bit: OpenBLAS rounds a row of a product differently
-/// depending on how many rows the product has.
+/// running them one by one through a one-agent `DecisionPolicy`: the same lengths and returns
+/// equal to rounding (tested). Not bit for bit: OpenBLAS rounds a row of a product
+/// differently depending on how many rows the product has.
 public enum RolloutEvaluation {
     /// Runs `environments.count` episodes aiming for `target`.
     ///
     /// - Parameters:
-    ///   - model: a model whose batch capacity is at least `environments.count`.
+    ///   - weights: the policy's weights, read in place (a training run's, mid-run).
     ///   - encoding: how the model's inputs are encoded (the checkpoint's).
     ///   - environments: one environment per episode, reset here.
     ///   - target: the target return, in the environment's reward scale.
     ///   - seed: episode i resets with seed + i.
+    ///   - threads: worker threads of the policy's passes.
     ///   - progress: called after every environment step with (finished episodes, steps taken).
     public static func run(
-        model: DecisionTransformer, encoding: ContextEncoding, environments: [any Environment], target: Double,
-        seed: UInt64, progress: (Int, Int) -> Void = { _, _ in }
+        weights: ModelWeights, encoding: ContextEncoding, environments: [any Environment], target: Double,
+        seed: UInt64, threads: Int, progress: (Int, Int) -> Void = { _, _ in }
     ) throws -> [EpisodeResult] {
-        let c = model.configuration
+        let c = weights.configuration
         let count = environments.count
-        precondition(
-            count <= model.batchCapacity, "\(count) episodes exceed the model's batch capacity \(model.batchCapacity)")
+        guard count > 0 else { return [] }
         if let problem = encoding.problem(for: c) { throw EvaluationError.encoding(problem) }
         for environment in environments {
             guard environment.observationSpace.dimension == c.stateDimension,
@@ -127,68 +126,39 @@ public enum RolloutEvaluation {
                     action: environment.actionSpace.dimension, model: c)
             }
         }
-        let batch = TrajectoryBatch(
-            capacity: count, timesteps: c.contextLength, stateDimension: c.stateDimension,
-            actionDimension: c.actionDimension)
-        var histories = (0..<count).map { _ in
-            PolicyHistory(contextLength: c.contextLength, encoding: encoding, actionDimension: c.actionDimension)
-        }
+        let (S, A) = (c.stateDimension, c.actionDimension)
+        let policy = DecisionPolicy(weights: weights, encoding: encoding, agents: count, threads: threads)
+        var observations = [Float](repeating: 0, count: count * S)
+        var actions = [Float](repeating: 0, count: count * A)
+        var rewards = [Float](repeating: 0, count: count)
+        var action = [Float](repeating: 0, count: A)
         var results = [EpisodeResult](repeating: EpisodeResult(episodeReturn: 0, length: 0), count: count)
-        var previousWindow = 0
-        var live = Array(0..<count)
         for (index, environment) in environments.enumerated() {
             let observation = environment.reset(seed: seed &+ UInt64(index))
-            histories[index].reset(targetReturn: Float(target))
-            histories[index].append(state: observation.span)
+            for j in 0..<S { observations[index * S + j] = observation[j] }
+            try policy.reset(agent: index, targetReturn: Float(target))
         }
-        // Flow attention: while the windows grow, each step runs only the new tokens on top of
-        // every episode's carried state (see `DecisionPolicy`); `tail` holds their last two steps.
-        let recurrence = c.attention == .flow ? FlowRecurrence(model: model, capacity: count) : nil
-        let tail = TrajectoryBatch(
-            capacity: count, timesteps: min(2, c.contextLength), stateDimension: c.stateDimension,
-            actionDimension: c.actionDimension)
+        var live = count
         var steps = 0
-        var action = [Float](repeating: 0, count: c.actionDimension)
-        while !live.isEmpty {
-            let window = histories[live[0]].count  // every live episode is at the same step
-            // The windows grew by a step since the last pass (previousWindow starts at 0).
-            let continues = recurrence != nil && window > 1 && window > previousWindow
-            let target = continues ? tail : batch
-            target.count = live.count
-            target.timesteps = continues ? 2 : window
-            for (slot, episode) in live.enumerated() {
-                histories[episode].write(into: target, sequence: slot, lastSteps: target.timesteps)
-            }
-            if let recurrence, continues {
-                model.forwardAppending(tail, firstToken: 2, recurrence: recurrence)
-            } else if let recurrence, window < c.contextLength {
-                model.forward(batch, recurrence: recurrence)  // the windows can still grow
-            } else {
-                model.forward(batch)
-            }
-            previousWindow = window
-            var stillLive: [Int] = []
-            for (slot, episode) in live.enumerated() {
-                let last = (slot * target.timesteps + target.timesteps - 1) * c.actionDimension
-                model.withActionPredictions { predictions in
-                    for j in 0..<c.actionDimension { action[j] = predictions[last + j] }
-                }
-                histories[episode].setLastAction { action[$0] }
+        while live > 0 {
+            var output = actions.mutableSpan
+            try policy.act(observations: observations.span, into: &output)
+            for episode in 0..<count where try policy.isActive(agent: episode) {
+                for j in 0..<A { action[j] = actions[episode * A + j] }
                 let result = try environments[episode].step(action: action)
                 results[episode].episodeReturn += result.reward
                 results[episode].length += 1
-                if !result.isDone {
-                    histories[episode].record(reward: Float(result.reward))
-                    let observation = result.observation
-                    histories[episode].append(state: observation.span)
-                    // Its batch slot shrinks to the number of episodes still running before it.
-                    recurrence?.copy(sequence: slot, to: stillLive.count)
-                    stillLive.append(episode)
+                if result.isDone {
+                    try policy.finish(agent: episode)
+                    live -= 1
+                } else {
+                    rewards[episode] = Float(result.reward)
+                    for j in 0..<S { observations[episode * S + j] = result.observation[j] }
                 }
             }
-            live = stillLive
+            try policy.record(rewards: rewards.span)
             steps += 1
-            progress(count - live.count, steps)
+            progress(count - live, steps)
         }
         return results
     }

@@ -9,8 +9,8 @@ import RLEnvironments
 /// Evaluation while a run trains: where training (which knows no environments) meets the
 /// reference protocol.
 public enum PeriodicEvaluation {
-    /// What `TrainingRun.run(evaluate:)` calls every `evaluateEvery` steps: a copy of the
-    /// trainer's current policy rolled out in the data's environment, `evaluationEpisodes`
+    /// What `TrainingRun.run(evaluate:)` calls every `evaluateEvery` steps: the trainer's
+    /// current weights, read in place (nothing is copied), rolled out in the data's environment, `evaluationEpisodes`
     /// episodes at `evaluationTarget` (or the environment's first reference target), split
     /// over the trainer's processes; nil when evaluation is off.
     ///
@@ -31,11 +31,9 @@ public enum PeriodicEvaluation {
         let environments = try share.map { _ in try EnvironmentRegistry.make(name) }
         let target = c.evaluationTarget ?? ReferenceEvaluation.targets[name]?.first ?? 0
         return { trainer in
-            let model = DecisionTransformer(
-                checkpoint: Checkpoint(model: trainer.model), batchCapacity: max(share.count, 1), threads: c.threads)
             let episodes = try ReferenceEvaluation.rollOut(
-                group: trainer.group, count: c.evaluationEpisodes, model: model, encoding: trainer.encoding,
-                environments: environments, target: target, seed: 0)
+                group: trainer.group, count: c.evaluationEpisodes, weights: trainer.model.weights,
+                encoding: trainer.encoding, environments: environments, target: target, seed: 0, threads: c.threads)
             return RolloutEvaluation.report(target: target, episodes: episodes, environment: name).normalizedMean
                 ?? .nan
         }

@@ -60,24 +60,23 @@ struct PolicyBenchmark: ParsableCommand {
                         times[min(times.count - 1, times.count * 99 / 100)]))
         }
 
-        let model: DecisionTransformer
+        let weights: ModelWeights
         let encoding: ContextEncoding
         if let checkpoint {
             let saved = try Checkpoint.read(checkpoint)
-            model = try DecisionTransformer(checkpoint: saved, batchCapacity: episodes, threads: threads, source: checkpoint)
+            weights = ModelWeights(checkpoint: saved)
             encoding = try saved.contextEncoding(source: checkpoint)
         } else {
-            model = DecisionTransformer(
-                configuration: ModelConfiguration(stateDimension: 11, actionDimension: 3), batchCapacity: episodes,
-                seed: 5, threads: threads)
-            encoding = .identity(for: model.configuration, rewardScale: 1000)
+            weights = ModelWeights(configuration: ModelConfiguration(stateDimension: 11, actionDimension: 3), seed: 5)
+            encoding = .identity(for: weights.configuration, rewardScale: 1000)
         }
         let environments = try (0..<episodes).map { _ in try Hopper() }
         let clock = ContinuousClock()
         var results: [EpisodeResult] = []
         let elapsed = try clock.measure {
             results = try RolloutEvaluation.run(
-                model: model, encoding: encoding, environments: environments, target: 3600, seed: 0)
+                weights: weights, encoding: encoding, environments: environments, target: 3600, seed: 0,
+                threads: threads)
         }
         let seconds = elapsed / .seconds(1)
         let steps = results.map(\.length).reduce(0, +)

@@ -37,14 +37,11 @@ import Testing
     /// differences seen.
     @Test func batchedEqualsSequential() throws {
         let (trained, encoding) = try Self.trainedPolicy(steps: 60)
-        let checkpoint = Checkpoint(model: trained)
-        let batched = DecisionTransformer(checkpoint: checkpoint, batchCapacity: 8)
-        let single = DecisionTransformer(checkpoint: checkpoint, batchCapacity: 1)
         let together = try RolloutEvaluation.run(
-            model: batched, encoding: encoding, environments: (0..<8).map { _ in try Hopper() }, target: 3600,
-            seed: 40)
+            weights: trained.weights, encoding: encoding, environments: (0..<8).map { _ in try Hopper() },
+            target: 3600, seed: 40, threads: 2)
         let oneByOne = try RolloutEvaluation.runSequentially(
-            policy: DecisionPolicy(model: single, encoding: encoding),
+            policy: DecisionPolicy(weights: trained.weights, encoding: encoding, threads: 2),
             environments: (0..<8).map { _ in try Hopper() },
             target: 3600, seed: 40)
         #expect(together.map(\.length) == oneByOne.map(\.length))
@@ -56,12 +53,12 @@ import Testing
     /// environment, same seeds.
     @Test func trainingBeatsRandomWeights() throws {
         let (trained, encoding) = try Self.trainedPolicy(steps: 400)
-        let untrained = DecisionTransformer(configuration: trained.configuration, batchCapacity: 5, seed: 99)
-        let evaluated = DecisionTransformer(checkpoint: Checkpoint(model: trained), batchCapacity: 5)
-        func score(_ model: DecisionTransformer) throws -> Double {
+        let untrained = ModelWeights(configuration: trained.configuration, seed: 99)
+        let evaluated = ModelWeights(checkpoint: Checkpoint(model: trained))
+        func score(_ weights: ModelWeights) throws -> Double {
             let episodes = try RolloutEvaluation.run(
-                model: model, encoding: encoding, environments: (0..<5).map { _ in try Hopper() },
-                target: 1800, seed: 7)
+                weights: weights, encoding: encoding, environments: (0..<5).map { _ in try Hopper() },
+                target: 1800, seed: 7, threads: 2)
             return RolloutEvaluation.report(target: 1800, episodes: episodes, environment: "hopper").normalizedMean
                 ?? .nan
         }
@@ -75,7 +72,8 @@ import Testing
         let (model, encoding) = try Self.trainedPolicy(steps: 1)
         do {
             _ = try RolloutEvaluation.run(
-                model: model, encoding: encoding, environments: [try Walker2d()], target: 1000, seed: 0)
+                weights: model.weights, encoding: encoding, environments: [try Walker2d()], target: 1000, seed: 0,
+                threads: 1)
             Issue.record("ran a hopper policy in walker2d")
         } catch let error as EvaluationError {
             #expect("\(error)".contains("walker2d") && "\(error)".contains("17") && "\(error)".contains("11"))

@@ -162,8 +162,8 @@ enum LongSequence {
             try policy.action(for: UnsafeBufferPointer(observation), into: action)
             policy.record(reward: 0.5)
         }
-        #expect(policy.model.work.threadCount == 2, "the workers take part in every decision")
-        let count = try AllocationTests.allocations(on: policy.model.work) {
+        #expect(policy.engine.workspace.work.threadCount == 2, "the workers take part in every decision")
+        let count = try AllocationTests.allocations(on: policy.engine.workspace.work) {
             for _ in 0..<3 {
                 try policy.action(for: UnsafeBufferPointer(observation), into: action)
                 policy.record(reward: 0.5)
@@ -173,7 +173,7 @@ enum LongSequence {
 
         // A new episode: its first decision runs the window, the next ones continue the
         // carried Flow-Attention state (four tokens each).
-        let growing = try AllocationTests.allocations(on: policy.model.work) {
+        let growing = try AllocationTests.allocations(on: policy.engine.workspace.work) {
             policy.reset(targetReturn: 5)
             for _ in 0..<3 {
                 try policy.action(for: UnsafeBufferPointer(observation), into: action)

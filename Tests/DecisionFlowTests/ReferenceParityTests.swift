@@ -125,7 +125,7 @@ enum ReferenceFixtures {
 
         // The training pass computes the last block's MLP and ln_f for state tokens only, and
         // no state or return predictions: the same loss and gradients.
-        let compactLoss = model.forward(batch, training: false, reuse: .none, actionsOnly: true)
+        let compactLoss = model.forward(batch, training: false, actionsOnly: true)
         expectClose([compactLoss], try expected("output/loss"), atol: Self.atol, rtol: Self.rtol, "\(name) compact loss")
         expectClose(
             Array(model.actionPredictionBuffer), try expected("output/action_preds"), atol: Self.atol, rtol: Self.rtol,

@@ -12,17 +12,22 @@ import CBLAS
 //
 // Dimension letters: L positions, D head width. q, k, v are read with row stride ldQKV.
 
-/// Forward pass of one pair. Writes `probabilities` (L, L) and the output rows `y`.
-/// `dropMask` (L, L) holds the dropout multipliers of the probabilities, drawn beforehand
-/// (all ones without dropout), so pairs can run in any order; `dropped` is (L, L) scratch.
+/// Forward pass of one pair: writes `probabilities` (L, L) and the output rows `y`.
+///
+/// - Parameters:
+///   - dropMask: (L, L) dropout multipliers of the probabilities, drawn beforehand so pairs
+///     can run in any order; nil without dropout (acting), when `dropped` is not read.
+///   - dropped: (L, L) scratch for the dropped-out probabilities.
+///   - keyMask: L multipliers of the keys, 0 for padding; nil when every key is real.
+///   - firstRow: query rows computed, firstRow..<L: acting computes the rows a step added
+///     over keys kept from earlier steps. `y` is the output of row firstRow, and
+///     `probabilities` keeps its full (L, L) indexing.
 func softmaxAttentionForward(
     y: UnsafeMutablePointer<Float>, ldY: Int, probabilities: UnsafeMutablePointer<Float>,
-    dropMask: UnsafePointer<Float>, dropped: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>,
-    k: UnsafePointer<Float>, v: UnsafePointer<Float>, ldQKV: Int, keyMask: UnsafePointer<Float>, L: Int, D: Int,
+    dropMask: UnsafePointer<Float>?, dropped: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>,
+    k: UnsafePointer<Float>, v: UnsafePointer<Float>, ldQKV: Int, keyMask: UnsafePointer<Float>?, L: Int, D: Int,
     firstRow: Int = 0
 ) {
-    // With firstRow > 0, query rows before it keep their probabilities and outputs from the
-    // previous call (their inputs are unchanged, and they never see later keys).
     let scale = 1 / Float(D).squareRoot()
     let rows = L - firstRow
     cblas_sgemm(
@@ -33,7 +38,8 @@ func softmaxAttentionForward(
         var maximum = -Float.infinity
         for j in 0..<L {
             if j > i { row[j] = -1e4 }
-            row[j] += (1 - keyMask[j]) * -1e4
+            // A real key adds (1 − 1)·−10⁴ = −0, which changes nothing: skipping it is exact.
+            if let keyMask { row[j] += (1 - keyMask[j]) * -1e4 }
             maximum = max(maximum, row[j])
         }
         var sum: Float = 0
@@ -43,10 +49,14 @@ func softmaxAttentionForward(
         }
         for j in 0..<L { row[j] /= sum }
     }
-    for index in (firstRow * L)..<(L * L) { dropped[index] = probabilities[index] * dropMask[index] }
+    var weights = UnsafePointer(probabilities)
+    if let dropMask {
+        for index in (firstRow * L)..<(L * L) { dropped[index] = probabilities[index] * dropMask[index] }
+        weights = UnsafePointer(dropped)
+    }
     cblas_sgemm(
-        CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(D), Int32(L), 1, dropped + firstRow * L, Int32(L),
-        v, Int32(ldQKV), 0, y + firstRow * ldY, Int32(ldY))
+        CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(D), Int32(L), 1, weights + firstRow * L, Int32(L),
+        v, Int32(ldQKV), 0, y, Int32(ldY))
 }
 
 /// Backward pass of one pair; accumulates into `dq`, `dk`, `dv`. `scratch` holds 2·L·L floats.

@@ -1,5 +1,6 @@
-/// Everything the per-(batch, head) attention kernels of one layer need, passed to the
-/// worker threads by pointer (see `ParallelKernel`).
+/// Everything the per-(batch, head) attention kernels of one layer of a training (or
+/// complete) pass need, passed to the worker threads by pointer (see `ParallelKernel`).
+/// Acting has its own, `ActingAttention`.
 struct AttentionPairs {
     var kind: AttentionKind
     /// Heads, token rows per sequence in the buffers, channels, head width.
@@ -22,10 +23,6 @@ struct AttentionPairs {
     var flowScratch: [FlowAttentionScratch]
     /// Softmax: 3·L·L floats per worker.
     var softmaxScratch: UnsafeMutablePointer<Float>?
-    /// Softmax forward only: query rows before this keep their output from the previous pass.
-    var firstRow: Int = 0
-    /// Flow forward only: the running states of this layer's pairs, carried between calls.
-    var recurrence: FlowRecurrence.Layer? = nil
     /// Flow, set by `run`: spreads one pair's chunks over the workers.
     var chunkWork: FlowChunkWork? = nil
 
@@ -33,7 +30,7 @@ struct AttentionPairs {
     /// workers (a single long sequence), the pairs run one after another, each with its
     /// chunks spread over the workers; otherwise the pairs themselves are spread.
     func run(_ kernel: ParallelKernel, count: Int, work: ParallelWork) {
-        guard kind == .flow, recurrence == nil, count < work.threadCount, L > flowScratch[0].chunk else {
+        guard kind == .flow, count < work.threadCount, L > flowScratch[0].chunk else {
             work.forEach(count, self, kernel)
             return
         }
@@ -59,18 +56,15 @@ struct AttentionPairs {
         let y = a.output + b * L * C + h * D
         switch a.kind {
         case .flow:
-            // A policy's pass: fold every token but its last, the action placeholder.
-            let state = a.recurrence.map { $0.state(sequence: b, head: h) }
             flowAttentionForward(
                 y: y, ldY: C, beforeAllocation: a.beforeAllocation + b * L * C + h * D, ldB: C,
                 cache: a.cache + pair * a.cacheStride, q: q, k: q + C, v: q + 2 * C, ldQKV: 3 * C, L: L, D: D,
-                eps: a.eps, scratch: a.flowScratch[worker], state: state, committedRows: state == nil ? nil : L - 1,
-                chunkWork: a.chunkWork)
+                eps: a.eps, scratch: a.flowScratch[worker], chunkWork: a.chunkWork)
         case .softmax:
             softmaxAttentionForward(
                 y: y, ldY: C, probabilities: a.cache + pair * L * L, dropMask: a.dropMask + pair * L * L,
                 dropped: a.softmaxScratch! + worker * 3 * L * L, q: q, k: q + C, v: q + 2 * C, ldQKV: 3 * C,
-                keyMask: a.tokenMask + b * L, L: L, D: D, firstRow: a.firstRow)
+                keyMask: a.tokenMask + b * L, L: L, D: D)
         }
     }
 

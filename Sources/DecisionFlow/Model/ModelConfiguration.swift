@@ -192,6 +192,46 @@ public struct ModelConfiguration: Sendable, Equatable {
         return size.product(4, size.sum(size.product(parameters, training ? 4 : 2), whole, scratch))
     }
 
+    /// Bytes a `DecisionPolicy` of this shape takes for `agents` agents: the weights, one
+    /// pass's scratch (at most `ActingWorkspace.targetRows` token rows, however many agents),
+    /// and what every agent carries (its history, and its Flow-Attention state or softmax
+    /// key-value cache). An upper bound; nil when it overflows.
+    public func actingBytes(agents: Int, threads: Int = 1) -> Int? {
+        guard problems.isEmpty, agents >= 1, threads >= 1 else { return nil }
+        let size = CheckedSize.self
+        let (C, S, A, F, H, D) = letters
+        let L = tokenCount
+        let K = self.contextLength
+        let flow = self.attention == .flow
+        let chunk = flow ? FlowChunking.defaultLength(tokens: L) : L
+        let rows = max(L, 4, min(size.product(agents, L) ?? Int.max, ActingWorkspace.targetRows))
+        let flowCache = flow ? size.product(H, size.sum(size.product(rows, 6), size.product(rows / chunk + 1, D, D))) : 0
+        let scratch = size.sum(
+            size.product(rows, size.sum(8 * C, 2 * F, 2)), flowCache, size.product(rows, A),
+            size.product(min(agents, rows / 3 + 1), K, S + A + 3),
+            flow
+                ? size.product(threads, size.sum(size.product(chunk, chunk, 4), size.product(L, D, 8), size.product(D, D, 4)))
+                : size.product(threads, L, L))
+        let carried = flow ? size.product(self.layerCount, H, D * D + 4 * D + 2) : size.product(self.layerCount, L, 3 * C)
+        let perAgent = size.sum(carried, size.product(K, S + A + 1), 8)
+        let parameters = ParameterLayout(configuration: self).count
+        return size.product(4, size.sum(parameters, scratch, size.product(agents, perAgent)))
+    }
+
+    /// Why a `DecisionPolicy` of this shape cannot act for `agents` agents on this machine,
+    /// if it cannot: more memory than it has (`actingBytes(agents:threads:)`).
+    public func actingMemoryProblem(agents: Int, threads: Int = 1) -> String? {
+        let available = physicalMemoryBytes
+        guard let bytes = actingBytes(agents: agents, threads: threads) else {
+            return "a policy of \(summary) for \(agents) agents would need more memory than can be counted"
+        }
+        guard bytes <= available else {
+            return
+                "a policy of \(summary) for \(agents) agents needs about \(bytes >> 20) MiB, more than this machine's \(available >> 20) MiB; act for fewer agents or use a smaller model or context"
+        }
+        return nil
+    }
+
     /// Why a model of this shape cannot be built for `batchCapacity` sequences on this
     /// machine, if it cannot: more memory than it has.
     public func memoryProblem(batchCapacity: Int, threads: Int = 2, training: Bool = false) -> String? {

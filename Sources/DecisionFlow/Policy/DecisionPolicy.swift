@@ -1,33 +1,54 @@
 import Foundation
 
-/// Why a policy call was refused. Nothing changes when one is thrown.
+/// Why a policy call was refused. Nothing changes when one is thrown: no agent's history,
+/// phase or carried state.
 public enum PolicyError: Error, Equatable, CustomStringConvertible, Sendable {
-    /// The observation has the wrong number of values.
+    /// The observation has the wrong number of values (one agent's, or all agents' rows).
     case wrongObservationLength(expected: Int, got: Int)
-    /// The observation holds NaN or infinity.
-    case nonFiniteObservation(index: Int)
-    /// `action(for:)` was called twice without `record(reward:)` in between.
+    /// Agent `agent`'s observation holds NaN or infinity at component `index`.
+    case nonFiniteObservation(agent: Int = 0, index: Int)
+    /// An action was asked for while an agent still awaits the reward of its last one.
     case rewardNotRecorded
-    /// `action(for:)` was called before `reset(targetReturn:)`.
+    /// An action was asked for with no agent in an episode (`reset` starts one).
     case notReset
-    /// The caller's buffer for the action has the wrong size.
+    /// The caller's buffer for the actions has the wrong size.
     case wrongActionBuffer(expected: Int, got: Int)
+    /// An agent index outside the policy's agents.
+    case agentOutOfRange(agent: Int, agents: Int)
+    /// The rewards have the wrong count: one per agent.
+    case wrongRewardCount(expected: Int, got: Int)
+    /// Agent `agent`'s reward is NaN or infinite.
+    case nonFiniteReward(agent: Int = 0)
+    /// A target return that is NaN or infinite.
+    case nonFiniteTarget(agent: Int = 0)
 
     public var description: String {
         switch self {
         case .wrongObservationLength(let expected, let got):
-            return "the observation has \(got) values, but the policy was trained on \(expected)"
-        case .nonFiniteObservation(let index): return "observation component \(index) is NaN or infinite"
-        case .rewardNotRecorded: return "record(reward:) the previous step's reward before asking for the next action"
-        case .notReset: return "call reset(targetReturn:) before the first action of an episode"
+            return "the observations hold \(got) values, but the policy takes \(expected) (state width × agents)"
+        case .nonFiniteObservation(let agent, let index):
+            return "agent \(agent)'s observation component \(index) is NaN or infinite"
+        case .rewardNotRecorded:
+            return "record the reward of the last action (record(reward:) or record(rewards:)) before asking for the next"
+        case .notReset: return "no agent is in an episode: call reset(targetReturn:) or reset(agent:targetReturn:) first"
         case .wrongActionBuffer(let expected, let got):
-            return "the action buffer holds \(got) values; the policy outputs \(expected)"
+            return "the action buffer holds \(got) values; the policy writes \(expected) (action width × agents)"
+        case .agentOutOfRange(let agent, let agents):
+            return "agent \(agent) does not exist: the policy acts for agents 0..<\(agents)"
+        case .wrongRewardCount(let expected, let got):
+            return "\(got) rewards given; the policy has \(expected) agents (one reward each, ignored for agents that did not act)"
+        case .nonFiniteReward(let agent):
+            return "agent \(agent)'s reward is NaN or infinite; it was not recorded"
+        case .nonFiniteTarget(let agent):
+            return "agent \(agent)'s target return is NaN or infinite"
         }
     }
 }
 
-/// A trained Decision Transformer, ready to be called every step of a Swift simulation.
+/// A trained Decision Transformer, ready to be called every step of a Swift simulation, for
+/// one agent or many.
 ///
+/// One agent:
 /// ```swift
 /// let policy = try DecisionPolicy(checkpointPath: "runs/demo/checkpoint.safetensors")
 /// policy.reset(targetReturn: 3600)
@@ -39,170 +60,235 @@ public enum PolicyError: Error, Equatable, CustomStringConvertible, Sendable {
 /// }
 /// ```
 ///
+/// Many agents in one simulation loop, one call per step for all of them:
+/// ```swift
+/// let policy = try DecisionPolicy(checkpointPath: path, agents: 100)
+/// for agent in 0..<100 { try policy.reset(agent: agent, targetReturn: 3600) }
+/// var actions = [Float](repeating: 0, count: 100 * policy.actionDimension)
+/// while policy.activeAgentCount > 0 {
+///     var output = actions.mutableSpan
+///     try policy.act(observations: observations.span, into: &output)  // rows of active agents
+///     (observations, rewards, done) = crowd.step(actions)
+///     try policy.record(rewards: rewards.span)
+///     for agent in 0..<100 where done[agent] { try policy.finish(agent: agent) }
+/// }
+/// ```
+/// Each agent has its own history, target return and episode; it is reset or finished on
+/// its own, and agents whose episodes are at different steps act in the same call.
+///
 /// It follows the reference evaluation protocol through the checkpoint's `ContextEncoding`
 /// (the one training used): states normalized with the training data's statistics, a
-/// return-to-go that starts at target / scale and drops by reward / scale after each step,
-/// timesteps counting from 0, and the history cut to the last K steps with no padding.
+/// return-to-go that starts at target / scale and drops by reward / scale after each step
+/// (by the training rule when the run discounted), timesteps counting from 0, and the
+/// history cut to the last K steps with no padding.
 ///
-/// Cost: each call runs the model on one sequence of up to 3K tokens. `action(for:into:)`
-/// allocates nothing once warm; `action(for:)` allocates only the returned array.
+/// Cost: one batched pass per step over the agents in the same phase (`ActingEngine`):
+/// - while an agent's window is still growing (its first K steps), a step only adds three
+///   tokens (return-to-go, state, action placeholder) and replaces one (the previous action
+///   placeholder, now the action taken). Attention is causal, so the earlier tokens do not
+///   change: flow attention continues each agent's running Flow-Attention state, so a
+///   decision costs the same at step 999 as at step 10; softmax attention reuses each agent's
+///   cached keys and values and computes only the four new queries.
+/// - once the window is full it slides by a step each call: every token's position, and so
+///   its Flow-Attention normalization n = i + 1, changes, and the window is recomputed (in time
+///   linear in K for flow attention).
 ///
-/// Reuse: while an episode's window is still growing (its first K steps), a step only adds
-/// three tokens (return-to-go, state, action placeholder) and replaces one (the previous
-/// step's action placeholder, now the action taken). Attention is causal, so nothing about
-/// the earlier tokens changes:
-/// - With flow attention the policy keeps each layer's running Flow-Attention state
-///   (`FlowRecurrence`) and runs only those four tokens: a decision costs the same at step
-///   999 as at step 10, so a policy with K ≥ the episode length acts in constant time for a
-///   whole episode.
-/// - With softmax attention it keeps every earlier token's activations and recomputes the
-///   last four tokens, whose attention still reads every earlier key.
+/// With `reusesActivations` false every step recomputes whole windows; the two agree to
+/// rounding (tested). The calls that take spans or raw buffers allocate nothing once warm,
+/// for any number of agents.
 ///
-/// Once the window is full it slides by a step each call: every token's position, and so
-/// its Flow-Attention normalization n = i + 1, changes, and the whole window is recomputed
-/// (in time linear in K for flow attention). It is recomputed too after `reset`, and
-/// whenever the model was run by someone else since the policy's last call
-/// (`DecisionTransformer.forwardCount` tells). With `reusesActivations` false it always
-/// recomputes; the two agree to rounding (tested).
+/// Weights: the policy reads `weights` at every step and shares them with whoever else holds
+/// them (a training run's model, other policies), without copying. Change them between
+/// episodes: state carried from earlier steps was computed with the old values.
 public final class DecisionPolicy {
-    /// The model the policy runs (its configuration says what it expects).
-    public let model: DecisionTransformer
+    /// The weights the policy acts with.
+    public var weights: ModelWeights { engine.weights }
+    /// The model's shape.
+    public var configuration: ModelConfiguration { engine.weights.configuration }
     /// How observations, returns and timesteps become model input.
-    public var encoding: ContextEncoding { history.encoding }
-    private var history: PolicyHistory
-    private let batch: TrajectoryBatch
-    /// Flow attention: each layer's running state after the window's tokens but the last.
-    private let recurrence: FlowRecurrence?
-    /// Flow attention: the window's last two steps, for a pass that continues it.
-    private let tail: TrajectoryBatch
-    private var awaitingReward = false
-    private var started = false
-    /// The window length and the model's pass count after this policy's last forward pass.
-    private var lastCount = 0
-    private var lastForward = -1
-    /// Whether to reuse the unchanged prefix's activations while the window grows.
-    public var reusesActivations = true
-    /// Tokens per sequence the last decision ran through the model (for tests: 4 when a
-    /// flow policy continued its window, 3·K after a full recompute).
-    private(set) var lastPassTokenCount = 0
+    public var encoding: ContextEncoding { engine.encoding }
+    /// The agents the policy acts for.
+    public var agents: Int { engine.agents }
+    let engine: ActingEngine
+    /// What a one-agent call that cannot throw refused (a target or reward that is not
+    /// finite): the next action throws it, until a valid reset or reward replaces it.
+    private var pendingRefusal: [PolicyError?]
 
-    /// A policy from a model and the encoding it was trained with.
+    /// Whether growing windows continue from each agent's carried state (the default);
+    /// false recomputes every window from scratch, for comparison.
+    public var reusesActivations: Bool {
+        get { engine.reusesActivations }
+        set { engine.reusesActivations = newValue }
+    }
+
+    /// A policy acting for `agents` agents with `weights`, shared without copying.
     ///
-    /// - Precondition: `encoding.problem(for: model.configuration)` is nil (a checkpoint's
-    ///   encoding is checked when it is read).
-    public init(model: DecisionTransformer, encoding: ContextEncoding) {
-        if let problem = encoding.problem(for: model.configuration) { preconditionFailure("the encoding: \(problem)") }
-        self.model = model
-        let c = model.configuration
-        history = PolicyHistory(contextLength: c.contextLength, encoding: encoding, actionDimension: c.actionDimension)
-        batch = TrajectoryBatch(
-            capacity: 1, timesteps: c.contextLength, stateDimension: c.stateDimension,
-            actionDimension: c.actionDimension)
-        recurrence = c.attention == .flow ? FlowRecurrence(model: model, capacity: 1) : nil
-        tail = TrajectoryBatch(
-            capacity: 1, timesteps: min(2, c.contextLength), stateDimension: c.stateDimension,
-            actionDimension: c.actionDimension)
+    /// - Parameters:
+    ///   - weights: the trained weights.
+    ///   - encoding: the encoding training used (a checkpoint's).
+    ///   - agents: how many agents act through the policy (at least 1).
+    ///   - threads: worker threads for each step's passes.
+    ///   - flowChunkLength: the chunk length of causal Flow-Attention (default: the model's).
+    /// - Precondition: `encoding.problem(for: weights.configuration)` is nil (a checkpoint's
+    ///   encoding is checked when it is read); `agents` ≥ 1.
+    public init(
+        weights: ModelWeights, encoding: ContextEncoding, agents: Int = 1, threads: Int = 1, flowChunkLength: Int? = nil
+    ) {
+        if let problem = encoding.problem(for: weights.configuration) {
+            preconditionFailure("the encoding: \(problem)")
+        }
+        precondition(agents >= 1, "a policy acts for at least one agent")
+        engine = ActingEngine(
+            weights: weights, encoding: encoding, agents: agents, threads: threads, flowChunkLength: flowChunkLength)
+        pendingRefusal = Array(repeating: nil, count: agents)
     }
 
-    /// Observation width the policy expects.
-    public var observationDimension: Int { model.configuration.stateDimension }
-    /// Action width the policy returns.
-    public var actionDimension: Int { model.configuration.actionDimension }
+    /// A one-agent policy on `model`'s weights (shared, not copied), with its thread count
+    /// and Flow-Attention chunk length.
+    public convenience init(model: DecisionTransformer, encoding: ContextEncoding) {
+        self.init(
+            weights: model.weights, encoding: encoding, agents: 1, threads: model.work.threadCount,
+            flowChunkLength: model.flowChunkLength)
+    }
 
-    /// Starts an episode aiming for `targetReturn`, in the environment's own reward scale
-    /// (e.g. 3600 for hopper).
+    /// Observation width the policy expects, per agent.
+    public var observationDimension: Int { configuration.stateDimension }
+    /// Action width the policy returns, per agent.
+    public var actionDimension: Int { configuration.actionDimension }
+
+    // MARK: - One agent
+
+    /// Starts agent 0's episode aiming for `targetReturn`, in the environment's own reward
+    /// scale (e.g. 3600 for hopper). A target that is not finite is refused: the next action
+    /// throws `PolicyError.nonFiniteTarget` until a valid reset.
     public func reset(targetReturn: Float) {
-        history.reset(targetReturn: targetReturn)
-        awaitingReward = false
-        started = true
-        lastCount = 0
+        do { try reset(agent: 0, targetReturn: targetReturn) } catch { pendingRefusal[0] = error }
     }
 
-    /// The action for `observation`, written into `action` (actionDimension values). Once
-    /// the policy is warm this allocates nothing: the call for a simulator's inner loop.
+    /// The action for `observation`, written into `action` (actionDimension values), for a
+    /// one-agent policy. Once the policy is warm this allocates nothing: the call for a
+    /// simulator's inner loop.
     ///
     /// ```swift
     /// var action = [Float](repeating: 0, count: policy.actionDimension)
     /// var output = action.mutableSpan
     /// try policy.action(for: observation.span, into: &output)
     /// ```
-    public func action(for observation: Span<Float>, into action: inout MutableSpan<Float>) throws {
-        let last = try decide(observation, actionCount: action.count)
-        let predictions = model.actionPredictionBuffer
-        for j in 0..<actionDimension { action[j] = predictions[last + j] }
+    public func action(for observation: Span<Float>, into action: inout MutableSpan<Float>) throws(PolicyError) {
+        try act(observations: observation, into: &action)
     }
 
     /// `action(for:into:)` for callers holding raw buffers (C interop); allocates nothing.
     public func action(for observation: UnsafeBufferPointer<Float>, into action: UnsafeMutableBufferPointer<Float>)
-        throws
+        throws(PolicyError)
     {
         var output = action.mutableSpan
         try self.action(for: observation.span, into: &output)
     }
 
     /// The action for `observation`, as a new array.
-    public func action(for observation: [Float]) throws -> [Float] {
+    public func action(for observation: [Float]) throws(PolicyError) -> [Float] {
         var action = [Float](repeating: 0, count: actionDimension)
         var output = action.mutableSpan
         try self.action(for: observation.span, into: &output)
         return action
     }
 
-    /// Checks the call, appends `observation` to the history, runs the model, and records
-    /// the chosen action in the history. Returns where the action starts in the model's
-    /// action predictions.
-    private func decide(_ observation: Span<Float>, actionCount: Int) throws -> Int {
-        guard started else { throw PolicyError.notReset }
-        guard !awaitingReward else { throw PolicyError.rewardNotRecorded }
-        guard observation.count == observationDimension else {
-            throw PolicyError.wrongObservationLength(expected: observationDimension, got: observation.count)
+    /// Records the reward the environment gave for agent 0's last action. A reward that is
+    /// not finite is not recorded: the next action throws `PolicyError.nonFiniteReward`
+    /// until a finite one is.
+    public func record(reward: Float) {
+        guard engine.phases[0] == .awaitingReward else { return }
+        guard reward.isFinite else {
+            pendingRefusal[0] = .nonFiniteReward(agent: 0)
+            return
         }
-        guard actionCount == actionDimension else {
-            throw PolicyError.wrongActionBuffer(expected: actionDimension, got: actionCount)
-        }
-        for j in 0..<observation.count where !observation[j].isFinite {
-            throw PolicyError.nonFiniteObservation(index: j)
-        }
-        history.append(state: observation)
-        // Reusable: the window grew by one step since our own last pass.
-        let grew = history.count == lastCount + 1 && lastCount >= 1 && model.forwardCount == lastForward
-        let last: Int
-        if let recurrence, reusesActivations && grew {
-            // The previous step's action token (token 2 of the last two steps) onward.
-            tail.count = 1
-            tail.timesteps = 2
-            history.write(into: tail, sequence: 0, lastSteps: 2)
-            model.forwardAppending(tail, firstToken: 2, recurrence: recurrence)
-            last = actionDimension
-            lastPassTokenCount = 4
-        } else {
-            batch.count = 1
-            batch.timesteps = history.count
-            history.write(into: batch, sequence: 0)
-            if let recurrence, history.count < model.configuration.contextLength {
-                // The window can still grow: keep the state for the next decision.
-                model.forward(batch, recurrence: recurrence)
-            } else if recurrence == nil && reusesActivations && grew {
-                // Softmax: recompute from the previous step's action token (position 3·(count − 2) + 2).
-                model.forward(batch, training: false, reuse: .inPlace(firstRow: 3 * history.count - 4))
-            } else {
-                // A full window slides at the next step, so nothing is kept: only the actions.
-                model.forward(batch, training: false, reuse: .none, actionsOnly: true)
-            }
-            last = (history.count - 1) * actionDimension
-            lastPassTokenCount = 3 * history.count
-        }
-        lastCount = history.count
-        lastForward = model.forwardCount
-        let predictions = model.actionPredictionBuffer
-        history.setLastAction { predictions[last + $0] }
-        awaitingReward = true
-        return last
+        pendingRefusal[0] = nil
+        engine.record(agent: 0, reward: reward)
     }
 
-    /// Records the reward the environment gave for the last action.
-    public func record(reward: Float) {
-        history.record(reward: reward)
-        awaitingReward = false
+    // MARK: - Many agents
+
+    /// Starts agent `agent`'s episode aiming for `targetReturn` (environment scale), whatever
+    /// it was doing: its history empties and its next step begins a new window.
+    public func reset(agent: Int, targetReturn: Float) throws(PolicyError) {
+        try check(agent: agent)
+        guard targetReturn.isFinite else { throw .nonFiniteTarget(agent: agent) }
+        pendingRefusal[agent] = nil
+        engine.reset(agent: agent, targetReturn: targetReturn)
+    }
+
+    /// Ends agent `agent`'s episode (it reached a terminal state, or its simulation left it):
+    /// it takes no part in `act` until it is reset. Its last reward need not be recorded.
+    public func finish(agent: Int) throws(PolicyError) {
+        try check(agent: agent)
+        pendingRefusal[agent] = nil
+        engine.finish(agent: agent)
+    }
+
+    /// Whether agent `agent` is in an episode (reset and not finished).
+    public func isActive(agent: Int) throws(PolicyError) -> Bool {
+        try check(agent: agent)
+        return engine.phases[agent] != .idle
+    }
+
+    /// The agents in an episode.
+    public var activeAgentCount: Int { engine.phases.reduce(0) { $0 + ($1 == .idle ? 0 : 1) } }
+
+    /// One action for every agent in an episode, all in one step.
+    ///
+    /// - Parameters:
+    ///   - observations: agents × observationDimension values, row `agent` for agent `agent`.
+    ///     Rows of agents not in an episode are not read (they may hold anything).
+    ///   - actions: agents × actionDimension values; row `agent` receives agent `agent`'s action.
+    ///     Rows of agents not in an episode are left as they are.
+    /// - Throws: `PolicyError`, before anything changes, when the spans have the wrong size,
+    ///   an active agent's observation is not finite, an active agent still awaits its reward,
+    ///   or no agent is in an episode.
+    public func act(observations: Span<Float>, into actions: inout MutableSpan<Float>) throws(PolicyError) {
+        let (S, A) = (observationDimension, actionDimension)
+        guard observations.count == agents * S else {
+            throw .wrongObservationLength(expected: agents * S, got: observations.count)
+        }
+        guard actions.count == agents * A else { throw .wrongActionBuffer(expected: agents * A, got: actions.count) }
+        for agent in 0..<agents { if let refusal = pendingRefusal[agent] { throw refusal } }
+        var active = false
+        for agent in 0..<agents where engine.phases[agent] != .idle {
+            active = true
+            if engine.phases[agent] == .awaitingReward { throw .rewardNotRecorded }
+            for j in 0..<S where !observations[agent * S + j].isFinite {
+                throw .nonFiniteObservation(agent: agent, index: j)
+            }
+        }
+        guard active else { throw .notReset }
+        observations.withUnsafeBufferPointer { input in
+            actions.withUnsafeMutableBufferPointer { output in
+                engine.step(observations: input.baseAddress!, actions: output.baseAddress!)
+            }
+        }
+    }
+
+    /// Records the rewards of the agents' last actions, one per agent (environment scale).
+    /// Entries of agents that did not act (not in an episode) are not read.
+    ///
+    /// - Throws: `PolicyError`, before any reward is recorded, when the count is wrong or a
+    ///   reward of an agent that acted is not finite.
+    public func record(rewards: Span<Float>) throws(PolicyError) {
+        guard rewards.count == agents else { throw .wrongRewardCount(expected: agents, got: rewards.count) }
+        for agent in 0..<agents where engine.phases[agent] == .awaitingReward && !rewards[agent].isFinite {
+            throw .nonFiniteReward(agent: agent)
+        }
+        for agent in 0..<agents where engine.phases[agent] == .awaitingReward {
+            pendingRefusal[agent] = nil
+            engine.record(agent: agent, reward: rewards[agent])
+        }
+    }
+
+    /// Tokens agent 0's last decision ran through the model (4 when it continued its window,
+    /// 3·T after a window pass), for tests.
+    var lastPassTokenCount: Int { engine.lastTokenCounts[0] }
+
+    private func check(agent: Int) throws(PolicyError) {
+        guard agent >= 0 && agent < agents else { throw .agentOutOfRange(agent: agent, agents: agents) }
     }
 }

@@ -1,0 +1,137 @@
+/// The memory an `ActingEngine` acts with, for `agents` agents of one model shape: what each
+/// agent carries between steps, and the scratch of one pass.
+///
+/// Carried, per agent (the memory that grows with N):
+/// - flow attention: every layer's and head's running Flow-Attention state (`FlowRecurrence`),
+///   layers · heads · (D² + 4D + 2) floats;
+/// - softmax attention: every layer's projections of the window's tokens (a key-value cache,
+///   queries included so the kernel reads them in place), layers · 3K · 3C floats.
+///
+/// Scratch, shared by all agents: one pass's activations for `rowCapacity` token rows, reused
+/// layer after layer (acting keeps nothing for a backward pass). A pass over more agents than
+/// that is run in groups, so the scratch does not grow with N once N·3K passes
+/// `targetRows`.
+///
+/// Dimension letters as in `DecisionTransformer`; K the context length, L = 3K.
+final class ActingWorkspace {
+    /// Token rows a pass holds before it is split into groups: enough rows for BLAS to run at
+    /// full speed, few enough that the scratch stays small (8 KB a row at dt-default).
+    static let targetRows = 4096
+
+    let configuration: ModelConfiguration
+    let agents: Int
+    let work: ParallelWork
+    /// Token rows one pass holds.
+    let rowCapacity: Int
+    /// (rows, C) each: the embeddings (then the output of every projection), the residual
+    /// stream, the LayerNorm outputs, the attention outputs, and Flow-Attention's products
+    /// before allocation.
+    let projected, x, normed, attention, beforeAllocation: UnsafeMutablePointer<Float>
+    /// (rows) LayerNorm statistics, which acting does not keep.
+    let mean, rstd: UnsafeMutablePointer<Float>
+    /// (rows, 3C) the query, key and value projections.
+    let qkv: UnsafeMutablePointer<Float>
+    /// (rows, F) the MLP before and after its activation.
+    let fcPre, fcActivated: UnsafeMutablePointer<Float>
+    /// (rows / 3 or more, A) the action head's output.
+    let actions: UnsafeMutablePointer<Float>
+    /// Flow: the per-position scalars and chunk states of every (sequence, head) pair of a pass.
+    let flowCache: UnsafeMutablePointer<Float>
+    /// One per worker.
+    let flowScratch: [FlowAttentionScratch]
+    /// Softmax: (L, L) attention probabilities per worker.
+    let softmaxScratch: UnsafeMutablePointer<Float>?
+    /// Flow: every agent's carried state.
+    let recurrence: FlowRecurrence?
+    /// Softmax: every agent's cached projections, (agent, layer, L rows, 3C).
+    let keyCache: UnsafeMutablePointer<Float>?
+    /// The inputs of a window pass: up to `windowCapacity(timesteps: 1)` windows.
+    let windows: TrajectoryBatch
+    /// The inputs of an append pass: each agent's last two steps.
+    let tails: TrajectoryBatch
+    /// Sequences an append pass holds.
+    let appendCapacity: Int
+    /// The agent of each sequence of the current pass.
+    let sequenceAgents: UnsafeMutablePointer<Int>
+    /// Softmax append: the cached rows (3T) of each sequence's agent, new rows included.
+    let cachedRows: UnsafeMutablePointer<Int>
+    private let storage: UnsafeMutablePointer<Float>
+    /// Floats of scratch and carried state (for the memory figures).
+    let floatCount: Int
+
+    init(configuration: ModelConfiguration, agents: Int, threads: Int, flowChunkLength: Int?) {
+        precondition(agents >= 1)
+        let c = configuration
+        self.configuration = c
+        self.agents = agents
+        work = ParallelWork(threadCount: threads)
+        let (C, S, A, F, H, D) = c.letters
+        let K = c.contextLength
+        let L = c.tokenCount
+        let flow = c.attention == .flow
+        flowScratch = (0..<(flow ? work.threadCount : 1)).map { _ in
+            FlowAttentionScratch(L: flow ? L : 0, D: D, chunk: flowChunkLength)
+        }
+        let chunk = flowScratch[0].chunk
+        let rows = max(L, 4, min(agents * L, Self.targetRows))
+        rowCapacity = rows
+        appendCapacity = min(agents, rows / 4)
+        let windowSequences = min(agents, rows / 3)
+        // A window pass of T steps holds min(agents, rows / 3T) sequences; size the flow cache
+        // for the largest T needs, and for an append pass's 4 rows per sequence.
+        var flowCacheCount = 0
+        if flow {
+            flowCacheCount = appendCapacity * H * FlowCache.count(L: 4, D: D, chunk: chunk)
+            for T in 1...K {
+                let count = min(agents, rows / (3 * T)) * H * FlowCache.count(L: 3 * T, D: D, chunk: chunk)
+                flowCacheCount = max(flowCacheCount, count)
+            }
+        }
+        let actionRows = max(rows / 3, appendCapacity)
+        let softmaxScratchCount = flow ? 0 : L * L * work.threadCount
+        let keyCacheCount = flow ? 0 : agents * c.layerCount * L * 3 * C
+        let sizes = [
+            rows * C, rows * C, rows * C, rows * C, flow ? rows * C : 0, rows, rows, rows * 3 * C, rows * F, rows * F,
+            actionRows * A, flowCacheCount, softmaxScratchCount, keyCacheCount,
+        ]
+        let total = sizes.reduce(0, +)
+        storage = .allocate(capacity: total)
+        storage.initialize(repeating: 0, count: total)
+        var cursor = storage
+        var pointers: [UnsafeMutablePointer<Float>] = []
+        for size in sizes {
+            pointers.append(cursor)
+            cursor += size
+        }
+        (projected, x, normed, attention, beforeAllocation) = (pointers[0], pointers[1], pointers[2], pointers[3], pointers[4])
+        (mean, rstd, qkv, fcPre, fcActivated) = (pointers[5], pointers[6], pointers[7], pointers[8], pointers[9])
+        (actions, flowCache) = (pointers[10], pointers[11])
+        softmaxScratch = flow ? nil : pointers[12]
+        keyCache = flow ? nil : pointers[13]
+        recurrence = flow ? FlowRecurrence(configuration: c, capacity: agents) : nil
+        windows = TrajectoryBatch(capacity: windowSequences, timesteps: K, stateDimension: S, actionDimension: A)
+        tails = TrajectoryBatch(capacity: appendCapacity, timesteps: min(2, K), stateDimension: S, actionDimension: A)
+        sequenceAgents = .allocate(capacity: agents)
+        sequenceAgents.initialize(repeating: 0, count: agents)
+        cachedRows = .allocate(capacity: agents)
+        cachedRows.initialize(repeating: 0, count: agents)
+        let recurrenceCount = flow ? agents * c.layerCount * H * FlowState.count(D: D) : 0
+        floatCount = total + recurrenceCount
+    }
+
+    deinit {
+        storage.deallocate()
+        sequenceAgents.deallocate()
+        cachedRows.deallocate()
+    }
+
+    /// Sequences a window pass of `timesteps` steps holds.
+    func windowCapacity(timesteps: Int) -> Int { min(windows.capacity, rowCapacity / (3 * timesteps)) }
+
+    /// Agent `agent`'s cached projections in layer `layer`, (L, 3C) rows.
+    func cachedProjections(agent: Int, layer: Int) -> UnsafeMutablePointer<Float> {
+        let c = configuration
+        let perLayer = c.tokenCount * 3 * c.embeddingDimension
+        return keyCache! + (agent * c.layerCount + layer) * perLayer
+    }
+}
