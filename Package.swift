@@ -149,13 +149,16 @@ let package = Package(
         // The embedding story in one page: a trained policy inside a Swift simulation loop.
         .executableTarget(
             name: "EmbeddedPolicy", dependencies: ["DecisionFlow", "DecisionFlowCheckpoints", "RLEnvironments"], path: "Examples/EmbeddedPolicy"),
+        // The same for many agents: one policy, one call a step for a crowd of simulated bodies.
+        .executableTarget(
+            name: "CrowdPolicy", dependencies: ["DecisionFlow", "DecisionFlowCheckpoints", "RLEnvironments"], path: "Examples/CrowdPolicy"),
 
         .testTarget(name: "CSmokeTests", dependencies: ["CHDF5", "CBLAS"]),
         .testTarget(name: "RLDataTests", dependencies: ["RLData", "CHDF5", "TestSupport", "decisionflow-probe"]),
         .testTarget(
             name: "CLITests",
             dependencies: [
-                "d4rl-run", "EmbeddedPolicy", "DecisionFlowTraining", "DecisionFlowEvaluation", "DecisionFlowExperiments",
+                "d4rl-run", "EmbeddedPolicy", "CrowdPolicy", "DecisionFlowTraining", "DecisionFlowEvaluation", "DecisionFlowExperiments",
                 "DecisionFlowSupport", "DecisionFlowMPI", "ProcessGroups",
                 "RLData", "RLEnvironments", "DecisionFlow", "DecisionFlowCheckpoints", "TestSupport",
             ]

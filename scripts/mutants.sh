@@ -102,6 +102,16 @@ mutant timestep-clamp Sources/DecisionFlow/Policy/ContextEncoding.swift 1/1 \
     'Int32(min(step, maxTimestep - 1))' \
     "context encoding: timesteps clamp one row before the table's last" \
     'windowsMatchAnIndependentComputation(padding:)'
+mutant acting-append-row Sources/DecisionFlow/Policy/ActingPasses.swift 1/1 \
+    'inp: normed + (R - 2) * C, ldIn: R * C' \
+    'inp: normed + (R - 1) * C, ldIn: R * C' \
+    "acting: a growing window's action is read from its action token, not its state token" \
+    'everyFixtureThroughTheEngine(name:)'
+mutant acting-groups Sources/DecisionFlow/Policy/ActingEngine.swift 1/2 \
+    'let agent = appending[done + b]' \
+    'let agent = appending[b]' \
+    "acting: a pass split into groups computes the first group's agents again in place of the others" \
+    'lockstepAgentsEqualOneAgentPolicies(attention:rowLimit:)'
 mutant checkpoint-checksum Sources/DecisionFlowCheckpoints/Checkpoint.swift 1/2 \
     'guard metadata["checksum"] == checksum.hex else {' \
     'guard metadata["checksum"] == checksum.hex || current else {' \

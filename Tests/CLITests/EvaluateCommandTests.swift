@@ -83,4 +83,19 @@ import Testing
         #expect(process.terminationStatus == 0)
         #expect(output.hasPrefix("return ") && output.contains("target 1800"), "\(output)")
     }
+
+    /// The many-agent example: 5 hoppers, 2 episodes each, through one policy.
+    @Test func theCrowdExampleDrivesSeveralAgentsInOneLoop() throws {
+        let example = CLI.executable.deletingLastPathComponent().appendingPathComponent("CrowdPolicy")
+        let process = Process()
+        process.executableURL = example
+        process.arguments = [try Self.run + "/checkpoint.safetensors", "5", "2", "1800"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        #expect(output.hasPrefix("5 agents, 10 episodes: mean return ") && output.contains("(target 1800)"), "\(output)")
+    }
 }

@@ -100,8 +100,9 @@ import Testing
         }
     }
 
-    /// If someone else runs the model between two calls, the policy notices and recomputes.
-    @Test func anOutsideForwardPassForcesRecomputation() throws {
+    /// A training workspace running passes on the weights a policy acts with does not
+    /// disturb the policy's carried state: each has its own memory.
+    @Test func anotherWorkspaceOnTheSameWeightsDoesNotDisturbThePolicy() throws {
         let (model, batch) = smallModelAndBatch(seed: 22)
         let checkpoint = Checkpoint(model: model)
         let shared = DecisionTransformer(checkpoint: checkpoint, batchCapacity: 3)
@@ -113,7 +114,7 @@ import Testing
         policy.reset(targetReturn: 1)
         reference.reset(targetReturn: 1)
         for t in 0..<3 {
-            if t == 2 { shared.forward(batch) }  // overwrites the activations the policy would reuse
+            if t == 2 { shared.forward(batch) }  // a pass on the same weights, in another workspace
             let observation = testValues(5, seed: UInt64(t))
             expectClose(
                 try policy.action(for: observation), try reference.action(for: observation), atol: 1e-6, rtol: 1e-5,

@@ -48,11 +48,15 @@ final class ActingEngine {
     private var appending: [Int]
     private var windowed: [Int]
 
-    init(weights: ModelWeights, encoding: ContextEncoding, agents: Int, threads: Int, flowChunkLength: Int? = nil) {
+    init(
+        weights: ModelWeights, encoding: ContextEncoding, agents: Int, threads: Int, flowChunkLength: Int? = nil,
+        rowLimit: Int = ActingWorkspace.targetRows
+    ) {
         let c = weights.configuration
         self.weights = weights
         self.encoding = encoding
-        workspace = ActingWorkspace(configuration: c, agents: agents, threads: threads, flowChunkLength: flowChunkLength)
+        workspace = ActingWorkspace(
+            configuration: c, agents: agents, threads: threads, flowChunkLength: flowChunkLength, rowLimit: rowLimit)
         histories = Array(
             repeating: PolicyHistory(contextLength: c.contextLength, encoding: encoding, actionDimension: c.actionDimension),
             count: agents)
@@ -147,7 +151,7 @@ final class ActingEngine {
             let output = workspace.windowPass(weights, count: group, keepsState: keepsState)
             for b in 0..<group {
                 let agent = workspace.sequenceAgents[b]
-                deliver(output + (b * T + T - 1) * A, agent: agent, into: actions, tokens: 3 * T)
+                deliver(output + b * A, agent: agent, into: actions, tokens: 3 * T)
                 if !keepsState { carriedWindow[agent] = 0 }
             }
             lastPassCount += 1

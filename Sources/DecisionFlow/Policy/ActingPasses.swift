@@ -10,9 +10,9 @@
 //   (the previous action, now taken, and the new return-to-go, state and placeholder) on top
 //   of what each agent carried: its Flow-Attention state, or its softmax keys and values.
 //
-// Both follow `DecisionTransformer.forward` operation for operation on the rows they compute
-// (the same products over the same row counts, so periodic evaluation during training gives
-// the numbers it always gave), without dropout, and without the state and return heads.
+// Both follow `DecisionTransformer.forward` operation for operation, without dropout, and
+// only as far as each sequence's action: after the last block's attention, everything runs
+// on one row per sequence, the state token the action is read from.
 
 extension ActingWorkspace {
     /// Runs the model on the first `count` windows of `windows` (all of `windows.timesteps`
@@ -20,20 +20,20 @@ extension ActingWorkspace {
     /// its next step: flow attention folds every token but the last (the action placeholder)
     /// into the agent's state; softmax attention caches the window's projections.
     ///
-    /// Returns the action head's output: sequence b's action at row b·T + T − 1.
+    /// Returns the action head's output: sequence b's action at row b.
     func windowPass(_ weights: ModelWeights, count B: Int, keepsState: Bool) -> UnsafeMutablePointer<Float> {
         let c = configuration
         let T = windows.timesteps
         let L = 3 * T
         let rows = B * L
-        let (C, _, A, _, H, _) = c.letters
+        let (C, _, _, _, H, _) = c.letters
         precondition(B >= 1 && B <= windowCapacity(timesteps: T))
         windows.count = B
         if keepsState, let recurrence {
             for b in 0..<B { recurrence.clear(sequence: sequenceAgents[b]) }
         }
         weights.embedAllTokens(windows, into: projected, work: work)
-        runBlocks(weights, rows: rows) { layer in
+        runBlocks(weights, rows: rows, sequences: B, actionRow: L - 2) { layer in
             if keyCache != nil && keepsState {
                 for b in 0..<B {
                     cachedProjections(agent: sequenceAgents[b], layer: layer).update(
@@ -53,17 +53,7 @@ extension ActingWorkspace {
                 work.forEach(pairs, attention, ActingAttention.forward)
             }
         }
-        let p = UnsafePointer(weights.base)
-        let layout = weights.layout
-        // The action from every state token, as the complete pass computes it: the product's
-        // row count decides how OpenBLAS rounds.
-        layerNormForward(
-            out: normed, mean: mean, rstd: rstd, inp: x, weight: p + layout.finalNormWeight,
-            bias: p + layout.finalNormBias, N: rows, C: C, eps: c.layerNormEpsilon, work: work)
-        linearForward(
-            out: actions, ldOut: A, inp: normed + C, ldIn: 3 * C, weight: p + layout.predictActionWeight,
-            bias: p + layout.predictActionBias, layout: .outIn, N: B * T, I: C, O: A, work: work)
-        return actions
+        return actionHead(weights, count: B)
     }
 
     /// Continues the first `count` agents' growing windows (agents in `sequenceAgents`, their
@@ -72,7 +62,7 @@ extension ActingWorkspace {
     /// Returns the action head's output: sequence b's action at row b.
     func appendPass(_ weights: ModelWeights, count B: Int) -> UnsafeMutablePointer<Float> {
         let c = configuration
-        let (C, _, A, _, H, _) = c.letters
+        let (C, _, _, _, H, _) = c.letters
         precondition(B >= 1 && B <= appendCapacity && tails.timesteps == 2)
         let R = 4  // tokens 2…5 of the last two steps
         let rows = B * R
@@ -80,7 +70,7 @@ extension ActingWorkspace {
         for b in 0..<B {
             for token in 2..<6 { weights.embedToken(tails, sequence: b, token: token, into: projected + (b * R + token - 2) * C) }
         }
-        runBlocks(weights, rows: rows) { layer in
+        runBlocks(weights, rows: rows, sequences: B, actionRow: R - 2) { layer in
             if keyCache != nil {
                 for b in 0..<B {
                     let cached = cachedProjections(agent: sequenceAgents[b], layer: layer)
@@ -91,22 +81,32 @@ extension ActingWorkspace {
                 workspace: self, layer: layer, rowsPerSequence: R, keepsState: true, appends: true)
             work.forEach(B * H, attention, ActingAttention.forward)
         }
+        return actionHead(weights, count: B)
+    }
+
+    /// ln_f and the action head on the first `count` rows of `x`, one per sequence.
+    private func actionHead(_ weights: ModelWeights, count B: Int) -> UnsafeMutablePointer<Float> {
+        let c = configuration
+        let (C, _, A, _, _, _) = c.letters
         let p = UnsafePointer(weights.base)
         let layout = weights.layout
-        // Only each sequence's action: from its state token, row R − 2 of its rows.
         layerNormForward(
             out: normed, mean: mean, rstd: rstd, inp: x, weight: p + layout.finalNormWeight,
-            bias: p + layout.finalNormBias, N: rows, C: C, eps: c.layerNormEpsilon, work: work)
+            bias: p + layout.finalNormBias, N: B, C: C, eps: c.layerNormEpsilon, work: work)
         linearForward(
-            out: actions, ldOut: A, inp: normed + (R - 2) * C, ldIn: R * C, weight: p + layout.predictActionWeight,
+            out: actions, ldOut: A, inp: normed, ldIn: C, weight: p + layout.predictActionWeight,
             bias: p + layout.predictActionBias, layout: .outIn, N: B, I: C, O: A, work: work)
         return actions
     }
 
-    /// The embedding LayerNorm and every block on `rows` token rows whose embeddings are in
-    /// `projected`, leaving the last block's output in `x`. `attend(layer)` runs the
-    /// attention of a layer from `qkv` into `attention`.
-    private func runBlocks(_ weights: ModelWeights, rows: Int, attend: (Int) -> Void) {
+    /// The embedding LayerNorm and every block on `rows` token rows (`sequences` sequences of
+    /// equal length) whose embeddings are in `projected`. `attend(layer)` runs the attention
+    /// of a layer from `qkv` into `attention`. After the last block's attention only row
+    /// `actionRow` of each sequence goes on (its state token), so `x` ends with one row per
+    /// sequence.
+    private func runBlocks(
+        _ weights: ModelWeights, rows: Int, sequences B: Int, actionRow: Int, attend: (Int) -> Void
+    ) {
         let c = configuration
         let (C, _, _, F, _, _) = c.letters
         let p = UnsafePointer(weights.base)
@@ -124,21 +124,35 @@ extension ActingWorkspace {
                 out: qkv, ldOut: 3 * C, inp: normed, ldIn: C, weight: p + block.qkvWeight, bias: p + block.qkvBias,
                 layout: projectionLayout, N: rows, I: C, O: 3 * C, work: work)
             attend(index)
+            // The last block goes on with each sequence's state token only, packed densely.
+            let last = index == layout.blocks.count - 1
+            let stride = rows / B
+            let n = last ? B : rows  // rows from here to the block's end
             linearForward(
-                out: projected, ldOut: C, inp: attention, ldIn: C, weight: p + block.projectionWeight,
-                bias: p + block.projectionBias, layout: projectionLayout, N: rows, I: C, O: C, work: work)
-            for i in 0..<(rows * C) { x[i] = x[i] + projected[i] }
+                out: projected, ldOut: C, inp: attention + (last ? actionRow * C : 0), ldIn: last ? stride * C : C,
+                weight: p + block.projectionWeight, bias: p + block.projectionBias, layout: projectionLayout, N: n,
+                I: C, O: C, work: work)
+            if last {
+                // Row b reads row b·stride + actionRow ≥ b, and rows are taken in order: no
+                // row is overwritten before it is read.
+                for b in 0..<B {
+                    let (to, from) = (x + b * C, x + (b * stride + actionRow) * C)
+                    for i in 0..<C { to[i] = from[i] + projected[b * C + i] }
+                }
+            } else {
+                for i in 0..<(rows * C) { x[i] = x[i] + projected[i] }
+            }
             layerNormForward(
                 out: normed, mean: mean, rstd: rstd, inp: x, weight: p + block.ln2Weight, bias: p + block.ln2Bias,
-                N: rows, C: C, eps: eps, work: work)
+                N: n, C: C, eps: eps, work: work)
             linearForward(
                 out: fcPre, ldOut: F, inp: normed, ldIn: C, weight: p + block.fcWeight, bias: p + block.fcBias,
-                layout: .inOut, N: rows, I: C, O: F, work: work)
-            activationForward(out: fcActivated, inp: fcPre, count: rows * F, kind: c.activation, work: work)
+                layout: .inOut, N: n, I: C, O: F, work: work)
+            activationForward(out: fcActivated, inp: fcPre, count: n * F, kind: c.activation, work: work)
             linearForward(
                 out: projected, ldOut: C, inp: fcActivated, ldIn: F, weight: p + block.fcProjectionWeight,
-                bias: p + block.fcProjectionBias, layout: .inOut, N: rows, I: F, O: C, work: work)
-            for i in 0..<(rows * C) { x[i] = x[i] + projected[i] }
+                bias: p + block.fcProjectionBias, layout: .inOut, N: n, I: F, O: C, work: work)
+            for i in 0..<(n * C) { x[i] = x[i] + projected[i] }
         }
     }
 }

@@ -59,7 +59,10 @@ final class ActingWorkspace {
     /// Floats of scratch and carried state (for the memory figures).
     let floatCount: Int
 
-    init(configuration: ModelConfiguration, agents: Int, threads: Int, flowChunkLength: Int?) {
+    init(
+        configuration: ModelConfiguration, agents: Int, threads: Int, flowChunkLength: Int?,
+        rowLimit: Int = ActingWorkspace.targetRows
+    ) {
         precondition(agents >= 1)
         let c = configuration
         self.configuration = c
@@ -73,7 +76,7 @@ final class ActingWorkspace {
             FlowAttentionScratch(L: flow ? L : 0, D: D, chunk: flowChunkLength)
         }
         let chunk = flowScratch[0].chunk
-        let rows = max(L, 4, min(agents * L, Self.targetRows))
+        let rows = max(L, 4, min(agents * L, rowLimit))
         rowCapacity = rows
         appendCapacity = min(agents, rows / 4)
         let windowSequences = min(agents, rows / 3)

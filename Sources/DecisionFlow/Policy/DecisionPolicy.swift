@@ -131,15 +131,27 @@ public final class DecisionPolicy {
     ///   - flowChunkLength: the chunk length of causal Flow-Attention (default: the model's).
     /// - Precondition: `encoding.problem(for: weights.configuration)` is nil (a checkpoint's
     ///   encoding is checked when it is read); `agents` ≥ 1.
-    public init(
+    public convenience init(
         weights: ModelWeights, encoding: ContextEncoding, agents: Int = 1, threads: Int = 1, flowChunkLength: Int? = nil
+    ) {
+        self.init(
+            weights: weights, encoding: encoding, agents: agents, threads: threads, flowChunkLength: flowChunkLength,
+            rowLimit: ActingWorkspace.targetRows)
+    }
+
+    /// `init(weights:encoding:agents:threads:flowChunkLength:)` with passes split into groups
+    /// of about `rowLimit` token rows (tests make it small to exercise the groups).
+    init(
+        weights: ModelWeights, encoding: ContextEncoding, agents: Int, threads: Int, flowChunkLength: Int?,
+        rowLimit: Int
     ) {
         if let problem = encoding.problem(for: weights.configuration) {
             preconditionFailure("the encoding: \(problem)")
         }
         precondition(agents >= 1, "a policy acts for at least one agent")
         engine = ActingEngine(
-            weights: weights, encoding: encoding, agents: agents, threads: threads, flowChunkLength: flowChunkLength)
+            weights: weights, encoding: encoding, agents: agents, threads: threads, flowChunkLength: flowChunkLength,
+            rowLimit: rowLimit)
         pendingRefusal = Array(repeating: nil, count: agents)
     }
 

@@ -1,0 +1,81 @@
+// CrowdPolicy: one trained policy acting for many agents of one simulation, all in one loop.
+//
+//   swift run -c release CrowdPolicy runs/demo-…/checkpoint.safetensors [agents] [episodes] [target-return]
+//
+// Every agent here is a MuJoCo Hopper of its own, and each runs `episodes` episodes one after
+// another: episodes end at different steps, so agents restart at different times while the
+// others go on. The policy holds one copy of the weights for all of them and decides for every
+// agent in an episode with one call a step.
+import DecisionFlow
+import DecisionFlowCheckpoints
+import Foundation
+import RLEnvironments
+
+let arguments = CommandLine.arguments
+guard arguments.count >= 2 else {
+    FileHandle.standardError.write(Data("usage: CrowdPolicy CHECKPOINT [AGENTS] [EPISODES] [TARGET_RETURN]\n".utf8))
+    exit(64)
+}
+let agents = arguments.count > 2 ? Int(arguments[2]) ?? 0 : 16
+let episodes = arguments.count > 3 ? Int(arguments[3]) ?? 0 : 2
+let target = arguments.count > 4 ? Float(arguments[4]) ?? .nan : 3600
+guard agents >= 1, episodes >= 1, target.isFinite else {
+    FileHandle.standardError.write(Data("AGENTS and EPISODES must be positive whole numbers, TARGET_RETURN a number\n".utf8))
+    exit(64)
+}
+
+do {
+    // 1. One policy for every agent: the weights are loaded once and shared.
+    let policy = try DecisionPolicy(checkpointPath: arguments[1], agents: agents, threads: 2)
+    let (S, A) = (policy.observationDimension, policy.actionDimension)
+
+    // 2. The simulation: one hopper per agent. Row i of each array belongs to agent i.
+    let bodies = try (0..<agents).map { _ in try Hopper() }
+    var observations = [Float](repeating: 0, count: agents * S)
+    var actions = [Float](repeating: 0, count: agents * A)
+    var rewards = [Float](repeating: 0, count: agents)
+    var finished = [Int](repeating: 0, count: agents)  // episodes each agent completed
+    var returns: [Double] = []
+    var running = [Double](repeating: 0, count: agents)
+
+    func start(_ agent: Int) throws {
+        let observation = bodies[agent].reset(seed: UInt64(agent * 1000 + finished[agent]))
+        for j in 0..<S { observations[agent * S + j] = observation[j] }
+        running[agent] = 0
+        try policy.reset(agent: agent, targetReturn: target)
+    }
+    for agent in 0..<agents { try start(agent) }
+
+    // 3. The loop: one call decides for every agent in an episode; the simulation steps them;
+    //    their rewards go back in one call; agents whose episode ended restart or stop.
+    var decisions = 0
+    let started = Date()
+    while policy.activeAgentCount > 0 {
+        var output = actions.mutableSpan
+        try policy.act(observations: observations.span, into: &output)
+        var ended: [Int] = []
+        for agent in 0..<agents where try policy.isActive(agent: agent) {
+            let result = try bodies[agent].step(action: Array(actions[(agent * A)..<((agent + 1) * A)]))
+            decisions += 1
+            running[agent] += result.reward
+            rewards[agent] = Float(result.reward)
+            for j in 0..<S { observations[agent * S + j] = result.observation[j] }
+            if result.terminated || result.truncated { ended.append(agent) }
+        }
+        try policy.record(rewards: rewards.span)
+        for agent in ended {
+            returns.append(running[agent])
+            finished[agent] += 1
+            if finished[agent] < episodes { try start(agent) } else { try policy.finish(agent: agent) }
+        }
+    }
+    let seconds = Date().timeIntervalSince(started)
+    let mean = returns.reduce(0, +) / Double(returns.count)
+    print(
+        String(
+            format: "%d agents, %d episodes: mean return %.1f (target %.0f); %d decisions in %.2f s, %.1f µs each including physics",
+            agents, returns.count, mean, target, decisions, seconds, seconds * 1e6 / Double(decisions)))
+} catch {
+    FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+    exit(65)
+}
