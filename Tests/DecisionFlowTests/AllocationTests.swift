@@ -162,7 +162,6 @@ enum LongSequence {
             try policy.action(for: UnsafeBufferPointer(observation), into: action)
             policy.record(reward: 0.5)
         }
-        #expect(policy.engine.workspace.work.threadCount == 2, "the workers take part in every decision")
         let count = try AllocationTests.allocations(on: policy.engine.workspace.work) {
             for _ in 0..<3 {
                 try policy.action(for: UnsafeBufferPointer(observation), into: action)

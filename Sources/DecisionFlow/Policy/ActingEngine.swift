@@ -118,13 +118,13 @@ final class ActingEngine {
             for b in 0..<group {
                 let agent = appending[done + b]
                 workspace.sequenceAgents[b] = agent
-                workspace.cachedRows[b] = 3 * histories[agent].count
+                workspace.cachedRows[b] = WindowTokens.count(steps: histories[agent].count)
                 histories[agent].write(into: workspace.tails, sequence: b, lastSteps: 2)
             }
             let output = workspace.appendPass(weights, count: group)
             for b in 0..<group {
                 let agent = appending[done + b]
-                deliver(output + b * A, agent: agent, into: actions, tokens: 4)
+                deliver(output + b * A, agent: agent, into: actions, tokens: WindowTokens.appended.count)
             }
             lastPassCount += 1
             done += group
@@ -151,7 +151,7 @@ final class ActingEngine {
             let output = workspace.windowPass(weights, count: group, keepsState: keepsState)
             for b in 0..<group {
                 let agent = workspace.sequenceAgents[b]
-                deliver(output + b * A, agent: agent, into: actions, tokens: 3 * T)
+                deliver(output + b * A, agent: agent, into: actions, tokens: WindowTokens.count(steps: T))
                 if !keepsState { carriedWindow[agent] = 0 }
             }
             lastPassCount += 1

@@ -24,16 +24,17 @@ extension ActingWorkspace {
     func windowPass(_ weights: ModelWeights, count B: Int, keepsState: Bool) -> UnsafeMutablePointer<Float> {
         let c = configuration
         let T = windows.timesteps
-        let L = 3 * T
+        let L = WindowTokens.count(steps: T)
         let rows = B * L
         let (C, _, _, _, H, _) = c.letters
         precondition(B >= 1 && B <= windowCapacity(timesteps: T))
         windows.count = B
+        let work = work(rows: rows)
         if keepsState, let recurrence {
             for b in 0..<B { recurrence.clear(sequence: sequenceAgents[b]) }
         }
         weights.embedAllTokens(windows, into: projected, work: work)
-        runBlocks(weights, rows: rows, sequences: B, actionRow: L - 2) { layer in
+        runBlocks(weights, rows: rows, sequences: B, actionRow: WindowTokens.decision(steps: T), work: work) { layer in
             if keyCache != nil && keepsState {
                 for b in 0..<B {
                     cachedProjections(agent: sequenceAgents[b], layer: layer).update(
@@ -53,7 +54,7 @@ extension ActingWorkspace {
                 work.forEach(pairs, attention, ActingAttention.forward)
             }
         }
-        return actionHead(weights, count: B)
+        return actionHead(weights, count: B, work: work)
     }
 
     /// Continues the first `count` agents' growing windows (agents in `sequenceAgents`, their
@@ -64,13 +65,19 @@ extension ActingWorkspace {
         let c = configuration
         let (C, _, _, _, H, _) = c.letters
         precondition(B >= 1 && B <= appendCapacity && tails.timesteps == 2)
-        let R = 4  // tokens 2…5 of the last two steps
+        let tokens = WindowTokens.appended  // of the last two steps
+        let R = tokens.count
         let rows = B * R
+        let work = work(rows: rows)
         tails.count = B
         for b in 0..<B {
-            for token in 2..<6 { weights.embedToken(tails, sequence: b, token: token, into: projected + (b * R + token - 2) * C) }
+            for token in tokens {
+                weights.embedToken(tails, sequence: b, token: token, into: projected + (b * R + token - tokens.lowerBound) * C)
+            }
         }
-        runBlocks(weights, rows: rows, sequences: B, actionRow: R - 2) { layer in
+        runBlocks(
+            weights, rows: rows, sequences: B, actionRow: WindowTokens.decision(steps: 2) - tokens.lowerBound, work: work
+        ) { layer in
             if keyCache != nil {
                 for b in 0..<B {
                     let cached = cachedProjections(agent: sequenceAgents[b], layer: layer)
@@ -81,11 +88,11 @@ extension ActingWorkspace {
                 workspace: self, layer: layer, rowsPerSequence: R, keepsState: true, appends: true)
             work.forEach(B * H, attention, ActingAttention.forward)
         }
-        return actionHead(weights, count: B)
+        return actionHead(weights, count: B, work: work)
     }
 
     /// ln_f and the action head on the first `count` rows of `x`, one per sequence.
-    private func actionHead(_ weights: ModelWeights, count B: Int) -> UnsafeMutablePointer<Float> {
+    private func actionHead(_ weights: ModelWeights, count B: Int, work: ParallelWork) -> UnsafeMutablePointer<Float> {
         let c = configuration
         let (C, _, A, _, _, _) = c.letters
         let p = UnsafePointer(weights.base)
@@ -105,7 +112,8 @@ extension ActingWorkspace {
     /// `actionRow` of each sequence goes on (its state token), so `x` ends with one row per
     /// sequence.
     private func runBlocks(
-        _ weights: ModelWeights, rows: Int, sequences B: Int, actionRow: Int, attend: (Int) -> Void
+        _ weights: ModelWeights, rows: Int, sequences B: Int, actionRow: Int, work: ParallelWork,
+        attend: (Int) -> Void
     ) {
         let c = configuration
         let (C, _, _, F, _, _) = c.letters

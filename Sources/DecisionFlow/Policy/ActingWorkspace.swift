@@ -18,9 +18,17 @@ final class ActingWorkspace {
     /// full speed, few enough that the scratch stays small (8 KB a row at dt-default).
     static let targetRows = 4096
 
+    /// Passes of fewer token rows than this run on one thread: waking the workers costs more
+    /// than they save on them (a one-agent decision at K 20, 60 rows, took 1.3 ms on two
+    /// threads against 0.8 ms on one).
+    static let parallelRows = 256
+
     let configuration: ModelConfiguration
     let agents: Int
+    /// The workers, for passes of at least `parallelRows` rows.
     let work: ParallelWork
+    /// The calling thread alone, for smaller passes.
+    let serial = ParallelWork(threadCount: 1)
     /// Token rows one pass holds.
     let rowCapacity: Int
     /// (rows, C) each: the embeddings (then the output of every projection), the residual
@@ -33,7 +41,7 @@ final class ActingWorkspace {
     let qkv: UnsafeMutablePointer<Float>
     /// (rows, F) the MLP before and after its activation.
     let fcPre, fcActivated: UnsafeMutablePointer<Float>
-    /// (rows / 3 or more, A) the action head's output.
+    /// (one row per sequence of a pass, A) the action head's output.
     let actions: UnsafeMutablePointer<Float>
     /// Flow: the per-position scalars and chunk states of every (sequence, head) pair of a pass.
     let flowCache: UnsafeMutablePointer<Float>
@@ -76,21 +84,23 @@ final class ActingWorkspace {
             FlowAttentionScratch(L: flow ? L : 0, D: D, chunk: flowChunkLength)
         }
         let chunk = flowScratch[0].chunk
-        let rows = max(L, 4, min(agents * L, rowLimit))
+        let appended = WindowTokens.appended.count
+        let rows = max(L, appended, min(agents * L, rowLimit))
         rowCapacity = rows
-        appendCapacity = min(agents, rows / 4)
-        let windowSequences = min(agents, rows / 3)
+        appendCapacity = min(agents, rows / appended)
+        let windowSequences = min(agents, rows / WindowTokens.perStep)
         // A window pass of T steps holds min(agents, rows / 3T) sequences; size the flow cache
-        // for the largest T needs, and for an append pass's 4 rows per sequence.
+        // for the largest T needs, and for an append pass's rows.
         var flowCacheCount = 0
         if flow {
-            flowCacheCount = appendCapacity * H * FlowCache.count(L: 4, D: D, chunk: chunk)
+            flowCacheCount = appendCapacity * H * FlowCache.count(L: appended, D: D, chunk: chunk)
             for T in 1...K {
-                let count = min(agents, rows / (3 * T)) * H * FlowCache.count(L: 3 * T, D: D, chunk: chunk)
+                let L = WindowTokens.count(steps: T)
+                let count = min(agents, rows / L) * H * FlowCache.count(L: L, D: D, chunk: chunk)
                 flowCacheCount = max(flowCacheCount, count)
             }
         }
-        let actionRows = max(rows / 3, appendCapacity)
+        let actionRows = max(windowSequences, appendCapacity)
         let softmaxScratchCount = flow ? 0 : L * L * work.threadCount
         let keyCacheCount = flow ? 0 : agents * c.layerCount * L * 3 * C
         let sizes = [
@@ -128,8 +138,11 @@ final class ActingWorkspace {
         cachedRows.deallocate()
     }
 
+    /// The workers a pass of `rows` token rows runs on.
+    func work(rows: Int) -> ParallelWork { rows >= Self.parallelRows ? work : serial }
+
     /// Sequences a window pass of `timesteps` steps holds.
-    func windowCapacity(timesteps: Int) -> Int { min(windows.capacity, rowCapacity / (3 * timesteps)) }
+    func windowCapacity(timesteps: Int) -> Int { min(windows.capacity, rowCapacity / WindowTokens.count(steps: timesteps)) }
 
     /// Agent `agent`'s cached projections in layer `layer`, (L, 3C) rows.
     func cachedProjections(agent: Int, layer: Int) -> UnsafeMutablePointer<Float> {

@@ -207,3 +207,30 @@ public struct ContextEncoding: Codable, Sendable, Equatable {
         return nil
     }
 }
+
+/// Where a window's tokens sit: each step is three tokens, its return-to-go, its state and
+/// its action, in that order, so a window of T steps is 3T tokens. While acting, the newest
+/// step's action token holds a placeholder (zeros) for the action being chosen, which is
+/// read from that step's state token.
+///
+/// Acting code asks here rather than counting tokens itself.
+enum WindowTokens {
+    /// Tokens per step.
+    static let perStep = 3
+    /// The token of a step that carries its return-to-go, its state, its action.
+    static let returnToGo = 0, state = 1, action = 2
+
+    /// Tokens in a window of `steps` steps.
+    static func count(steps: Int) -> Int { perStep * steps }
+
+    /// The token of step `step` of a window (0-based) of kind `token`.
+    static func index(step: Int, _ token: Int) -> Int { perStep * step + token }
+
+    /// The token the action of the newest of `steps` steps is read from.
+    static func decision(steps: Int) -> Int { index(step: steps - 1, state) }
+
+    /// The tokens a step changes in a window that grew by it: the previous step's action
+    /// token (its placeholder, now the action taken), then the new step's three tokens. As
+    /// tokens of the window's last two steps: `appended` of the 2·perStep.
+    static let appended = index(step: 0, action)..<count(steps: 2)
+}
