@@ -42,6 +42,11 @@ for attention in flow softmax mpi resume; do
             echo "same       $attention $file"
         else
             echo "DIFFERENT  $attention $file"
+            # Which log fields differ, so a deliberate change can be told from a broken one.
+            if [ $file = log.numbers ]; then
+                diff <(tr ',' '\n' <"$scratch/$attention-base/$file") <(tr ',' '\n' <"$scratch/$attention-new/$file") |
+                    grep '^[<>]' | sed 's/^/           /' | head -6 || true
+            fi
             failures=$((failures + 1))
         fi
     done
