@@ -103,8 +103,8 @@ mutant timestep-clamp Sources/DecisionFlow/Policy/ContextEncoding.swift 1/1 \
     "context encoding: timesteps clamp one row before the table's last" \
     'windowsMatchAnIndependentComputation(padding:)'
 mutant acting-append-row Sources/DecisionFlow/Policy/ActingPasses.swift 1/1 \
-    'inp: normed + (R - 2) * C, ldIn: R * C' \
-    'inp: normed + (R - 1) * C, ldIn: R * C' \
+    'actionRow: WindowTokens.decision(steps: 2) - tokens.lowerBound,' \
+    'actionRow: WindowTokens.decision(steps: 2) - tokens.lowerBound + 1,' \
     "acting: a growing window's action is read from its action token, not its state token" \
     'everyFixtureThroughTheEngine(name:)'
 mutant acting-groups Sources/DecisionFlow/Policy/ActingEngine.swift 1/2 \

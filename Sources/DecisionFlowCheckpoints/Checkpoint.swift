@@ -402,11 +402,24 @@ extension DecisionPolicy {
     /// - Throws: `CheckpointError` naming `source` when the checkpoint holds no context
     ///   encoding, `agents` is below 1, or the policy would not fit in memory.
     public convenience init(checkpoint: Checkpoint, source: String, agents: Int = 1, threads: Int = 1) throws {
+        let configuration = checkpoint.configuration
+        if let problem = configuration.problems.first {
+            throw CheckpointError(file: source, problem: "holds a model that cannot be built: \(problem)")
+        }
         let encoding = try checkpoint.contextEncoding(source: source)
+        if let problem = encoding.problem(for: configuration) {
+            throw CheckpointError(file: source, problem: "its context encoding does not fit its model: \(problem)")
+        }
+        let expected = ParameterLayout(configuration: configuration).count
+        guard checkpoint.parameters.count == expected else {
+            throw CheckpointError(
+                file: source, problem: "holds \(checkpoint.parameters.count) weights; its model has \(expected)")
+        }
         guard agents >= 1 else {
             throw CheckpointError(file: source, problem: "cannot act for \(agents) agents; a policy acts for at least one")
         }
-        if let problem = checkpoint.configuration.actingMemoryProblem(agents: agents, threads: threads) {
+        let threads = max(1, threads)
+        if let problem = configuration.actingMemoryProblem(agents: agents, threads: threads) {
             throw CheckpointError(file: source, problem: "cannot be run here: \(problem)")
         }
         self.init(weights: ModelWeights(checkpoint: checkpoint), encoding: encoding, agents: agents, threads: threads)

@@ -115,6 +115,7 @@ import Testing
         var actions = [Float](repeating: 0, count: N * A)
         var rewards = [Float](repeating: .nan, count: N)
         var phasesSeen = Set<String>()
+        var splitSeen = rowLimit == 4096
         var decisions = 0
         for step in 0..<40 {
             let active = (0..<N).filter { (try? many.isActive(agent: $0)) == true }
@@ -124,10 +125,16 @@ import Testing
             try many.act(observations: observations.span, into: &output)
             let tokens = active.map { many.engine.lastTokenCounts[$0] }
             phasesSeen.formUnion(tokens.map { $0 == 4 ? "append" : "window" })
-            // One pass per phase present: the growing agents, and each window length.
-            let windowLengths = Set(tokens.filter { $0 != 4 })
-            let groups = rowLimit < 4096 ? Int.max : (tokens.contains(4) ? 1 : 0) + windowLengths.count
-            #expect(many.engine.lastPassCount <= groups, "step \(step): \(many.engine.lastPassCount) passes for \(tokens)")
+            // One pass for the growing agents and one per window length among the others, each
+            // split into as many groups as the workspace's capacity makes.
+            let w = many.engine.workspace
+            func groups(_ count: Int, _ capacity: Int) -> Int { (count + capacity - 1) / capacity }
+            var expectedPasses = groups(tokens.filter { $0 == 4 }.count, w.appendCapacity)
+            for length in Set(tokens.filter { $0 != 4 }) {
+                expectedPasses += groups(tokens.filter { $0 == length }.count, w.windowCapacity(timesteps: length / 3))
+            }
+            #expect(many.engine.lastPassCount == expectedPasses, "step \(step): passes for \(tokens)")
+            if rowLimit < 4096 && tokens.filter({ $0 == 12 }).count > 1 { splitSeen = true }
             for agent in active {
                 let observation = Array(observations[(agent * S)..<((agent + 1) * S)])
                 let single = try singles[agent].action(for: observation)
@@ -166,25 +173,81 @@ import Testing
         }
         #expect(decisions > 150)
         #expect(phasesSeen == ["append", "window"], "both passes ran: \(phasesSeen)")
+        #expect(splitSeen, "with rows for one full window a pass, a step had two sliding windows to split")
+    }
+
+    /// Reuse turned off for a step in mid-episode and on again: the next step recomputes the
+    /// window and keeps its state again (a window pass that keeps state at T > 1), and every
+    /// action agrees with a policy that never reuses.
+    @Test(arguments: AttentionKind.allCases)
+    func reuseTurnedOffAndOnInMidEpisodeAgrees(attention: AttentionKind) throws {
+        let (model, _) = smallModelAndBatch(attention: attention, seed: 31)
+        let c = model.configuration
+        let policy = DecisionPolicy(weights: model.weights, encoding: .identity(for: c), threads: 2)
+        let reference = DecisionPolicy(weights: model.weights, encoding: .identity(for: c), threads: 2)
+        reference.reusesActivations = false
+        var tokens: [Int] = []
+        for p in [policy, reference] { p.reset(targetReturn: 6) }
+        for t in 0..<6 {  // K = 4: the window grows for 4 steps, then slides
+            policy.reusesActivations = t != 1
+            let observation = testValues(c.stateDimension, seed: UInt64(40 + t))
+            expectClose(
+                try policy.action(for: observation), try reference.action(for: observation), atol: 1e-6, rtol: 1e-5,
+                "\(attention) step \(t)")
+            tokens.append(policy.lastPassTokenCount)
+            for p in [policy, reference] { p.record(reward: 0.4) }
+        }
+        // Step 1 without reuse, step 2 a window pass that keeps state, step 3 an append.
+        #expect(tokens == [3, 6, 9, 4, 12, 12], "\(tokens)")
+    }
+
+    /// A policy reads the weights it shares in place: after an optimizer step on the training
+    /// workspace, its next episode acts exactly as a policy made from a checkpoint of the
+    /// updated weights.
+    @Test func aPolicyActsWithTheSharedWeightsAsTheyAreNow() throws {
+        let (model, batch) = smallModelAndBatch(seed: 33)
+        let policy = DecisionPolicy(model: model, encoding: .identity(for: model.configuration))
+        let observation = testValues(5, seed: 8)
+        policy.reset(targetReturn: 3)
+        let before = try policy.action(for: observation)
+        var optimizer = AdamW(layout: model.layout)
+        model.forward(batch, training: true)
+        model.backward(batch)
+        optimizer.update(model, learningRate: 1e-2)
+        let copy = DecisionPolicy(
+            weights: ModelWeights(checkpoint: Checkpoint(model: model)), encoding: .identity(for: model.configuration),
+            threads: 2)
+        for p in [policy, copy] { p.reset(targetReturn: 3) }
+        let after = try policy.action(for: observation)
+        #expect(after == (try copy.action(for: observation)), "the policy acted with the updated weights")
+        #expect(after != before, "the optimizer step changed the action")
     }
 
     /// A warm step of 100 agents in mixed phases (some windows growing, some sliding, some
     /// just reset) allocates nothing, and neither does one of a single agent.
-    @Test(arguments: [1, 100])
-    func aWarmStepAllocatesNothing(agents: Int) throws {
+    ///
+    /// With `rowLimit` 64 the 100 agents' passes run in groups. Two more agents wait idle, and
+    /// one of them is reset for the first time inside the measured steps: its history was
+    /// ready (its own buffers) before its first step.
+    @Test(arguments: [(1, 4096), (100, 4096), (100, 64)])
+    func aWarmStepAllocatesNothing(agents: Int, rowLimit: Int) throws {
         guard AllocationTests.isOptimizedBuild("aWarmStepAllocatesNothing") else { return }
         for attention in AttentionKind.allCases {
             let (model, _) = smallModelAndBatch(attention: attention, seed: 4)
             let c = model.configuration
-            let policy = DecisionPolicy(weights: model.weights, encoding: .identity(for: c), agents: agents, threads: 2)
-            let observations = [Float](repeating: 0.25, count: agents * c.stateDimension)
-            var actions = [Float](repeating: 0, count: agents * c.actionDimension)
-            let rewards = [Float](repeating: 0.5, count: agents)
+            let policy = DecisionPolicy(
+                weights: model.weights, encoding: .identity(for: c), agents: agents + 2, threads: 2,
+                flowChunkLength: nil, rowLimit: rowLimit)
+            let observations = [Float](repeating: 0.25, count: (agents + 2) * c.stateDimension)
+            var actions = [Float](repeating: 0, count: (agents + 2) * c.actionDimension)
+            let rewards = [Float](repeating: 0.5, count: agents + 2)
             func step(_ index: Int) throws {
-                // Agent i restarts every 5 + i % 3 steps, so phases mix.
+                // Agent i restarts every 5 + i % 3 steps, so phases mix; agent `agents` starts
+                // at step 14, inside the measured block.
                 for agent in 0..<agents where index % (5 + agent % 3) == agent % 2 {
                     try policy.reset(agent: agent, targetReturn: 5)
                 }
+                if index == 14 { try policy.reset(agent: agents, targetReturn: 5) }
                 var output = actions.mutableSpan
                 try policy.act(observations: observations.span, into: &output)
                 try policy.record(rewards: rewards.span)
@@ -193,8 +256,8 @@ import Testing
             let work = policy.engine.workspace.work
             // 100 agents' windows make passes large enough for the workers; one agent's run on
             // the calling thread.
-            let rows = agents * c.tokenCount
-            #expect(policy.engine.workspace.work(rows: rows).threadCount == (agents == 100 ? 2 : 1))
+            let rows = min(agents * c.tokenCount, policy.engine.workspace.rowCapacity)
+            #expect(policy.engine.workspace.work(rows: rows).threadCount == (rows >= 256 ? 2 : 1))
             var index = 12
             let count = try AllocationTests.allocations(on: work) {
                 for _ in 0..<6 {
@@ -202,7 +265,7 @@ import Testing
                     index += 1
                 }
             }
-            #expect(count == 0, "\(attention), \(agents) agents: six warm steps made \(count) heap allocations")
+            #expect(count == 0, "\(attention), \(agents) agents, rows \(rowLimit): six warm steps made \(count) heap allocations")
         }
     }
 
@@ -253,6 +316,11 @@ import Testing
                 }
                 _ = short
             }
+            if step == 4 {
+                // A refused reset of an agent in mid-episode leaves its episode as it was.
+                #expect(throws: PolicyError.nonFiniteTarget(agent: 2)) { try subject.reset(agent: 2, targetReturn: .nan) }
+                #expect(throws: PolicyError.agentOutOfRange(agent: 3, agents: 3)) { _ = try subject.isActive(agent: 3) }
+            }
             let ours = try act(subject, observations)
             let theirs = try act(twin, observations)
             #expect(ours == theirs, "step \(step): the bad calls changed an action")
@@ -285,6 +353,12 @@ import Testing
         policy.record(reward: .infinity)
         #expect(throws: PolicyError.nonFiniteReward(agent: 0)) { _ = try policy.action(for: observation) }
         for p in [policy, twin] { p.record(reward: 1.5) }
+        #expect(try policy.action(for: observation) == (try twin.action(for: observation)))
+        // A refused target is not cleared by recording a reward: only a valid reset clears it.
+        policy.reset(targetReturn: -.infinity)
+        for p in [policy, twin] { p.record(reward: 0.5) }
+        #expect(throws: PolicyError.nonFiniteTarget(agent: 0)) { _ = try policy.action(for: observation) }
+        for p in [policy, twin] { p.reset(targetReturn: 7) }
         #expect(try policy.action(for: observation) == (try twin.action(for: observation)))
     }
 }

@@ -100,30 +100,6 @@ import Testing
         }
     }
 
-    /// A training workspace running passes on the weights a policy acts with does not
-    /// disturb the policy's carried state: each has its own memory.
-    @Test func anotherWorkspaceOnTheSameWeightsDoesNotDisturbThePolicy() throws {
-        let (model, batch) = smallModelAndBatch(seed: 22)
-        let checkpoint = Checkpoint(model: model)
-        let shared = DecisionTransformer(checkpoint: checkpoint, batchCapacity: 3)
-        let policy = DecisionPolicy(model: shared, encoding: .identity(for: checkpoint.configuration))
-        let reference = DecisionPolicy(
-            model: DecisionTransformer(checkpoint: checkpoint, batchCapacity: 1),
-            encoding: .identity(for: checkpoint.configuration))
-        reference.reusesActivations = false
-        policy.reset(targetReturn: 1)
-        reference.reset(targetReturn: 1)
-        for t in 0..<3 {
-            if t == 2 { shared.forward(batch) }  // a pass on the same weights, in another workspace
-            let observation = testValues(5, seed: UInt64(t))
-            expectClose(
-                try policy.action(for: observation), try reference.action(for: observation), atol: 1e-6, rtol: 1e-5,
-                "step \(t)")
-            policy.record(reward: 0.1)
-            reference.record(reward: 0.1)
-        }
-    }
-
     /// A flow policy whose window holds a whole episode (K = 1000) continues its carried
     /// Flow-Attention state at every step, running four tokens a decision, and matches a full
     /// recompute of the window at every one of the 1000 steps.

@@ -11,7 +11,7 @@ extension DecisionTransformer {
     /// them, so the optimizer leaves them untouched as PyTorch does for a None gradient.
     ///
     /// - Precondition: the model's last forward pass was `forward(batch, training:)` with this
-    ///   very batch (not a recurrent or appending pass, and not on another batch).
+    ///   very batch (not another batch).
     public func backward(_ batch: TrajectoryBatch) {
         backward(batch, normalizingSteps: nil)
     }

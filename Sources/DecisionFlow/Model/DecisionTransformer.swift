@@ -352,14 +352,13 @@ extension DecisionTransformer {
         try body(UnsafeBufferPointer(gradients).span)
     }
 
-    /// Sequence `sequence`'s action predictions from the last forward pass, (T, A). After a
-    /// `forwardAppending` only the last step's action is computed; the others are stale.
+    /// Sequence `sequence`'s action predictions from the last forward pass, (T, A).
     public func actionPredictions(sequence: Int) -> [Float] {
         rows(of: actionPredictionBuffer, sequence: sequence, width: configuration.actionDimension)
     }
 
-    /// Sequence `sequence`'s next-state predictions from the last complete (not training,
-    /// not recurrent) forward pass, (T, S).
+    /// Sequence `sequence`'s next-state predictions from the last complete (not training)
+    /// forward pass, (T, S).
     public func statePredictions(sequence: Int) -> [Float] {
         rows(of: statePredictionBuffer, sequence: sequence, width: configuration.stateDimension)
     }
@@ -370,7 +369,7 @@ extension DecisionTransformer {
     }
 
     /// Lets `body` read the last forward pass's action predictions, (B, T, A), without a
-    /// copy: for callers acting every step, such as batched evaluation.
+    /// copy.
     public func withActionPredictions<R>(_ body: (Span<Float>) throws -> R) rethrows -> R {
         try body(actionPredictionBuffer.span)
     }

@@ -206,12 +206,15 @@ public struct ModelConfiguration: Sendable, Equatable {
         let chunk = flow ? FlowChunking.defaultLength(tokens: L) : L
         let rows = max(L, 4, min(size.product(agents, L) ?? Int.max, ActingWorkspace.targetRows))
         let flowCache = flow ? size.product(H, size.sum(size.product(rows, 6), size.product(rows / chunk + 1, D, D))) : 0
+        let appendCapacity = min(agents, rows / 4)
+        // Per worker, as FlowAttentionScratch holds it: nine (L, D) buffers, two c×c, and the
+        // per-position and state sums; softmax: an (L, L) probability buffer.
+        let flowScratch = size.sum(
+            size.product(9, L, D), size.product(2, chunk, chunk), size.product(4, L), 8 * D + 2, size.product(2, D, D))
         let scratch = size.sum(
             size.product(rows, size.sum(8 * C, 2 * F, 2)), flowCache, size.product(rows, A),
-            size.product(min(agents, rows / 3 + 1), K, S + A + 3),
-            flow
-                ? size.product(threads, size.sum(size.product(chunk, chunk, 4), size.product(L, D, 8), size.product(D, D, 4)))
-                : size.product(threads, L, L))
+            size.product(min(agents, rows / 3 + 1), K, S + A + 3), size.product(appendCapacity, 2, S + A + 3),
+            flow ? size.product(threads, flowScratch) : size.product(threads, L, L))
         let carried = flow ? size.product(self.layerCount, H, D * D + 4 * D + 2) : size.product(self.layerCount, L, 3 * C)
         let perAgent = size.sum(carried, size.product(K, S + A + 1), 8)
         let parameters = ParameterLayout(configuration: self).count

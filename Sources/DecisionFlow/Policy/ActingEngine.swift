@@ -57,16 +57,16 @@ final class ActingEngine {
         self.encoding = encoding
         workspace = ActingWorkspace(
             configuration: c, agents: agents, threads: threads, flowChunkLength: flowChunkLength, rowLimit: rowLimit)
-        histories = Array(
-            repeating: PolicyHistory(contextLength: c.contextLength, encoding: encoding, actionDimension: c.actionDimension),
-            count: agents)
+        // One history each, built apart: copies of one value would share its buffers until an
+        // agent's first step wrote to them (a copy, so an allocation, inside a step).
+        histories = (0..<agents).map { _ in
+            PolicyHistory(contextLength: c.contextLength, encoding: encoding, actionDimension: c.actionDimension)
+        }
         phases = Array(repeating: .idle, count: agents)
         carriedWindow = Array(repeating: 0, count: agents)
         lastTokenCounts = Array(repeating: 0, count: agents)
         appending = Array(repeating: 0, count: agents)
         windowed = Array(repeating: 0, count: agents)
-        // Each history owns its buffers from the start, so no step copies one on write.
-        for agent in 0..<agents { histories[agent].reset(targetReturn: 0) }
     }
 
     var agents: Int { phases.count }

@@ -130,7 +130,10 @@ public final class DecisionPolicy {
     ///   - threads: worker threads for each step's passes.
     ///   - flowChunkLength: the chunk length of causal Flow-Attention (default: the model's).
     /// - Precondition: `encoding.problem(for: weights.configuration)` is nil (a checkpoint's
-    ///   encoding is checked when it is read); `agents` ≥ 1.
+    ///   encoding is checked when it is read); `agents` ≥ 1; `flowChunkLength`, when given, ≥ 1;
+    ///   the policy's memory (`ModelConfiguration.actingBytes(agents:threads:)`) can be
+    ///   counted. `DecisionPolicy(checkpoint:source:agents:threads:)` checks all of it and
+    ///   throws instead.
     public convenience init(
         weights: ModelWeights, encoding: ContextEncoding, agents: Int = 1, threads: Int = 1, flowChunkLength: Int? = nil
     ) {
@@ -149,6 +152,10 @@ public final class DecisionPolicy {
             preconditionFailure("the encoding: \(problem)")
         }
         precondition(agents >= 1, "a policy acts for at least one agent")
+        precondition(flowChunkLength.map { $0 >= 1 } ?? true, "a Flow-Attention chunk holds at least one token")
+        precondition(
+            weights.configuration.actingBytes(agents: agents, threads: max(1, threads)) != nil,
+            "a policy for \(agents) agents would need more memory than can be counted")
         engine = ActingEngine(
             weights: weights, encoding: encoding, agents: agents, threads: threads, flowChunkLength: flowChunkLength,
             rowLimit: rowLimit)
@@ -212,10 +219,10 @@ public final class DecisionPolicy {
     public func record(reward: Float) {
         guard engine.phases[0] == .awaitingReward else { return }
         guard reward.isFinite else {
-            pendingRefusal[0] = .nonFiniteReward(agent: 0)
+            if pendingRefusal[0] == nil { pendingRefusal[0] = .nonFiniteReward(agent: 0) }
             return
         }
-        pendingRefusal[0] = nil
+        clearRefusedReward(agent: 0)
         engine.record(agent: 0, reward: reward)
     }
 
@@ -255,8 +262,9 @@ public final class DecisionPolicy {
     ///   - actions: agents × actionDimension values; row `agent` receives agent `agent`'s action.
     ///     Rows of agents not in an episode are left as they are.
     /// - Throws: `PolicyError`, before anything changes, when the spans have the wrong size,
-    ///   an active agent's observation is not finite, an active agent still awaits its reward,
-    ///   or no agent is in an episode.
+    ///   a one-agent call refused a target or reward that is still not replaced
+    ///   (`reset(targetReturn:)`, `record(reward:)`), an active agent's observation is not
+    ///   finite, an active agent still awaits its reward, or no agent is in an episode.
     public func act(observations: Span<Float>, into actions: inout MutableSpan<Float>) throws(PolicyError) {
         let (S, A) = (observationDimension, actionDimension)
         guard observations.count == agents * S else {
@@ -291,7 +299,7 @@ public final class DecisionPolicy {
             throw .nonFiniteReward(agent: agent)
         }
         for agent in 0..<agents where engine.phases[agent] == .awaitingReward {
-            pendingRefusal[agent] = nil
+            clearRefusedReward(agent: agent)
             engine.record(agent: agent, reward: rewards[agent])
         }
     }
@@ -299,6 +307,11 @@ public final class DecisionPolicy {
     /// Tokens agent 0's last decision ran through the model (4 when it continued its window,
     /// 3·T after a window pass), for tests.
     var lastPassTokenCount: Int { engine.lastTokenCounts[0] }
+
+    /// A valid reward replaces a refused one; a refused target stays until a valid reset.
+    private func clearRefusedReward(agent: Int) {
+        if case .nonFiniteReward = pendingRefusal[agent] { pendingRefusal[agent] = nil }
+    }
 
     private func check(agent: Int) throws(PolicyError) {
         guard agent >= 0 && agent < agents else { throw .agentOutOfRange(agent: agent, agents: agents) }
