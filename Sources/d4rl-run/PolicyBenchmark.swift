@@ -43,10 +43,11 @@ struct PolicyBenchmark: ParsableCommand {
         try requireFlag("decisions", decisions, in: 1...10_000_000)
         try requireFlag("episodes", episodes, in: 1...10_000)
         _ = try parsedAgents()
+        if let childAgents { try requireFlag("child-agents", childAgents, in: 1...10_000) }
     }
 
     func parsedAgents() throws -> [Int] {
-        agents.isEmpty ? [] : try ContextBenchmark.integers(agents, flag: "--agents", in: 1...100_000)
+        agents.isEmpty ? [] : try ContextBenchmark.integers(agents, flag: "--agents", in: 1...10_000)
     }
 
     @Option(help: "A hopper checkpoint for the throughput measurement (default: random weights).")
@@ -138,6 +139,9 @@ struct PolicyBenchmark: ParsableCommand {
     /// The child process of one agent count: prints an `AgentPoint` as JSON.
     private func measureAgents(_ count: Int) throws {
         let configuration = ModelConfiguration(stateDimension: 11, actionDimension: 3)
+        if let problem = configuration.actingMemoryProblem(agents: count, threads: threads) {
+            throw ValidationError("--agents \(count): \(problem)")
+        }
         let weights = ModelWeights(configuration: configuration, seed: 5)
         let before = residentBytes()
         let policy = DecisionPolicy(

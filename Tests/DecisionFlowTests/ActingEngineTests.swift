@@ -201,6 +201,40 @@ import Testing
         #expect(tokens == [3, 6, 9, 4, 12, 12], "\(tokens)")
     }
 
+    /// Policies on different threads read one set of weights at once: each acts exactly as
+    /// when it ran alone (the weights hold nothing a pass writes).
+    @Test(arguments: AttentionKind.allCases)
+    func policiesOnTwoThreadsShareTheWeights(attention: AttentionKind) throws {
+        let (model, _) = smallModelAndBatch(attention: attention, seed: 35)
+        let c = model.configuration
+        let policies = (0..<2).map { _ in DecisionPolicy(weights: model.weights, encoding: .identity(for: c), agents: 3) }
+        /// 40 steps of 3 agents, every episode 7 steps long; returns every action taken.
+        @Sendable func episodeActions(_ policy: DecisionPolicy) -> [Float] {
+            var taken: [Float] = []
+            var actions = [Float](repeating: 0, count: 3 * c.actionDimension)
+            for step in 0..<40 {
+                if step % 7 == 0 { for agent in 0..<3 { try? policy.reset(agent: agent, targetReturn: 4) } }
+                let observations = testValues(3 * c.stateDimension, seed: UInt64(100 + step))
+                var output = actions.mutableSpan
+                guard (try? policy.act(observations: observations.span, into: &output)) != nil else { return [] }
+                taken += actions
+                guard (try? policy.record(rewards: [0.5, 0.5, 0.5].span)) != nil else { return [] }
+            }
+            return taken
+        }
+        let alone = episodeActions(policies[0])
+        final class Result: @unchecked Sendable { var actions: [Float] = [] }
+        let together = [Result(), Result()]
+        nonisolated(unsafe) let shared = policies
+        DispatchQueue.concurrentPerform(iterations: 2) { index in
+            together[index].actions = episodeActions(shared[index])
+        }
+        #expect(alone.count == 40 * 3 * c.actionDimension)
+        #expect(
+            together[0].actions == alone && together[1].actions == alone,
+            "\(attention): a policy acted differently beside another")
+    }
+
     /// A policy reads the weights it shares in place: after an optimizer step on the training
     /// workspace, its next episode acts exactly as a policy made from a checkpoint of the
     /// updated weights.
