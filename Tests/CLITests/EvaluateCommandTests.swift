@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 
+/// The shared run of `EvaluateCommandTests`, for the exit handler that removes it.
+nonisolated(unsafe) private var sharedRunDirectory: String?
+
 /// `d4rl-run evaluate`, periodic evaluation, and the embedding example, run as a user would.
 @Suite struct EvaluateCommandTests {
     /// A tiny run, trained just enough to have a checkpoint with normalization: trained once,
@@ -9,6 +12,9 @@ import Testing
     static let trained = Result { () throws -> String in
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cli-eval-\(UUID().uuidString)")
             .path
+        // Removed when the test process exits: no test owns it, so no test can remove it.
+        sharedRunDirectory = directory
+        atexit { if let directory = sharedRunDirectory { try? FileManager.default.removeItem(atPath: directory) } }
         let result = try CLI.run(
             ["train"] + TrainCommandTests.tiny + [
                 "--steps", "4", "--out", directory, "--evaluate-every", "4", "--evaluation-episodes", "2",

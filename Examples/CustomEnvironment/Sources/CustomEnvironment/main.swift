@@ -141,9 +141,10 @@ print("trained 50 steps: loss \(String(format: "%.4f", records.first?.loss ?? .n
 // 4. Evaluate the policy in 10 fresh episodes, aiming at the best recorded return.
 let checkpoint = try Checkpoint.read(run.directory.checkpointPath)
 let encoding = try checkpoint.contextEncoding(source: run.directory.checkpointPath)
-let model = try DecisionTransformer(checkpoint: checkpoint, batchCapacity: 10, threads: 2, source: run.directory.checkpointPath)
+let weights = ModelWeights(checkpoint: checkpoint)
 let environments: [any Environment] = (0..<10).map { _ in PointMass() }
-let episodes = try RolloutEvaluation.run(model: model, encoding: encoding, environments: environments, target: best, seed: 1000)
+let episodes = try RolloutEvaluation.run(
+    weights: weights, encoding: encoding, environments: environments, target: best, seed: 1000, threads: 2)
 let policyReturn = episodes.map(\.episodeReturn).reduce(0, +) / Double(episodes.count)
 let idleReturn = try meanReturn(episodes: 10) { _, _ in [0] }
 print("policy: mean return \(String(format: "%.1f", policyReturn)) over \(episodes.count) episodes (doing nothing: \(String(format: "%.1f", idleReturn)))")
