@@ -76,32 +76,31 @@ nonisolated(unsafe) private var sharedRunDirectory: String?
         #expect(corrupted.error.contains("checksum"), "\(corrupted.error)")
     }
 
-    @Test func theEmbeddingExampleRunsAPolicyInASimulation() throws {
-        let example = CLI.executable.deletingLastPathComponent().appendingPathComponent("EmbeddedPolicy")
+    /// Runs the example executable `name` (built beside d4rl-run) with `arguments`: its exit
+    /// status and standard output.
+    static func runExample(_ name: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
         let process = Process()
-        process.executableURL = example
-        process.arguments = [try Self.run + "/checkpoint.safetensors", "1800"]
+        process.executableURL = CLI.executable.deletingLastPathComponent().appendingPathComponent(name)
+        process.arguments = arguments
         let pipe = Pipe()
         process.standardOutput = pipe
         try process.run()
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        return (process.terminationStatus, output)
+    }
+
+    @Test func theEmbeddingExampleRunsAPolicyInASimulation() throws {
+        let (status, output) = try Self.runExample("EmbeddedPolicy", [try Self.run + "/checkpoint.safetensors", "1800"])
+        #expect(status == 0)
         #expect(output.hasPrefix("return ") && output.contains("target 1800"), "\(output)")
     }
 
     /// The many-agent example: 5 hoppers, 2 episodes each, through one policy.
     @Test func theCrowdExampleDrivesSeveralAgentsInOneLoop() throws {
-        let example = CLI.executable.deletingLastPathComponent().appendingPathComponent("CrowdPolicy")
-        let process = Process()
-        process.executableURL = example
-        process.arguments = [try Self.run + "/checkpoint.safetensors", "5", "2", "1800"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        let (status, output) = try Self.runExample(
+            "CrowdPolicy", [try Self.run + "/checkpoint.safetensors", "5", "2", "1800"])
+        #expect(status == 0)
         #expect(output.hasPrefix("5 agents, 10 episodes: mean return ") && output.contains("(target 1800)"), "\(output)")
     }
 }

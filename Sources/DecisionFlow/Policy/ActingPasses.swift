@@ -182,10 +182,11 @@ struct ActingAttention {
     var agents: UnsafePointer<Int>
     /// Flow: one long window's chunks spread over the workers.
     var chunkWork: FlowChunkWork? = nil
-    /// Softmax append: attention reads each agent's cached rows of this layer.
+    /// Softmax append: attention reads each agent's cached rows of this layer, the first at
+    /// `keys` and the next agent's `keyStride` floats on, holding `cachedRows[b]` rows.
     var appends: Bool
-    var workspace: Unmanaged<ActingWorkspace>
-    var layer: Int
+    var keys: UnsafeMutablePointer<Float>?
+    var keyStride: Int
     var cachedRows: UnsafePointer<Int>
     /// Softmax: (L, L) probabilities per worker, L = 3K.
     var softmaxScratch: UnsafeMutablePointer<Float>?
@@ -201,8 +202,8 @@ struct ActingAttention {
         states = keepsState ? w.recurrence?.layer(layer) : nil
         agents = UnsafePointer(w.sequenceAgents)
         self.appends = appends
-        workspace = Unmanaged.passUnretained(w)
-        self.layer = layer
+        keys = w.keyCache.map { _ in w.cachedProjections(agent: 0, layer: layer) }
+        keyStride = c.layerCount * c.tokenCount * 3 * c.embeddingDimension
         cachedRows = UnsafePointer(w.cachedRows)
         softmaxScratch = w.softmaxScratch
         softmaxStride = c.tokenCount * c.tokenCount
@@ -232,10 +233,7 @@ struct ActingAttention {
             // A window reads its own rows; an append reads the agent's cached rows, the new ones
             // last, and computes only the new queries.
             let keys = a.appends ? a.cachedRows[b] : L
-            let q =
-                a.appends
-                ? a.workspace.takeUnretainedValue().cachedProjections(agent: a.agents[b], layer: a.layer) + h * D
-                : a.qkv + b * L * 3 * C + h * D
+            let q = a.appends ? a.keys! + a.agents[b] * a.keyStride + h * D : a.qkv + b * L * 3 * C + h * D
             let probabilities = a.softmaxScratch! + worker * a.softmaxStride
             softmaxAttentionForward(
                 y: y, ldY: C, probabilities: probabilities, dropMask: nil, dropped: probabilities, q: q, k: q + C,
