@@ -16,12 +16,25 @@ guard arguments.count >= 2 else {
     FileHandle.standardError.write(Data("usage: CrowdPolicy CHECKPOINT [AGENTS] [EPISODES] [TARGET_RETURN]\n".utf8))
     exit(64)
 }
-let agents = arguments.count > 2 ? Int(arguments[2]) ?? 0 : 16
-let episodes = arguments.count > 3 ? Int(arguments[3]) ?? 0 : 2
-let target = arguments.count > 4 ? Float(arguments[4]) ?? .nan : 3600
-guard agents >= 1, episodes >= 1, target.isFinite else {
-    FileHandle.standardError.write(Data("AGENTS and EPISODES must be positive whole numbers, TARGET_RETURN a number\n".utf8))
+/// Argument `index`, read by `parse`, or `fallback` when it is not given; exits 64 naming the
+/// argument when it is given but not `what`.
+func argument<T>(_ index: Int, _ name: String, _ what: String, default fallback: T, _ parse: (String) -> T?) -> T {
+    guard arguments.count > index else { return fallback }
+    guard let value = parse(arguments[index]) else {
+        FileHandle.standardError.write(Data("\(name) '\(arguments[index])' is not \(what)\n".utf8))
+        exit(64)
+    }
+    return value
+}
+guard arguments.count <= 5 else {
+    FileHandle.standardError.write(Data("too many arguments: usage: CrowdPolicy CHECKPOINT [AGENTS] [EPISODES] [TARGET_RETURN]\n".utf8))
     exit(64)
+}
+// Each simulated hopper holds a few MB of MuJoCo state: a thousand is plenty for an example.
+let agents = argument(2, "AGENTS", "a whole number from 1 to 1000", default: 16) { Int($0).flatMap { (1...1000).contains($0) ? $0 : nil } }
+let episodes = argument(3, "EPISODES", "a whole number from 1 to 1000", default: 2) { Int($0).flatMap { (1...1000).contains($0) ? $0 : nil } }
+let target = argument(4, "TARGET_RETURN", "a finite decimal number", default: Float(3600)) { text in
+    Float(text).flatMap { $0.isFinite && !text.lowercased().contains("x") ? $0 : nil }
 }
 
 do {
@@ -29,8 +42,16 @@ do {
     let policy = try DecisionPolicy(checkpointPath: arguments[1], agents: agents, threads: 2)
     let (S, A) = (policy.observationDimension, policy.actionDimension)
 
-    // 2. The simulation: one hopper per agent. Row i of each array belongs to agent i.
+    // 2. The simulation: one hopper per agent. Row i of each array belongs to agent i. The
+    //    policy must have been trained for the simulator's observation and action sizes.
     let bodies = try (0..<agents).map { _ in try Hopper() }
+    guard bodies[0].observationSpace.dimension == S, bodies[0].actionSpace.dimension == A else {
+        FileHandle.standardError.write(
+            Data(
+                "error: \(arguments[1]) is a policy for observations of \(S) and actions of \(A); hopper has \(bodies[0].observationSpace.dimension) and \(bodies[0].actionSpace.dimension)\n"
+                    .utf8))
+        exit(65)
+    }
     var observations = [Float](repeating: 0, count: agents * S)
     var actions = [Float](repeating: 0, count: agents * A)
     var rewards = [Float](repeating: 0, count: agents)

@@ -399,8 +399,9 @@ extension DecisionPolicy {
     /// A policy acting with `checkpoint`'s weights and encoding for `agents` agents, after
     /// checking that this machine has the memory for it.
     ///
-    /// - Throws: `CheckpointError` naming `source` when the checkpoint holds no context
-    ///   encoding, `agents` is below 1, or the policy would not fit in memory.
+    /// - Throws: `CheckpointError` naming `source` when the checkpoint holds no usable model or
+    ///   context encoding, `agents` is below 1, `threads` is outside 1...1024, or the policy
+    ///   would not fit in memory.
     public convenience init(checkpoint: Checkpoint, source: String, agents: Int = 1, threads: Int = 1) throws {
         let configuration = checkpoint.configuration
         if let problem = configuration.problems.first {
@@ -418,7 +419,9 @@ extension DecisionPolicy {
         guard agents >= 1 else {
             throw CheckpointError(file: source, problem: "cannot act for \(agents) agents; a policy acts for at least one")
         }
-        let threads = max(1, threads)
+        guard (1...1024).contains(threads) else {
+            throw CheckpointError(file: source, problem: "cannot be run on \(threads) threads; use 1 to 1024")
+        }
         if let problem = configuration.actingMemoryProblem(agents: agents, threads: threads) {
             throw CheckpointError(file: source, problem: "cannot be run here: \(problem)")
         }

@@ -64,6 +64,7 @@ struct DataBenchmark: ParsableCommand {
 
     func run() throws {
         if let child {
+            exitWhenOrphaned()
             try measureInThisProcess(mode: child)
             return
         }

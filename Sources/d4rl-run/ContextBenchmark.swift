@@ -66,7 +66,7 @@ struct ContextBenchmark: ParsableCommand {
 
     /// A comma-separated list of whole numbers in `range`, or an error naming the flag.
     static func integers(_ text: String, flag: String, in range: ClosedRange<Int>) throws -> [Int] {
-        let values = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        let values = try listFlag(String(flag.dropFirst(2)), text).map { Int($0) }
         guard !values.isEmpty, values.allSatisfy({ $0.map(range.contains) ?? false }) else {
             throw ValidationError(
                 "\(flag) '\(text)': give whole numbers in \(range.lowerBound)...\(range.upperBound), comma-separated")
@@ -88,6 +88,7 @@ struct ContextBenchmark: ParsableCommand {
 
     func run() throws {
         if let child {
+            exitWhenOrphaned()
             try measureInThisProcess(child)
             return
         }

@@ -41,7 +41,7 @@ struct PolicyBenchmark: ParsableCommand {
 
     func validate() throws {
         try requireFlag("decisions", decisions, in: 1...10_000_000)
-        try requireFlag("episodes", episodes, in: 1...10_000)
+        try requireFlag("episodes", episodes, in: 1...1000)  // a hopper holds a few MB
         _ = try parsedAgents()
         if let childAgents { try requireFlag("child-agents", childAgents, in: 1...10_000) }
     }
@@ -64,11 +64,16 @@ struct PolicyBenchmark: ParsableCommand {
         var millisecondsPerStep: Double
         var microsecondsPerDecision: Double
         var residentMBPerAgent: Double
-        var boundMBPerAgent: Double
+        var estimatedMBPerAgent: Double
     }
 
     func run() throws {
-        if let childAgents { return try measureAgents(childAgents) }
+        if let childAgents {
+            exitWhenOrphaned()
+            return try measureAgents(childAgents)
+        }
+        // Read before anything is measured: a bad file is refused at once, not minutes later.
+        let saved = try checkpoint.map { try Checkpoint.read($0) }
         print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores")
         print("decision latency, one thread, full K = 20 window:")
         for (name, configuration) in [
@@ -93,7 +98,7 @@ struct PolicyBenchmark: ParsableCommand {
         let counts = try parsedAgents()
         if !counts.isEmpty {
             print("many agents: dt-default (K 20), every window sliding, one call a step for all agents, \(threads) threads:")
-            print("agents   ms/step   µs/agent-decision   × one agent   resident MB/agent (bound)")
+            print("agents   ms/step   µs/agent-decision   × one agent   resident MB/agent (estimate)")
             var single: Double?
             for count in counts {
                 let data = try childOutput(
@@ -105,13 +110,12 @@ struct PolicyBenchmark: ParsableCommand {
                 print(
                     String(
                         format: "%6d   %7.3f   %17.2f   %10.3f×   %9.3f (%.3f)", count, point.millisecondsPerStep,
-                        point.microsecondsPerDecision, ratio, point.residentMBPerAgent, point.boundMBPerAgent))
+                        point.microsecondsPerDecision, ratio, point.residentMBPerAgent, point.estimatedMBPerAgent))
             }
         }
         let weights: ModelWeights
         let encoding: ContextEncoding
-        if let checkpoint {
-            let saved = try Checkpoint.read(checkpoint)
+        if let checkpoint, let saved {
             weights = ModelWeights(checkpoint: saved)
             encoding = try saved.contextEncoding(source: checkpoint)
         } else {
@@ -177,7 +181,7 @@ struct PolicyBenchmark: ParsableCommand {
             agents: count, steps: steps, millisecondsPerStep: milliseconds,
             microsecondsPerDecision: milliseconds * 1000 / Double(count),
             residentMBPerAgent: Double(after - before) / 1e6 / Double(count),
-            boundMBPerAgent: (bound - weightBytes) / 1e6 / Double(count))
+            estimatedMBPerAgent: (bound - weightBytes) / 1e6 / Double(count))
         print(String(decoding: try JSONEncoder().encode(point), as: UTF8.self))
     }
 

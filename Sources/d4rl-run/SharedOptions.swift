@@ -98,6 +98,17 @@ var thisExecutable: URL { URL(fileURLWithPath: "/proc/self/exe").resolvingSymlin
 /// Runs this tool with `arguments` in a child process and returns what it printed.
 ///
 /// - Throws: `failure(status, killed)` when the child exits non-zero (`killed`: a signal ended it).
+/// Ends this process when its parent ends: a benchmark's child measurement must not outlive
+/// the command that started it (`timeout` or Ctrl-C stops only the parent, and the child would
+/// run on with nobody to read its result).
+func exitWhenOrphaned() {
+    let parent = getppid()
+    Thread.detachNewThread {
+        while getppid() == parent { usleep(200_000) }
+        exit(70)
+    }
+}
+
 func childOutput(_ arguments: [String], failure: (Int32, Bool) -> any Error) throws -> Data {
     let process = Process()
     process.executableURL = thisExecutable

@@ -149,6 +149,8 @@ import Testing
         for (arguments, code, words) in [
             (["bench", "policy", "--decisions", "0"], Int32(64), "--decisions"),
             (["bench", "policy", "--episodes", "0"], 64, "--episodes"),
+            (["bench", "policy", "--agents", "1,,2"], 64, "no empty item"),
+            (["bench", "policy", "--episodes", "5000"], 64, "--episodes"),
             (["bench", "model", "--steps", "0"], 64, "--steps"),
             (["replay", "--limit=-3", "x.hdf5"], 64, "--limit"),
             (["evaluate", "--checkpoint", directory.path, "--targets", ""], 64, "--targets"),

@@ -373,6 +373,42 @@ import Testing
         }
     }
 
+    /// Finite values that overflow once the encoding scales them (an observation, a target,
+    /// a reward that would push the return-to-go past Float's range) are refused like NaN:
+    /// a typed error, and no agent changes.
+    @Test func valuesThatOverflowOnceScaledAreRefused() throws {
+        let (model, _) = smallModelAndBatch(seed: 12)
+        let c = model.configuration
+        let encoding = ContextEncoding(
+            stateMean: [Float](repeating: 0, count: c.stateDimension),
+            stateScale: [Float](repeating: 1e-3, count: c.stateDimension), rewardScale: 1e-3, for: c)
+        let (subject, twin) = (0..<2).map { _ in DecisionPolicy(weights: model.weights, encoding: encoding, agents: 2) }
+            .pair
+        #expect(throws: PolicyError.nonFiniteTarget(agent: 1)) { try subject.reset(agent: 1, targetReturn: 1e36) }
+        for p in [subject, twin] {
+            try p.reset(agent: 0, targetReturn: 3e35)  // 3e38 in the model's scale
+            try p.reset(agent: 1, targetReturn: 2)
+        }
+        var actions = [Float](repeating: 0, count: 2 * c.actionDimension)
+        /// The actions' bits: agent 0's return-to-go of 3e38 saturates the model (its actions
+        /// may be NaN), and a refused call must change none of them.
+        func act(_ p: DecisionPolicy, _ observations: [Float]) throws -> [UInt32] {
+            var output = actions.mutableSpan
+            try p.act(observations: observations.span, into: &output)
+            return actions.map(\.bitPattern)
+        }
+        var observations = testValues(2 * c.stateDimension, seed: 3)
+        var huge = observations
+        huge[c.stateDimension + 2] = 1e36  // agent 1: 1e39 once divided by 1e-3
+        #expect(throws: PolicyError.nonFiniteObservation(agent: 1, index: 2)) { _ = try act(subject, huge) }
+        #expect(try act(subject, observations) == (try act(twin, observations)))
+        // Agent 0's return-to-go is 3e38; a reward of −1e35 (−1e38 scaled) would make it 4e38.
+        #expect(throws: PolicyError.nonFiniteReward(agent: 0)) { try subject.record(rewards: [-1e35, 0].span) }
+        for p in [subject, twin] { try p.record(rewards: [1e34, 0.5].span) }
+        observations = testValues(2 * c.stateDimension, seed: 4)
+        #expect(try act(subject, observations) == (try act(twin, observations)))
+    }
+
     /// The one-agent calls cannot throw on a bad target or reward, so they keep the refusal
     /// until a valid call replaces it: the next action throws it, and nothing was recorded.
     @Test func oneAgentRefusalsWaitForTheNextAction() throws {
@@ -395,4 +431,9 @@ import Testing
         for p in [policy, twin] { p.reset(targetReturn: 7) }
         #expect(try policy.action(for: observation) == (try twin.action(for: observation)))
     }
+}
+
+extension Array {
+    /// The first two elements, for a pair built with `map`.
+    fileprivate var pair: (Element, Element) { (self[0], self[1]) }
 }

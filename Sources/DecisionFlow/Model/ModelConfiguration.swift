@@ -195,7 +195,8 @@ public struct ModelConfiguration: Sendable, Equatable {
     /// Bytes a `DecisionPolicy` of this shape takes for `agents` agents: the weights, one
     /// pass's scratch (at most `ActingWorkspace.targetRows` token rows, however many agents),
     /// and what every agent carries (its history, and its Flow-Attention state or softmax
-    /// key-value cache). An upper bound; nil when it overflows.
+    /// key-value cache): an estimate of what it allocates, not counting thread stacks or the
+    /// allocator's own overhead; nil when it overflows.
     public func actingBytes(agents: Int, threads: Int = 1) -> Int? {
         guard problems.isEmpty, agents >= 1, threads >= 1 else { return nil }
         let size = CheckedSize.self

@@ -5,7 +5,8 @@ import Foundation
 public enum PolicyError: Error, Equatable, CustomStringConvertible, Sendable {
     /// The observation has the wrong number of values (one agent's, or all agents' rows).
     case wrongObservationLength(expected: Int, got: Int)
-    /// Agent `agent`'s observation holds NaN or infinity at component `index`.
+    /// Agent `agent`'s observation holds NaN or infinity at component `index`, or a value
+    /// that overflows once normalized.
     case nonFiniteObservation(agent: Int = 0, index: Int)
     /// An action was asked for while an agent still awaits the reward of its last one.
     case rewardNotRecorded
@@ -17,9 +18,9 @@ public enum PolicyError: Error, Equatable, CustomStringConvertible, Sendable {
     case agentOutOfRange(agent: Int, agents: Int)
     /// The rewards have the wrong count: one per agent.
     case wrongRewardCount(expected: Int, got: Int)
-    /// Agent `agent`'s reward is NaN or infinite.
+    /// Agent `agent`'s reward is NaN or infinite, or would make its return-to-go overflow.
     case nonFiniteReward(agent: Int = 0)
-    /// A target return that is NaN or infinite.
+    /// A target return that is NaN or infinite, or overflows once scaled.
     case nonFiniteTarget(agent: Int = 0)
 
     public var description: String {
@@ -27,7 +28,7 @@ public enum PolicyError: Error, Equatable, CustomStringConvertible, Sendable {
         case .wrongObservationLength(let expected, let got):
             return "the observations hold \(got) values, but the policy takes \(expected) (state width × agents)"
         case .nonFiniteObservation(let agent, let index):
-            return "agent \(agent)'s observation component \(index) is NaN or infinite"
+            return "agent \(agent)'s observation component \(index) is NaN or infinite, or too large to normalize"
         case .rewardNotRecorded:
             return "record the reward of the last action (record(reward:) or record(rewards:)) before asking for the next"
         case .notReset: return "no agent is in an episode: call reset(targetReturn:) or reset(agent:targetReturn:) first"
@@ -38,9 +39,9 @@ public enum PolicyError: Error, Equatable, CustomStringConvertible, Sendable {
         case .wrongRewardCount(let expected, let got):
             return "\(got) rewards given; the policy has \(expected) agents (one reward each, ignored for agents that did not act)"
         case .nonFiniteReward(let agent):
-            return "agent \(agent)'s reward is NaN or infinite; it was not recorded"
+            return "agent \(agent)'s reward is NaN or infinite, or would make its return-to-go overflow; it was not recorded"
         case .nonFiniteTarget(let agent):
-            return "agent \(agent)'s target return is NaN or infinite"
+            return "agent \(agent)'s target return is NaN or infinite, or too large for the model's reward scale"
         }
     }
 }
@@ -218,7 +219,7 @@ public final class DecisionPolicy {
     /// until a finite one is.
     public func record(reward: Float) {
         guard engine.phases[0] == .awaitingReward else { return }
-        guard reward.isFinite else {
+        guard recordable(reward, agent: 0) else {
             if pendingRefusal[0] == nil { pendingRefusal[0] = .nonFiniteReward(agent: 0) }
             return
         }
@@ -232,7 +233,9 @@ public final class DecisionPolicy {
     /// it was doing: its history empties and its next step begins a new window.
     public func reset(agent: Int, targetReturn: Float) throws(PolicyError) {
         try check(agent: agent)
-        guard targetReturn.isFinite else { throw .nonFiniteTarget(agent: agent) }
+        guard targetReturn.isFinite, encoding.scaledReturn(targetReturn).isFinite else {
+            throw .nonFiniteTarget(agent: agent)
+        }
         pendingRefusal[agent] = nil
         engine.reset(agent: agent, targetReturn: targetReturn)
     }
@@ -276,7 +279,7 @@ public final class DecisionPolicy {
         for agent in 0..<agents where engine.phases[agent] != .idle {
             active = true
             if engine.phases[agent] == .awaitingReward { throw .rewardNotRecorded }
-            for j in 0..<S where !observations[agent * S + j].isFinite {
+            for j in 0..<S where !encoding.normalized(observations[agent * S + j], feature: j).isFinite {
                 throw .nonFiniteObservation(agent: agent, index: j)
             }
         }
@@ -295,7 +298,7 @@ public final class DecisionPolicy {
     ///   reward of an agent that acted is not finite.
     public func record(rewards: Span<Float>) throws(PolicyError) {
         guard rewards.count == agents else { throw .wrongRewardCount(expected: agents, got: rewards.count) }
-        for agent in 0..<agents where engine.phases[agent] == .awaitingReward && !rewards[agent].isFinite {
+        for agent in 0..<agents where engine.phases[agent] == .awaitingReward && !recordable(rewards[agent], agent: agent) {
             throw .nonFiniteReward(agent: agent)
         }
         for agent in 0..<agents where engine.phases[agent] == .awaitingReward {
@@ -307,6 +310,12 @@ public final class DecisionPolicy {
     /// Tokens agent 0's last decision ran through the model (4 when it continued its window,
     /// 3·T after a window pass), for tests.
     var lastPassTokenCount: Int { engine.lastTokenCounts[0] }
+
+    /// Whether `reward` is finite and leaves agent `agent`'s return-to-go finite.
+    private func recordable(_ reward: Float, agent: Int) -> Bool {
+        reward.isFinite
+            && encoding.nextReturnToGo(after: reward, from: engine.histories[agent].nextReturnToGo).isFinite
+    }
 
     /// A valid reward replaces a refused one; a refused target stays until a valid reset.
     private func clearRefusedReward(agent: Int) {

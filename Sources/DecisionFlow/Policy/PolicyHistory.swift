@@ -24,7 +24,8 @@ public struct PolicyHistory: Sendable {
     private var states: [Float]
     private var actions: [Float]
     private var returnsToGo: [Float]
-    private var nextReturnToGo: Float = 0
+    /// The return-to-go the next appended step gets, in the model's scale.
+    public private(set) var nextReturnToGo: Float = 0
 
     /// An empty history; call `reset(targetReturn:)` before the first step.
     public init(contextLength: Int, encoding: ContextEncoding, actionDimension: Int) {
