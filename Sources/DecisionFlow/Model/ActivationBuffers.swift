@@ -50,7 +50,6 @@ final class ActivationBuffers {
     let normPartials: UnsafeMutablePointer<Float>
 
     private let storage: UnsafeMutablePointer<Float>
-    let floatCount: Int
 
     init(configuration: ModelConfiguration, batchCapacity: Int, flowChunk: Int) {
         let B = batchCapacity
@@ -61,9 +60,7 @@ final class ActivationBuffers {
         let flow = configuration.attention == .flow
         let cacheCount = flow ? B * H * FlowCache.count(L: L, D: configuration.headDimension, chunk: flowChunk) : B * H * L * L
 
-        /// Every buffer, each named beside its size. Run twice: once to add the sizes up, then
-        /// to hand out consecutive slices of the one allocation; a name and its size cannot
-        /// drift apart.
+        /// Every buffer, each named beside its size (see `CarvedStorage`).
         func carve(_ take: (Int) -> UnsafeMutablePointer<Float>) -> ActivationBuffers.Carved {
             Carved(
                 stacked: take(N * C), embedNorm: take(N * C), embedNormMean: take(N), embedNormRstd: take(N),
@@ -84,20 +81,9 @@ final class ActivationBuffers {
                 scratch: take(N * max(C, F)), ones: take(N),
                 normPartials: take(((N + layerNormRowBlock - 1) / layerNormRowBlock) * 2 * C))
         }
-        var total = 0
-        let placeholder = UnsafeMutablePointer<Float>(bitPattern: MemoryLayout<Float>.alignment)!
-        _ = carve { count in
-            total += count
-            return placeholder
-        }
-        floatCount = total
-        storage = .allocate(capacity: total)
-        storage.initialize(repeating: 0, count: total)
-        var cursor = storage
-        let carved = carve { count in
-            defer { cursor += count }
-            return cursor
-        }
+        let allocation = CarvedStorage(carve)
+        storage = allocation.storage
+        let carved = allocation.buffers
         self.batchCapacity = B
         (stacked, embedNorm, embedNormMean, embedNormRstd, embedDropMask) = (
             carved.stacked, carved.embedNorm, carved.embedNormMean, carved.embedNormRstd, carved.embedDropMask

@@ -124,7 +124,7 @@ final class ActingEngine {
             let output = workspace.appendPass(weights, count: group)
             for b in 0..<group {
                 let agent = appending[done + b]
-                deliver(output + b * A, agent: agent, into: actions, tokens: WindowTokens.appended.count)
+                deliver(output + b * A, agent: agent, into: actions, tokens: WindowTokens.appended.count, carried: true)
             }
             lastPassCount += 1
             done += group
@@ -151,8 +151,7 @@ final class ActingEngine {
             let output = workspace.windowPass(weights, count: group, keepsState: keepsState)
             for b in 0..<group {
                 let agent = workspace.sequenceAgents[b]
-                deliver(output + b * A, agent: agent, into: actions, tokens: WindowTokens.count(steps: T))
-                if !keepsState { carriedWindow[agent] = 0 }
+                deliver(output + b * A, agent: agent, into: actions, tokens: WindowTokens.count(steps: T), carried: keepsState)
             }
             lastPassCount += 1
             windowCount = left
@@ -160,9 +159,11 @@ final class ActingEngine {
     }
 
     /// Hands agent `agent` its action from a pass's output row: into its history and into the
-    /// caller's row, through tanh when the model has one.
+    /// caller's row, through tanh when the model has one. `carried`: the pass kept the state
+    /// its window's next step continues from.
     private func deliver(
-        _ row: UnsafeMutablePointer<Float>, agent: Int, into actions: UnsafeMutablePointer<Float>, tokens: Int
+        _ row: UnsafeMutablePointer<Float>, agent: Int, into actions: UnsafeMutablePointer<Float>, tokens: Int,
+        carried: Bool
     ) {
         let A = weights.configuration.actionDimension
         if weights.configuration.actionTanh {
@@ -171,7 +172,7 @@ final class ActingEngine {
         let out = actions + agent * A
         for j in 0..<A { out[j] = row[j] }
         histories[agent].setLastAction { row[$0] }
-        carriedWindow[agent] = histories[agent].count
+        carriedWindow[agent] = carried ? histories[agent].count : 0
         lastTokenCounts[agent] = tokens
         phases[agent] = .awaitingReward
     }

@@ -203,7 +203,7 @@ struct ActingAttention {
         agents = UnsafePointer(w.sequenceAgents)
         self.appends = appends
         keys = w.keyCache.map { _ in w.cachedProjections(agent: 0, layer: layer) }
-        keyStride = c.layerCount * c.tokenCount * 3 * c.embeddingDimension
+        keyStride = w.keyStride
         cachedRows = UnsafePointer(w.cachedRows)
         softmaxScratch = w.softmaxScratch
         softmaxStride = c.tokenCount * c.tokenCount

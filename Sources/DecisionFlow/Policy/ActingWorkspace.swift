@@ -53,6 +53,8 @@ final class ActingWorkspace {
     let recurrence: FlowRecurrence?
     /// Softmax: every agent's cached projections, (agent, layer, L rows, 3C).
     let keyCache: UnsafeMutablePointer<Float>?
+    /// Floats of `keyCache` per agent.
+    let keyStride: Int
     /// The inputs of a window pass: up to `windowCapacity(timesteps: 1)` windows.
     let windows: TrajectoryBatch
     /// The inputs of an append pass: each agent's last two steps.
@@ -64,8 +66,12 @@ final class ActingWorkspace {
     /// Softmax append: the cached rows (3T) of each sequence's agent, new rows included.
     let cachedRows: UnsafeMutablePointer<Int>
     private let storage: UnsafeMutablePointer<Float>
-    /// Floats of scratch and carried state (for the memory figures).
-    let floatCount: Int
+
+    /// The buffers `CarvedStorage` hands out, by name.
+    private struct Carved {
+        var projected, x, normed, attention, beforeAllocation, mean, rstd, qkv: UnsafeMutablePointer<Float>
+        var fcPre, fcActivated, actions, flowCache, softmaxScratch, keyCache: UnsafeMutablePointer<Float>
+    }
 
     init(
         configuration: ModelConfiguration, agents: Int, threads: Int, flowChunkLength: Int?,
@@ -102,25 +108,24 @@ final class ActingWorkspace {
         }
         let actionRows = max(windowSequences, appendCapacity)
         let softmaxScratchCount = flow ? 0 : L * L * work.threadCount
-        let keyCacheCount = flow ? 0 : agents * c.layerCount * L * 3 * C
-        let sizes = [
-            rows * C, rows * C, rows * C, rows * C, flow ? rows * C : 0, rows, rows, rows * 3 * C, rows * F, rows * F,
-            actionRows * A, flowCacheCount, softmaxScratchCount, keyCacheCount,
-        ]
-        let total = sizes.reduce(0, +)
-        storage = .allocate(capacity: total)
-        storage.initialize(repeating: 0, count: total)
-        var cursor = storage
-        var pointers: [UnsafeMutablePointer<Float>] = []
-        for size in sizes {
-            pointers.append(cursor)
-            cursor += size
+        let keyStride = c.layerCount * L * 3 * C
+        let keyCacheCount = flow ? 0 : agents * keyStride
+        let carved = CarvedStorage { take in
+            Carved(
+                projected: take(rows * C), x: take(rows * C), normed: take(rows * C), attention: take(rows * C),
+                beforeAllocation: take(flow ? rows * C : 0), mean: take(rows), rstd: take(rows),
+                qkv: take(rows * 3 * C), fcPre: take(rows * F), fcActivated: take(rows * F),
+                actions: take(actionRows * A), flowCache: take(flowCacheCount), softmaxScratch: take(softmaxScratchCount),
+                keyCache: take(keyCacheCount))
         }
-        (projected, x, normed, attention, beforeAllocation) = (pointers[0], pointers[1], pointers[2], pointers[3], pointers[4])
-        (mean, rstd, qkv, fcPre, fcActivated) = (pointers[5], pointers[6], pointers[7], pointers[8], pointers[9])
-        (actions, flowCache) = (pointers[10], pointers[11])
-        softmaxScratch = flow ? nil : pointers[12]
-        keyCache = flow ? nil : pointers[13]
+        storage = carved.storage
+        let b = carved.buffers
+        (projected, x, normed, attention, beforeAllocation) = (b.projected, b.x, b.normed, b.attention, b.beforeAllocation)
+        (mean, rstd, qkv, fcPre, fcActivated) = (b.mean, b.rstd, b.qkv, b.fcPre, b.fcActivated)
+        (actions, flowCache) = (b.actions, b.flowCache)
+        softmaxScratch = flow ? nil : b.softmaxScratch
+        keyCache = flow ? nil : b.keyCache
+        self.keyStride = keyStride
         recurrence = flow ? FlowRecurrence(configuration: c, capacity: agents) : nil
         windows = TrajectoryBatch(capacity: windowSequences, timesteps: K, stateDimension: S, actionDimension: A)
         tails = TrajectoryBatch(capacity: appendCapacity, timesteps: min(2, K), stateDimension: S, actionDimension: A)
@@ -128,8 +133,6 @@ final class ActingWorkspace {
         sequenceAgents.initialize(repeating: 0, count: agents)
         cachedRows = .allocate(capacity: agents)
         cachedRows.initialize(repeating: 0, count: agents)
-        let recurrenceCount = flow ? agents * c.layerCount * H * FlowState.count(D: D) : 0
-        floatCount = total + recurrenceCount
     }
 
     deinit {
@@ -146,8 +149,6 @@ final class ActingWorkspace {
 
     /// Agent `agent`'s cached projections in layer `layer`, (L, 3C) rows.
     func cachedProjections(agent: Int, layer: Int) -> UnsafeMutablePointer<Float> {
-        let c = configuration
-        let perLayer = c.tokenCount * 3 * c.embeddingDimension
-        return keyCache! + (agent * c.layerCount + layer) * perLayer
+        keyCache! + agent * keyStride + layer * (keyStride / configuration.layerCount)
     }
 }
