@@ -74,7 +74,9 @@ let package = Package(
         .target(name: "SeededRandom", dependencies: [.product(name: "RealModule", package: "swift-numerics")]),
 
         // Environments for rollouts: pure-Swift tasks, and MuJoCo locomotion.
-        .systemLibrary(name: "CMuJoCo", providers: [.apt(["libmujoco-dev"])]),
+        // MuJoCo 4.0.1's official build, installed from PyPI by scripts/install-mujoco.sh
+        // (Debian packages only 2.2.2, whose contacts differ from the datasets' engine).
+        .systemLibrary(name: "CMuJoCo", pkgConfig: "mujoco"),
         .target(
             name: "RLEnvironments",
             dependencies: ["CMuJoCo", "SeededRandom", .product(name: "RealModule", package: "swift-numerics")],
@@ -170,7 +172,7 @@ let package = Package(
         .target(
             name: "TrainingTestSupport", dependencies: ["DecisionFlowTraining", "RLData"],
             path: "Tests/Support/TrainingTestSupport"),
-        .testTarget(name: "RLEnvironmentsTests", dependencies: ["RLEnvironments", "TestSupport"]),
+        .testTarget(name: "RLEnvironmentsTests", dependencies: ["RLEnvironments", "TestSupport", "MallocCounter"]),
         .testTarget(name: "DecisionFlowSupportTests", dependencies: ["DecisionFlowSupport", "TestSupport"]),
         .testTarget(
             name: "DecisionFlowEvaluationTests",

@@ -22,7 +22,29 @@ public struct BoxSpace: Sendable, Equatable {
     }
 }
 
-/// What one environment step returns (gymnasium's five-tuple, minus `info`).
+/// What one environment step returns besides its observation, which
+/// `step(action:observation:)` writes into the caller's memory.
+public struct StepOutcome: Sendable, Equatable {
+    /// The step's reward.
+    public var reward: Double
+    /// The task ended (a fall, a goal reached): no further steps.
+    public var terminated: Bool
+    /// The time limit ended the episode.
+    public var truncated: Bool
+
+    /// Whether the episode is over either way.
+    public var isDone: Bool { terminated || truncated }
+
+    /// Creates an outcome; see the properties for the meaning of each value.
+    public init(reward: Double, terminated: Bool, truncated: Bool) {
+        self.reward = reward
+        self.terminated = terminated
+        self.truncated = truncated
+    }
+}
+
+/// What one environment step returns (gymnasium's five-tuple, minus `info`), with the
+/// observation in a new array: what the convenience `step(action: [Float])` returns.
 public struct StepResult: Sendable, Equatable {
     /// The observation after the step.
     public var observation: [Float]
@@ -49,6 +71,8 @@ public struct StepResult: Sendable, Equatable {
 public enum EnvironmentError: Error, Equatable, CustomStringConvertible, Sendable {
     /// The action has the wrong number of values.
     case wrongActionLength(environment: String, expected: Int, got: Int)
+    /// The span given for the observation does not hold exactly one observation.
+    case wrongObservationLength(environment: String, expected: Int, got: Int)
     /// The action holds NaN or infinity.
     case nonFiniteAction(environment: String, index: Int, value: Float)
     /// A state vector for `setState` has the wrong length or non-finite values.
@@ -64,6 +88,8 @@ public enum EnvironmentError: Error, Equatable, CustomStringConvertible, Sendabl
         switch self {
         case .wrongActionLength(let environment, let expected, let got):
             return "\(environment): the action has \(got) values, but the action space has \(expected) dimensions"
+        case .wrongObservationLength(let environment, let expected, let got):
+            return "\(environment): the observation span has room for \(got) values, but observations have \(expected)"
         case .nonFiniteAction(let environment, let index, let value):
             return "\(environment): action component \(index) is \(value); actions must be finite"
         case .badState(let environment, let problem):
@@ -99,11 +125,14 @@ public protocol Environment: AnyObject {
     /// stream; nil continues it.
     func reset(seed: UInt64?) -> [Float]
 
-    /// Applies `action` and advances the simulation by one environment step.
+    /// Applies `action`, advances the simulation by one environment step, and writes the new
+    /// observation into `observation`. Allocates nothing: the form for a simulation's inner
+    /// loop (`step(action: [Float])` is the convenience that returns a new array).
     ///
     /// - Throws: `EnvironmentError` for an action of the wrong length or with NaN or
-    ///   infinity, or when no episode is running; nothing is stepped then.
-    func step(action: [Float]) throws -> StepResult
+    ///   infinity, an observation span of the wrong length, or when no episode is running;
+    ///   nothing is stepped or written then.
+    func step(action: Span<Float>, observation: inout MutableSpan<Float>) throws -> StepOutcome
 
     /// The simulator's full state, as `setState` takes it.
     var state: [Double] { get }
@@ -113,14 +142,32 @@ public protocol Environment: AnyObject {
 }
 
 extension Environment {
-    /// Checks an action's length and finiteness, throwing the matching error.
-    func validate(_ action: [Float]) throws {
+    /// Applies `action` and advances the simulation by one environment step, returning the
+    /// new observation in a new array. `step(action:observation:)` allocates nothing.
+    ///
+    /// - Throws: as `step(action:observation:)`.
+    public func step(action: [Float]) throws -> StepResult {
+        var observation = [Float](repeating: 0, count: observationSpace.dimension)
+        var output = observation.mutableSpan
+        let outcome = try step(action: action.span, observation: &output)
+        return StepResult(
+            observation: observation, reward: outcome.reward, terminated: outcome.terminated,
+            truncated: outcome.truncated)
+    }
+
+    /// Checks an action's length and finiteness and the observation span's length, throwing
+    /// the matching error: what every `step` does before it changes anything.
+    public func validate(action: Span<Float>, observation: borrowing MutableSpan<Float>) throws {
         guard action.count == actionSpace.dimension else {
             throw EnvironmentError.wrongActionLength(
                 environment: name, expected: actionSpace.dimension, got: action.count)
         }
-        if let index = action.firstIndex(where: { !$0.isFinite }) {
+        for index in action.indices where !action[index].isFinite {
             throw EnvironmentError.nonFiniteAction(environment: name, index: index, value: action[index])
+        }
+        guard observation.count == observationSpace.dimension else {
+            throw EnvironmentError.wrongObservationLength(
+                environment: name, expected: observationSpace.dimension, got: observation.count)
         }
     }
 }

@@ -7,6 +7,11 @@ public enum EnvironmentRegistry {
         "hopper": { try Hopper() },
         "walker2d": { try Walker2d() },
         "halfcheetah": { try HalfCheetah() },
+        "ant": { try Ant() },
+        "hopper-v5": { try Hopper(version: .v5) },
+        "walker2d-v5": { try Walker2d(version: .v5) },
+        "halfcheetah-v5": { try HalfCheetah(version: .v5) },
+        "ant-v5": { try Ant(version: .v5) },
     ]
 
     /// The registered names, sorted.
@@ -28,6 +33,6 @@ public enum EnvironmentRegistry {
     static let aliases: [String: String] = [
         "pendulum-v1": "pendulum", "mountaincarcontinuous-v0": "mountaincar",
         "hopper-v3": "hopper", "hopper-v4": "hopper", "walker2d-v3": "walker2d", "walker2d-v4": "walker2d",
-        "halfcheetah-v3": "halfcheetah", "halfcheetah-v4": "halfcheetah",
+        "halfcheetah-v3": "halfcheetah", "halfcheetah-v4": "halfcheetah", "ant-v3": "ant", "ant-v4": "ant",
     ]
 }

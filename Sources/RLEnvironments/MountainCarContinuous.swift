@@ -43,8 +43,8 @@ public final class MountainCarContinuous: Environment {
         return [position, velocity]
     }
 
-    public func step(action: [Float]) throws -> StepResult {
-        try validate(action)
+    public func step(action: Span<Float>, observation: inout MutableSpan<Float>) throws -> StepOutcome {
+        try validate(action: action, observation: observation)
         guard running else { throw EnvironmentError.needsReset(environment: name) }
         let force = min(max(action[0], -1), 1)
         // Each operation as NumPy evaluates it: float32 operands, math.cos in Double.
@@ -60,8 +60,9 @@ public final class MountainCarContinuous: Environment {
         elapsedSteps += 1
         let truncated = elapsedSteps >= maxEpisodeSteps  // gymnasium's TimeLimit sets it even on a terminal step
         if terminated || truncated { running = false }
-        return StepResult(
-            observation: [position, velocity], reward: reward, terminated: terminated, truncated: truncated)
+        observation[0] = position
+        observation[1] = velocity
+        return StepOutcome(reward: reward, terminated: terminated, truncated: truncated)
     }
 
     /// (position, velocity).

@@ -43,8 +43,8 @@ public final class Pendulum: Environment {
 
     var observation: [Float] { [Float(Double.cos(angle)), Float(Double.sin(angle)), Float(angularVelocity)] }
 
-    public func step(action: [Float]) throws -> StepResult {
-        try validate(action)
+    public func step(action: Span<Float>, observation: inout MutableSpan<Float>) throws -> StepOutcome {
+        try validate(action: action, observation: observation)
         guard running else { throw EnvironmentError.needsReset(environment: name) }
         let u = min(max(action[0], -Self.maxTorque), Self.maxTorque)
         // gymnasium computes the torque terms in float32 (NumPy scalar arithmetic).
@@ -61,7 +61,10 @@ public final class Pendulum: Environment {
         elapsedSteps += 1
         let truncated = elapsedSteps >= maxEpisodeSteps
         if truncated { running = false }
-        return StepResult(observation: observation, reward: -cost, terminated: false, truncated: truncated)
+        observation[0] = Float(Double.cos(angle))
+        observation[1] = Float(Double.sin(angle))
+        observation[2] = Float(angularVelocity)
+        return StepOutcome(reward: -cost, terminated: false, truncated: truncated)
     }
 
     /// (θ, θ̇).

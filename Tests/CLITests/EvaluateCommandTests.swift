@@ -61,7 +61,7 @@ nonisolated(unsafe) private var sharedRunDirectory: String?
             "evaluate", "--checkpoint", checkpoint, "--env", "walker2d", "--episodes", "1",
         ])
         #expect(wrongEnvironment.status == 65)
-        #expect(wrongEnvironment.error.contains("walker2d has observations of 17"), "\(wrongEnvironment.error)")
+        #expect(wrongEnvironment.error.contains("Walker2d-v4 has observations of 17"), "\(wrongEnvironment.error)")
 
         let unknown = try CLI.run(["evaluate", "--checkpoint", checkpoint, "--env", "pong", "--episodes", "1"])
         #expect(unknown.status == 65)

@@ -76,7 +76,7 @@ import Testing
                 threads: 1)
             Issue.record("ran a hopper policy in walker2d")
         } catch let error as EvaluationError {
-            #expect("\(error)".contains("walker2d") && "\(error)".contains("17") && "\(error)".contains("11"))
+            #expect("\(error)".contains("Walker2d-v4") && "\(error)".contains("17") && "\(error)".contains("11"))
         }
     }
 

@@ -4,8 +4,10 @@ import RLData
 import RLEnvironments
 import Testing
 
-/// Our MJCF models on MuJoCo 2.2.2 against the shared datasets, which gymnasium recorded on
-/// MuJoCo 4.0 (thresholds from FACTS.md: what a replay with gymnasium's own model files reaches).
+/// Our MJCF models on MuJoCo 4.0.1 against the shared datasets, which gymnasium 1.2.3 recorded
+/// on MuJoCo 4.0: each agreement must reach what gymnasium itself reaches replaying the same
+/// file, less 0.1 point (`../shared/datasets/README.md`, "How well the recording engine
+/// replays its own data"; first 3000 rows).
 @Suite struct ReplayTests {
     static let datasets: URL = {
         if let override = ProcessInfo.processInfo.environment["DECISIONFLOW_SHARED"] {
@@ -15,15 +17,56 @@ import Testing
             .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/datasets")
     }()
 
-    @Test(arguments: ["halfcheetah-medium", "halfcheetah-expert", "walker2d-medium", "walker2d-expert"])
-    func contactFaithfulEnvironmentsReproduceEveryTransition(name: String) throws {
-        let environment = try EnvironmentRegistry.make(String(name.split(separator: "-")[0])) as! MuJoCoEnvironment
-        let report = try DatasetReplay.run(
-            file: Self.datasets.appendingPathComponent("\(name).hdf5").path, environment: environment)
-        #expect(report.transitions == 50_000)
-        #expect(report.observationsWithin1e4 >= 0.995, "\(name): \(report.observationsWithin1e4)")
-        #expect(report.rewardsWithin1e3Relative >= 0.995, "\(name): \(report.rewardsWithin1e3Relative)")
-        #expect(report.terminalsAgree >= 0.999, "\(name): \(report.terminalsAgree)")
+    /// gymnasium's own replay of a file: percentages of next observations within 1e-4, rewards
+    /// within 1e-3 relative, and terminal flags that agree.
+    struct Ceiling: Sendable, CustomTestStringConvertible {
+        var file: String
+        var observations: Double
+        var rewards: Double
+        var terminals: Double
+        var testDescription: String { file }
+    }
+
+    static let ceilings: [Ceiling] = [
+        Ceiling(file: "halfcheetah-expert", observations: 100, rewards: 100, terminals: 100),
+        Ceiling(file: "halfcheetah-medium-expert", observations: 99.83, rewards: 100, terminals: 100),
+        Ceiling(file: "halfcheetah-medium-replay", observations: 100, rewards: 100, terminals: 100),
+        Ceiling(file: "halfcheetah-medium", observations: 99.83, rewards: 100, terminals: 100),
+        Ceiling(file: "halfcheetah-random", observations: 99.97, rewards: 100, terminals: 100),
+        Ceiling(file: "hopper-expert", observations: 100, rewards: 100, terminals: 100),
+        Ceiling(file: "hopper-medium-expert", observations: 100, rewards: 100, terminals: 100),
+        Ceiling(file: "hopper-medium-replay", observations: 100, rewards: 100, terminals: 100),
+        Ceiling(file: "hopper-medium", observations: 100, rewards: 100, terminals: 100),
+        Ceiling(file: "hopper-random", observations: 100, rewards: 100, terminals: 100),
+        Ceiling(file: "walker2d-expert", observations: 100, rewards: 100, terminals: 100),
+        Ceiling(file: "walker2d-medium-expert", observations: 100, rewards: 100, terminals: 100),
+        Ceiling(file: "walker2d-medium-replay", observations: 100, rewards: 100, terminals: 100),
+        Ceiling(file: "walker2d-medium", observations: 100, rewards: 100, terminals: 100),
+        Ceiling(file: "walker2d-random", observations: 100, rewards: 100, terminals: 100),
+        // gymnasium 1.2.3's recordings of its newer versions and of Ant. Ant's reward divides
+        // a position change by dt = 0.05, so the solver's warm start (not part of the state a
+        // replay sets) moves it beyond 1e-3 on some rows, in gymnasium's replay as in ours.
+        Ceiling(file: "v5/ant-v4-uniform", observations: 100, rewards: 63.53, terminals: 100),
+        Ceiling(file: "v5/ant-v5-uniform", observations: 100, rewards: 63.57, terminals: 100),
+        Ceiling(file: "v5/halfcheetah-v5-uniform", observations: 100, rewards: 100, terminals: 100),
+        Ceiling(file: "v5/hopper-v5-uniform", observations: 100, rewards: 100, terminals: 100),
+        Ceiling(file: "v5/walker2d-v5-uniform", observations: 100, rewards: 100, terminals: 100),
+    ]
+
+    /// Every file in the environment its metadata names, as `d4rl-run replay` picks it.
+    @Test(arguments: ceilings)
+    func everyFileReplaysAsWellAsInGymnasium(ceiling: Ceiling) throws {
+        let path = Self.datasets.appendingPathComponent("\(ceiling.file).hdf5").path
+        guard case .string(let id)? = try D4RLDataset(file: path).metadata.first?["behavior/env_id"] else {
+            Issue.record("\(path) names no environment in metadata/behavior/env_id")
+            return
+        }
+        let environment = try #require(try EnvironmentRegistry.make(id) as? MuJoCoEnvironment)
+        let report = try DatasetReplay.run(file: path, environment: environment, limit: 3000)
+        #expect(report.transitions == 3000)
+        #expect(100 * report.observationsWithin1e4 >= ceiling.observations - 0.1, "\(100 * report.observationsWithin1e4)")
+        #expect(100 * report.rewardsWithin1e3Relative >= ceiling.rewards - 0.1, "\(100 * report.rewardsWithin1e3Relative)")
+        #expect(100 * report.terminalsAgree >= ceiling.terminals - 0.1, "\(100 * report.terminalsAgree)")
     }
 
     /// A recording whose next observations hold a NaN is refused, naming the key and the row,
@@ -54,19 +97,5 @@ import Testing
         } catch let error as D4RLError {
             #expect("\(error)".contains("next_observations") && "\(error)".contains("row 7"), "\(error)")
         }
-    }
-
-    /// Hopper's frictionless-contact response differs between MuJoCo 2.2.2 and 4.0 on every
-    /// step that ends in contact; contact-free steps must agree.
-    @Test(arguments: ["hopper-medium", "hopper-expert"])
-    func hopperAgreesWhereContactsDoNotDiffer(name: String) throws {
-        let report = try DatasetReplay.run(
-            file: Self.datasets.appendingPathComponent("\(name).hdf5").path, environment: try Hopper())
-        #expect(report.transitions == 50_000)
-        #expect(report.contactFreeObservationsWithin1e4 >= 0.95, "\(name): \(report.contactFreeObservationsWithin1e4)")
-        #expect(report.contactFreeTransitions > 20_000)
-        #expect(report.observationsWithin0_1 >= 0.99, "\(name): \(report.observationsWithin0_1)")
-        #expect(report.rewardsWithin1e3Relative >= 0.985, "\(name): \(report.rewardsWithin1e3Relative)")
-        #expect(report.terminalsAgree >= 0.999, "\(name): \(report.terminalsAgree)")
     }
 }

@@ -110,12 +110,19 @@ final class ActingWorkspace {
         let softmaxScratchCount = flow ? 0 : L * L * work.threadCount
         let keyStride = c.layerCount * L * 3 * C
         let keyCacheCount = flow ? 0 : agents * keyStride
-        let carved = CarvedStorage { take in
+        // Every count computed first: one expression of them all takes the type checker long
+        // enough to fail a build on a loaded machine.
+        let rowsC: Int = rows * C
+        let beforeAllocationCount: Int = flow ? rowsC : 0
+        let qkvCount: Int = 3 * rowsC
+        let rowsF: Int = rows * F
+        let actionCount: Int = actionRows * A
+        let carved = CarvedStorage { (take: (Int) -> UnsafeMutablePointer<Float>) -> Carved in
             Carved(
-                projected: take(rows * C), x: take(rows * C), normed: take(rows * C), attention: take(rows * C),
-                beforeAllocation: take(flow ? rows * C : 0), mean: take(rows), rstd: take(rows),
-                qkv: take(rows * 3 * C), fcPre: take(rows * F), fcActivated: take(rows * F),
-                actions: take(actionRows * A), flowCache: take(flowCacheCount), softmaxScratch: take(softmaxScratchCount),
+                projected: take(rowsC), x: take(rowsC), normed: take(rowsC), attention: take(rowsC),
+                beforeAllocation: take(beforeAllocationCount), mean: take(rows), rstd: take(rows),
+                qkv: take(qkvCount), fcPre: take(rowsF), fcActivated: take(rowsF),
+                actions: take(actionCount), flowCache: take(flowCacheCount), softmaxScratch: take(softmaxScratchCount),
                 keyCache: take(keyCacheCount))
         }
         storage = carved.storage

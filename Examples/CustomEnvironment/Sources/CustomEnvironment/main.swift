@@ -46,19 +46,20 @@ final class PointMass: Environment {
         return [Float(position), Float(velocity)]
     }
 
-    func step(action: [Float]) throws -> StepResult {
-        guard action.count == 1 else {
-            throw EnvironmentError.wrongActionLength(environment: name, expected: 1, got: action.count)
-        }
-        guard action[0].isFinite else { throw EnvironmentError.nonFiniteAction(environment: name, index: 0, value: action[0]) }
+    /// One step, written into the caller's observation span: nothing is allocated.
+    /// (`step(action: [Float])`, which returns a new array, comes with the protocol.)
+    func step(action: Span<Float>, observation: inout MutableSpan<Float>) throws -> StepOutcome {
+        // The library's check of the action's width and values and the observation's width.
+        try validate(action: action, observation: observation)
         let force = Double(min(max(action[0], -1), 1))
         velocity = 0.9 * velocity + 0.1 * force
         position += velocity
         elapsedSteps += 1
         let terminated = abs(position) > 4
-        return StepResult(
-            observation: [Float(position), Float(velocity)], reward: -abs(position), terminated: terminated,
-            truncated: !terminated && elapsedSteps >= maxEpisodeSteps)
+        observation[0] = Float(position)
+        observation[1] = Float(velocity)
+        return StepOutcome(
+            reward: -abs(position), terminated: terminated, truncated: !terminated && elapsedSteps >= maxEpisodeSteps)
     }
 
     var state: [Double] { [position, velocity] }
