@@ -100,7 +100,7 @@ extension TrainingConfiguration {
             ),
             ConfigurationField(
                 \.data.environment, "environment",
-                help: "Environment for normalized scores: hopper, halfcheetah, walker2d, ant.",
+                help: "Environment to score and evaluate in: hopper, ant, ..., Walker2d-v5.",
                 absent: "from the file's `metadata/behavior/env_id`",
                 "`hopper`, `halfcheetah`, `walker2d` or `ant`: the environment whose D4RL reference scores normalize returns. A preset's environment must match the data's observation and action widths, or training refuses to start."
             ),

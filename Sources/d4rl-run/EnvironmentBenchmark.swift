@@ -21,7 +21,7 @@ struct EnvironmentBenchmark: ParsableCommand {
     var steps = 20_000
 
     @Option(help: "Environments (comma-separated).")
-    var envs = "hopper,walker2d,halfcheetah,pendulum,mountaincar"
+    var envs = "hopper,hopper-v5,walker2d,walker2d-v5,halfcheetah,halfcheetah-v5,ant,ant-v5,pendulum,mountaincar"
 
     func validate() throws {
         try requireFlag("steps", steps, in: 1...10_000_000)
@@ -30,7 +30,7 @@ struct EnvironmentBenchmark: ParsableCommand {
 
     func run() throws {
         print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; one thread; \(steps) steps each")
-        print("environment    steps/s    physics steps/s   bare mj_step steps/s   Swift layer")
+        print("environment      steps/s    physics steps/s   bare mj_step steps/s   Swift layer")
         for name in try listFlag("envs", envs) {
             let environment = try EnvironmentRegistry.make(name)
             var random = RandomGenerator(seed: 9)
@@ -38,17 +38,20 @@ struct EnvironmentBenchmark: ParsableCommand {
                 (0..<environment.actionSpace.dimension).map { _ in random.nextFloat() * 2 - 1 }
             }
             var resets = Set<Int>()
-            _ = environment.reset(seed: 1)
+            var observation = environment.reset(seed: 1)
             let clock = ContinuousClock()
+            // The allocation-free step, into one observation buffer, as a simulation's loop runs.
             let elapsed = try clock.measure {
-                for (index, action) in actions.enumerated() where try environment.step(action: action).isDone {
+                var output = observation.mutableSpan
+                for (index, action) in actions.enumerated()
+                where try environment.step(action: action.span, observation: &output).isDone {
                     _ = environment.reset(seed: nil)
                     resets.insert(index)
                 }
             }
             let seconds = elapsed / .seconds(1)
             let rate = Double(steps) / seconds
-            var line = name.padding(toLength: 13, withPad: " ", startingAt: 0) + String(format: " %9.0f", rate)
+            var line = name.padding(toLength: 15, withPad: " ", startingAt: 0) + String(format: " %9.0f", rate)
             if let mujoco = environment as? MuJoCoEnvironment {
                 let bare = Self.timeBarePhysics(mujoco, actions: actions, resets: resets)
                 line += String(
@@ -62,9 +65,11 @@ struct EnvironmentBenchmark: ParsableCommand {
     /// Replays an environment loop as bare MuJoCo calls on `environment`'s model: for each row
     /// of `actions` it writes the controls and runs `frameSkip` `mj_step`s, and after each
     /// step listed in `resets` it resets the data (`mj_resetData`, `mj_forward`), as the loop
-    /// did. Returns the seconds taken: `step` minus the Swift layer (validation, observation,
-    /// reward, termination, reset noise), so the two compare directly.
+    /// did. A task that observes contact forces also runs `mj_rnePostConstraint` after each
+    /// step, as gymnasium does. Returns the seconds taken: `step` minus the Swift layer
+    /// (validation, observation, reward, termination, reset noise), so the two compare directly.
     static func timeBarePhysics(_ environment: MuJoCoEnvironment, actions: [[Float]], resets: Set<Int>) -> Double {
+        let contactForces = environment.computesContactForces
         let (model, data) = environment.rawPhysics
         mj_resetData(model, data)
         mj_forward(model, data)
@@ -73,6 +78,7 @@ struct EnvironmentBenchmark: ParsableCommand {
             for (index, action) in actions.enumerated() {
                 for (i, value) in action.enumerated() { data.pointee.ctrl[i] = Double(value) }
                 for _ in 0..<environment.frameSkip { mj_step(model, data) }
+                if contactForces { mj_rnePostConstraint(model, data) }
                 if resets.contains(index) {
                     mj_resetData(model, data)
                     mj_forward(model, data)

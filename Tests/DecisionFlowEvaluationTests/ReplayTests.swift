@@ -57,16 +57,34 @@ import Testing
     @Test(arguments: ceilings)
     func everyFileReplaysAsWellAsInGymnasium(ceiling: Ceiling) throws {
         let path = Self.datasets.appendingPathComponent("\(ceiling.file).hdf5").path
-        guard case .string(let id)? = try D4RLDataset(file: path).metadata.first?["behavior/env_id"] else {
-            Issue.record("\(path) names no environment in metadata/behavior/env_id")
-            return
-        }
+        // The environment and its version come from the file's metadata/behavior/env_id.
+        let id = try #require(try D4RLDataset(file: path).environmentName)
         let environment = try #require(try EnvironmentRegistry.make(id) as? MuJoCoEnvironment)
+        #expect(environment.version == (ceiling.file.contains("-v5-") ? .v5 : .v4), "\(ceiling.file): \(id)")
         let report = try DatasetReplay.run(file: path, environment: environment, limit: 3000)
         #expect(report.transitions == 3000)
         #expect(100 * report.observationsWithin1e4 >= ceiling.observations - 0.1, "\(100 * report.observationsWithin1e4)")
         #expect(100 * report.rewardsWithin1e3Relative >= ceiling.rewards - 0.1, "\(100 * report.rewardsWithin1e3Relative)")
         #expect(100 * report.terminalsAgree >= ceiling.terminals - 0.1, "\(100 * report.terminalsAgree)")
+    }
+
+    /// A Minari dataset whose env_spec names Walker2d-v5 is followed to the v5 walker (both
+    /// feet at friction 1.9), with walker2d's reference pair and targets; it replays there as
+    /// the D4RL-schema recording it was written from does.
+    @Test func aMinariDatasetOfVersion5IsEvaluatedInVersion5() throws {
+        let minari = Self.datasets.appendingPathComponent("minari/mujoco/walker2d/uniform-v5-v0").path
+        let dataset = try D4RLDataset(file: minari)
+        #expect(dataset.environmentName == "walker2d-v5")
+        let name = try #require(dataset.environmentName)
+        let walker = try #require(try EnvironmentRegistry.make(name) as? Walker2d)
+        #expect(walker.version == .v5 && walker.name == "Walker2d-v5")
+        #expect(dataset.referenceScores() == D4RLReferenceScores.byEnvironment["walker2d"])
+        #expect(ReferenceEvaluation.defaultTargets(for: "walker2d-v5") == [5000, 2500])
+        // D4RL dataset ids keep gym's v3 (gymnasium's v4); other versions map to v4 as before.
+        #expect(D4RLReferenceScores.environmentName(forID: "walker2d-medium-v2") == "walker2d")
+        #expect(D4RLReferenceScores.environmentName(forID: "Walker2d-v3") == "walker2d")
+        #expect(D4RLReferenceScores.environmentName(forID: "Ant-v5") == "ant-v5")
+        #expect(D4RLEnvironmentShape.mismatch(environment: "ant-v5", observationDimension: 111, actionDimension: 8) != nil)
     }
 
     /// A recording whose next observations hold a NaN is refused, naming the key and the row,

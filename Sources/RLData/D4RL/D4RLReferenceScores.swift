@@ -20,12 +20,17 @@ public struct D4RLReferenceScores: Sendable, Equatable {
         100 * (episodeReturn - minimum) / (maximum - minimum)
     }
 
-    /// The reference pairs by registry name.
+    /// The reference pairs by registry name. gymnasium's v5 environments (`hopper-v5`, ...)
+    /// keep their task's pair, as Minari's v5 datasets do.
     public static let byEnvironment: [String: D4RLReferenceScores] = [
         "halfcheetah": D4RLReferenceScores(minimum: -280.178953, maximum: 12135.0),
         "hopper": D4RLReferenceScores(minimum: -20.272305, maximum: 3234.3),
         "walker2d": D4RLReferenceScores(minimum: 1.629008, maximum: 4592.3),
         "ant": D4RLReferenceScores(minimum: -325.6, maximum: 3879.7),
+        "halfcheetah-v5": D4RLReferenceScores(minimum: -280.178953, maximum: 12135.0),
+        "hopper-v5": D4RLReferenceScores(minimum: -20.272305, maximum: 3234.3),
+        "walker2d-v5": D4RLReferenceScores(minimum: 1.629008, maximum: 4592.3),
+        "ant-v5": D4RLReferenceScores(minimum: -325.6, maximum: 3879.7),
         "maze2d-umaze": D4RLReferenceScores(minimum: 23.85, maximum: 161.86),
         "maze2d-medium": D4RLReferenceScores(minimum: 13.13, maximum: 277.39),
         "maze2d-large": D4RLReferenceScores(minimum: 6.7, maximum: 273.99),
@@ -41,6 +46,9 @@ public struct D4RLReferenceScores: Sendable, Equatable {
 
     /// Maps a gym or D4RL id (`Hopper-v4`, `halfcheetah-medium-v2`, `half_cheetah`) to the
     /// registry name (`hopper`, `halfcheetah`), or nil for an environment D4RL does not score.
+    /// A gymnasium id of version 5 (`Walker2d-v5`) keeps its version (`walker2d-v5`): its
+    /// physics and rewards differ. In a D4RL dataset id (`walker2d-medium-v2`) the version is
+    /// the dataset's, and the environment is gym's v3 (gymnasium's v4).
     public static func environmentName(forID id: String) -> String? {
         let lowered = String(id.lowercased().filter { $0 != "_" })
         if lowered.hasPrefix("maze2d") {
@@ -50,8 +58,11 @@ public struct D4RLReferenceScores: Sendable, Equatable {
             return nil
         }
         if lowered.hasPrefix("antmaze") { return "antmaze" }
-        let head = lowered.split(separator: "-").first.map(String.init) ?? lowered
-        return byEnvironment[head] == nil ? nil : head
+        let parts = lowered.split(separator: "-", omittingEmptySubsequences: false)
+        let head = parts.first.map(String.init) ?? lowered
+        guard byEnvironment[head] != nil else { return nil }
+        if parts.count == 2, parts[1] == "v5", byEnvironment[head + "-v5"] != nil { return head + "-v5" }
+        return head
     }
 }
 
@@ -69,6 +80,10 @@ public struct D4RLEnvironmentShape: Sendable, Equatable {
         "halfcheetah": D4RLEnvironmentShape(observationDimension: 17, actionDimension: 6),
         "walker2d": D4RLEnvironmentShape(observationDimension: 17, actionDimension: 6),
         "ant": D4RLEnvironmentShape(observationDimension: 111, actionDimension: 8),
+        "hopper-v5": D4RLEnvironmentShape(observationDimension: 11, actionDimension: 3),
+        "halfcheetah-v5": D4RLEnvironmentShape(observationDimension: 17, actionDimension: 6),
+        "walker2d-v5": D4RLEnvironmentShape(observationDimension: 17, actionDimension: 6),
+        "ant-v5": D4RLEnvironmentShape(observationDimension: 105, actionDimension: 8),
     ]
 }
 
