@@ -53,8 +53,15 @@ else
     exit 1
 fi
 
-python=$(command -v python3 || true)
-if [ -z "$python" ] || ! "$python" -m pip --version >/dev/null 2>&1; then
+# The first Python with pip: the one on PATH, else Debian's (python3-pip installs there).
+python=
+for candidate in "$(command -v python3 || true)" /usr/bin/python3; do
+    if [ -n "$candidate" ] && "$candidate" -m pip --version >/dev/null 2>&1; then
+        python=$candidate
+        break
+    fi
+done
+if [ -z "$python" ]; then
     echo "error: MuJoCo $version comes from PyPI through pip, and this machine has no pip." >&2
     echo "Install it (Debian: apt-get install python3-pip) and run this again." >&2
     exit 1

@@ -23,7 +23,7 @@ struct ReplayCommand: ParsableCommand {
         completion: .file(extensions: ["hdf5", "h5"]))
     var files: [String]
 
-    @Option(help: "Environment: hopper, walker2d or halfcheetah. Default: from the file's metadata.")
+    @Option(help: "Environment: hopper, walker2d, halfcheetah, ant, or a gymnasium id (Walker2d-v5). Default: from the file's metadata.")
     var env: String?
 
     @Option(parsing: .unconditional, help: "Replay at most this many transitions per file.")
@@ -46,7 +46,7 @@ struct ReplayCommand: ParsableCommand {
                 }()
             guard let environment = try EnvironmentRegistry.make(name) as? MuJoCoEnvironment else {
                 throw ValidationError(
-                    "\(name) is not a MuJoCo environment; replay needs one of hopper, walker2d, halfcheetah")
+                    "\(name) is not a MuJoCo environment; replay needs a MuJoCo task: hopper, walker2d, halfcheetah or ant, in v4 or v5")
             }
             reports.append(try DatasetReplay.run(file: file, environment: environment, limit: limit))
         }
