@@ -83,8 +83,10 @@ if [ ! -f "$work/$wheel" ]; then
     echo "error: pip downloaded $(ls "$work" | grep -v pip.log | tr '\n' ' ')but not $wheel; its index may not be PyPI." >&2
     exit 1
 fi
-if ! echo "$sha256  $work/$wheel" | sha256sum --check --status; then
-    echo "error: $wheel does not have the SHA-256 pinned in scripts/install-mujoco.sh ($sha256); not installing it." >&2
+actual=$(sha256sum "$work/$wheel" | cut -d' ' -f1)
+if [ "$actual" != "$sha256" ]; then
+    echo "error: $wheel has SHA-256 $actual, not the $sha256 pinned in scripts/install-mujoco.sh; not installing it." >&2
+    echo "The registry served another file under this name: check pip's index (a mirror?) and run this again." >&2
     exit 1
 fi
 
