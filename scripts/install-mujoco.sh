@@ -18,11 +18,13 @@ prefix="${DECISIONFLOW_MUJOCO_PREFIX:-/opt/decisionflow/mujoco-$version}"
 pc_link=/usr/local/lib/pkgconfig/mujoco.pc
 ld_conf=/etc/ld.so.conf.d/decisionflow-mujoco.conf
 
-# Already there: the pkg-config file pkg-config finds names this version and its library
-# loads by its soname.
+# Already there: the pkg-config file pkg-config finds is this prefix's, of this version, and
+# the dynamic linker resolves the soname into this prefix (another prefix installed since,
+# or removed, does not count).
 if [ "$(pkg-config --modversion mujoco 2>/dev/null || true)" = "$version" ] \
+    && [ "$(pkg-config --variable=prefix mujoco 2>/dev/null || true)" = "$prefix" ] \
     && [ -f "$prefix/lib/libmujoco.so.$version" ] \
-    && ldconfig -p 2>/dev/null | grep -q "libmujoco.so.$version "; then
+    && ldconfig -p 2>/dev/null | grep -qF "=> $prefix/lib/libmujoco.so.$version"; then
     exit 0
 fi
 
@@ -44,14 +46,8 @@ case "$(uname -m)" in
         ;;
 esac
 
-if [ "$(id -u)" -eq 0 ]; then
-    sudo=()
-elif command -v sudo >/dev/null 2>&1; then
-    sudo=(sudo)
-else
-    echo "error: need root (or sudo) to install MuJoCo $version under $prefix and register it in $pc_link and $ld_conf" >&2
-    exit 1
-fi
+source "$(dirname "$0")/as-root.sh"
+need_root "install MuJoCo $version under $prefix and register it in $pc_link and $ld_conf"
 
 # The first Python with pip: the one on PATH, else Debian's (python3-pip installs there).
 python=
@@ -91,15 +87,15 @@ if [ "$actual" != "$sha256" ]; then
 fi
 
 # Unpack only what the C API needs; Python's zipfile, since pip brought Python anyway.
-"$python" - "$work/$wheel" "$work/unpacked" <<'PYTHON'
+"$python" - "$work/$wheel" "$work/unpacked" "mujoco/libmujoco.so.$version" <<'PYTHON'
 import sys, zipfile
-wheel, out = sys.argv[1], sys.argv[2]
+wheel, out, library = sys.argv[1], sys.argv[2], sys.argv[3]
 with zipfile.ZipFile(wheel) as archive:
     wanted = [name for name in archive.namelist()
-              if name == "mujoco/libmujoco.so.4.0.1"
+              if name == library
               or (name.startswith("mujoco/include/mujoco/") and name.endswith(".h"))]
-    if "mujoco/libmujoco.so.4.0.1" not in wanted or not any(n.endswith("/mujoco.h") for n in wanted):
-        sys.exit("error: the wheel has no mujoco/libmujoco.so.4.0.1 or no mujoco/include/mujoco/mujoco.h")
+    if library not in wanted or not any(n.endswith("/mujoco.h") for n in wanted):
+        sys.exit(f"error: the wheel has no {library} or no mujoco/include/mujoco/mujoco.h")
     for name in wanted:
         archive.extract(name, out)
 PYTHON

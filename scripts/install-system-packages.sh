@@ -14,14 +14,8 @@ for package in "${packages[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing missing system packages: ${missing[*]}" >&2
-    if [ "$(id -u)" -eq 0 ]; then
-        sudo=()
-    elif command -v sudo >/dev/null 2>&1; then
-        sudo=(sudo)
-    else
-        echo "error: need root (or sudo) to run: apt-get install ${missing[*]}" >&2
-        exit 1
-    fi
+    source "$(dirname "$0")/as-root.sh"
+    need_root "run: apt-get install ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     "${sudo[@]}" apt-get update -qq
     "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
