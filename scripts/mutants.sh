@@ -123,18 +123,18 @@ mutant minari-next-observations Sources/RLData/Minari/MinariDatasetLayout.swift 
     "Minari: next_observations taken from rows 0..<T of the T + 1 observations instead of 1...T" \
     'hopperMediumMatchesTheD4RLFileEpisodeByEpisode()'
 mutant mujoco-reward Sources/RLEnvironments/MuJoCoEnvironment.swift 1/1 \
-    'return (forwardVelocity + healthyReward - 1e-3 * controlCost, !isHealthy)' \
-    'return (forwardVelocity + healthyReward - 1e-2 * controlCost, !isHealthy)' \
+    'return (forwardVelocity + healthyReward(isHealthy: isHealthy) - 1e-3 * controlCost, !isHealthy)' \
+    'return (forwardVelocity + healthyReward(isHealthy: isHealthy) - 1e-2 * controlCost, !isHealthy)' \
     "hopper and walker2d: the control cost weighs 0.01 instead of gym's 0.001" \
     'everyFileReplaysAsWellAsInGymnasium(ceiling:)'
-mutant mujoco-v5-healthy-reward Sources/RLEnvironments/MuJoCoEnvironment.swift 1/2 \
-    'let healthyReward = version == .v4 || isHealthy ? 1.0 : 0.0' \
-    'let healthyReward = 1.0' \
-    "Hopper-v5 and Walker2d-v5 pay the healthy reward on the step that ends the episode (v4's rule)" \
+mutant mujoco-v5-healthy-reward Sources/RLEnvironments/MuJoCoEnvironment.swift 1/1 \
+    'version == .v4 || isHealthy ? 1 : 0' \
+    '1' \
+    "v5 pays the healthy reward on the step that ends the episode (v4's rule)" \
     'versionsDifferWhereGymnasiumSaysTheyDo()'
 mutant ant-contact-cost Sources/RLEnvironments/MuJoCoEnvironment.swift 1/1 \
-    'return (forwardVelocity + healthyReward - 0.5 * controlCost - 5e-4 * contactCost, !isHealthy)' \
-    'return (forwardVelocity + healthyReward - 0.5 * controlCost - 5e-3 * contactCost, !isHealthy)' \
+    '- 0.5 * controlCost - 5e-4 * contactCost' \
+    '- 0.5 * controlCost - 5e-3 * contactCost' \
     "Ant: the contact cost weighs 0.005 instead of gymnasium's 0.0005" \
     'everyFileReplaysAsWellAsInGymnasium(ceiling:)'
 mutant mujoco-termination Sources/RLEnvironments/MuJoCoEnvironment.swift 1/1 \

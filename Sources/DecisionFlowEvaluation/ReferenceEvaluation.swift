@@ -15,10 +15,10 @@ public enum ReferenceEvaluation {
     /// The target returns the reference evaluates each environment at (Decision Transformer's
     /// gym experiments: an expert-level target and half of it), by registry name; gymnasium's
     /// v5 of a task keeps its targets.
-    public static let targets: [String: [Double]] = [
-        "hopper": [3600, 1800], "halfcheetah": [12000, 6000], "walker2d": [5000, 2500],
-        "hopper-v5": [3600, 1800], "halfcheetah-v5": [12000, 6000], "walker2d-v5": [5000, 2500],
-    ]
+    public static let targets: [String: [Double]] = {
+        let published: [String: [Double]] = ["hopper": [3600, 1800], "halfcheetah": [12000, 6000], "walker2d": [5000, 2500]]
+        return published.merging(published.map { ($0.key + "-v5", $0.value) }, uniquingKeysWith: { first, _ in first })
+    }()
 
     /// Rolls out this process's share of `count` episodes with `weights` (read in place) in
     /// `environments` (one per episode of the share), and gathers every process's results.

@@ -50,8 +50,8 @@ public class MuJoCoEnvironment: Environment {
     let data: UnsafeMutablePointer<mjData>
     /// Generalized positions of the model's initial state (`qpos0`).
     let initialPositions: [Double]
-    /// concat(qpos, qvel), refreshed after each step for the healthy tests, which gymnasium
-    /// writes on that vector (`state_vector()`), without allocating.
+    /// concat(qpos, qvel) for the healthy tests, which gymnasium writes on that vector
+    /// (`state_vector()`): filled by `refreshedState()`, so a step allocates nothing.
     var stateScratch: [Double]
     var generator = RandomGenerator(seed: 0)
     var running = false
@@ -203,9 +203,6 @@ public class MuJoCoEnvironment: Environment {
         for _ in 0..<frameSkip { mj_step(model, data) }
         if computesContactForces { mj_rnePostConstraint(model, data) }
         let after = progressPosition()
-        let (nq, nv) = (Int(model.pointee.nq), Int(model.pointee.nv))
-        for i in 0..<nq { stateScratch[i] = data.pointee.qpos[i] }
-        for i in 0..<nv { stateScratch[nq + i] = data.pointee.qvel[i] }
         let (reward, terminated) = outcome(forwardVelocity: (after - before) / dt, controlCost: controlCost)
         elapsedSteps += 1
         let truncated = elapsedSteps >= maxEpisodeSteps
@@ -248,8 +245,20 @@ public class MuJoCoEnvironment: Environment {
         )
     }
 
-    /// The reward and termination after a step, from Δx/dt and Σ action², with the new state
-    /// in `stateScratch`.
+    /// concat(qpos, qvel) of the current state, in `stateScratch` (for the tasks whose
+    /// healthy test reads it; HalfCheetah's has none).
+    func refreshedState() -> [Double] {
+        let (nq, nv) = (Int(model.pointee.nq), Int(model.pointee.nv))
+        for i in 0..<nq { stateScratch[i] = data.pointee.qpos[i] }
+        for i in 0..<nv { stateScratch[nq + i] = data.pointee.qvel[i] }
+        return stateScratch
+    }
+
+    /// The healthy reward: 1 every step in v4, and in v5 only while healthy (so the step that
+    /// ends an episode earns 1 less).
+    func healthyReward(isHealthy: Bool) -> Double { version == .v4 || isHealthy ? 1 : 0 }
+
+    /// The reward and termination after a step, from Δx/dt and Σ action².
     func outcome(forwardVelocity: Double, controlCost: Double) -> (reward: Double, terminated: Bool) {
         preconditionFailure("\(type(of: self)) must override outcome(forwardVelocity:controlCost:)")
     }
@@ -273,10 +282,16 @@ public class MuJoCoEnvironment: Environment {
     }
 
     /// The index of the geom named `name`, or an error naming the model file.
-    func geom(named name: String) throws -> Int {
-        let index = mj_name2id(model, Int32(mjOBJ_GEOM.rawValue), name)
+    func geom(named name: String) throws -> Int { try index(of: mjOBJ_GEOM, "geom", named: name) }
+
+    /// The index of the body named `name`, or an error naming the model file.
+    func body(named name: String) throws -> Int { try index(of: mjOBJ_BODY, "body", named: name) }
+
+    /// The index of the model's object of `type` (called `noun` in the error) named `name`.
+    private func index(of type: mjtObj, _ noun: String, named name: String) throws -> Int {
+        let index = mj_name2id(model, Int32(type.rawValue), name)
         guard index >= 0 else {
-            throw EnvironmentError.badModel(file: modelFile, message: "\(self.name) needs a geom named \(name)")
+            throw EnvironmentError.badModel(file: modelFile, message: "\(self.name) needs a \(noun) named \(name)")
         }
         return Int(index)
     }
@@ -301,9 +316,8 @@ public class UprightLocomotion: MuJoCoEnvironment {
     }
 
     override func outcome(forwardVelocity: Double, controlCost: Double) -> (reward: Double, terminated: Bool) {
-        let isHealthy = healthy(stateScratch)
-        let healthyReward = version == .v4 || isHealthy ? 1.0 : 0.0
-        return (forwardVelocity + healthyReward - 1e-3 * controlCost, !isHealthy)
+        let isHealthy = healthy(refreshedState())
+        return (forwardVelocity + healthyReward(isHealthy: isHealthy) - 1e-3 * controlCost, !isHealthy)
     }
 }
 
@@ -398,11 +412,7 @@ public final class Ant: MuJoCoEnvironment {
             name: "Ant-\(version.rawValue)", version: version, modelFile: modelFile, bundled: "ant.xml", frameSkip: 5,
             observationDimension: version == .v4 ? 111 : 105, positionsSkipped: 2,
             contactForcesFromBody: version == .v4 ? 0 : 1, resetNoise: 0.1)
-        let index = mj_name2id(model, Int32(mjOBJ_BODY.rawValue), "torso")
-        guard index >= 0 else {
-            throw EnvironmentError.badModel(file: self.modelFile, message: "\(name) needs a body named torso")
-        }
-        torso = Int(index)
+        torso = try body(named: "torso")
     }
 
     /// gym's healthy test, on concat(qpos, qvel): finite, and 0.2 ≤ qpos[2] ≤ 1.0.
@@ -422,9 +432,10 @@ public final class Ant: MuJoCoEnvironment {
             let force = min(max(data.pointee.cfrc_ext[i], -1), 1)
             contactCost += force * force
         }
-        let isHealthy = Ant.isHealthy(stateScratch)
-        let healthyReward = version == .v4 || isHealthy ? 1.0 : 0.0
-        return (forwardVelocity + healthyReward - 0.5 * controlCost - 5e-4 * contactCost, !isHealthy)
+        let isHealthy = Ant.isHealthy(refreshedState())
+        return (
+            forwardVelocity + healthyReward(isHealthy: isHealthy) - 0.5 * controlCost - 5e-4 * contactCost, !isHealthy
+        )
     }
 }
 

@@ -38,10 +38,18 @@ public final class Pendulum: Environment {
         angularVelocity = Double(generator.nextFloat()) * 2 - 1
         elapsedSteps = 0
         running = true
+        var observation = [Float](repeating: 0, count: 3)
+        var output = observation.mutableSpan
+        writeObservation(into: &output)
         return observation
     }
 
-    var observation: [Float] { [Float(Double.cos(angle)), Float(Double.sin(angle)), Float(angularVelocity)] }
+    /// (cos θ, sin θ, θ̇).
+    private func writeObservation(into observation: inout MutableSpan<Float>) {
+        observation[0] = Float(Double.cos(angle))
+        observation[1] = Float(Double.sin(angle))
+        observation[2] = Float(angularVelocity)
+    }
 
     public func step(action: Span<Float>, observation: inout MutableSpan<Float>) throws -> StepOutcome {
         try validate(action: action, observation: observation)
@@ -61,9 +69,7 @@ public final class Pendulum: Environment {
         elapsedSteps += 1
         let truncated = elapsedSteps >= maxEpisodeSteps
         if truncated { running = false }
-        observation[0] = Float(Double.cos(angle))
-        observation[1] = Float(Double.sin(angle))
-        observation[2] = Float(angularVelocity)
+        writeObservation(into: &observation)
         return StepOutcome(reward: -cost, terminated: false, truncated: truncated)
     }
 

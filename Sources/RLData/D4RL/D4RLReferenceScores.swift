@@ -22,15 +22,16 @@ public struct D4RLReferenceScores: Sendable, Equatable {
 
     /// The reference pairs by registry name. gymnasium's v5 environments (`hopper-v5`, ...)
     /// keep their task's pair, as Minari's v5 datasets do.
-    public static let byEnvironment: [String: D4RLReferenceScores] = [
+    public static let byEnvironment: [String: D4RLReferenceScores] = d4rl.merging(
+        ["halfcheetah", "hopper", "walker2d", "ant"].compactMap { task in d4rl[task].map { (task + "-v5", $0) } },
+        uniquingKeysWith: { first, _ in first })
+
+    /// D4RL's own table (`d4rl/infos.py`).
+    private static let d4rl: [String: D4RLReferenceScores] = [
         "halfcheetah": D4RLReferenceScores(minimum: -280.178953, maximum: 12135.0),
         "hopper": D4RLReferenceScores(minimum: -20.272305, maximum: 3234.3),
         "walker2d": D4RLReferenceScores(minimum: 1.629008, maximum: 4592.3),
         "ant": D4RLReferenceScores(minimum: -325.6, maximum: 3879.7),
-        "halfcheetah-v5": D4RLReferenceScores(minimum: -280.178953, maximum: 12135.0),
-        "hopper-v5": D4RLReferenceScores(minimum: -20.272305, maximum: 3234.3),
-        "walker2d-v5": D4RLReferenceScores(minimum: 1.629008, maximum: 4592.3),
-        "ant-v5": D4RLReferenceScores(minimum: -325.6, maximum: 3879.7),
         "maze2d-umaze": D4RLReferenceScores(minimum: 23.85, maximum: 161.86),
         "maze2d-medium": D4RLReferenceScores(minimum: 13.13, maximum: 277.39),
         "maze2d-large": D4RLReferenceScores(minimum: 6.7, maximum: 273.99),
