@@ -12,7 +12,8 @@
 //   RLData                   D4RL and Minari datasets over libhdf5 (CHDF5)
 //   DecisionFlow             the model's arithmetic (OpenBLAS), optimizer and acting; no files
 //   DecisionFlowCheckpoints  a model's files: checkpoints, safetensors, PyTorch state dicts
-//   RLEnvironments           environments: MuJoCo (CMuJoCo) and pure Swift
+//   RLEnvironments           environments: MuJoCo (CMuJoCo) and pure Swift, and the catalog
+//                            that says which one an id means (with RLData's D4RL scores)
 //   ProcessGroups            the process-group protocol and the group of one. Depends on nothing.
 //   DecisionFlowMPI          the group mpirun starts (CMPI); depends on ProcessGroups only
 //   DecisionFlowTraining     a run: data to windows, the trainer, run directories, resume
@@ -79,7 +80,10 @@ let package = Package(
         .systemLibrary(name: "CMuJoCo", pkgConfig: "mujoco"),
         .target(
             name: "RLEnvironments",
-            dependencies: ["CMuJoCo", "SeededRandom", .product(name: "RealModule", package: "swift-numerics")],
+            dependencies: [
+                "CMuJoCo", "RLData", "DecisionFlowSupport", "SeededRandom",
+                .product(name: "RealModule", package: "swift-numerics"),
+            ],
             resources: [.copy("Models")]
         ),
 
@@ -104,7 +108,10 @@ let package = Package(
         // Training: windows from D4RL data into the model, run directories, logs, resume.
         .target(
             name: "DecisionFlowTraining",
-            dependencies: ["RLData", "DecisionFlow", "DecisionFlowCheckpoints", "DecisionFlowSupport", "ProcessGroups"]),
+            dependencies: [
+                "RLData", "RLEnvironments", "DecisionFlow", "DecisionFlowCheckpoints", "DecisionFlowSupport",
+                "ProcessGroups",
+            ]),
 
         // Data parallelism over Open MPI: the ProcessGroup mpirun starts.
         .target(name: "DecisionFlowMPI", dependencies: ["CMPI", "ProcessGroups"]),
@@ -191,8 +198,8 @@ let package = Package(
         .testTarget(
             name: "DecisionFlowTrainingTests",
             dependencies: [
-                "DecisionFlowTraining", "RLData", "DecisionFlow", "DecisionFlowCheckpoints", "DecisionFlowSupport", "ProcessGroups",
-                "TestSupport", "TrainingTestSupport",
+                "DecisionFlowTraining", "RLData", "RLEnvironments", "DecisionFlow", "DecisionFlowCheckpoints",
+                "DecisionFlowSupport", "ProcessGroups", "TestSupport", "TrainingTestSupport",
             ]
         ),
         .testTarget(

@@ -12,14 +12,6 @@ import RLEnvironments
 /// it; with several processes, rank r runs its contiguous share of the episodes and every
 /// rank gets all results, in episode order.
 public enum ReferenceEvaluation {
-    /// The target returns the reference evaluates each environment at (Decision Transformer's
-    /// gym experiments: an expert-level target and half of it), by registry name; gymnasium's
-    /// v5 of a task keeps its targets.
-    public static let targets: [String: [Double]] = {
-        let published: [String: [Double]] = ["hopper": [3600, 1800], "halfcheetah": [12000, 6000], "walker2d": [5000, 2500]]
-        return published.merging(published.map { ($0.key + "-v5", $0.value) }, uniquingKeysWith: { first, _ in first })
-    }()
-
     /// Rolls out this process's share of `count` episodes with `weights` (read in place) in
     /// `environments` (one per episode of the share), and gathers every process's results.
     /// With one process this is `RolloutEvaluation.run` itself.
@@ -58,15 +50,14 @@ public enum ReferenceEvaluation {
         return results
     }
 
-    /// The targets `evaluate` uses when none are given: the environment's reference targets,
-    /// or a target return of 0 for an environment that has none (its own tasks, Pendulum).
-    public static func defaultTargets(for environment: String) -> [Double] { targets[environment] ?? [0] }
-
-    /// The environment `evaluate` rolls `checkpoint` out in: `environment`, or else the one
-    /// the checkpoint names, by its D4RL name when it has one (`Hopper-v4` → `hopper`); nil
-    /// when neither names one.
-    public static func environmentName(_ environment: String?, checkpoint: Checkpoint) -> String? {
-        (environment ?? checkpoint.environment).map { D4RLReferenceScores.environmentName(forID: $0) ?? $0 }
+    /// The environment `evaluate` rolls `checkpoint` out in: the one `environment` names, or
+    /// else the one the checkpoint names, looked up in `catalog`; nil when neither names one.
+    ///
+    /// - Throws: `EnvironmentError` for a name the catalog does not know (with close matches).
+    public static func environment(
+        _ environment: String?, checkpoint: Checkpoint, catalog: EnvironmentCatalog = .standard
+    ) throws -> EnvironmentEntry? {
+        try (environment ?? checkpoint.environment).map { try catalog.entry($0) }
     }
 
     /// Evaluates the policy in `checkpoint`: `episodes` episodes (seeds `seed`, `seed + 1`, …)
@@ -75,30 +66,37 @@ public enum ReferenceEvaluation {
     /// - Parameters:
     ///   - checkpoint: the policy: weights, context encoding and, usually, its environment.
     ///   - source: the checkpoint's file, for errors.
-    ///   - environment: an environment id; nil for the one the checkpoint names.
-    ///   - targets: target returns in the environment's scale; nil for `defaultTargets(for:)`.
+    ///   - environment: an environment's name or id; nil for the one the checkpoint names.
+    ///   - targets: target returns in the environment's scale; nil for the environment's
+    ///     (`EnvironmentEntry.defaultTargets`).
     ///   - episodes: episodes per target.
     ///   - seed: the reset seed of the first episode.
     ///   - threads: the policy's worker threads.
     ///   - group: the processes to split the episodes over; every one must call this.
+    ///   - catalog: where the environment is looked up; your own environments are found once
+    ///     registered there.
     ///   - progress: called on rank 0's progress with the target, the episodes finished and
     ///     the steps taken.
     /// - Returns: the environment's name and a report per target, on every process.
-    /// - Throws: `EvaluationError` when no environment is named; `CheckpointError` when the checkpoint holds no context
-    ///   encoding or the model does not fit in memory; `EnvironmentError` for an unknown
-    ///   environment.
+    /// - Throws: `EvaluationError` when no environment is named; `CheckpointError` when the
+    ///   checkpoint holds no context encoding or the model does not fit in memory;
+    ///   `EnvironmentError` for an unknown environment, or one whose widths are not the model's.
     public static func evaluate(
         checkpoint: Checkpoint, source: String, environment: String? = nil, targets: [Double]? = nil, episodes: Int,
         seed: UInt64 = 0, threads: Int = 2, group: any ProcessGroup = SingleProcess(),
+        catalog: EnvironmentCatalog = .standard,
         progress: (_ target: Double, _ finished: Int, _ steps: Int) -> Void = { _, _, _ in }
     ) throws -> (environment: String, reports: [TargetReport]) {
         let encoding = try checkpoint.contextEncoding(source: source)
-        guard let name = environmentName(environment, checkpoint: checkpoint) else {
+        guard let entry = try Self.environment(environment, checkpoint: checkpoint, catalog: catalog) else {
             throw EvaluationError.noEnvironment(file: source)
         }
-        let targets = targets ?? Self.defaultTargets(for: name)
+        try entry.checkWidths(
+            observationWidth: checkpoint.configuration.stateDimension,
+            actionWidth: checkpoint.configuration.actionDimension, of: "the model in \(source)")
+        let targets = targets ?? entry.defaultTargets
         let share = group.slice(of: episodes)
-        let environments = try share.map { _ in try EnvironmentRegistry.make(name) }
+        let environments = try share.map { _ in try entry.make() }
         if let problem = checkpoint.configuration.actingMemoryProblem(agents: max(share.count, 1), threads: threads) {
             throw CheckpointError(file: source, problem: "cannot be run here: \(problem)")
         }
@@ -111,9 +109,9 @@ public enum ReferenceEvaluation {
             ) { finished, steps in
                 if group.isLeader { progress(target, finished, steps) }
             }
-            reports.append(RolloutEvaluation.report(target: target, episodes: results, environment: name))
+            reports.append(TargetReport(target: target, episodes: results, scores: entry.referenceScores))
         }
-        return (name, reports)
+        return (entry.name, reports)
     }
 
     /// The final evaluation a run records as `evaluation.json`: the reference protocol on

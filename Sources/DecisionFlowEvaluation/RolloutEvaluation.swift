@@ -62,7 +62,9 @@ public struct TargetReport: Encodable, Sendable {
     /// Mean episode length.
     public var lengthMean: Double
 
-    init(target: Double, episodes: [EpisodeResult], scores: D4RLReferenceScores?) {
+    /// The report of `episodes` rolled out for `target`, with normalized scores when `scores`
+    /// (the environment's `EnvironmentEntry.referenceScores`) are given.
+    public init(target: Double, episodes: [EpisodeResult], scores: D4RLReferenceScores?) {
         self.scores = TargetScores(target: target, episodes: episodes, scores: scores)
         self.episodes = episodes
         lengthMean = SummaryStatistics(episodes.map { Double($0.length) }).mean
@@ -180,11 +182,6 @@ public enum RolloutEvaluation {
                 observation = step.observation
             }
         }
-    }
-
-    /// Summaries per target, with D4RL normalized scores when `environment` has them.
-    public static func report(target: Double, episodes: [EpisodeResult], environment: String) -> TargetReport {
-        TargetReport(target: target, episodes: episodes, scores: D4RLReferenceScores.forEnvironment(environment))
     }
 }
 

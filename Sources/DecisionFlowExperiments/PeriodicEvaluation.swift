@@ -6,7 +6,7 @@ import ProcessGroups
 import RLData
 import RLEnvironments
 
-/// Evaluation while a run trains: where training (which knows no environments) meets the
+/// Evaluation while a run trains: where training (which rolls nothing out) meets the
 /// reference protocol.
 public enum PeriodicEvaluation {
     /// What `TrainingRun.run(evaluate:)` calls every `evaluateEvery` steps: the trainer's
@@ -19,22 +19,22 @@ public enum PeriodicEvaluation {
     public static func evaluator(for trainer: Trainer, source: String) throws -> ((Trainer) throws -> Double)? {
         let c = trainer.configuration
         guard c.evaluateEvery > 0 else { return nil }
-        guard let name = trainer.environment, D4RLReferenceScores.forEnvironment(name) != nil else {
+        guard let environment = trainer.environment, let scores = environment.referenceScores else {
             throw TrainingError.badConfiguration(
                 file: source,
                 problem:
-                    "evaluateEvery needs an environment with D4RL scores (hopper, halfcheetah, walker2d); set environment"
+                    "evaluateEvery needs an environment with D4RL scores (\(EnvironmentCatalog.standard.entries.filter { $0.referenceScores != nil }.map(\.name).joined(separator: ", "))); set environment"
             )
         }
         // Under mpirun each rank rolls out its share of the episodes.
         let share = trainer.group.slice(of: c.evaluationEpisodes)
-        let environments = try share.map { _ in try EnvironmentRegistry.make(name) }
-        let target = c.evaluationTarget ?? ReferenceEvaluation.targets[name]?.first ?? 0
+        let environments = try share.map { _ in try environment.make() }
+        let target = c.evaluationTarget ?? environment.defaultTargets[0]
         return { trainer in
             let episodes = try ReferenceEvaluation.rollOut(
                 group: trainer.group, count: c.evaluationEpisodes, weights: trainer.model.weights,
                 encoding: trainer.encoding, environments: environments, target: target, seed: 0, threads: c.threads)
-            return RolloutEvaluation.report(target: target, episodes: episodes, environment: name).normalizedMean
+            return TargetReport(target: target, episodes: episodes, scores: scores).normalizedMean
                 ?? .nan
         }
     }

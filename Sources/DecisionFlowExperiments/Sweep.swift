@@ -143,7 +143,7 @@ public struct Sweep: Sendable {
         }
         let allowed = ["name", "configs", "base", "grid", "episodes"]
         if let unknown = specification.keys.sorted().first(where: { !allowed.contains($0) }) {
-            let hint = TrainingConfiguration.nearest(to: unknown, among: allowed).map { " (did you mean '\($0)'?)" } ?? ""
+            let hint = Suggestions.nearest(to: unknown, among: allowed).map { " (did you mean '\($0)'?)" } ?? ""
             throw TrainingError.badConfiguration(
                 file: source, problem: "has an unknown key '\(unknown)'\(hint); a sweep has \(allowed.joined(separator: ", "))")
         }
@@ -194,7 +194,7 @@ public struct Sweep: Sendable {
         }
         let known = TrainingConfiguration.fields.map(\.name)
         for key in (Array(base.keys) + Array(grid.keys)).sorted() where !known.contains(key) {
-            let hint = TrainingConfiguration.nearest(to: key, among: known).map { " (did you mean '\($0)'?)" } ?? ""
+            let hint = Suggestions.nearest(to: key, among: known).map { " (did you mean '\($0)'?)" } ?? ""
             throw TrainingError.badConfiguration(
                 file: source, problem: "names an unknown configuration field '\(key)'\(hint); configs/README.md lists them")
         }

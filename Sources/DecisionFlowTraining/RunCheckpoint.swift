@@ -108,7 +108,7 @@ public struct RunCheckpoint: Sendable {
                 "rewardScale is \(state.configuration.rewardScale) in the training state but \(encoding.rewardScale) in the context encoding")
         }
         if let named = state.configuration.environment, let stored = checkpoint.environment,
-            (D4RLReferenceScores.environmentName(forID: named) ?? named) != stored
+            !RunEnvironment.agrees(configured: named, stored: stored)
         {
             disagreements.append("environment is \(named) in the training state but \(stored) in the policy")
         }

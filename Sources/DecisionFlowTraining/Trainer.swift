@@ -4,6 +4,7 @@ import DecisionFlowSupport
 import Foundation
 import ProcessGroups
 import RLData
+import RLEnvironments
 
 /// What one training step measured.
 public struct StepRecord: Codable, Sendable, Equatable {
@@ -32,8 +33,9 @@ public final class Trainer {
     public private(set) var step: Int
     /// The learning rate at each step.
     public let schedule: WarmupSchedule
-    /// The environment whose scores apply, if known.
-    public let environment: String?
+    /// The environment the run is for (`RunEnvironment`'s rule), if known: its scores apply,
+    /// its name goes into checkpoints, and periodic evaluation rolls out there.
+    public let environment: EnvironmentEntry?
     /// Things about the configuration and data worth telling the user, that do not stop
     /// training (a context longer than every episode, which only adds padding).
     public let warnings: [String]
@@ -133,41 +135,17 @@ public final class Trainer {
         // A fresh run's configuration was validated by whoever made it: the public
         // initializer, or `TrainingRun.start`. A resumed one just above, once adjusted.
         self.configuration = configuration
-        if let name = configuration.environment {
-            guard let environment = D4RLReferenceScores.environmentName(forID: name) else {
-                let known = D4RLReferenceScores.byEnvironment.keys.sorted().joined(separator: ", ")
-                throw TrainingError.badConfiguration(
-                    file: resuming?.1 ?? source, problem: "environment '\(name)' is unknown; known: \(known)")
-            }
-            if let mismatch = D4RLEnvironmentShape.mismatch(
-                environment: environment, observationDimension: dataset.observationDimension,
-                actionDimension: dataset.actionDimension)
-            {
-                throw TrainingError.mismatch(
-                    "\(resuming?.1 ?? source) names environment \(environment): \(mismatch) (\(dataset.files.joined(separator: ", "))): use a configuration made for this data's environment"
-                )
-            }
-        } else if let environment = dataset.environmentName,
-            let mismatch = D4RLEnvironmentShape.mismatch(
-                environment: environment, observationDimension: dataset.observationDimension,
-                actionDimension: dataset.actionDimension)
-        {
-            // The environment would come from the files' metadata: a mislabelled file must not
-            // be scored (or evaluated) as another environment.
-            throw TrainingError.mismatch(
-                "the metadata of \(dataset.files.joined(separator: ", ")) names environment \(environment), but \(mismatch): the data is mislabelled. Set environment in the configuration (--environment) to the one the data came from"
-            )
-        }
+        let (runEnvironment, environmentWarning) = try RunEnvironment.resolve(
+            configured: configuration.environment, dataset: dataset, source: resuming?.1 ?? source)
         // Periodic evaluation scores rollouts against D4RL's references. Checked here, where
         // the data's environment is known: before a new run writes any file, and before a
         // change made on resume reaches the checkpoint.
-        let scored = configuration.environment.flatMap { D4RLReferenceScores.environmentName(forID: $0) }
-            ?? dataset.environmentName
-        if configuration.evaluateEvery > 0, scored.flatMap({ D4RLReferenceScores.forEnvironment($0) }) == nil {
+        if configuration.evaluateEvery > 0, runEnvironment?.referenceScores == nil {
+            let scored = EnvironmentCatalog.standard.entries.filter { $0.referenceScores != nil }.map(\.name)
             throw TrainingError.badConfiguration(
                 file: resuming == nil ? source : "the flags given with --resume",
                 problem:
-                    "evaluateEvery \(configuration.evaluateEvery) needs an environment with D4RL scores (hopper, halfcheetah, walker2d), but \(scored.map { "the data's is \($0)" } ?? "none is known"); set environment, or evaluateEvery 0"
+                    "evaluateEvery \(configuration.evaluateEvery) needs an environment with D4RL scores (\(scored.joined(separator: ", "))), but \(runEnvironment.map { "the data's is \($0.name)" } ?? "none is known"); set environment, or evaluateEvery 0"
             )
         }
         let modelConfiguration = configuration.modelConfiguration(
@@ -209,15 +187,14 @@ public final class Trainer {
         batch = TrajectoryBatch(
             capacity: batchSlice.count, timesteps: configuration.contextLength,
             stateDimension: dataset.observationDimension, actionDimension: dataset.actionDimension)
-        environment =
-            configuration.environment.flatMap { D4RLReferenceScores.environmentName(forID: $0) }
-            ?? dataset.environmentName
+        environment = runEnvironment
         let longest = dataset.trajectories.map(\.length).max() ?? 0
         warnings =
-            longest < configuration.contextLength
-            ? [
-                "contextLength \(configuration.contextLength) is longer than every episode in the data (the longest has \(longest) steps): every window is padded, which costs time and memory but teaches nothing; a contextLength of \(longest) sees the same data"
-            ] : []
+            [environmentWarning].compactMap { $0 }
+            + (longest < configuration.contextLength
+                ? [
+                    "contextLength \(configuration.contextLength) is longer than every episode in the data (the longest has \(longest) steps): every window is padded, which costs time and memory but teaches nothing; a contextLength of \(longest) sees the same data"
+                ] : [])
         dataFingerprint = fingerprint
         step = 0
         if let (saved, source) = resuming, let state {
@@ -325,7 +302,7 @@ public final class Trainer {
         var state = self.state
         state.rankDropoutGenerators = rankDropoutGenerators
         return RunCheckpoint(
-            checkpoint: Checkpoint(model: model, optimizer: optimizer, encoding: encoding, environment: environment),
+            checkpoint: Checkpoint(model: model, optimizer: optimizer, encoding: encoding, environment: environment?.name),
             state: state)
     }
 

@@ -226,7 +226,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         }
         let known = fieldNames
         if let unknown = fields.keys.sorted().first(where: { !known.contains($0) }) {
-            let suggestion = nearest(to: unknown, among: Self.fields.map(\.name))
+            let suggestion = Suggestions.nearest(to: unknown, among: Self.fields.map(\.name))
             throw TrainingError.badConfiguration(
                 file: source,
                 problem:
@@ -299,28 +299,6 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         case is Bool.Type: return "true or false"
         default: return "a \(type)"
         }
-    }
-
-    /// The candidate closest to `name` (the first of equally close ones), for "did you mean"
-    /// hints.
-    public static func nearest(to name: String, among candidates: [String]) -> String? {
-        candidates.min { editDistance($0, name) < editDistance($1, name) }
-    }
-
-    /// Levenshtein distance, for "did you mean" suggestions.
-    static func editDistance(_ a: String, _ b: String) -> Int {
-        let a = Array(a.lowercased())
-        let b = Array(b.lowercased())
-        guard !a.isEmpty, !b.isEmpty else { return max(a.count, b.count) }
-        var previous = Array(0...b.count)
-        for i in 1...a.count {
-            var current = [i] + [Int](repeating: 0, count: b.count)
-            for j in 1...b.count {
-                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
-            }
-            previous = current
-        }
-        return previous[b.count]
     }
 
     /// Decodes the fields present (`fields` says which there are); absent ones keep their

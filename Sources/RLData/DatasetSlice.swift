@@ -133,11 +133,13 @@ public struct DatasetSlice {
     }
 
     /// Writes the episodes as a Minari dataset with id `id` in the folder `output`
-    /// (`MinariDatasetWriter`; infos are not copied). The environment id is the one the source
-    /// recorded, else the gymnasium v4 id of its environment. Values are read again from the
-    /// source at the precision it stores them and written at that precision (a float64
-    /// dataset stays float64), since the loaded dataset holds float32.
-    public func writeMinari(to output: String, id: String) throws {
+    /// (`MinariDatasetWriter`; infos are not copied). The environment id recorded is the one
+    /// the source recorded as `env_id` or `behavior/env_id`, else `environmentID` (the caller
+    /// resolves it: `d4rl-run slice` asks the environment catalog for the gymnasium id of the
+    /// data's environment). Values are read again from the source at the precision it stores
+    /// them and written at that precision (a float64 dataset stays float64), since the loaded
+    /// dataset holds float32.
+    public func writeMinari(to output: String, id: String, environmentID: String? = nil) throws {
         try requireEpisodes(writing: output)
         let S = dataset.observationDimension
         let A = dataset.actionDimension
@@ -145,11 +147,7 @@ public struct DatasetSlice {
             if case .string(let id)? = dataset.metadata.first?[key] { return id }
             return nil
         }.first
-        let gymID =
-            recorded
-            ?? dataset.environmentName.flatMap {
-                ["hopper": "Hopper-v4", "halfcheetah": "HalfCheetah-v4", "walker2d": "Walker2d-v4", "ant": "Ant-v4"][$0]
-            }
+        let gymID = recorded ?? environmentID
         var description = "episodes of \(sourceName), copied by d4rl-run slice"
         if case .string(let layout)? = dataset.metadata.first?["observation_layout"], layout.contains("[") {
             description += "; observations flattened as \(layout)"

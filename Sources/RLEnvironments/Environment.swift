@@ -79,8 +79,18 @@ public enum EnvironmentError: Error, Equatable, CustomStringConvertible, Sendabl
     case badState(environment: String, problem: String)
     /// `step` was called before `reset`, or after the episode ended.
     case needsReset(environment: String)
-    /// No environment is registered under this name.
-    case unknownEnvironment(name: String, known: [String])
+    /// No environment of the catalog has this name, id or alias.
+    case unknownEnvironment(name: String, closeMatches: [String], known: [String])
+    /// The name names no environment exactly but begins several.
+    case ambiguousEnvironment(name: String, matches: [String])
+    /// An environment's widths disagree with those of `other` (data, a checkpoint, a factory).
+    case widthMismatch(
+        environment: String, observationWidth: Int, actionWidth: Int, other: String, otherObservationWidth: Int,
+        otherActionWidth: Int)
+    /// A catalog entry's name, id or alias is already another entry's.
+    case alreadyRegistered(name: String, entry: String)
+    /// A catalog entry cannot be registered as it is.
+    case invalidEntry(name: String, problem: String)
     /// The physics model could not be loaded; MuJoCo's own message is included.
     case badModel(file: String, message: String)
 
@@ -96,8 +106,19 @@ public enum EnvironmentError: Error, Equatable, CustomStringConvertible, Sendabl
             return "\(environment): cannot set the state: \(problem)"
         case .needsReset(let environment):
             return "\(environment): the episode is over (or never started); call reset(seed:) first"
-        case .unknownEnvironment(let name, let known):
-            return "no environment named '\(name)'; known: \(known.joined(separator: ", "))"
+        case .unknownEnvironment(let name, let closeMatches, let known):
+            let hint = closeMatches.isEmpty ? "" : "did you mean \(closeMatches.joined(separator: " or "))? "
+            return
+                "no environment named '\(name)'; \(hint)known: \(known.joined(separator: ", ")) (register your own with EnvironmentCatalog.standard.register)"
+        case .ambiguousEnvironment(let name, let matches):
+            return "'\(name)' could mean \(matches.joined(separator: " or ")); give the full name or id"
+        case .widthMismatch(let environment, let observation, let action, let other, let otherObservation, let otherAction):
+            return
+                "\(environment) has observations of \(observation) and actions of \(action), but \(other) has \(otherObservation) and \(otherAction)"
+        case .alreadyRegistered(let name, let entry):
+            return "cannot register '\(name)': it already names \(entry)"
+        case .invalidEntry(let name, let problem):
+            return "cannot register \(name): \(problem)"
         case .badModel(let file, let message):
             return "\(file): MuJoCo could not load the model: \(message)"
         }
@@ -110,7 +131,7 @@ public enum EnvironmentError: Error, Equatable, CustomStringConvertible, Sendabl
 /// Randomness (the reset noise) comes only from the seed given to `reset(seed:)`, or from the
 /// stream it started when the seed is nil.
 public protocol Environment: AnyObject {
-    /// The registry name, e.g. `hopper`.
+    /// The environment's id, e.g. `Hopper-v4`, for messages.
     var name: String { get }
     /// The bounds of each observation dimension.
     var observationSpace: BoxSpace { get }

@@ -12,7 +12,7 @@ import SeededRandom
 /// (the penalty uses the action as given, before clipping, as gymnasium does).
 /// Truncated after 999 steps. Reset: x ~ U(−0.6, −0.4), v = 0.
 public final class MountainCarContinuous: Environment {
-    public let name = "mountaincar"
+    public let name = "MountainCarContinuous-v0"
     /// Position in [-1.2, 0.6] and velocity in [-0.07, 0.07].
     public let observationSpace = BoxSpace(lower: [-1.2, -0.07], upper: [0.6, 0.07])
     /// One force in [-1, 1].

@@ -9,7 +9,7 @@ import SeededRandom
 /// with g = 10, m = 1, l = 1, dt = 0.05. Observation (cos θ, sin θ, θ̇) as Float. Never
 /// terminates; truncated after 200 steps. Reset: θ ~ U(−π, π), θ̇ ~ U(−1, 1).
 public final class Pendulum: Environment {
-    public let name = "pendulum"
+    public let name = "Pendulum-v1"
     /// cos θ and sin θ in [-1, 1], θ̇ in [-8, 8].
     public let observationSpace = BoxSpace(lower: [-1, -1, -8], upper: [1, 1, 8])
     /// One torque in [-2, 2].

@@ -22,7 +22,7 @@ struct D4RLRun: ParsableCommand {
         subcommands: [
             TrainCommand.self, EvaluateCommand.self, PlotCommand.self, ImportCommand.self, InspectCommand.self,
             ReplayCommand.self, SliceCommand.self, ExportCommand.self, SweepCommand.self, ReportCommand.self, BenchCommand.self,
-            ProbeCommand.self,
+            ProbeCommand.self, EnvironmentsCommand.self, ActCommand.self,
         ]
     )
 
@@ -84,7 +84,7 @@ struct D4RLRun: ParsableCommand {
             }
             guard let next = subcommands.first(where: { $0._commandName == name }) else {
                 let names = subcommands.filter { $0.configuration.shouldDisplay }.map { $0._commandName }
-                let guess = TrainingConfiguration.nearest(to: name, among: names).map { " (did you mean '\($0)'?)" } ?? ""
+                let guess = Suggestions.nearest(to: name, among: names).map { " (did you mean '\($0)'?)" } ?? ""
                 standardError(
                     "error: `\(path.joined(separator: " "))` has no command '\(name)'\(guess); its commands are \(names.joined(separator: ", ")), and `\(path.joined(separator: " ")) --help` describes them\n"
                 )

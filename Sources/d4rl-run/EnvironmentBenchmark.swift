@@ -25,14 +25,14 @@ struct EnvironmentBenchmark: ParsableCommand {
 
     func validate() throws {
         try requireFlag("steps", steps, in: 1...10_000_000)
-        _ = try listFlag("envs", envs)
+        for name in try listFlag("envs", envs) { _ = try environmentFlag("envs", name) }
     }
 
     func run() throws {
         print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; one thread; \(steps) steps each")
         print("environment      steps/s    physics steps/s   bare mj_step steps/s   Swift layer")
         for name in try listFlag("envs", envs) {
-            let environment = try EnvironmentRegistry.make(name)
+            let environment = try environmentFlag("envs", name).make()
             var random = RandomGenerator(seed: 9)
             let actions = (0..<steps).map { _ in
                 (0..<environment.actionSpace.dimension).map { _ in random.nextFloat() * 2 - 1 }

@@ -30,7 +30,10 @@ struct EvaluateCommand: ParsableCommand {
         completion: .file(extensions: ["safetensors"]))
     var checkpoint: String
 
-    @Option(help: "Environment: hopper, walker2d, halfcheetah, pendulum, mountaincar. Default: the checkpoint's.")
+    @Option(
+        help:
+            "Environment: a name or gymnasium id (hopper, Hopper-v5, walker2d, halfcheetah, ant, pendulum, mountaincar; `d4rl-run environments` lists them). Default: the checkpoint's."
+    )
     var env: String?
 
     @Option(
@@ -51,6 +54,7 @@ struct EvaluateCommand: ParsableCommand {
 
     func validate() throws {
         try requireFlag("episodes", episodes, in: 1...10_000)
+        if let env { _ = try environmentFlag("env", env) }
         _ = try targetList()
     }
 
@@ -69,11 +73,11 @@ struct EvaluateCommand: ParsableCommand {
     func run() throws {
         let saved = try Checkpoint.read(checkpoint)
         for note in saved.notes { standardError("note: \(note)\n") }
-        let named = ReferenceEvaluation.environmentName(env, checkpoint: saved)
+        let named = try ReferenceEvaluation.environment(env, checkpoint: saved)
         // Under mpirun the episodes are split across the ranks and gathered on every rank;
         // rank 0 prints.
         let group: any ProcessGroup = try MPIProcessGroup.launched() ?? SingleProcess()
-        let limit = try named.map { try EnvironmentRegistry.make($0).maxEpisodeSteps } ?? 1
+        let limit = named?.maxEpisodeSteps ?? 1
         var bar: (target: Double, line: ProgressLine)?
         let clock = ContinuousClock()
         var started = clock.now

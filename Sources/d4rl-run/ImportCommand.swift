@@ -40,19 +40,13 @@ struct ImportCommand: ParsableCommand {
     func run() throws {
         let checkpoint = try Checkpoint.importing(stateDictionary: stateDict, description: description, prefix: prefix)
         if let env = checkpoint.environment {
-            // The description's `env` must name an environment this tool can run, of the model's widths.
-            let name = D4RLReferenceScores.environmentName(forID: env) ?? env
-            guard EnvironmentRegistry.names.contains(name) || D4RLReferenceScores.byEnvironment[name] != nil else {
-                throw CheckpointError(
-                    file: description,
-                    problem:
-                        "env '\(env)' is not an environment d4rl-run knows (\(EnvironmentRegistry.names.joined(separator: ", "))); correct it or leave it out")
-            }
-            if let mismatch = D4RLEnvironmentShape.mismatch(
-                environment: name, observationDimension: checkpoint.configuration.stateDimension,
-                actionDimension: checkpoint.configuration.actionDimension)
-            {
-                throw CheckpointError(file: description, problem: "env '\(env)' does not fit state_dim and act_dim: \(mismatch)")
+            // The description's `env` must name an environment of the catalog, of the model's widths.
+            do {
+                try EnvironmentCatalog.standard.entry(env).checkWidths(
+                    observationWidth: checkpoint.configuration.stateDimension,
+                    actionWidth: checkpoint.configuration.actionDimension, of: "the model (state_dim, act_dim)")
+            } catch let error as EnvironmentError {
+                throw CheckpointError(file: description, problem: "env '\(env)': \(error); correct it or leave it out")
             }
         }
         try checkpoint.write(to: output)

@@ -3,6 +3,7 @@ import DecisionFlow
 import DecisionFlowSupport
 import Foundation
 import RLData
+import RLEnvironments
 
 /// `d4rl-run inspect FILE…`: what is in a D4RL file or Minari dataset, and whether it loads.
 struct InspectCommand: ParsableCommand {
@@ -24,7 +25,7 @@ struct InspectCommand: ParsableCommand {
 
     @Option(
         help:
-            "Environment to score against (hopper, halfcheetah, walker2d, ant, ...). Default: from the file's metadata, then its name."
+            "Environment to score against: a name or gymnasium id (hopper, Walker2d-v5, ant, ...; `d4rl-run environments` lists them). Default: from the file's metadata, then its name."
     )
     var env: String?
 
@@ -34,10 +35,8 @@ struct InspectCommand: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
-        if let env, D4RLReferenceScores.forEnvironment(env) == nil {
-            let known = D4RLReferenceScores.byEnvironment.keys.sorted().joined(separator: ", ")
-            throw ValidationError("unknown environment '\(env)'; known: \(known)")
-        }
+        // An environment of the catalog, or a D4RL task scored without one (maze2d-umaze).
+        if let env, D4RLReferenceScores.task(ofID: env) == nil { _ = try environmentFlag("env", env) }
         try requireFlag("max-episode-steps", maxEpisodeSteps, in: 1...Int.max)
     }
 
@@ -53,7 +52,9 @@ struct InspectCommand: ParsableCommand {
                 continue
             }
             do {
-                outcomes.append(.report(try D4RLFileReport(file: file, environment: env, options: options)))
+                let dataset = try D4RLDataset(file: file, options: options)
+                let scoring = try Self.scoring(file: file, dataset: dataset, flag: env)
+                outcomes.append(.report(try D4RLFileReport(file: file, dataset: dataset, scoring: scoring)))
             } catch {
                 outcomes.append(.failure(file: file, keys: try? D4RLFileReport.listKeys(file), error: "\(error)"))
             }
@@ -68,6 +69,42 @@ struct InspectCommand: ParsableCommand {
             }
         }
         if outcomes.contains(where: \.isFailure) { throw ExitCode(65) }
+    }
+
+    /// The environment `file`'s returns are scored as: `--env`, else the one its metadata
+    /// names, else the one its file name names (`hopper-medium-v2.hdf5`), looked up in the
+    /// catalog, whose widths must be the data's. A D4RL task the catalog has no environment
+    /// for (`maze2d-umaze`) is still scored with D4RL's pair.
+    ///
+    /// - Throws: `D4RLError.dimensionMismatch` when the environment's widths are not the data's.
+    static func scoring(file: String, dataset: D4RLDataset, flag: String?) throws -> D4RLFileReport.Scoring? {
+        let fileName = URL(fileURLWithPath: file).lastPathComponent
+        let candidates: [(id: String, source: String)] =
+            [flag.map { ($0, "--env") }, dataset.environmentID.map { ($0, "metadata") }, (fileName, "file name")]
+            .compactMap { $0 }
+        for (id, source) in candidates {
+            let task = D4RLReferenceScores.task(ofID: id)
+            if let entry = EnvironmentCatalog.standard.lookUp(id) ?? task.flatMap({ EnvironmentCatalog.standard.lookUp($0) }) {
+                do {
+                    try entry.checkWidths(
+                        observationWidth: dataset.observationDimension, actionWidth: dataset.actionDimension, of: "the data")
+                } catch {
+                    throw D4RLError(
+                        .dimensionMismatch, file: file, key: "observations",
+                        problem: "cannot be scored as \(entry.name) (from \(source)): \(error)",
+                        remedy: "Pass --env with the environment the data was recorded in.")
+                }
+                return D4RLFileReport.Scoring(
+                    environment: entry.name, environmentID: entry.id, source: source,
+                    scores: dataset.recordedReferenceScores ?? entry.referenceScores)
+            }
+            if let task {
+                return D4RLFileReport.Scoring(
+                    environment: task, source: source,
+                    scores: dataset.recordedReferenceScores ?? D4RLReferenceScores.published[task])
+            }
+        }
+        return nil
     }
 
     /// A file's report, or why it could not be made.
@@ -150,8 +187,10 @@ struct InspectCommand: ParsableCommand {
         if let layout = report.metadata["observation_layout"] {
             lines.append("  observation  \(layout)")
         }
-        if let environment = report.environment {
-            lines.append("  environment  \(environment) (from \(report.environmentSource ?? "?"))")
+        if let environment = report.environmentID.map({ id in
+            id.lowercased() == report.environment?.lowercased() ? id : "\(report.environment ?? "") (\(id))"
+        }) ?? report.environment {
+            lines.append("  environment  \(environment), from \(report.environmentSource ?? "?")")
         } else {
             lines.append("  environment  unknown (pass --env to score the returns)")
         }

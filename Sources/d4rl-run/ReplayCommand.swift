@@ -33,20 +33,28 @@ struct ReplayCommand: ParsableCommand {
 
     func validate() throws {
         if let limit { try requireFlag("limit", limit, in: 1...Int.max) }
+        if let env { _ = try environmentFlag("env", env) }
     }
 
     func run() throws {
         var reports: [ReplayReport] = []
         for file in files {
             try FileProbe.check([file])
-            let name =
-                try env ?? D4RLDataset(file: file).environmentName
-                ?? {
+            let entry: EnvironmentEntry
+            if let env {
+                entry = try environmentFlag("env", env)
+            } else {
+                guard let id = try D4RLDataset(file: file).environmentID else {
                     throw ValidationError("\(file): cannot tell the environment from its metadata; pass --env")
-                }()
-            guard let environment = try EnvironmentRegistry.make(name) as? MuJoCoEnvironment else {
+                }
+                guard let known = EnvironmentCatalog.standard.lookUp(id) else {
+                    throw ValidationError("\(file): its metadata names environment '\(id)', which the catalog does not know; pass --env")
+                }
+                entry = known
+            }
+            guard let environment = try entry.make() as? MuJoCoEnvironment else {
                 throw ValidationError(
-                    "\(name) is not a MuJoCo environment; replay needs a MuJoCo task: hopper, walker2d, halfcheetah or ant, in v4 or v5")
+                    "\(entry.label) is not a MuJoCo environment; replay needs a MuJoCo task: hopper, walker2d, halfcheetah or ant, in v4 or v5")
             }
             reports.append(try DatasetReplay.run(file: file, environment: environment, limit: limit))
         }

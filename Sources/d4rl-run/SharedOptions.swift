@@ -3,6 +3,7 @@ import DecisionFlowExperiments
 import DecisionFlowSupport
 import DecisionFlowTraining
 import Foundation
+import RLEnvironments
 
 /// `--threads`, for every command that runs the model.
 struct ThreadOptions: ParsableArguments {
@@ -56,6 +57,16 @@ func listFlag(_ flag: String, _ text: String) throws -> [String] {
         throw ValidationError("--\(flag) takes a comma-separated list with no empty item (it is '\(text)')")
     }
     return items
+}
+
+/// The catalog's environment named by `--flag` (a name such as `hopper` or an id such as
+/// `Walker2d-v5`); an unknown or ambiguous one is a usage error with the close matches.
+func environmentFlag(_ flag: String, _ name: String) throws -> EnvironmentEntry {
+    do {
+        return try EnvironmentCatalog.standard.entry(name)
+    } catch let error as EnvironmentError {
+        throw ValidationError("--\(flag): \(error)")
+    }
 }
 
 /// Refuses an output path that names nothing (`-o ''`).

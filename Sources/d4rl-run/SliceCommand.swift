@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import RLData
+import RLEnvironments
 
 /// `d4rl-run slice`: copy whole episodes of a dataset into a smaller D4RL file or a Minari
 /// dataset.
@@ -54,7 +55,9 @@ struct SliceCommand: ParsableCommand {
         }
         let name = URL(fileURLWithPath: source).lastPathComponent
         if let minariId {
-            try slice.writeMinari(to: output, id: minariId)
+            // The data names its environment by D4RL's id (or not at all); Minari records gymnasium's.
+            let environmentID = dataset.environmentID.flatMap { EnvironmentCatalog.standard.lookUp($0)?.id }
+            try slice.writeMinari(to: output, id: minariId, environmentID: environmentID)
             print("wrote \(output): Minari dataset \(minariId), \(slice.steps) steps, \(slice.episodes.count) episodes of \(name)")
             return
         }

@@ -3,6 +3,7 @@ import DecisionFlow
 import DecisionFlowEvaluation
 import DecisionFlowMPI
 import DecisionFlowExperiments
+import DecisionFlowSupport
 import DecisionFlowTraining
 import Foundation
 import ProcessGroups
@@ -84,7 +85,7 @@ struct TrainCommand: ParsableCommand {
             }
             guard let field = TrainingConfiguration.field(flag: name), !Self.sharedFlagFields.contains(field.name) else {
                 let flags = TrainingConfiguration.fields.map(\.flag) + ["config", "out", "resume"]
-                let nearest = TrainingConfiguration.nearest(to: name, among: flags)
+                let nearest = Suggestions.nearest(to: name, among: flags)
                 throw ValidationError(
                     "unknown option '--\(name)'\(nearest.map { " (did you mean '--\($0)'?)" } ?? ""); run `d4rl-run train --help` for the flags"
                 )
@@ -193,7 +194,7 @@ struct TrainCommand: ParsableCommand {
         for runNote in run.notes { note("note: \(runNote)") }
         note("run \(run.directory.url.path): \(trainer.model.configuration.summary)")
         note(
-            "data \(c.datasets.joined(separator: " + ")): \(trainer.sampler.dataset.count) steps, \(trainer.sampler.dataset.trajectories.count) trajectories; environment \(trainer.environment ?? "unknown")"
+            "data \(c.datasets.joined(separator: " + ")): \(trainer.sampler.dataset.count) steps, \(trainer.sampler.dataset.trajectories.count) trajectories; environment \(trainer.environment?.label ?? "unknown")"
         )
         if group.size > 1 {
             note(

@@ -34,10 +34,11 @@ enum CLI {
     }
 
     /// Runs `d4rl-run` with `arguments`; with a `launcher` (e.g. `mpirun` and its options),
-    /// runs the launcher with the executable and `arguments` after its own.
-    static func run(_ arguments: [String], environment: [String: String] = [:], launcher: [String] = []) throws
-        -> Result
-    {
+    /// runs the launcher with the executable and `arguments` after its own. `input`, when
+    /// given, is the program's standard input.
+    static func run(
+        _ arguments: [String], environment: [String: String] = [:], launcher: [String] = [], input: String? = nil
+    ) throws -> Result {
         let process = Process()
         if let program = launcher.first {
             process.executableURL = URL(fileURLWithPath: program)
@@ -54,7 +55,17 @@ enum CLI {
         let err = Pipe()
         process.standardOutput = out
         process.standardError = err
+        let stdin = input.map { _ in Pipe() }
+        if let stdin { process.standardInput = stdin }
         try process.run()
+        if let stdin, let input {
+            // On a thread of its own: a child that answers each line fills its output pipe
+            // while this one still writes.
+            Thread.detachNewThread {
+                stdin.fileHandleForWriting.write(Data(input.utf8))
+                try? stdin.fileHandleForWriting.close()
+            }
+        }
         // Drain both pipes at once, before waiting: a child that fills one pipe (64 KiB) while
         // the test reads the other would block for ever.
         let error = PipeDrain(err.fileHandleForReading)
@@ -176,7 +187,10 @@ enum CLI {
     @Test func unknownEnvironmentIsAUsageError() throws {
         let result = try CLI.run(["inspect", "--env", "pong", "data/hopper-medium-replay-tail25k.hdf5"])
         #expect(result.status == 64)
-        #expect(result.error.contains("unknown environment 'pong'"))
+        #expect(result.error.contains("--env: no environment named 'pong'"), "\(result.error)")
+        let close = try CLI.run(["inspect", "--env", "Walkr2d-v5", "data/hopper-medium-replay-tail25k.hdf5"])
+        #expect(close.status == 64)
+        #expect(close.error.contains("did you mean Walker2d-v5"), "\(close.error)")
     }
 }
 

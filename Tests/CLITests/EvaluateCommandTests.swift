@@ -51,6 +51,44 @@ nonisolated(unsafe) private var sharedRunDirectory: String?
         #expect(text.output.contains("target    3600") && text.output.contains("normalized"), "\(text.output)")
     }
 
+    /// `act` answers every request line with one line; bad requests get an error and change
+    /// nothing, so the same observation after the same reset gets the same action.
+    @Test func actAnswersEachRequestAndRefusesBadOnes() throws {
+        let checkpoint = try Self.run + "/checkpoint.safetensors"
+        let observation = "act " + (1...11).map { "0.\($0)" }.joined(separator: " ")
+        let requests = [
+            observation, "reward 1", "reset 3600", observation, "reward 2", "reward 3", "act 1 2",
+            "act 1 2 3 4 5 6 7 8 9 10 nan", "act 1 2 3 4 5 6 7 8 9 10 x", "fly", "", "reset inf", "reset 3600",
+            observation,
+        ]
+        let result = try CLI.run(["act", "--checkpoint", checkpoint], input: requests.joined(separator: "\n") + "\n")
+        #expect(result.status == 0, "\(result.error)")
+        let answers = result.output.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
+        #expect(answers.count == requests.count, "\(answers)")
+        guard answers.count == requests.count else { return }
+        #expect(answers[0].hasPrefix("error: ") && answers[0].contains("reset"), "acting before reset: \(answers[0])")
+        #expect(answers[1] == "error: no action awaits a reward; send act first")
+        #expect(answers[2] == "ok" && answers[4] == "ok")
+        let action = answers[3].split(separator: " ").compactMap { Float($0) }
+        #expect(action.count == 3 && action.allSatisfy { abs($0) <= 1 }, "\(answers[3])")
+        #expect(answers[5].contains("no action awaits a reward"))
+        #expect(answers[6] == "error: act takes 11 numbers, the observation; got 2")
+        #expect(answers[7].contains("NaN or infinite") && answers[8].contains("'x') is not a number"))
+        #expect(answers[9].contains("unknown request 'fly'") && answers[10].contains("empty line"))
+        #expect(answers[11].contains("reset takes one finite number"))
+        #expect(answers[13] == answers[3], "the same observation after the same reset")
+    }
+
+    @Test func environmentsListsTheCatalog() throws {
+        let text = try CLI.run(["environments"])
+        #expect(text.status == 0)
+        #expect(text.output.contains("walker2d-v5") && text.output.contains("Walker2d-v5") && text.output.contains("Hopper-v3"))
+        let json = try CLI.run(["environments", "--json"])
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [[String: Any]])
+        let ant = try #require(rows.first { $0["name"] as? String == "ant-v5" })
+        #expect(ant["observationWidth"] as? Int == 105 && ant["id"] as? String == "Ant-v5")
+    }
+
     @Test func badInputsAreClearErrors() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cli-bad-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -61,10 +99,12 @@ nonisolated(unsafe) private var sharedRunDirectory: String?
             "evaluate", "--checkpoint", checkpoint, "--env", "walker2d", "--episodes", "1",
         ])
         #expect(wrongEnvironment.status == 65)
-        #expect(wrongEnvironment.error.contains("Walker2d-v4 has observations of 17"), "\(wrongEnvironment.error)")
+        #expect(
+            wrongEnvironment.error.contains("walker2d (Walker2d-v4) has observations of 17 and actions of 6, but the model in"),
+            "\(wrongEnvironment.error)")
 
         let unknown = try CLI.run(["evaluate", "--checkpoint", checkpoint, "--env", "pong", "--episodes", "1"])
-        #expect(unknown.status == 65)
+        #expect(unknown.status == 64)
         #expect(unknown.error.contains("no environment named 'pong'"), "\(unknown.error)")
 
         var data = try Data(contentsOf: URL(fileURLWithPath: checkpoint))

@@ -90,7 +90,8 @@ import Testing
         wrongEnv["env"] = "walker2d"
         for (description, weights, words) in [
             (good, poisoned, "holds nan at index 3"), (badStd, clean, "feature 10 is -1.0"),
-            (badScale, clean, "rewardScale 0.0"), (badEnv, clean, "env 'atlantis'"), (wrongEnv, clean, "walker2d has"),
+            (badScale, clean, "rewardScale 0.0"), (badEnv, clean, "env 'atlantis'"),
+            (wrongEnv, clean, "walker2d (Walker2d-v4) has observations of 17 and actions of 6, but the model (state_dim, act_dim) has 11 and 3"),
         ] {
             let refused = try importing(description, weights: weights)
             #expect(refused.status == 65 && refused.error.contains(words), "\(words): \(refused.error)")

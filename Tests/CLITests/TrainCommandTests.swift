@@ -74,7 +74,7 @@ import Testing
             "data/hopper-medium-replay-tail25k.hdf5", "--out", out,
         ])
         #expect(mismatch.status == 65)
-        #expect(mismatch.error.contains("walker2d") && mismatch.error.contains("the data has 11 and 3"), "\(mismatch.error)")
+        #expect(mismatch.error.contains("walker2d") && mismatch.error.contains("but the data (data/hopper-medium-replay-tail25k.hdf5) has 11 and 3"), "\(mismatch.error)")
         #expect(mismatch.error.contains("configs/cpu/walker2d-medium.json"), "the file that names the environment: \(mismatch.error)")
         #expect(!FileManager.default.fileExists(atPath: out + "/checkpoint.safetensors"))
 

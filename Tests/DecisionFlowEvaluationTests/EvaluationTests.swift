@@ -59,8 +59,8 @@ import Testing
             let episodes = try RolloutEvaluation.run(
                 weights: weights, encoding: encoding, environments: (0..<5).map { _ in try Hopper() },
                 target: 1800, seed: 7, threads: 2)
-            return RolloutEvaluation.report(target: 1800, episodes: episodes, environment: "hopper").normalizedMean
-                ?? .nan
+            return TargetReport(target: 1800, episodes: episodes, scores: try EnvironmentCatalog.standard.entry("hopper").referenceScores)
+                .normalizedMean ?? .nan
         }
         let trainedScore = try score(evaluated)
         let randomScore = try score(untrained)
@@ -80,19 +80,20 @@ import Testing
         }
     }
 
-    @Test func normalizedScoresUseFACTSReferencePairs() {
+    @Test func normalizedScoresUseFACTSReferencePairs() throws {
+        func report(_ target: Double, _ episodes: [EpisodeResult], _ environment: String) throws -> TargetReport {
+            TargetReport(target: target, episodes: episodes, scores: try EnvironmentCatalog.standard.entry(environment).referenceScores)
+        }
         let episodes = [
             EpisodeResult(episodeReturn: 3234.3, length: 1000), EpisodeResult(episodeReturn: -20.272305, length: 10),
         ]
-        let report = RolloutEvaluation.report(target: 3600, episodes: episodes, environment: "hopper")
-        expectClose(report.normalizedMean, 50, atol: 1e-9, rtol: 0, "hopper mean")
-        expectClose(report.normalizedStd, 50, atol: 1e-9, rtol: 0, "hopper std")
-        let cheetah = RolloutEvaluation.report(
-            target: 0, episodes: [EpisodeResult(episodeReturn: 12135, length: 1)], environment: "halfcheetah")
+        let hopper = try report(3600, episodes, "hopper")
+        expectClose(hopper.normalizedMean, 50, atol: 1e-9, rtol: 0, "hopper mean")
+        expectClose(hopper.normalizedStd, 50, atol: 1e-9, rtol: 0, "hopper std")
+        let cheetah = try report(0, [EpisodeResult(episodeReturn: 12135, length: 1)], "halfcheetah")
         expectClose(cheetah.normalizedMean, 100, atol: 1e-9, rtol: 0, "halfcheetah")
-        let walker = RolloutEvaluation.report(
-            target: 0, episodes: [EpisodeResult(episodeReturn: 1.629008, length: 1)], environment: "walker2d")
+        let walker = try report(0, [EpisodeResult(episodeReturn: 1.629008, length: 1)], "walker2d")
         expectClose(walker.normalizedMean, 0, atol: 1e-9, rtol: 0, "walker2d")
-        #expect(RolloutEvaluation.report(target: 0, episodes: episodes, environment: "pendulum").normalizedMean == nil)
+        #expect(try report(0, episodes, "pendulum").normalizedMean == nil)
     }
 }

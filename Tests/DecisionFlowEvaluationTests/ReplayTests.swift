@@ -58,8 +58,8 @@ import Testing
     func everyFileReplaysAsWellAsInGymnasium(ceiling: Ceiling) throws {
         let path = Self.datasets.appendingPathComponent("\(ceiling.file).hdf5").path
         // The environment and its version come from the file's metadata/behavior/env_id.
-        let id = try #require(try D4RLDataset(file: path).environmentName)
-        let environment = try #require(try EnvironmentRegistry.make(id) as? MuJoCoEnvironment)
+        let id = try #require(try D4RLDataset(file: path).environmentID)
+        let environment = try #require(try EnvironmentCatalog.standard.make(id) as? MuJoCoEnvironment)
         #expect(environment.version == (ceiling.file.contains("-v5-") ? .v5 : .v4), "\(ceiling.file): \(id)")
         let report = try DatasetReplay.run(file: path, environment: environment, limit: 3000)
         #expect(report.transitions == 3000)
@@ -74,17 +74,14 @@ import Testing
     @Test func aMinariDatasetOfVersion5IsEvaluatedInVersion5() throws {
         let minari = Self.datasets.appendingPathComponent("minari/mujoco/walker2d/uniform-v5-v0").path
         let dataset = try D4RLDataset(file: minari)
-        #expect(dataset.environmentName == "walker2d-v5")
-        let name = try #require(dataset.environmentName)
-        let walker = try #require(try EnvironmentRegistry.make(name) as? Walker2d)
+        #expect(dataset.environmentID == "Walker2d-v5")
+        let entry = try EnvironmentCatalog.standard.entry(try #require(dataset.environmentID))
+        #expect(entry.name == "walker2d-v5" && entry.version == 5)
+        let walker = try #require(try entry.make() as? Walker2d)
         #expect(walker.version == .v5 && walker.name == "Walker2d-v5")
-        #expect(dataset.referenceScores() == D4RLReferenceScores.byEnvironment["walker2d"])
-        #expect(ReferenceEvaluation.defaultTargets(for: "walker2d-v5") == [5000, 2500])
-        // D4RL dataset ids keep gym's v3 (gymnasium's v4); other versions map to v4 as before.
-        #expect(D4RLReferenceScores.environmentName(forID: "walker2d-medium-v2") == "walker2d")
-        #expect(D4RLReferenceScores.environmentName(forID: "Walker2d-v3") == "walker2d")
-        #expect(D4RLReferenceScores.environmentName(forID: "Ant-v5") == "ant-v5")
-        #expect(D4RLEnvironmentShape.mismatch(environment: "ant-v5", observationDimension: 111, actionDimension: 8) != nil)
+        #expect(dataset.referenceScores() == D4RLReferenceScores.published["walker2d"])
+        #expect(entry.referenceScores == D4RLReferenceScores.published["walker2d"])
+        #expect(entry.defaultTargets == [5000, 2500])
     }
 
     /// A recording whose next observations hold a NaN is refused, naming the key and the row,

@@ -158,23 +158,26 @@ import TestSupport
 
     @Test func normalizedScoresMatchHandComputedValues() {
         // 100 · (return − min) / (max − min), with FACTS.md's reference pairs.
-        let hopper = D4RLReferenceScores.forEnvironment("Hopper-v4")
+        let hopper = D4RLReferenceScores.forID("Hopper-v4")
         expectClose(hopper?.normalize(1607.0138475), 50, atol: 1e-6, rtol: 0, "hopper")
         expectClose(
-            D4RLReferenceScores.forEnvironment("halfcheetah-medium-v2")?.normalize(-280.178953), 0, atol: 1e-9, rtol: 0,
+            D4RLReferenceScores.forID("halfcheetah-medium-v2")?.normalize(-280.178953), 0, atol: 1e-9, rtol: 0,
             "halfcheetah minimum")
-        expectClose(D4RLReferenceScores.forEnvironment("walker2d")?.normalize(4592.3), 100, atol: 1e-9, rtol: 0, "walker2d")
+        expectClose(D4RLReferenceScores.forID("walker2d")?.normalize(4592.3), 100, atol: 1e-9, rtol: 0, "walker2d")
         // The other FACTS.md pairs: ant, maze2d (v1, sparse) and antmaze.
         expectClose(
-            D4RLReferenceScores.forEnvironment("ant-medium-v2")?.normalize((-325.6 + 3879.7) / 2), 50, atol: 1e-9,
+            D4RLReferenceScores.forID("ant-medium-v2")?.normalize((-325.6 + 3879.7) / 2), 50, atol: 1e-9,
             rtol: 0, "ant")
-        expectClose(D4RLReferenceScores.forEnvironment("maze2d-umaze-v1")?.normalize(161.86), 100, atol: 1e-9, rtol: 0, "umaze")
-        expectClose(D4RLReferenceScores.forEnvironment("maze2d-medium-v1")?.normalize(13.13), 0, atol: 1e-9, rtol: 0, "medium maze")
+        expectClose(D4RLReferenceScores.forID("maze2d-umaze-v1")?.normalize(161.86), 100, atol: 1e-9, rtol: 0, "umaze")
+        expectClose(D4RLReferenceScores.forID("maze2d-medium-v1")?.normalize(13.13), 0, atol: 1e-9, rtol: 0, "medium maze")
         expectClose(
-            D4RLReferenceScores.forEnvironment("maze2d-large-v1")?.normalize(273.99), 100, atol: 1e-9, rtol: 0,
+            D4RLReferenceScores.forID("maze2d-large-v1")?.normalize(273.99), 100, atol: 1e-9, rtol: 0,
             "maze2d-large")
-        expectClose(D4RLReferenceScores.forEnvironment("antmaze-umaze-v0")?.normalize(1), 100, atol: 1e-9, rtol: 0, "antmaze")
-        #expect(D4RLReferenceScores.environmentName(forID: "HalfCheetah-v3") == "halfcheetah")
-        #expect(D4RLReferenceScores.environmentName(forID: "Pendulum-v1") == nil)
+        expectClose(D4RLReferenceScores.forID("antmaze-umaze-v0")?.normalize(1), 100, atol: 1e-9, rtol: 0, "antmaze")
+        #expect(D4RLReferenceScores.task(ofID: "HalfCheetah-v3") == "halfcheetah")
+        #expect(D4RLReferenceScores.task(ofID: "half_cheetah-medium-v2") == "halfcheetah")
+        #expect(D4RLReferenceScores.task(ofID: "maze2d-large-v1") == "maze2d-large")
+        #expect(D4RLReferenceScores.task(ofID: "Pendulum-v1") == nil)
+        #expect(D4RLReferenceScores.forID("Pendulum-v1") == nil)
     }
 }

@@ -38,7 +38,7 @@ import TestSupport
         Self.expectFloat32Equal(
             try #require(fromMinari.nextObservations)[...], try #require(fromD4RL.nextObservations)[...],
             "next observations")
-        #expect(fromMinari.environmentName == "hopper")
+        #expect(fromMinari.environmentID == "Hopper-v4")
         #expect(fromMinari.metadata[0]["dataset_id"] == .string("mujoco/hopper/medium-v0"))
         #expect(fromMinari.referenceScores() == D4RLReferenceScores(minimum: -20.272305, maximum: 3234.3))
     }
@@ -84,7 +84,7 @@ import TestSupport
             folder: folder,
             configuration: .init(
                 observationDimension: 11, actionDimension: 3, datasetID: "sim/hopper/replay-v0", environmentID: "Hopper-v4",
-                referenceScores: D4RLReferenceScores.forEnvironment("hopper"), algorithmName: "replay"))
+                referenceScores: D4RLReferenceScores.forID("hopper"), algorithmName: "replay"))
         let sourceNext = try #require(source.nextObservations)
         for episode in episodes {
             for row in episode.rows {
@@ -108,9 +108,9 @@ import TestSupport
             #expect(back.actions(of: m) == source.actions(of: d))
             #expect(back.rewards(of: m) == source.rewards(of: d))
         }
-        #expect(back.environmentName == "hopper")
+        #expect(back.environmentID == "Hopper-v4")
         #expect(back.metadata[0]["algorithm_name"] == .string("replay"))
-        #expect(back.referenceScores() == D4RLReferenceScores.forEnvironment("hopper"))
+        #expect(back.referenceScores() == D4RLReferenceScores.forID("hopper"))
 
         // A dataset is never replaced.
         let again = #expect(throws: D4RLError.self) {

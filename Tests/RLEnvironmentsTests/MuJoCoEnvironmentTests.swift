@@ -60,7 +60,7 @@ import Testing
 
     @Test(arguments: widths.keys.sorted())
     func shapesResetsAndTimeLimit(name: String) throws {
-        let environment = try EnvironmentRegistry.make(name)
+        let environment = try EnvironmentCatalog.standard.make(name)
         let expected = Self.widths[name]!
         let first = environment.reset(seed: 5)
         #expect(first.count == expected.0 && environment.actionSpace.dimension == expected.1)
@@ -74,7 +74,7 @@ import Testing
 
     @Test(arguments: widths.keys.sorted())
     func badActionsAreRefusedAndNothingIsStepped(name: String) throws {
-        let environment = try EnvironmentRegistry.make(name)
+        let environment = try EnvironmentCatalog.standard.make(name)
         _ = environment.reset(seed: 2)
         let before = environment.state
         let width = environment.actionSpace.dimension
@@ -109,7 +109,7 @@ import Testing
     /// The span form and the array form are one step: same observation, reward and flags.
     @Test(arguments: widths.keys.sorted())
     func spansAndArraysStepAlike(name: String) throws {
-        let (viaSpans, viaArrays) = (try EnvironmentRegistry.make(name), try EnvironmentRegistry.make(name))
+        let (viaSpans, viaArrays) = (try EnvironmentCatalog.standard.make(name), try EnvironmentCatalog.standard.make(name))
         var random = RandomGenerator(seed: 11)
         var observation = viaSpans.reset(seed: 3)
         #expect(viaArrays.reset(seed: 3) == observation)
@@ -128,7 +128,7 @@ import Testing
     /// A simulation's inner loop: stepping through spans allocates nothing, for every task.
     @Test(arguments: widths.keys.sorted())
     func aStepThroughSpansAllocatesNothing(name: String) throws {
-        let environment = try EnvironmentRegistry.make(name)
+        let environment = try EnvironmentCatalog.standard.make(name)
         var observation = environment.reset(seed: 4)
         let action = [Float](repeating: 0.1, count: environment.actionSpace.dimension)
         var output = observation.mutableSpan

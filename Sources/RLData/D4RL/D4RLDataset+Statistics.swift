@@ -105,28 +105,29 @@ extension D4RLDataset {
         SummaryStatistics(trajectories.map { Double($0.length) })
     }
 
-    /// The environment the data came from, as a registry name (`hopper`, `halfcheetah`,
-    /// ...), from `metadata/behavior/env_id` or `metadata/env`; nil when not recorded.
-    public var environmentName: String? {
+    /// The id of the environment the data came from, as the data names it: D4RL's
+    /// `metadata/behavior/env_id` (`Hopper-v3`), Minari's `env_spec` id (`Walker2d-v5`), or an
+    /// older file's `metadata/env`; nil when none is recorded. `EnvironmentCatalog` (in
+    /// RLEnvironments) says which environment, and which version of it, the id means.
+    public var environmentID: String? {
         for key in ["behavior/env_id", "env_id", "env", "environment"] {
-            if case .string(let id)? = metadata.first?[key],
-                let name = D4RLReferenceScores.environmentName(forID: id)
-            {
-                return name
-            }
+            if case .string(let id)? = metadata.first?[key], !id.isEmpty { return id }
         }
         return nil
     }
 
-    /// The reference returns to normalize this data's scores with: the dataset's own
-    /// `ref_min_score` and `ref_max_score` when it records them (Minari datasets do), else
-    /// D4RL's pair for `environment` (a registry name) or for `environmentName`.
-    public func referenceScores(environment: String? = nil) -> D4RLReferenceScores? {
-        if let first = metadata.first, let low = first["ref_min_score"]?.number,
+    /// The reference returns the dataset records itself (`ref_min_score` and
+    /// `ref_max_score`, as Minari datasets do), or nil.
+    public var recordedReferenceScores: D4RLReferenceScores? {
+        guard let first = metadata.first, let low = first["ref_min_score"]?.number,
             let high = first["ref_max_score"]?.number, low.isFinite, high.isFinite, high > low
-        {
-            return D4RLReferenceScores(minimum: low, maximum: high)
-        }
-        return (environment ?? environmentName).flatMap { D4RLReferenceScores.byEnvironment[$0] }
+        else { return nil }
+        return D4RLReferenceScores(minimum: low, maximum: high)
+    }
+
+    /// The reference returns to normalize this data's scores with: `recordedReferenceScores`,
+    /// else D4RL's pair for the task `environmentID` names.
+    public func referenceScores() -> D4RLReferenceScores? {
+        recordedReferenceScores ?? environmentID.flatMap { D4RLReferenceScores.forID($0) }
     }
 }

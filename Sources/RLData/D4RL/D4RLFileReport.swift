@@ -51,8 +51,11 @@ public struct D4RLFileReport: Codable, Sendable {
     public var observationDimension: Int
     /// Width of an action.
     public var actionDimension: Int
-    /// Registry name of the environment, if known.
+    /// The environment the returns are scored as, if known: its name (`hopper`,
+    /// `walker2d-v5`), or the id the data names when the catalog was not asked.
     public var environment: String?
+    /// The environment's gymnasium id (`Hopper-v4`, `Walker2d-v5`), when the catalog knows it.
+    public var environmentID: String?
     /// Where the environment name came from: a metadata key, `--env`, or the file name.
     public var environmentSource: String?
     /// The returns' mean, std, min and max as D4RL normalized scores (×100), if the
@@ -61,15 +64,30 @@ public struct D4RLFileReport: Codable, Sendable {
     /// `metadata/*` scalars.
     public var metadata: [String: D4RLMetadataValue]
 
-    /// Loads `file` and summarizes it.
-    ///
-    /// - Parameters:
-    ///   - file: a D4RL file or Minari dataset (`DatasetSource.resolve(_:)`).
-    ///   - environment: the environment to score against; when nil it is taken from the
-    ///     file's metadata, then from the file name (`hopper-medium-v2.hdf5`).
-    ///   - options: how the data is loaded.
-    public init(file: String, environment: String? = nil, options: D4RLLoadOptions = D4RLLoadOptions()) throws {
-        let dataset = try D4RLDataset(file: file, options: options)
+    /// The environment a report scores the data as, and where that came from.
+    public struct Scoring: Sendable, Equatable {
+        /// The environment's name (`hopper`), or the D4RL task when no environment is known.
+        public var environment: String
+        /// Its gymnasium id (`Hopper-v4`), when known.
+        public var environmentID: String?
+        /// Where the name came from: `--env`, `metadata` or `file name`.
+        public var source: String
+        /// The pair the returns are normalized with; nil to leave them unscored.
+        public var scores: D4RLReferenceScores?
+
+        /// Creates a scoring; see the properties for the meaning of each value.
+        public init(environment: String, environmentID: String? = nil, source: String, scores: D4RLReferenceScores?) {
+            self.environment = environment
+            self.environmentID = environmentID
+            self.source = source
+            self.scores = scores
+        }
+    }
+
+    /// Summarizes `dataset`, loaded from `file`, scored as `scoring` says (nil: unscored).
+    /// `d4rl-run inspect` resolves the environment through the environment catalog, which
+    /// also checks its widths against the data's.
+    public init(file: String, dataset: D4RLDataset, scoring: Scoring?) throws {
         self.file = file
         keys = try D4RLFileReport.listKeys(file)
         steps = dataset.count
@@ -83,30 +101,28 @@ public struct D4RLFileReport: Codable, Sendable {
         observationDimension = dataset.observationDimension
         actionDimension = dataset.actionDimension
         metadata = dataset.metadata.first ?? [:]
-
-        let fileName = file.split(separator: "/").last.map(String.init) ?? file
-        if let environment {
-            self.environment = D4RLReferenceScores.environmentName(forID: environment) ?? environment
-            environmentSource = "--env"
-        } else if let name = dataset.environmentName {
-            self.environment = name
-            environmentSource = "metadata"
-        } else if let name = D4RLReferenceScores.environmentName(forID: fileName) {
-            self.environment = name
-            environmentSource = "file name"
-        }
-        if let name = self.environment, let source = environmentSource,
-            let mismatch = D4RLEnvironmentShape.mismatch(
-                environment: name, observationDimension: observationDimension, actionDimension: actionDimension)
-        {
-            throw D4RLError(
-                .dimensionMismatch, file: file, key: "observations",
-                problem: "cannot be scored as \(name) (from \(source)): \(mismatch)",
-                remedy: "Pass --env with the environment the data was recorded in.")
-        }
-        if let name = self.environment, let scores = dataset.referenceScores(environment: name) {
+        environment = scoring?.environment
+        environmentID = scoring?.environmentID
+        environmentSource = scoring?.source
+        if let scores = scoring?.scores {
             normalizedReturns = SummaryStatistics(dataset.trajectories.map { scores.normalize($0.totalReward) })
         }
+    }
+
+    /// Loads `file` and summarizes it, scored with the data's own reference returns, else
+    /// D4RL's pair for the task its metadata or, failing that, its file name
+    /// (`hopper-medium-v2.hdf5`) names. Widths are not checked against an environment here.
+    public init(file: String, options: D4RLLoadOptions = D4RLLoadOptions()) throws {
+        let dataset = try D4RLDataset(file: file, options: options)
+        let fileName = file.split(separator: "/").last.map(String.init) ?? file
+        let named: (id: String, source: String)? =
+            dataset.environmentID.map { ($0, "metadata") } ?? (D4RLReferenceScores.task(ofID: fileName).map { ($0, "file name") })
+        let scoring = named.map { named in
+            Scoring(
+                environment: named.id, source: named.source,
+                scores: dataset.recordedReferenceScores ?? D4RLReferenceScores.forID(named.id))
+        }
+        try self.init(file: file, dataset: dataset, scoring: scoring)
     }
 
     /// Every dataset in the file with its shape, type and storage. For a Minari dataset, whose

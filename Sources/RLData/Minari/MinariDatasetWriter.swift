@@ -327,8 +327,8 @@ public final class MinariDatasetWriter {
             ("action_space", .string(actionSpace.serialized.serialized)),
         ]
         if let id = configuration.environmentID {
-            // The fields gymnasium's EnvSpec.from_json needs; the entry point is left to the
-            // registry, which knows the id.
+            // The fields gymnasium's EnvSpec.from_json needs; the entry point is left to
+            // gymnasium's registry, which knows the id.
             let spec: OrderedJSON = .object([
                 ("id", .string(id)), ("entry_point", .null), ("reward_threshold", .null), ("nondeterministic", .bool(false)),
                 ("max_episode_steps", .null), ("order_enforce", .bool(true)), ("disable_env_checker", .bool(false)),

@@ -1,10 +1,15 @@
 // Offline RL in a Swift simulator of your own, from recording to evaluation, in one page:
 //
-//   1. `PointMass` conforms to `Environment` (no registry is involved);
+//   1. `PointMass` conforms to `Environment`, and joins the environment catalog as
+//      `PointMass-v0`, so that everything below finds it by that id;
 //   2. a noisy scripted controller plays it, and `MinariDatasetWriter` records the episodes
-//      as a Minari dataset (which Python's `minari.load_dataset` also reads);
-//   3. `TrainingRun` trains a Decision-Flowformer on that dataset for 50 steps;
-//   4. `RolloutEvaluation` runs the trained policy in fresh `PointMass` episodes.
+//      as a Minari dataset naming `PointMass-v0` (Python's `minari.load_dataset` reads it too);
+//   3. `TrainingRun` trains a Decision-Flowformer on that dataset for 50 steps; the
+//      checkpoint records the environment the data named;
+//   4. the evaluation protocol (`ReferenceEvaluation`) finds `PointMass-v0` through the
+//      checkpoint and the catalog and runs the policy in 10 fresh episodes;
+//   5. `DecisionPolicy.withEnvironment` gives the policy and the entry to make a simulator
+//      from, as an application embedding the policy would get them.
 //
 // Run it with `swift run -c release` in this folder; the files go to a temporary folder.
 import DecisionFlow
@@ -19,7 +24,7 @@ import RLEnvironments
 /// and velocity; action: a force in [-1, 1]; reward: minus the distance to the origin. The
 /// episode ends early (terminated) when the mass leaves [-4, 4], and is truncated after 60 steps.
 final class PointMass: Environment {
-    let name = "point-mass"
+    let name = "PointMass-v0"
     let observationSpace = BoxSpace(lower: [-4, -.infinity], upper: [4, .infinity])
     let actionSpace = BoxSpace(dimension: 1, bound: 1)
     let maxEpisodeSteps = 60
@@ -89,15 +94,19 @@ func meanReturn(episodes: Int, _ act: ([Float], Int) -> [Float]) throws -> Doubl
     return total / Double(episodes)
 }
 
+// 1. Join the catalog: widths and the time limit are read from one instance.
+try EnvironmentCatalog.standard.register(id: "PointMass-v0", aliases: ["point-mass"]) { PointMass() }
+
 let folder = FileManager.default.temporaryDirectory.appendingPathComponent("custom-environment-\(getpid())").path
 defer { try? FileManager.default.removeItem(atPath: folder) }
 
-// 1-2. Record 80 episodes of a proportional controller with noise of several strengths.
+// 2. Record 80 episodes of a proportional controller with noise of several strengths.
 let datasetFolder = "\(folder)/point-mass/noisy-controller-v0"
 let writer = try MinariDatasetWriter(
     folder: datasetFolder,
     configuration: .init(
         observationDimension: 2, actionDimension: 1, datasetID: "point-mass/noisy-controller-v0",
+        environmentID: "PointMass-v0",
         algorithmName: "proportional controller with Gaussian noise"))
 var noise = SystemRandomNumberGenerator()
 for episode in 0..<80 {
@@ -139,17 +148,33 @@ let run = try TrainingRun.start(configuration: configuration, dataset: dataset, 
 let records = try run.run()
 print("trained 50 steps: loss \(String(format: "%.4f", records.first?.loss ?? .nan)) -> \(String(format: "%.4f", records.last?.loss ?? .nan))")
 
-// 4. Evaluate the policy in 10 fresh episodes, aiming at the best recorded return.
+// 4. Evaluate the policy in 10 fresh episodes, aiming at the best recorded return: the
+// checkpoint names PointMass-v0, and the catalog makes the episodes' environments.
 let checkpoint = try Checkpoint.read(run.directory.checkpointPath)
-let encoding = try checkpoint.contextEncoding(source: run.directory.checkpointPath)
-let weights = ModelWeights(checkpoint: checkpoint)
-let environments: [any Environment] = (0..<10).map { _ in PointMass() }
-let episodes = try RolloutEvaluation.run(
-    weights: weights, encoding: encoding, environments: environments, target: best, seed: 1000, threads: 2)
-let policyReturn = episodes.map(\.episodeReturn).reduce(0, +) / Double(episodes.count)
+let (evaluated, reports) = try ReferenceEvaluation.evaluate(
+    checkpoint: checkpoint, source: run.directory.checkpointPath, targets: [best], episodes: 10, seed: 1000)
+let policyReturn = reports[0].returnMean
 let idleReturn = try meanReturn(episodes: 10) { _, _ in [0] }
-print("policy: mean return \(String(format: "%.1f", policyReturn)) over \(episodes.count) episodes (doing nothing: \(String(format: "%.1f", idleReturn)))")
-guard episodes.count == 10, policyReturn.isFinite else {
-    print("error: the evaluation did not complete")
+print("policy in \(evaluated): mean return \(String(format: "%.1f", policyReturn)) over \(reports[0].episodeCount) episodes (doing nothing: \(String(format: "%.1f", idleReturn)))")
+guard evaluated == "PointMass-v0", reports[0].episodeCount == 10, policyReturn.isFinite else {
+    print("error: the evaluation did not complete in PointMass-v0")
     exit(1)
 }
+
+// 5. An application's loop: the policy and its environment's entry, from the checkpoint.
+let (policy, entry) = try DecisionPolicy.withEnvironment(checkpointPath: run.directory.checkpointPath)
+let simulator = try entry.make()
+var observation = simulator.reset(seed: 7)
+var action = [Float](repeating: 0, count: entry.actionWidth)
+policy.reset(targetReturn: Float(best))
+var episodeReturn = 0.0
+while true {
+    var actionSpan = action.mutableSpan
+    try policy.action(for: observation.span, into: &actionSpan)
+    var observationSpan = observation.mutableSpan
+    let outcome = try simulator.step(action: action.span, observation: &observationSpan)
+    episodeReturn += outcome.reward
+    if outcome.isDone { break }
+    policy.record(reward: Float(outcome.reward))
+}
+print("one episode of \(entry.id) through DecisionPolicy: return \(String(format: "%.1f", episodeReturn)) in \(simulator.elapsedSteps) steps")
