@@ -26,7 +26,7 @@ enum RunEnvironment {
     ) throws -> (entry: EnvironmentEntry?, warning: String?) {
         let files = dataset.files.joined(separator: ", ")
         let fromData = dataset.environmentID.flatMap { catalog.lookUp($0) }
-        let chosen: EnvironmentEntry?
+        var chosen = fromData
         var warning: String? = nil
         if let configured {
             let named: EnvironmentEntry
@@ -35,43 +35,33 @@ enum RunEnvironment {
             } catch {
                 throw TrainingError.badConfiguration(file: source, problem: "environment: \(error)")
             }
+            chosen = named
             if let fromData, fromData.name != named.name {
                 if sameTask(fromData, named), !namesVersion(configured) {
                     chosen = fromData
                     warning =
                         "the data (\(files)) was recorded in \(fromData.id), so the run is evaluated there, not in \(named.id); name \(named.id) in the configuration to evaluate there instead"
                 } else {
-                    chosen = named
                     warning =
                         "the data (\(files)) names \(fromData.id), but the run is evaluated in \(named.id), as the configuration says"
                 }
-            } else {
-                chosen = named
             }
-            guard let chosen else { return (nil, warning) }
-            do {
-                try chosen.checkWidths(
-                    observationWidth: dataset.observationDimension, actionWidth: dataset.actionDimension,
-                    of: "the data (\(files))")
-            } catch {
+        }
+        guard let chosen else { return (nil, warning) }
+        do {
+            try chosen.checkWidths(
+                observationWidth: dataset.observationDimension, actionWidth: dataset.actionDimension,
+                of: "the data (\(files))")
+        } catch {
+            if let configured {
                 throw TrainingError.mismatch(
                     "\(source) names environment \(configured): \(error): use a configuration made for this data's environment")
             }
-        } else {
-            chosen = fromData
-            if let chosen {
-                do {
-                    try chosen.checkWidths(
-                        observationWidth: dataset.observationDimension, actionWidth: dataset.actionDimension,
-                        of: "the data")
-                } catch {
-                    // The environment would come from the files' metadata: a mislabelled file
-                    // must not be scored (or evaluated) as another environment.
-                    throw TrainingError.mismatch(
-                        "the metadata of \(files) names environment \(chosen.id), but \(error): the data is mislabelled. Set environment in the configuration (--environment) to the one the data came from"
-                    )
-                }
-            }
+            // The environment comes from the files' metadata: a mislabelled file must not be
+            // scored (or evaluated) as another environment.
+            throw TrainingError.mismatch(
+                "the metadata of \(files) names environment \(chosen.id), but \(error): the data is mislabelled. Set environment in the configuration (--environment) to the one the data came from"
+            )
         }
         return (chosen, warning)
     }

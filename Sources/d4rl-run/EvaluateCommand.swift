@@ -102,7 +102,7 @@ struct EvaluateCommand: ParsableCommand {
             return
         }
         print(
-            "\(checkpoint) in \(environmentName): \(episodes) episodes per target, seeds \(seed)…\(seed &+ UInt64(episodes - 1))"
+            "\(checkpoint) in \(named?.label ?? environmentName): \(episodes) episodes per target, seeds \(seed)…\(seed &+ UInt64(episodes - 1))"
         )
         for report in reports {
             var line = String(
