@@ -38,10 +38,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def ours(binary, checkpoint, env, episodes, threads):
     """`d4rl-run evaluate --json`: the targets and every episode's return, in seed order."""
-    out = subprocess.run(
+    done = subprocess.run(
         [binary, "evaluate", "--checkpoint", checkpoint, "--env", env, "--episodes", str(episodes),
          "--threads", str(threads), "--json"],
-        check=True, capture_output=True, text=True).stdout
+        capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"d4rl-run evaluate failed ({done.returncode}): {done.stderr.strip()}")
+    out = done.stdout
     return [(report["target"], [e["episodeReturn"] for e in report["episodes"]])
             for report in json.loads(out)]
 

@@ -152,6 +152,16 @@ mutant window-start Sources/DecisionFlowTraining/WindowSampler.swift 1/1 \
     'let row = Int(generator.next() % UInt64(dataset.count - 1))' \
     "window sampler: the last row of the data is never a window start" \
     'seededSamplingIsReproducibleAndCoversEveryStart(sampling:)'
+mutant catalog-widths Sources/RLEnvironments/EnvironmentCatalog.swift 1/1 \
+    'guard observationWidth != self.observationWidth || actionWidth != self.actionWidth else { return }' \
+    'guard observationWidth != self.observationWidth else { return }' \
+    "environment catalog: a width check that looks at observations only" \
+    'widthChecksNameBothSides()'
+mutant run-environment-version Sources/DecisionFlowTraining/RunEnvironment.swift 1/1 \
+    'if sameTask(fromData, named), !namesVersion(configured) {' \
+    'if sameTask(fromData, named), namesVersion(configured) {' \
+    "which environment a run is for: a preset's task keeps its own version instead of the data's" \
+    'aPresetsTaskGetsTheVersionTheDataWasRecordedIn()'
 
 if [ "${1:-}" = "--list" ]; then
     for i in "${!ids[@]}"; do printf '%-26s %s (caught by %s)\n' "${ids[$i]}" "${descriptions[$i]}" "${killers[$i]}"; done

@@ -110,24 +110,7 @@ extension Checkpoint {
     public static func importing(
         stateDictionary stateDictionaryPath: String, description descriptionPath: String, prefix: String = ""
     ) throws -> Checkpoint {
-        let description: ImportedModelDescription
-        do {
-            description = try JSONDecoder().decode(
-                ImportedModelDescription.self, from: Data(contentsOf: URL(fileURLWithPath: descriptionPath)))
-        } catch let DecodingError.keyNotFound(key, _) {
-            throw CheckpointError(file: descriptionPath, problem: "lacks the field '\(key.stringValue)'")
-        } catch let DecodingError.valueNotFound(_, context) {
-            throw CheckpointError(
-                file: descriptionPath,
-                problem: "field '\(context.codingPath.map(\.stringValue).joined(separator: "."))' is null")
-        } catch let DecodingError.typeMismatch(_, context) {
-            throw CheckpointError(
-                file: descriptionPath,
-                problem: "field '\(context.codingPath.map(\.stringValue).joined(separator: "."))' has the wrong type")
-        } catch {
-            throw CheckpointError(
-                file: descriptionPath, problem: "cannot be read as a model description (\(FileProblem.reason(error)))")
-        }
+        let description = try decodeJSON(ImportedModelDescription.self, from: descriptionPath)
         guard let attention = AttentionKind(rawValue: description.attention ?? "flow") else {
             throw CheckpointError(
                 file: descriptionPath, problem: "attention '\(description.attention ?? "")' is neither flow nor softmax"

@@ -23,7 +23,10 @@ extension DecisionPolicy {
         catalog: EnvironmentCatalog = .standard
     ) throws -> (policy: DecisionPolicy, environment: EnvironmentEntry) {
         let checkpoint = try Checkpoint.read(checkpointPath)
-        guard let entry = try ReferenceEvaluation.environment(environment, checkpoint: checkpoint, catalog: catalog) else {
+        guard
+            let entry = try ReferenceEvaluation.environment(
+                environment, checkpoint: checkpoint, source: checkpointPath, catalog: catalog)
+        else {
             throw EvaluationError.noEnvironment(file: checkpointPath)
         }
         try entry.checkWidths(

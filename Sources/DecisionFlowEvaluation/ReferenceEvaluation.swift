@@ -50,14 +50,26 @@ public enum ReferenceEvaluation {
         return results
     }
 
-    /// The environment `evaluate` rolls `checkpoint` out in: the one `environment` names, or
-    /// else the one the checkpoint names, looked up in `catalog`; nil when neither names one.
+    /// The environment `evaluate` rolls `checkpoint` (read from `source`) out in: the one
+    /// `environment` names, or else the one the checkpoint names, looked up in `catalog`; nil
+    /// when neither names one. A task named without a version (`walker2d`) gets the version
+    /// the checkpoint recorded (`walker2d-v5`), as training resolves it.
     ///
-    /// - Throws: `EnvironmentError` for a name the catalog does not know (with close matches).
+    /// - Throws: `EnvironmentError` for an `environment` the catalog does not know (with close
+    ///   matches); `EvaluationError.unknownEnvironment` naming `source` for a checkpoint whose
+    ///   environment it does not know.
     public static func environment(
-        _ environment: String?, checkpoint: Checkpoint, catalog: EnvironmentCatalog = .standard
+        _ environment: String?, checkpoint: Checkpoint, source: String, catalog: EnvironmentCatalog = .standard
     ) throws -> EnvironmentEntry? {
-        try (environment ?? checkpoint.environment).map { try catalog.entry($0) }
+        let recorded = checkpoint.environment.flatMap { catalog.lookUp($0) }
+        if let environment { return try catalog.entry(environment, recordedIn: recorded) }
+        guard let name = checkpoint.environment else { return nil }
+        guard let recorded else {
+            var problem = ""
+            do { _ = try catalog.entry(name) } catch { problem = "\(error)" }
+            throw EvaluationError.unknownEnvironment(file: source, name: name, problem: problem)
+        }
+        return recorded
     }
 
     /// Evaluates the policy in `checkpoint`: `episodes` episodes (seeds `seed`, `seed + 1`, …)
@@ -88,7 +100,7 @@ public enum ReferenceEvaluation {
         progress: (_ target: Double, _ finished: Int, _ steps: Int) -> Void = { _, _, _ in }
     ) throws -> (environment: String, reports: [TargetReport]) {
         let encoding = try checkpoint.contextEncoding(source: source)
-        guard let entry = try Self.environment(environment, checkpoint: checkpoint, catalog: catalog) else {
+        guard let entry = try Self.environment(environment, checkpoint: checkpoint, source: source, catalog: catalog) else {
             throw EvaluationError.noEnvironment(file: source)
         }
         try entry.checkWidths(

@@ -193,6 +193,8 @@ public enum EvaluationError: Error, CustomStringConvertible, Sendable {
     case encoding(String)
     /// The checkpoint names no environment, and none was given.
     case noEnvironment(file: String)
+    /// The checkpoint names an environment the catalog does not know, and none was given.
+    case unknownEnvironment(file: String, name: String, problem: String)
     /// A saved evaluation (`evaluation.json`) cannot be read or is not one.
     case unreadable(path: String, problem: String)
 
@@ -200,6 +202,9 @@ public enum EvaluationError: Error, CustomStringConvertible, Sendable {
         switch self {
         case .unreadable(let path, let problem):
             return "\(path): \(problem)"
+        case .unknownEnvironment(let file, let name, let problem):
+            return
+                "\(file) names environment '\(name)', which is not in the environment catalog (\(problem)); evaluate it in a known one (evaluate --env NAME; `d4rl-run environments` lists them), or register it in your program"
         case .noEnvironment(let file):
             return "\(file) does not name the environment its policy acts in; name one (evaluate --env)"
         case .shapeMismatch(let environment, let observation, let action, let model):

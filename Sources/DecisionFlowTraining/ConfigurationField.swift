@@ -100,9 +100,9 @@ extension TrainingConfiguration {
             ),
             ConfigurationField(
                 \.data.environment, "environment",
-                help: "Environment to score and evaluate in: hopper, ant, ..., Walker2d-v5.",
-                absent: "from the file's `metadata/behavior/env_id`",
-                "`hopper`, `halfcheetah`, `walker2d` or `ant`: the environment whose D4RL reference scores normalize returns. A preset's environment must match the data's observation and action widths, or training refuses to start."
+                help: "Environment to score and evaluate in: a name or gymnasium id.",
+                absent: "the one the data names (`metadata/behavior/env_id`, Minari's `env_spec`)",
+                "A name or gymnasium id of the environment catalog (`d4rl-run environments` lists them): where the run is evaluated, and whose D4RL reference scores normalize returns. A task without a version (`walker2d`, as the presets say) gets the version the data was recorded in (Minari's `Walker2d-v5` data: the v5 walker); a version (`Walker2d-v4`) or another task is followed as written, with a warning when the data names another. It must match the data's observation and action widths, or training refuses to start."
             ),
             ConfigurationField(
                 \.data.rewardScale, "rewardScale", help: "Returns-to-go are divided by this.",
@@ -192,7 +192,7 @@ extension TrainingConfiguration {
                 \.evaluation.evaluationTarget, "evaluationTarget", resumable: true,
                 help: "Target return of those rollouts, in the environment's reward scale.",
                 absent: "the reference's first target",
-                "Target return of those evaluations, in the environment's scale: hopper 3600, halfcheetah 12000, walker2d 5000."
+                "Target return of those evaluations, in the environment's scale (the environment's first target in `d4rl-run environments`: hopper 3600, for example)."
             ),
         ]
     }

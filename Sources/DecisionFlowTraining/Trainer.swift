@@ -145,7 +145,7 @@ public final class Trainer {
             throw TrainingError.badConfiguration(
                 file: resuming == nil ? source : "the flags given with --resume",
                 problem:
-                    "evaluateEvery \(configuration.evaluateEvery) needs an environment with D4RL scores (\(scored.joined(separator: ", "))), but \(runEnvironment.map { "the data's is \($0.name)" } ?? "none is known"); set environment, or evaluateEvery 0"
+                    "evaluateEvery \(configuration.evaluateEvery) needs an environment with D4RL scores (\(scored.joined(separator: ", "))), but \(runEnvironment.map { "the run's is \($0.label)" } ?? "none is known"); set environment, or evaluateEvery 0"
             )
         }
         let modelConfiguration = configuration.modelConfiguration(

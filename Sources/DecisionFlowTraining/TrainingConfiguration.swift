@@ -20,8 +20,8 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         /// D4RL files, concatenated in order (e.g. medium then expert). Relative paths are
         /// resolved against the working directory.
         public var datasets: [String] = []
-        /// The environment, for normalized scores: hopper, halfcheetah, walker2d, ... Default:
-        /// from the dataset's metadata.
+        /// The environment, a name or id of `EnvironmentCatalog` (`RunEnvironment` says how it
+        /// meets the one the data names). Default: the data's.
         public var environment: String? = nil
         /// Returns-to-go are divided by this (the reference's `scale`).
         public var rewardScale: Float = 1000
@@ -67,8 +67,8 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         public var evaluateEvery: Int = 0
         /// Episodes per evaluation.
         public var evaluationEpisodes: Int = 10
-        /// Target return of the evaluations (environment scale); default: the reference's first
-        /// target for the environment (hopper 3600, halfcheetah 12000, walker2d 5000).
+        /// Target return of the evaluations (environment scale); default: the environment's first
+        /// target in the catalog.
         public var evaluationTarget: Double? = nil
     }
 

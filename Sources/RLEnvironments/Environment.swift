@@ -109,7 +109,7 @@ public enum EnvironmentError: Error, Equatable, CustomStringConvertible, Sendabl
         case .unknownEnvironment(let name, let closeMatches, let known):
             let hint = closeMatches.isEmpty ? "" : "did you mean \(closeMatches.joined(separator: " or "))? "
             return
-                "no environment named '\(name)'; \(hint)known: \(known.joined(separator: ", ")) (register your own with EnvironmentCatalog.standard.register)"
+                "no environment named '\(name)'; \(hint)known: \(known.joined(separator: ", ")) (`d4rl-run environments` lists them; a program adds its own with EnvironmentCatalog.standard.register)"
         case .ambiguousEnvironment(let name, let matches):
             return "'\(name)' could mean \(matches.joined(separator: " or ")); give the full name or id"
         case .widthMismatch(let environment, let observation, let action, let other, let otherObservation, let otherAction):

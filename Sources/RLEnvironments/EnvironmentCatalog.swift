@@ -107,6 +107,9 @@ public struct EnvironmentEntry: Sendable {
         return String(id[..<dash])
     }
 
+    /// Whether `other` is a version of the same task (`Walker2d-v4` and `Walker2d-v5`).
+    public func isVersion(of other: EnvironmentEntry) -> Bool { task.lowercased() == other.task.lowercased() }
+
     /// The N of an id ending in `-vN` (`Hopper-v4` → 4), or nil.
     public static func version(in id: String) -> Int? {
         guard let dash = id.lastIndex(of: "-") else { return nil }
@@ -165,12 +168,12 @@ public final class EnvironmentCatalog: @unchecked Sendable {
         if let problem = Self.problem(with: entry) { throw EnvironmentError.invalidEntry(name: entry.name, problem: problem) }
         lock.lock()
         defer { lock.unlock() }
-        let keys = Set(entry.spellings.map(EnvironmentEntry.key))
-        for key in keys.sorted() {
-            if let owner = byKey[key] {
-                throw EnvironmentError.alreadyRegistered(name: key, entry: byName[owner]?.label ?? owner)
+        for spelling in entry.spellings {
+            if let owner = byKey[EnvironmentEntry.key(spelling)] {
+                throw EnvironmentError.alreadyRegistered(name: spelling, entry: byName[owner]?.label ?? owner)
             }
         }
+        let keys = Set(entry.spellings.map(EnvironmentEntry.key))
         byName[entry.name] = entry
         for key in keys { byKey[key] = entry.name }
     }
@@ -249,6 +252,21 @@ public final class EnvironmentCatalog: @unchecked Sendable {
         throw EnvironmentError.unknownEnvironment(name: id, closeMatches: close, known: all.map(\.label))
     }
 
+    /// The entry `id` names, where `id` may name a task without its version (`walker2d`) and
+    /// `recorded` is the environment the data or checkpoint at hand was recorded in: a task
+    /// named without a version gets `recorded`'s version of it (`walker2d` with a
+    /// `Walker2d-v5` recording is `walker2d-v5`); an id with a version, or another task, is
+    /// taken as it is.
+    ///
+    /// - Throws: what `entry(_:)` throws.
+    public func entry(_ id: String, recordedIn recorded: EnvironmentEntry?) throws -> EnvironmentEntry {
+        let named = try entry(id)
+        guard let recorded, recorded.name != named.name, recorded.isVersion(of: named),
+            EnvironmentEntry.version(in: id) == nil
+        else { return named }
+        return recorded
+    }
+
     /// A new environment of the entry `id` names.
     ///
     /// - Throws: what `entry(_:)` and `EnvironmentEntry.make()` throw.
@@ -270,7 +288,8 @@ public final class EnvironmentCatalog: @unchecked Sendable {
 
 extension EnvironmentCatalog {
     /// The built-in environments. Widths and time limits are gymnasium 1.2.3's (the tests make
-    /// each one and compare); reference scores are D4RL's for the task, which Minari's v5
+    /// each environment and compare it with its entry; the environments' own constants are
+    /// checked against gymnasium's recordings by the replay tests); reference scores are D4RL's for the task, which Minari's v5
     /// datasets keep; targets are the Decision Transformer paper's (none for Ant).
     static var builtIn: [EnvironmentEntry] {
         let published = D4RLReferenceScores.published

@@ -61,14 +61,15 @@ struct ActingSession {
         let arguments = words.dropFirst()
         switch command {
         case "reset", "reward":
-            guard arguments.count == 1, let value = Double(arguments.first!), value.isFinite else {
-                return "error: \(command) takes one finite number (got '\(arguments.joined(separator: " "))')"
+            // Finite as a Float too: 1e39 is a finite Double but not a Float.
+            guard arguments.count == 1, let value = Float(arguments.first!), value.isFinite else {
+                return "error: \(command) takes one finite number within Float's range (got '\(arguments.joined(separator: " "))')"
             }
             if command == "reset" {
-                policy.reset(targetReturn: Float(value))
+                policy.reset(targetReturn: value)
             } else {
                 guard awaitingReward else { return "error: no action awaits a reward; send act first" }
-                policy.record(reward: Float(value))
+                policy.record(reward: value)
             }
             awaitingReward = false
             return "ok"

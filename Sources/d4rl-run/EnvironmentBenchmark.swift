@@ -20,8 +20,8 @@ struct EnvironmentBenchmark: ParsableCommand {
     @Option(parsing: .unconditional, help: "Environment steps per measurement.")
     var steps = 20_000
 
-    @Option(help: "Environments (comma-separated).")
-    var envs = "hopper,hopper-v5,walker2d,walker2d-v5,halfcheetah,halfcheetah-v5,ant,ant-v5,pendulum,mountaincar"
+    @Option(help: "Environments, comma-separated. Default: every environment of the catalog.")
+    var envs = EnvironmentCatalog.standard.entries.map(\.name).joined(separator: ",")
 
     func validate() throws {
         try requireFlag("steps", steps, in: 1...10_000_000)

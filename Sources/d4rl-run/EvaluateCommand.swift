@@ -32,13 +32,13 @@ struct EvaluateCommand: ParsableCommand {
 
     @Option(
         help:
-            "Environment: a name or gymnasium id (hopper, Hopper-v5, walker2d, halfcheetah, ant, pendulum, mountaincar; `d4rl-run environments` lists them). Default: the checkpoint's."
+            "Environment: a name or gymnasium id (`d4rl-run environments` lists them); a task without a version gets the checkpoint's version. Default: the checkpoint's."
     )
     var env: String?
 
     @Option(
         help:
-            "Target returns in the environment's scale, comma-separated. Default: the reference's (hopper 3600,1800; halfcheetah 12000,6000; walker2d 5000,2500)."
+            "Target returns in the environment's scale, comma-separated. Default: the environment's targets (`d4rl-run environments` lists them; 0 where it has none)."
     )
     var targets: String?
 
@@ -73,7 +73,7 @@ struct EvaluateCommand: ParsableCommand {
     func run() throws {
         let saved = try Checkpoint.read(checkpoint)
         for note in saved.notes { standardError("note: \(note)\n") }
-        let named = try ReferenceEvaluation.environment(env, checkpoint: saved)
+        let named = try ReferenceEvaluation.environment(env, checkpoint: saved, source: checkpoint)
         // Under mpirun the episodes are split across the ranks and gathered on every rank;
         // rank 0 prints.
         let group: any ProcessGroup = try MPIProcessGroup.launched() ?? SingleProcess()
@@ -92,7 +92,7 @@ struct EvaluateCommand: ParsableCommand {
             }
             bar?.line.update(
                 step: min(steps, limit), loss: Float(finished), elapsed: (clock.now - started) / .seconds(1),
-                label: "target \(Int(target)): step", valueLabel: "episodes done")
+                label: "target \(String(format: "%.0f", target)): step", valueLabel: "episodes done")
         }
         bar?.line.finish()
         guard group.isLeader else { return }

@@ -35,8 +35,14 @@ struct InspectCommand: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
-        // An environment of the catalog, or a D4RL task scored without one (maze2d-umaze).
-        if let env, D4RLReferenceScores.task(ofID: env) == nil { _ = try environmentFlag("env", env) }
+        // An environment of the catalog, or a D4RL task the catalog has no environment for
+        // (maze2d-umaze), scored with D4RL's pair alone.
+        if let env, EnvironmentCatalog.standard.lookUp(env) == nil {
+            let task = D4RLReferenceScores.task(ofID: env)
+            if task == nil || task.flatMap({ EnvironmentCatalog.standard.lookUp($0) }) != nil {
+                _ = try environmentFlag("env", env)
+            }
+        }
         try requireFlag("max-episode-steps", maxEpisodeSteps, in: 1...Int.max)
     }
 

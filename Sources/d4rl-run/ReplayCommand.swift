@@ -23,7 +23,7 @@ struct ReplayCommand: ParsableCommand {
         completion: .file(extensions: ["hdf5", "h5"]))
     var files: [String]
 
-    @Option(help: "Environment: hopper, walker2d, halfcheetah, ant, or a gymnasium id (Walker2d-v5). Default: from the file's metadata.")
+    @Option(help: "A MuJoCo environment's name or gymnasium id (Walker2d-v5; `d4rl-run environments` lists them). Default: from the file's metadata.")
     var env: String?
 
     @Option(parsing: .unconditional, help: "Replay at most this many transitions per file.")
@@ -54,7 +54,7 @@ struct ReplayCommand: ParsableCommand {
             }
             guard let environment = try entry.make() as? MuJoCoEnvironment else {
                 throw ValidationError(
-                    "\(entry.label) is not a MuJoCo environment; replay needs a MuJoCo task: hopper, walker2d, halfcheetah or ant, in v4 or v5")
+                    "\(entry.label) is not a MuJoCo environment; replay needs one (`d4rl-run environments` lists the environments)")
             }
             reports.append(try DatasetReplay.run(file: file, environment: environment, limit: limit))
         }

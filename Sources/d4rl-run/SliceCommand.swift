@@ -55,7 +55,7 @@ struct SliceCommand: ParsableCommand {
         }
         let name = URL(fileURLWithPath: source).lastPathComponent
         if let minariId {
-            // The data names its environment by D4RL's id (or not at all); Minari records gymnasium's.
+            // When the source records no env_id, the gymnasium id of the environment it names.
             let environmentID = dataset.environmentID.flatMap { EnvironmentCatalog.standard.lookUp($0)?.id }
             try slice.writeMinari(to: output, id: minariId, environmentID: environmentID)
             print("wrote \(output): Minari dataset \(minariId), \(slice.steps) steps, \(slice.episodes.count) episodes of \(name)")

@@ -191,6 +191,12 @@ enum CLI {
         let close = try CLI.run(["inspect", "--env", "Walkr2d-v5", "data/hopper-medium-replay-tail25k.hdf5"])
         #expect(close.status == 64)
         #expect(close.error.contains("did you mean Walker2d-v5"), "\(close.error)")
+        // A version the catalog does not have is not scored as another one.
+        let version = try CLI.run(["inspect", "--env", "Hopper-v7", "data/hopper-medium-replay-tail25k.hdf5"])
+        #expect(version.status == 64 && version.error.contains("no environment named 'Hopper-v7'"), "\(version.error)")
+        // A D4RL task without an environment here is still scored with D4RL's pair.
+        let maze = try CLI.run(["inspect", "--env", "maze2d-umaze", "data/hopper-medium-replay-tail25k.hdf5"])
+        #expect(maze.status == 0 && maze.output.contains("maze2d-umaze, from --env"), "\(maze.error)")
     }
 }
 

@@ -59,7 +59,7 @@ nonisolated(unsafe) private var sharedRunDirectory: String?
         let requests = [
             observation, "reward 1", "reset 3600", observation, "reward 2", "reward 3", "act 1 2",
             "act 1 2 3 4 5 6 7 8 9 10 nan", "act 1 2 3 4 5 6 7 8 9 10 x", "fly", "", "reset inf", "reset 3600",
-            observation,
+            observation, "reward 1e39", "reset 1e39", "reward 1",
         ]
         let result = try CLI.run(["act", "--checkpoint", checkpoint], input: requests.joined(separator: "\n") + "\n")
         #expect(result.status == 0, "\(result.error)")
@@ -77,6 +77,9 @@ nonisolated(unsafe) private var sharedRunDirectory: String?
         #expect(answers[9].contains("unknown request 'fly'") && answers[10].contains("empty line"))
         #expect(answers[11].contains("reset takes one finite number"))
         #expect(answers[13] == answers[3], "the same observation after the same reset")
+        // Finite as a Double, not as a Float: refused, and the session goes on.
+        #expect(answers[14].contains("within Float's range") && answers[15].contains("within Float's range"))
+        #expect(answers[16] == "ok", "the refused reward left the action awaiting its reward")
     }
 
     @Test func environmentsListsTheCatalog() throws {

@@ -34,13 +34,31 @@ import Testing
             checkpoint: checkpoint, source: "memory", environment: "hopper", targets: [900], episodes: 2, seed: 5,
             threads: 1)
         #expect(builtIn[0].episodes.map(\.length) == reports[0].episodes.map(\.length))
-        // Where it is not registered, the error says so and lists close matches.
+        // Where it is not registered, the error names the checkpoint, its environment, the
+        // close matches and what to do.
         #expect {
-            try ReferenceEvaluation.evaluate(checkpoint: checkpoint, source: "memory", episodes: 1, threads: 1)
+            try ReferenceEvaluation.evaluate(checkpoint: checkpoint, source: "memory.safetensors", episodes: 1, threads: 1)
         } throws: { error in
-            guard case .unknownEnvironment(let name, _, _)? = error as? EnvironmentError else { return false }
-            return name == "MyHopper-v0"
+            guard case .unknownEnvironment(let file, let name, _)? = error as? EvaluationError else { return false }
+            return file == "memory.safetensors" && name == "MyHopper-v0" && "\(error)".contains("did you mean hopper (Hopper-v4)")
+                && "\(error)".contains("evaluate --env NAME")
         }
+    }
+
+    /// `evaluate --env walker2d` on a checkpoint recorded in Walker2d-v5 evaluates there, as
+    /// training resolved it; a version named explicitly is followed.
+    @Test func aTaskWithoutAVersionTakesTheCheckpointsVersion() throws {
+        let model = DecisionTransformer(
+            configuration: ModelConfiguration(stateDimension: 17, actionDimension: 6, embeddingDimension: 8, layerCount: 1),
+            batchCapacity: 1, seed: 1)
+        let checkpoint = Checkpoint(model: model, environment: "walker2d-v5")
+        func resolved(_ flag: String?) throws -> String? {
+            try ReferenceEvaluation.environment(flag, checkpoint: checkpoint, source: "c.safetensors")?.name
+        }
+        #expect(try resolved(nil) == "walker2d-v5")
+        #expect(try resolved("walker2d") == "walker2d-v5")
+        #expect(try resolved("Walker2d-v4") == "walker2d")
+        #expect(try resolved("halfcheetah") == "halfcheetah")
     }
 
     @Test func aPolicyComesWithItsEnvironmentsEntry() throws {

@@ -55,6 +55,30 @@ import Testing
         }
     }
 
+    /// Metadata that names a version whose widths are not the data's is blamed, even when a
+    /// preset named the task; files that name different environments are refused; an id the
+    /// catalog does not know is reported, not dropped in silence.
+    @Test func theDataNamingItsEnvironmentIsCheckedAndReported() throws {
+        let scratch = try ScratchDirectory()
+        try TrainingFixtures.writeSmallDataset(scratch.path("walker.hdf5"), environmentID: "Walker2d-v5")
+        try TrainingFixtures.writeSmallDataset(scratch.path("hopper.hdf5"), environmentID: "Hopper-v4")
+        try TrainingFixtures.writeSmallDataset(scratch.path("mine.hdf5"), environmentID: "PointMass-v9")
+        #expect {
+            try trainer(D4RLDataset(file: scratch.path("walker.hdf5")), environment: "walker2d")
+        } throws: { error in
+            "\(error)".contains("the metadata of \(scratch.path("walker.hdf5")) names environment Walker2d-v5")
+                && "\(error)".contains("has 3 and 2: the data is mislabelled")
+        }
+        #expect {
+            try trainer(D4RLDataset(files: [scratch.path("hopper.hdf5"), scratch.path("walker.hdf5")]), environment: nil)
+        } throws: { error in
+            "\(error)".contains("names environment Hopper-v4 but \(scratch.path("walker.hdf5")) names Walker2d-v5")
+        }
+        let unknown = try trainer(D4RLDataset(file: scratch.path("mine.hdf5")), environment: nil)
+        #expect(unknown.environment == nil)
+        #expect(unknown.warnings.contains { $0.contains("names environment 'PointMass-v9', which the catalog does not know") })
+    }
+
     /// A checkpoint's environment against its run's configuration, by the same rule.
     @Test func checkpointsAgreeWithTheirConfigurationByTheSameRule() {
         #expect(RunEnvironment.agrees(configured: "walker2d", stored: "walker2d-v5"))

@@ -113,10 +113,10 @@ private final class Drift: Environment {
     @Test func registrationRefusesClashesAndBadEntriesAndAddsNothing() throws {
         let catalog = try EnvironmentCatalog(entries: EnvironmentCatalog.standard.entries)
         let count = catalog.entries.count
-        #expect(throws: EnvironmentError.alreadyRegistered(name: "hopper-v3", entry: "hopper (Hopper-v4)")) {
+        #expect(throws: EnvironmentError.alreadyRegistered(name: "HOPPER-v3", entry: "hopper (Hopper-v4)")) {
             try catalog.register(id: "Jumper-v1", aliases: ["HOPPER-v3"]) { Drift() }
         }
-        #expect(throws: EnvironmentError.alreadyRegistered(name: "halfcheetah", entry: "halfcheetah (HalfCheetah-v4)")) {
+        #expect(throws: EnvironmentError.alreadyRegistered(name: "half_cheetah", entry: "halfcheetah (HalfCheetah-v4)")) {
             try catalog.register(id: "half_cheetah") { Drift() }
         }
         #expect {
@@ -149,6 +149,7 @@ private final class Drift: Environment {
     @Test func widthChecksNameBothSides() throws {
         let ant = try EnvironmentCatalog.standard.entry("Ant-v5")
         try ant.checkWidths(observationWidth: 105, actionWidth: 8, of: "the data")
+        #expect(throws: EnvironmentError.self) { try ant.checkWidths(observationWidth: 105, actionWidth: 3, of: "the model") }
         #expect {
             try ant.checkWidths(observationWidth: 111, actionWidth: 8, of: "the data (ant-medium.hdf5)")
         } throws: { error in

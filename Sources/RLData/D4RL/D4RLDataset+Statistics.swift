@@ -109,11 +109,17 @@ extension D4RLDataset {
     /// `metadata/behavior/env_id` (`Hopper-v3`), Minari's `env_spec` id (`Walker2d-v5`), or an
     /// older file's `metadata/env`; nil when none is recorded. `EnvironmentCatalog` (in
     /// RLEnvironments) says which environment, and which version of it, the id means.
-    public var environmentID: String? {
-        for key in ["behavior/env_id", "env_id", "env", "environment"] {
-            if case .string(let id)? = metadata.first?[key], !id.isEmpty { return id }
+    /// With several files, the first file's; `environmentIDs` has each file's.
+    public var environmentID: String? { environmentIDs.first ?? nil }
+
+    /// Each file's environment id (`environmentID`), in the order of `files`.
+    public var environmentIDs: [String?] {
+        metadata.map { fields in
+            for key in ["behavior/env_id", "env_id", "env", "environment"] {
+                if case .string(let id)? = fields[key], !id.isEmpty { return id }
+            }
+            return nil
         }
-        return nil
     }
 
     /// The reference returns the dataset records itself (`ref_min_score` and

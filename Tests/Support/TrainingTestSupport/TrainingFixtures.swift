@@ -11,8 +11,9 @@ public enum TrainingFixtures {
     public static let bundledDataset = packageRoot.appendingPathComponent("data/hopper-medium-replay-tail25k.hdf5").path
 
     /// Episodes of lengths 9 (terminal), 3 (timeout, shorter than K), 7 (terminal) and a
-    /// 2-step unfinished tail at the end of the file; 3-dim states, 2-dim actions.
-    public static func writeSmallDataset(_ path: String) throws {
+    /// 2-step unfinished tail at the end of the file; 3-dim states, 2-dim actions; with
+    /// `environmentID` as `metadata/behavior/env_id` when given.
+    public static func writeSmallDataset(_ path: String, environmentID: String? = nil) throws {
         let writer = try TrajectoryWriter(
             path: path,
             configuration: TrajectoryWriter.Configuration(
@@ -28,6 +29,7 @@ public enum TrainingFixtures {
                 row += 1
             }
         }
+        if let environmentID { writer.setMetadata("behavior/env_id", .string(environmentID)) }
         try writer.finish()
     }
 
