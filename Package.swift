@@ -170,11 +170,16 @@ let package = Package(
                 "d4rl-run", "EmbeddedPolicy", "CrowdPolicy", "DecisionFlowTraining", "DecisionFlowEvaluation", "DecisionFlowExperiments",
                 "DecisionFlowSupport", "DecisionFlowMPI", "ProcessGroups",
                 "RLData", "RLEnvironments", "DecisionFlow", "DecisionFlowCheckpoints", "TestSupport",
+                "HuggingFaceTestSupport",
             ]
         ),
         .target(name: "MallocCounter", path: "Tests/Support/MallocCounter"),
         // The one numeric comparison every test uses: NaN, infinity and count aware.
         .target(name: "TestSupport", path: "Tests/Support/TestSupport"),
+        // Hub folders made from the shared Hugging Face fixtures, for the import tests.
+        .target(
+            name: "HuggingFaceTestSupport", dependencies: ["DecisionFlowCheckpoints", "TestSupport"],
+            path: "Tests/Support/HuggingFaceTestSupport"),
         // The small datasets and configurations the training and experiment tests share.
         .target(
             name: "TrainingTestSupport", dependencies: ["DecisionFlowTraining", "RLData"],
@@ -205,7 +210,8 @@ let package = Package(
         .testTarget(
             name: "DecisionFlowTests",
             dependencies: [
-                "DecisionFlow", "DecisionFlowCheckpoints", "DecisionFlowSupport", "MallocCounter", "TestSupport", .product(name: "RealModule", package: "swift-numerics"),
+                "DecisionFlow", "DecisionFlowCheckpoints", "DecisionFlowSupport", "MallocCounter", "TestSupport",
+                "HuggingFaceTestSupport", .product(name: "RealModule", package: "swift-numerics"),
             ]
         ),
     ]

@@ -1,6 +1,8 @@
 import DecisionFlow
 import DecisionFlowCheckpoints
 import Foundation
+import HuggingFaceTestSupport
+import TestSupport
 import Testing
 
 /// Minari datasets and the PyTorch round trip through the binary, as a user would run them.
@@ -88,6 +90,32 @@ import Testing
 
     /// Export never loses a file: not the checkpoint it reads, not another model's export
     /// (unless --force), and not half of its own output when one file cannot be written.
+    /// A Hub folder imports, says what it folded, and evaluates; a broken one writes nothing;
+    /// the two kinds of model cannot be given together.
+    @Test func importTakesAHuggingFaceFolder() throws {
+        let scratch = try ScratchDirectory()
+        let output = scratch.path("imported.safetensors")
+        let (folder, description) = try HuggingFaceFixtures.hubFolder("hf_dt_hopper_shape", in: scratch)
+        let imported = try CLI.run(["import", "--huggingface", folder, "--description", description, "-o", output])
+        #expect(imported.status == 0, "\(imported.error)")
+        #expect(imported.error.contains("note: transformers' DecisionTransformerModel adds row 0 of encoder.wpe"))
+        #expect(imported.output.contains("softmax attention, S 11, A 3, C 128, 3 layers"), "\(imported.output)")
+        let evaluated = try CLI.run(["evaluate", "--checkpoint", output, "--episodes", "1", "--targets", "3600"])
+        #expect(evaluated.status == 0 && evaluated.output.contains("in hopper (Hopper-v4)"), "\(evaluated.error)")
+
+        let broken = scratch.path("broken.safetensors")
+        let (badFolder, badDescription) = try HuggingFaceFixtures.hubFolder(
+            "hf_dt_small", in: scratch, config: { $0["activation_function"] = "swish" })
+        let refused = try CLI.run(["import", "--huggingface", badFolder, "--description", badDescription, "-o", broken])
+        #expect(refused.status == 65 && refused.error.contains("activation_function 'swish'"), "\(refused.error)")
+        #expect(!FileManager.default.fileExists(atPath: broken), "nothing was written")
+        let both = try CLI.run([
+            "import", "--huggingface", folder, "--state-dict", output, "--description", description, "-o", broken,
+        ])
+        #expect(both.status == 64 && both.error.contains("name two models"), "\(both.error)")
+        #expect(!FileManager.default.fileExists(atPath: broken))
+    }
+
     @Test func exportNeverLosesAFile() throws {
         let directory = try scratch()
         defer { try? FileManager.default.removeItem(at: directory) }
