@@ -8,12 +8,7 @@ enum CLI {
     static let packageRoot = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    static let shared: URL = {
-        if let override = ProcessInfo.processInfo.environment["DECISIONFLOW_SHARED"] {
-            return URL(fileURLWithPath: override)
-        }
-        return packageRoot.deletingLastPathComponent().appendingPathComponent("shared")
-    }()
+    static let shared = SharedFolder.url
 
     /// The executable sits beside the test bundle in the build products directory.
     static let executable: URL = {

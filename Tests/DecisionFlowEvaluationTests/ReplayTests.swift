@@ -2,6 +2,7 @@ import DecisionFlowEvaluation
 import Foundation
 import RLData
 import RLEnvironments
+import TestSupport
 import Testing
 
 /// Our MJCF models on MuJoCo 4.0.1 against the shared datasets, which gymnasium 1.2.3 recorded
@@ -9,13 +10,7 @@ import Testing
 /// file, less 0.1 point (`../shared/datasets/README.md`, "How well the recording engine
 /// replays its own data"; first 3000 rows).
 @Suite struct ReplayTests {
-    static let datasets: URL = {
-        if let override = ProcessInfo.processInfo.environment["DECISIONFLOW_SHARED"] {
-            return URL(fileURLWithPath: override).appendingPathComponent("datasets")
-        }
-        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/datasets")
-    }()
+    static let datasets = SharedFolder.url.appendingPathComponent("datasets")
 
     /// gymnasium's own replay of a file: percentages of next observations within 1e-4, rewards
     /// within 1e-3 relative, and terminal flags that agree.

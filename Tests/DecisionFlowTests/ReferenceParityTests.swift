@@ -7,13 +7,7 @@ import Testing
 
 /// The reference PyTorch implementation's outputs (../shared/fixtures/reference), reproduced.
 enum ReferenceFixtures {
-    static let directory: URL = {
-        if let override = ProcessInfo.processInfo.environment["DECISIONFLOW_SHARED"] {
-            return URL(fileURLWithPath: override).appendingPathComponent("fixtures/reference")
-        }
-        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/fixtures/reference")
-    }()
+    static let directory = SharedFolder.url.appendingPathComponent("fixtures/reference")
 
     static func load(_ name: String) throws -> Safetensors.Contents {
         try Safetensors.read(directory.appendingPathComponent("\(name).safetensors").path)

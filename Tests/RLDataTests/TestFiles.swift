@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 /// Where the tests find shared data, and scratch files that clean up after themselves.
 enum TestFiles {
@@ -7,12 +8,7 @@ enum TestFiles {
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     /// `../shared` beside the clone (CI puts it there), or `$DECISIONFLOW_SHARED`.
-    static let shared: URL = {
-        if let override = ProcessInfo.processInfo.environment["DECISIONFLOW_SHARED"] {
-            return URL(fileURLWithPath: override)
-        }
-        return packageRoot.deletingLastPathComponent().appendingPathComponent("shared")
-    }()
+    static let shared = SharedFolder.url
 
     static func sharedDataset(_ name: String) -> String {
         shared.appendingPathComponent("datasets/\(name).hdf5").path

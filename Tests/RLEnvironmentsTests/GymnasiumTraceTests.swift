@@ -17,14 +17,7 @@ import Testing
         var truncated: [Bool]
     }
 
-    static let directory: URL = {
-        if let override = ProcessInfo.processInfo.environment["DECISIONFLOW_SHARED"] {
-            return URL(fileURLWithPath: override).appendingPathComponent("fixtures/environments")
-        }
-        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(
-                "shared/fixtures/environments")
-    }()
+    static let directory = SharedFolder.url.appendingPathComponent("fixtures/environments")
 
     @Test(arguments: [
         "Pendulum-v1-seed0", "Pendulum-v1-seed1", "MountainCarContinuous-v0-seed0", "MountainCarContinuous-v0-seed1",
