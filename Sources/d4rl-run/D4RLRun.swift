@@ -22,7 +22,7 @@ struct D4RLRun: ParsableCommand {
         subcommands: [
             TrainCommand.self, EvaluateCommand.self, PlotCommand.self, ImportCommand.self, InspectCommand.self,
             ReplayCommand.self, SliceCommand.self, ExportCommand.self, SweepCommand.self, ReportCommand.self, BenchCommand.self,
-            ProbeCommand.self, EnvironmentsCommand.self, ActCommand.self,
+            ProbeCommand.self, EnvironmentsCommand.self, ActCommand.self, PredictCommand.self,
         ]
     )
 
@@ -120,7 +120,7 @@ struct D4RLRun: ParsableCommand {
         case let error as D4RLError:
             return (error.kind == .writeFailed ? ExitStatus.io : ExitStatus.data, "\(error)")
         case is HDF5Error, is CheckpointError, is SafetensorsError, is EnvironmentError, is EvaluationError,
-            is PolicyError, is TensorBoardEvents.FormatError:
+            is PolicyError, is TensorBoardEvents.FormatError, is ProtobufReader.FormatError:
             return (ExitStatus.data, "\(error)")  // bad input
         case is EncodingError:
             return (ExitStatus.data, "a value cannot be written as JSON (\(error)); a number is not finite")

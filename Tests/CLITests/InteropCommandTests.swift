@@ -116,6 +116,44 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: broken))
     }
 
+    /// `export --onnx` writes a model and refuses to replace one without --force; `predict`
+    /// computes the reference's action predictions from a fixture's inputs, and refuses
+    /// inputs of the wrong shape.
+    @Test func onnxExportAndPredict() throws {
+        let scratch = try ScratchDirectory()
+        let fixture = CLI.shared.appendingPathComponent("fixtures/reference/dt_flow_small.safetensors").path
+        let description = scratch.path("description.json")
+        try Data(
+            #"{"state_dim": 11, "act_dim": 3, "hidden_size": 32, "n_layer": 2, "n_head": 2, "n_inner": 128, "max_length": 5, "max_ep_len": 100, "attention": "flow", "scale": 1, "state_mean": [0,0,0,0,0,0,0,0,0,0,0], "state_std": [1,1,1,1,1,1,1,1,1,1,1]}"#
+                .utf8
+        ).write(to: URL(fileURLWithPath: description))
+        let checkpoint = scratch.path("flow.safetensors")
+        let imported = try CLI.run([
+            "import", "--state-dict", fixture, "--prefix", "param/", "--description", description, "-o", checkpoint,
+        ])
+        try #require(imported.status == 0, "\(imported.error)")
+
+        let onnx = scratch.path("flow.onnx")
+        let exported = try CLI.run(["export", checkpoint, "--onnx", onnx])
+        #expect(exported.status == 0 && exported.output.contains("ONNX opset 17"), "\(exported.error)")
+        let first = try Data(contentsOf: URL(fileURLWithPath: onnx))
+        let again = try CLI.run(["export", checkpoint, "--onnx", onnx])
+        #expect(again.status == 64 && again.error.contains("already exists"), "\(again.error)")
+        #expect(try CLI.run(["export", checkpoint, "--onnx", onnx, "--force"]).status == 0)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: onnx)) == first, "the same checkpoint, the same bytes")
+        #expect(try CLI.run(["export", checkpoint, "--onnx", onnx, "-o", scratch.path("dir")]).status == 64)
+
+        let predictions = scratch.path("predictions.safetensors")
+        let predicted = try CLI.run(["predict", "--checkpoint", checkpoint, "--inputs", fixture, "-o", predictions])
+        #expect(predicted.status == 0, "\(predicted.error)")
+        let ours = try #require(try Safetensors.read(predictions).tensors["action_preds"])
+        let reference = try #require(try Safetensors.read(fixture).tensors["output/action_preds"])
+        #expect(ours.shape == [3, 5, 3])
+        expectClose(ours.values, reference.values, atol: 1e-5, rtol: 1e-4, "predict against the reference")
+        let wrong = try CLI.run(["predict", "--checkpoint", checkpoint, "--inputs", checkpoint, "-o", scratch.path("x")])
+        #expect(wrong.status == 65 && wrong.error.contains("has no tensor 'states'"), "\(wrong.error)")
+    }
+
     @Test func exportNeverLosesAFile() throws {
         let directory = try scratch()
         defer { try? FileManager.default.removeItem(at: directory) }
