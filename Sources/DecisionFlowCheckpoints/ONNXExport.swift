@@ -16,7 +16,8 @@ import Foundation
 /// `DecisionTransformer` computes it. Flow-Attention is written with standard operators
 /// (Sigmoid, CumSum, ReduceSum, Exp, Clip, MatMul under a causal mask); like the kernel it
 /// ignores the attention mask, which only the softmax attention applies (GPT-2's −10⁴ on
-/// padded keys). The weights are initializers under the reference's names and shapes.
+/// padded keys). The weights it uses are initializers under the reference's names and shapes
+/// (the state and return heads, which predict nothing the policy needs, are left out).
 public enum ONNXExport {
     /// The ONNX operator set the graph uses (LayerNormalization needs 17).
     public static let opset: Int64 = 17
@@ -307,7 +308,10 @@ private struct GraphBuilder {
                 }
             }
             graph.string(2, "decision_transformer")
-            for initializer in initializers {
+            // Only what a node reads: the state and return heads and GPT-2's unused token
+            // embedding stay out (runtimes warn about unused initializers).
+            let read = Set(nodes.flatMap(\.inputs))
+            for initializer in initializers where read.contains(initializer.name) {
                 graph.message(5) { t in  // initializer: TensorProto
                     for dim in initializer.dims { t.varint(1, Int64(dim)) }
                     if let floats = initializer.floats {
