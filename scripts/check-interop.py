@@ -1,6 +1,13 @@
 #!/usr/bin/env python3
 """Interop checks, run by hand (the test suite never needs Python).
 
+Hugging Face in (when transformers and torch are installed): build transformers'
+DecisionTransformerModel with random weights (biases and LayerNorms perturbed so that a
+mix-up shows), save it in the Hub's layout (save_pretrained with safetensors), `d4rl-run
+import --huggingface` it, and compare `d4rl-run predict` with transformers' action_preds at
+every position its attention mask keeps (transformers pads on the left), for relu and
+gelu_new models of several shapes.
+
 ONNX out: for the reference fixtures' models (flow and softmax), `d4rl-run import` the
 fixture's weights, `d4rl-run export --onnx`, run the model in onnxruntime, and compare its
 action predictions with `d4rl-run predict` on the same inputs, to 1e-5 + 1e-4·|ours| at
@@ -13,7 +20,8 @@ The largest difference at padded steps is printed too. No policy reads those: un
 padding a padded token's softmax attends only to keys shifted by -1e4, where float32 keeps
 about three decimals, so both runtimes compute them to about 1e-2.
 
-    python3 -m venv /tmp/interop && /tmp/interop/bin/pip install onnxruntime numpy safetensors
+    python3 -m venv /tmp/interop
+    /tmp/interop/bin/pip install onnxruntime numpy safetensors 'transformers==4.30.2' torch
     /tmp/interop/bin/python scripts/check-interop.py [--shared ../shared] [--binary .build/release/d4rl-run]
 
 Exits 1 when a comparison fails.
@@ -106,6 +114,67 @@ def compare(binary, checkpoint, session, inputs, folder, label):
     return ok
 
 
+def check_huggingface(binary, rng):
+    """transformers' DecisionTransformerModel against its import; None when transformers is missing."""
+    try:
+        import torch
+        import transformers
+        from transformers import DecisionTransformerConfig, DecisionTransformerModel
+    except ImportError:
+        print("Hugging Face: skipped (pip install 'transformers==4.30.2' torch to run it)")
+        return None
+    print(f"Hugging Face: transformers {transformers.__version__}, torch {torch.__version__}")
+    torch.manual_seed(0)
+    ok = True
+    for hidden, layers, heads, activation, K in [(32, 2, 2, "relu", 5), (128, 3, 1, "relu", 20), (64, 2, 4, "gelu_new", 10)]:
+        S, A, B, T = 11, 3, 4, 1000
+        config = DecisionTransformerConfig(
+            state_dim=S, act_dim=A, hidden_size=hidden, n_layer=layers, n_head=heads, n_inner=4 * hidden,
+            activation_function=activation, max_ep_len=T, action_tanh=True)
+        model = DecisionTransformerModel(config).eval()
+        with torch.no_grad():
+            for name, parameter in model.named_parameters():
+                if name.endswith("bias") or ".ln_" in name or "embed_ln" in name:
+                    parameter.add_(0.05 * torch.randn_like(parameter))
+        with tempfile.TemporaryDirectory() as folder:
+            hub = os.path.join(folder, "hub")
+            model.save_pretrained(hub, safe_serialization=True)
+            description = os.path.join(folder, "description.json")
+            with open(description, "w") as f:
+                json.dump({"max_length": K, "state_mean": [0] * S, "state_std": [1] * S, "scale": 1, "env": "hopper"}, f)
+            checkpoint = os.path.join(folder, "imported.safetensors")
+            run(binary, "import", "--huggingface", hub, "--description", description, "-o", checkpoint)
+            # Left padding, as transformers' examples pad: sequence b has its first b steps padded.
+            inputs = {
+                "states": rng.normal(size=(B, K, S)).astype(np.float32),
+                "actions": rng.uniform(-1, 1, size=(B, K, A)).astype(np.float32),
+                "returns_to_go": rng.uniform(0, 4, size=(B, K, 1)).astype(np.float32),
+                "timesteps": np.stack([np.arange(s, s + K) for s in rng.integers(0, T - K, size=B)]).astype(np.int64),
+                "attention_mask": np.ones((B, K), np.float32),
+            }
+            for b in range(B):
+                inputs["attention_mask"][b, :b] = 0
+            with torch.no_grad():
+                output = model(
+                    states=torch.from_numpy(inputs["states"]), actions=torch.from_numpy(inputs["actions"]),
+                    rewards=None, returns_to_go=torch.from_numpy(inputs["returns_to_go"]),
+                    timesteps=torch.from_numpy(inputs["timesteps"]),
+                    attention_mask=torch.from_numpy(inputs["attention_mask"]).long(), return_dict=True)
+            theirs = output.action_preds.numpy()
+            path = os.path.join(folder, "inputs.safetensors")
+            save_file(inputs, path)
+            out = os.path.join(folder, "ours.safetensors")
+            run(binary, "predict", "--checkpoint", checkpoint, "--inputs", path, "-o", out)
+            ours = load_file(out)["action_preds"]
+            real = inputs["attention_mask"] > 0
+            error = np.abs(ours - theirs)
+            good = bool(np.all(error[real] <= ATOL + RTOL * np.abs(theirs[real])))
+            ok &= good
+            print(f"  hidden {hidden}, {layers} layers, {heads} heads, {activation}, K {K}: max |ours - transformers| "
+                  f"at {int(real.sum())} kept positions {np.max(error[real]):.1e}  {'ok' if good else 'FAILS'}")
+    return ok
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--shared", default=os.path.join(os.path.dirname(ROOT), "shared"))
@@ -115,7 +184,8 @@ def main():
         sys.exit(f"{args.binary} is not there: build it with `swift build -c release --product d4rl-run`")
     print(f"onnxruntime {ort.__version__}; tolerance {ATOL} + {RTOL}·|ours|")
     rng = np.random.default_rng(0)
-    ok = True
+    ok = check_huggingface(args.binary, rng) is not False
+    print("ONNX:")
     for name in ["dt_flow_small", "dt_softmax_small", "dt_flow_mid"]:
         fixture = os.path.join(args.shared, "fixtures", "reference", f"{name}.safetensors")
         with tempfile.TemporaryDirectory() as folder:

@@ -162,6 +162,11 @@ mutant run-environment-version Sources/DecisionFlowTraining/RunEnvironment.swift
     'if sameTask(fromData, named), namesVersion(configured) {' \
     "which environment a run is for: a preset's task keeps its own version instead of the data's" \
     'aPresetsTaskGetsTheVersionTheDataWasRecordedIn()'
+mutant huggingface-position-row Sources/DecisionFlowCheckpoints/Checkpoint+HuggingFace.swift 1/1 \
+    'renamed["embed_ln.bias"] = SafetensorsTensor(shape: [C], values: zip(bias.values, position).map { $0 + $1 })' \
+    'renamed["embed_ln.bias"] = SafetensorsTensor(shape: [C], values: bias.values)' \
+    "Hugging Face import: encoder.wpe's row 0 is not folded into embed_ln's bias" \
+    'importedModelsPredictTransformersActions(name:)'
 
 if [ "${1:-}" = "--list" ]; then
     for i in "${!ids[@]}"; do printf '%-26s %s (caught by %s)\n' "${ids[$i]}" "${descriptions[$i]}" "${killers[$i]}"; done
