@@ -29,6 +29,16 @@ public struct HuggingFaceDecisionTransformerConfig: Decodable, Sendable, Equatab
     /// The dropout rate (`resid_pdrop`); nil for 0.1. It matters only to further training.
     public var dropout: Double?
 
+    /// A configuration problem in config.json's words (`stateDimension` → `state_dim`).
+    static func inFileTerms(_ problem: String) -> String {
+        let names = [
+            ("stateDimension", "state_dim"), ("actionDimension", "act_dim"), ("embeddingDimension", "hidden_size"),
+            ("layerCount", "n_layer"), ("headCount", "n_head"), ("mlpDimension", "n_inner"),
+            ("maxEpisodeLength", "max_ep_len"), ("contextLength", "max_length"),
+        ]
+        return names.reduce(problem) { $0.replacingOccurrences(of: $1.0, with: $1.1) }
+    }
+
     enum CodingKeys: String, CodingKey {
         case stateDimension = "state_dim", actionDimension = "act_dim", hiddenSize = "hidden_size"
         case layerCount = "n_layer", headCount = "n_head", innerDimension = "n_inner"
@@ -54,9 +64,15 @@ public struct HuggingFaceDecisionTransformerConfig: Decodable, Sendable, Equatab
                     "activation_function '\(name)' is not one DecisionFlow has: relu, or gelu_new (= gelu_pytorch_tanh); exact-erf gelu and the others are not implemented"
             )
         }
+        // transformers builds embed_ln with LayerNorm's default 1e-5 and the GPT-2 blocks with
+        // layer_norm_epsilon; DecisionFlow has one epsilon for every LayerNorm.
         let epsilon = layerNormEpsilon ?? 1e-5
-        guard epsilon.isFinite, epsilon > 0, epsilon < 1 else {
-            throw CheckpointError(file: file, problem: "layer_norm_epsilon \(epsilon) must be in (0, 1)")
+        guard epsilon == 1e-5 else {
+            throw CheckpointError(
+                file: file,
+                problem:
+                    "layer_norm_epsilon is \(epsilon), but transformers' embed_ln always uses 1e-5 and DecisionFlow has one epsilon for every LayerNorm; only models with layer_norm_epsilon 1e-5 (transformers' default) import"
+            )
         }
         let dropout = dropout ?? 0.1
         guard dropout.isFinite, (0..<1).contains(dropout) else {
@@ -67,7 +83,9 @@ public struct HuggingFaceDecisionTransformerConfig: Decodable, Sendable, Equatab
             embeddingDimension: hiddenSize, layerCount: layerCount, headCount: headCount, mlpDimension: innerDimension,
             activation: activation, dropout: Float(dropout), maxEpisodeLength: maxEpisodeLength, attention: .softmax,
             actionTanh: actionTanh ?? true, layerNormEpsilon: Float(epsilon))
-        if let problem = configuration.problems.first { throw CheckpointError(file: file, problem: problem) }
+        if let problem = configuration.problems.first {
+            throw CheckpointError(file: file, problem: Self.inFileTerms(problem))
+        }
         if let problem = configuration.memoryProblem(batchCapacity: 1, threads: 1) {
             throw CheckpointError(file: file, problem: problem)
         }
@@ -79,7 +97,7 @@ public struct HuggingFaceDecisionTransformerConfig: Decodable, Sendable, Equatab
 /// context length, the state statistics, the return scale and the environment, in the same
 /// terms as `ImportedModelDescription`. Shape fields it also holds must agree with
 /// `config.json`.
-struct HuggingFaceDescription: Decodable {
+struct HuggingFaceDescription: Decodable, KeyCheckedJSON {
     var contextLength: Int
     var stateMean: [Float]
     var stateScale: [Float]
@@ -95,7 +113,7 @@ struct HuggingFaceDescription: Decodable {
     var activation: String?
     var attention: String?
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case contextLength = "max_length", stateMean = "state_mean", stateScale = "state_std", rewardScale = "scale"
         case environment = "env", stateDimension = "state_dim", actionDimension = "act_dim"
         case embeddingDimension = "hidden_size", layerCount = "n_layer", headCount = "n_head", mlpDimension = "n_inner"
@@ -147,6 +165,12 @@ extension Checkpoint {
         let weightsPath = URL(fileURLWithPath: folder).appendingPathComponent("model.safetensors").path
         let config = try decodeJSON(HuggingFaceDecisionTransformerConfig.self, from: configPath)
         let description = try decodeJSON(HuggingFaceDescription.self, from: descriptionPath)
+        let longest = ModelConfiguration.limits.first { $0.name == "contextLength" }?.limit ?? 1
+        guard (1...longest).contains(description.contextLength) else {
+            throw CheckpointError(
+                file: descriptionPath,
+                problem: "max_length (K) is \(description.contextLength); it must be from 1 to \(longest)")
+        }
         if let disagreement = description.disagreements(with: config).first {
             throw CheckpointError(
                 file: descriptionPath,
@@ -184,7 +208,13 @@ extension Checkpoint {
         let renamed = try referenceStateDictionary(
             fromHuggingFace: tensors, embeddingDimension: configuration.embeddingDimension, source: weightsPath)
         let model = DecisionTransformer(configuration: configuration, batchCapacity: 1, seed: 0, threads: 1)
-        try model.load(stateDictionary: renamed, source: weightsPath)
+        do {
+            try model.load(stateDictionary: renamed, source: weightsPath)
+        } catch let error as CheckpointError {
+            // In the file's own names: transformer.* was encoder.* there.
+            throw CheckpointError(
+                file: error.file, problem: error.problem.replacingOccurrences(of: "'transformer.", with: "'encoder."))
+        }
         return Checkpoint(
             model: model, encoding: encoding, environment: description.environment,
             metadata: [
@@ -238,13 +268,25 @@ extension Checkpoint {
         return renamed
     }
 
-    /// `type` decoded from the JSON file at `path`, with errors that name the file and field.
+    /// `type` decoded from the JSON file at `path`, with errors that name the file and field;
+    /// for a `KeyCheckedJSON` type, a field it does not know (a misspelt `scale`) is an error
+    /// too, with the nearest known one.
     static func decodeJSON<T: Decodable>(_ type: T.Type, from path: String) throws -> T {
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
             throw CheckpointError(file: path, problem: "cannot be read (\(FileProblem.reason(error)))")
+        }
+        guard (try? JSONSerialization.jsonObject(with: data)) is [String: Any] else {
+            throw CheckpointError(file: path, problem: "is not a JSON object ({\"field\": value, ...})")
+        }
+        if let checked = type as? any KeyCheckedJSON.Type,
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let unknown = object.keys.sorted().first(where: { !checked.knownKeys.contains($0) })
+        {
+            let hint = Suggestions.nearest(to: unknown, among: checked.knownKeys.sorted()).map { " (did you mean '\($0)'?)" } ?? ""
+            throw CheckpointError(file: path, problem: "has an unknown field '\(unknown)'\(hint)")
         }
         do {
             return try JSONDecoder().decode(type, from: data)
@@ -263,8 +305,24 @@ extension Checkpoint {
                 problem:
                     "field '\(context.codingPath.map(\.stringValue).joined(separator: "."))' cannot be read: \(context.debugDescription)"
             )
+        } catch DecodingError.dataCorrupted(let context) {
+            throw CheckpointError(file: path, problem: "holds a value that cannot be read: \(context.debugDescription)")
         } catch {
             throw CheckpointError(file: path, problem: "is not valid JSON (\(FileProblem.reason(error)))")
         }
     }
+}
+
+/// A JSON description whose every field is known: `Checkpoint.decodeJSON` refuses others.
+protocol KeyCheckedJSON {
+    /// The fields it may hold.
+    static var knownKeys: Set<String> { get }
+}
+
+extension KeyCheckedJSON where Self: Decodable {
+    static var knownKeys: Set<String> { [] }
+}
+
+extension HuggingFaceDescription {
+    static var knownKeys: Set<String> { Set(CodingKeys.allCases.map(\.rawValue)) }
 }

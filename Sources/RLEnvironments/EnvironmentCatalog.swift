@@ -220,7 +220,8 @@ public final class EnvironmentCatalog: @unchecked Sendable {
         if let name = byKey[key] { return byName[name] }
         // A D4RL dataset id: environment-dataset[-more]-vN, recorded in the v4 environment.
         let parts = key.split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count >= 3, let last = parts.last, last.first == "v", Int(last.dropFirst()) != nil,
+        func isVersion(_ part: Substring) -> Bool { part.first == "v" && Int(part.dropFirst()) != nil }
+        guard parts.count >= 3, let last = parts.last, isVersion(last), !parts.dropLast().dropFirst().contains(where: isVersion),
             let name = byKey[String(parts[0])], let entry = byName[name], entry.version == nil || entry.version == 4
         else { return nil }
         return entry

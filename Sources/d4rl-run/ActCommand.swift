@@ -1,6 +1,7 @@
 import ArgumentParser
 import DecisionFlow
 import DecisionFlowCheckpoints
+import DecisionFlowSupport
 import Foundation
 
 /// `d4rl-run act`: a policy that acts for a simulator in another process, over standard input
@@ -33,9 +34,18 @@ struct ActCommand: ParsableCommand {
     func run() throws {
         let policy = try DecisionPolicy(checkpointPath: checkpoint, threads: threadOptions.count())
         var session = ActingSession(policy: policy)
+        // A client that hangs up ends the session (EPIPE below), instead of a signal.
+        signal(SIGPIPE, SIG_IGN)
         while let line = readLine(strippingNewline: true) {
-            // Unbuffered: the client waits for each answer before it sends the next request.
-            FileHandle.standardOutput.write(Data((session.answer(line) + "\n").utf8))
+            print(session.answer(line))
+            // Flushed now: the client waits for each answer before it sends the next request.
+            errno = 0
+            if fflush(nil) != 0 {
+                if errno == EPIPE { return }
+                throw FileWriteError(
+                    file: "standard output", problem: "cannot be written (\(String(cString: strerror(errno)))); the session ends",
+                    code: errno)
+            }
         }
     }
 }
@@ -47,6 +57,11 @@ struct ActingSession {
     private var action: [Float]
     /// Whether an action was given whose reward has not come yet.
     private var awaitingReward = false
+    /// Whether an episode was started.
+    private var started = false
+    /// Requests longer than this are refused unread (an observation of a few thousand
+    /// numbers fits many times over).
+    static let lineLimit = 1 << 20
 
     init(policy: DecisionPolicy) {
         self.policy = policy
@@ -56,17 +71,21 @@ struct ActingSession {
 
     /// The answer to one request line.
     mutating func answer(_ line: String) -> String {
-        let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+        guard line.utf8.count <= Self.lineLimit else {
+            return "error: a request of \(line.utf8.count) bytes; requests are at most \(Self.lineLimit) bytes"
+        }
+        let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" })
         guard let command = words.first else { return "error: an empty line; send reset, act or reward" }
         let arguments = words.dropFirst()
         switch command {
         case "reset", "reward":
             // Finite as a Float too: 1e39 is a finite Double but not a Float.
-            guard arguments.count == 1, let value = Float(arguments.first!), value.isFinite else {
-                return "error: \(command) takes one finite number within Float's range (got '\(arguments.joined(separator: " "))')"
+            guard arguments.count == 1, let value = Self.number(arguments.first!), value.isFinite else {
+                return "error: \(command) takes one finite decimal number within Float's range (got '\(Self.excerpt(arguments.joined(separator: " ")))')"
             }
             if command == "reset" {
                 policy.reset(targetReturn: value)
+                started = true
             } else {
                 guard awaitingReward else { return "error: no action awaits a reward; send act first" }
                 policy.record(reward: value)
@@ -77,8 +96,11 @@ struct ActingSession {
             guard arguments.count == observation.count else {
                 return "error: act takes \(observation.count) numbers, the observation; got \(arguments.count)"
             }
+            guard started else { return "error: no episode has started; send reset TARGET first" }
             for (index, word) in arguments.enumerated() {
-                guard let value = Float(word) else { return "error: observation value \(index) ('\(word)') is not a number" }
+                guard let value = Self.number(word) else {
+                    return "error: observation value \(index) ('\(Self.excerpt(String(word)))') is not a decimal number"
+                }
                 observation[index] = value
             }
             do {
@@ -89,7 +111,17 @@ struct ActingSession {
             awaitingReward = true
             return action.map { "\($0)" }.joined(separator: " ")
         default:
-            return "error: unknown request '\(command)'; send reset, act or reward"
+            return "error: unknown request '\(Self.excerpt(String(command)))'; send reset, act or reward"
         }
     }
+
+    /// A decimal number (digits, sign, point, exponent), or nil: no hexadecimal, and no
+    /// bytes after a NUL that Float's parser would stop at.
+    static func number(_ word: Substring) -> Float? {
+        guard word.unicodeScalars.allSatisfy({ "0123456789+-.eE".unicodeScalars.contains($0) }) else { return nil }
+        return Float(word)
+    }
+
+    /// At most 40 characters of what the client sent, for an error line.
+    static func excerpt(_ text: String) -> String { text.count <= 40 ? text : String(text.prefix(40)) + "…" }
 }

@@ -64,8 +64,8 @@ struct EvaluateCommand: ParsableCommand {
         let values = targets.split(separator: ",", omittingEmptySubsequences: false).map {
             Double($0.trimmingCharacters(in: .whitespaces))
         }
-        guard !values.isEmpty, values.allSatisfy({ $0?.isFinite == true }) else {
-            throw ValidationError("--targets takes finite numbers separated by commas, e.g. 3600,1800 (it is '\(targets)')")
+        guard !values.isEmpty, values.allSatisfy({ $0.map { Float($0).isFinite } == true }) else {
+            throw ValidationError("--targets takes finite numbers within Float's range, separated by commas, e.g. 3600,1800 (it is '\(targets)')")
         }
         return values.compactMap { $0 }
     }

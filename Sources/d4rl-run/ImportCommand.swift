@@ -1,6 +1,7 @@
 import ArgumentParser
 import DecisionFlow
 import DecisionFlowCheckpoints
+import DecisionFlowSupport
 import Foundation
 import RLData
 import RLEnvironments
@@ -51,6 +52,9 @@ struct ImportCommand: ParsableCommand {
     @Option(help: "A prefix to strip from every tensor name of --state-dict (e.g. 'model.').")
     var prefix = ""
 
+    @Flag(help: "Replace an existing output file (never an input, never through a symbolic link).")
+    var force = false
+
     func validate() throws {
         try requirePath("output", output)
         switch (stateDict, huggingFace) {
@@ -64,6 +68,16 @@ struct ImportCommand: ParsableCommand {
     }
 
     func run() throws {
+        var inputs = [description] + (stateDict.map { [$0] } ?? [])
+        if let huggingFace {
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: huggingFace, isDirectory: &isFolder), isFolder.boolValue else {
+                throw ValidationError(
+                    "--huggingface \(huggingFace) is not a folder; give the folder that holds config.json and model.safetensors")
+            }
+            inputs += ["config.json", "model.safetensors"].map { FilePath.join(huggingFace, $0) }
+        }
+        try requireWritable(output, flag: "-o", inputs: inputs, force: force)
         let checkpoint =
             try huggingFace.map { try Checkpoint.importing(huggingFace: $0, description: description) }
             ?? Checkpoint.importing(stateDictionary: stateDict ?? "", description: description, prefix: prefix)

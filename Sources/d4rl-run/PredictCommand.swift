@@ -30,9 +30,13 @@ struct PredictCommand: ParsableCommand {
 
     @OptionGroup var threadOptions: ThreadOptions
 
+    @Flag(help: "Replace an existing output file (never an input, never through a symbolic link).")
+    var force = false
+
     func validate() throws { try requirePath("output", output) }
 
     func run() throws {
+        try requireWritable(output, flag: "-o", inputs: [checkpoint, inputs], force: force)
         let saved = try Checkpoint.read(checkpoint)
         let c = saved.configuration
         let tensors: [String: SafetensorsTensor]
@@ -42,6 +46,9 @@ struct PredictCommand: ParsableCommand {
             throw CheckpointError(file: inputs, problem: error.problem)
         }
         func tensor(_ name: String) throws -> SafetensorsTensor {
+            if tensors[name] != nil, tensors["input/" + name] != nil {
+                throw CheckpointError(file: inputs, problem: "holds both '\(name)' and 'input/\(name)'; keep one")
+            }
             guard let found = tensors[name] ?? tensors["input/" + name] else {
                 throw CheckpointError(file: inputs, problem: "has no tensor '\(name)' (or 'input/\(name)')")
             }
@@ -53,7 +60,8 @@ struct PredictCommand: ParsableCommand {
         else {
             throw CheckpointError(
                 file: inputs,
-                problem: "states has shape \(states.shape); the model takes (B, T, \(c.stateDimension)) with 1 ≤ T ≤ \(c.contextLength)")
+                problem:
+                    "states has shape \(states.shape); the model takes (B, T, \(c.stateDimension)) with at least one window (B ≥ 1) and 1 ≤ T ≤ \(c.contextLength)")
         }
         let (B, T) = (states.shape[0], states.shape[1])
         let expected: [(String, [Int])] = [
@@ -77,6 +85,10 @@ struct PredictCommand: ParsableCommand {
         batch.returnsToGo = try tensor("returns_to_go").values
         batch.mask = try tensor("attention_mask").values
         batch.timestepIndices = timesteps.map { Int32($0) }
+        if let bad = batch.mask.firstIndex(where: { $0 != 0 && $0 != 1 }) {
+            throw CheckpointError(
+                file: inputs, problem: "attention_mask holds \(batch.mask[bad]) at index \(bad); it takes 1 for a real step and 0 for padding")
+        }
         for (name, values) in [("states", batch.states), ("actions", batch.actions), ("returns_to_go", batch.returnsToGo)] {
             if let bad = values.firstIndex(where: { !$0.isFinite }) {
                 throw CheckpointError(file: inputs, problem: "\(name) holds \(values[bad]) at index \(bad)")

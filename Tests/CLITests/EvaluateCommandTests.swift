@@ -58,8 +58,9 @@ nonisolated(unsafe) private var sharedRunDirectory: String?
         let observation = "act " + (1...11).map { "0.\($0)" }.joined(separator: " ")
         let requests = [
             observation, "reward 1", "reset 3600", observation, "reward 2", "reward 3", "act 1 2",
-            "act 1 2 3 4 5 6 7 8 9 10 nan", "act 1 2 3 4 5 6 7 8 9 10 x", "fly", "", "reset inf", "reset 3600",
-            observation, "reward 1e39", "reset 1e39", "reward 1",
+            "act 1 2 3 4 5 6 7 8 9 10 1e39", "act 1 2 3 4 5 6 7 8 9 10 x", "fly", "", "reset inf", "reset 3600",
+            observation, "reward 1e39", "reset 1e39", "reward 1", "act 1 2 3 4 5 6 7 8 9 10 1\u{0}9",
+            "act 1 2 3 4 5 6 7 8 9 10 0x10",
         ]
         let result = try CLI.run(["act", "--checkpoint", checkpoint], input: requests.joined(separator: "\n") + "\n")
         #expect(result.status == 0, "\(result.error)")
@@ -73,13 +74,15 @@ nonisolated(unsafe) private var sharedRunDirectory: String?
         #expect(action.count == 3 && action.allSatisfy { abs($0) <= 1 }, "\(answers[3])")
         #expect(answers[5].contains("no action awaits a reward"))
         #expect(answers[6] == "error: act takes 11 numbers, the observation; got 2")
-        #expect(answers[7].contains("NaN or infinite") && answers[8].contains("'x') is not a number"))
+        #expect(answers[7].contains("NaN or infinite") && answers[8].contains("'x') is not a decimal number"))
         #expect(answers[9].contains("unknown request 'fly'") && answers[10].contains("empty line"))
-        #expect(answers[11].contains("reset takes one finite number"))
+        #expect(answers[11].contains("reset takes one finite decimal number"))
         #expect(answers[13] == answers[3], "the same observation after the same reset")
         // Finite as a Double, not as a Float: refused, and the session goes on.
         #expect(answers[14].contains("within Float's range") && answers[15].contains("within Float's range"))
         #expect(answers[16] == "ok", "the refused reward left the action awaiting its reward")
+        // Only decimal numbers: nothing after a NUL is dropped, no hexadecimal.
+        #expect(answers[17].contains("is not a decimal number") && answers[18].contains("'0x10') is not a decimal number"))
     }
 
     @Test func environmentsListsTheCatalog() throws {

@@ -103,6 +103,21 @@ import Testing
         let evaluated = try CLI.run(["evaluate", "--checkpoint", output, "--episodes", "1", "--targets", "3600"])
         #expect(evaluated.status == 0 && evaluated.output.contains("in hopper (Hopper-v4)"), "\(evaluated.error)")
 
+        // The output never replaces an input, goes through a link, or replaces a file unasked.
+        let ownWeights = try CLI.run([
+            "import", "--huggingface", folder, "--description", description, "-o", folder + "/model.safetensors",
+        ])
+        #expect(ownWeights.status == 64 && ownWeights.error.contains("is an input of this command"), "\(ownWeights.error)")
+        let existing = try CLI.run(["import", "--huggingface", folder, "--description", description, "-o", output])
+        #expect(existing.status == 64 && existing.error.contains("already exists"), "\(existing.error)")
+        let link = scratch.path("link.safetensors")
+        let elsewhere = scratch.path("someone-elses.txt")
+        try Data("keep".utf8).write(to: URL(fileURLWithPath: elsewhere))
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: elsewhere)
+        let through = try CLI.run(["import", "--huggingface", folder, "--description", description, "-o", link, "--force"])
+        #expect(through.status == 64 && through.error.contains("symbolic link"), "\(through.error)")
+        #expect(try String(contentsOfFile: elsewhere, encoding: .utf8) == "keep")
+
         let broken = scratch.path("broken.safetensors")
         let (badFolder, badDescription) = try HuggingFaceFixtures.hubFolder(
             "hf_dt_small", in: scratch, config: { $0["activation_function"] = "swish" })
@@ -152,6 +167,18 @@ import Testing
         expectClose(ours.values, reference.values, atol: 1e-5, rtol: 1e-4, "predict against the reference")
         let wrong = try CLI.run(["predict", "--checkpoint", checkpoint, "--inputs", checkpoint, "-o", scratch.path("x")])
         #expect(wrong.status == 65 && wrong.error.contains("has no tensor 'states'"), "\(wrong.error)")
+        let overCheckpoint = try CLI.run(["predict", "--checkpoint", checkpoint, "--inputs", fixture, "-o", checkpoint, "--force"])
+        #expect(overCheckpoint.status == 64 && overCheckpoint.error.contains("is an input of this command"))
+        // A mask other than 0 and 1 is refused.
+        var tensors = try Safetensors.read(fixture).tensors.filter { $0.key.hasPrefix("input/") }
+        var mask = try #require(tensors["input/attention_mask"]).values
+        mask[4] = 0.5
+        tensors["input/attention_mask"] = SafetensorsTensor(shape: [3, 5], values: mask)
+        let raw = tensors.keys.sorted().map { (name: $0, dtype: tensors[$0]!.dtype, shape: tensors[$0]!.shape, bytes: [UInt8](tensors[$0]!.bytes)) }
+        let halfMask = scratch.path("half-mask.safetensors")
+        try Safetensors.serialize(raw: raw, metadata: [:]).write(to: URL(fileURLWithPath: halfMask))
+        let half = try CLI.run(["predict", "--checkpoint", checkpoint, "--inputs", halfMask, "-o", scratch.path("y")])
+        #expect(half.status == 65 && half.error.contains("attention_mask holds 0.5 at index 4"), "\(half.error)")
     }
 
     @Test func exportNeverLosesAFile() throws {

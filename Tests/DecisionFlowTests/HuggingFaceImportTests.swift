@@ -83,14 +83,17 @@ import Testing
             ("lacks the field 'state_dim'", { $0["state_dim"] = nil }, { _ in }, { _ in }),
             ("field 'action_tanh' has the wrong type", { $0["action_tanh"] = "yes" }, { _ in }, { _ in }),
             ("activation_function 'gelu' is not one DecisionFlow has", { $0["activation_function"] = "gelu" }, { _ in }, { _ in }),
-            ("embeddingDimension", { $0["hidden_size"] = 1 << 40 }, { _ in }, { _ in }),
-            ("stateDimension must be at least 1 (it is -3)", { $0["state_dim"] = -3 }, { _ in }, { _ in }),
-            ("headCount", { $0["n_head"] = 3 }, { _ in }, { _ in }),
-            ("layer_norm_epsilon", { $0["layer_norm_epsilon"] = 0 }, { _ in }, { _ in }),
+            ("hidden_size must be at most 65536", { $0["hidden_size"] = 1 << 40 }, { _ in }, { _ in }),
+            ("state_dim must be at least 1 (it is -3)", { $0["state_dim"] = -3 }, { _ in }, { _ in }),
+            ("n_head 3 must divide hidden_size 32", { $0["n_head"] = 3 }, { _ in }, { _ in }),
+            ("transformers' embed_ln always uses 1e-5", { $0["layer_norm_epsilon"] = 0.1 }, { _ in }, { _ in }),
+            ("max_length (K) is 0", { _ in }, { $0["max_length"] = 0 }, { _ in }),
+            ("unknown field 'sacle' (did you mean 'scale'?)", { _ in }, { $0["sacle"] = 1 }, { _ in }),
             ("disagrees with", { _ in }, { $0["hidden_size"] = 64 }, { _ in }),
             ("state_mean and state_std need 11 values", { _ in }, { $0["state_std"] = [1.0, 1.0] }, { _ in }),
             ("lacks the field 'max_length'", { _ in }, { $0["max_length"] = nil }, { _ in }),
             ("tensor 'predict_state.weight' is missing", { _ in }, { _ in }, { $0["predict_state.weight"] = nil }),
+            ("tensor 'encoder.h.0.ln_2.bias' is missing", { _ in }, { _ in }, { $0["encoder.h.0.ln_2.bias"] = nil }),
             ("tensor 'encoder.wpe.weight' is missing", { _ in }, { _ in }, { $0["encoder.wpe.weight"] = nil }),
             (
                 "tensor 'lm_head.weight' has no place in this model", { _ in }, { _ in },
@@ -109,7 +112,7 @@ import Testing
                 }
             ),
             (
-                "tensor 'transformer.h.1.mlp.c_fc.weight' holds inf", { _ in }, { _ in },
+                "tensor 'encoder.h.1.mlp.c_fc.weight' holds inf", { _ in }, { _ in },
                 { tensors in
                     var values = tensors["encoder.h.1.mlp.c_fc.weight"]!.values
                     values[7] = .infinity

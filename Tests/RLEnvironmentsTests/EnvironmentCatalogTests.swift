@@ -66,6 +66,7 @@ private final class Drift: Environment {
         // Two-part ids are environment ids, not D4RL dataset ids: no loose match.
         #expect(catalog.lookUp("hopper-medium") == nil)
         #expect(catalog.lookUp("maze2d-umaze-v1") == nil)
+        #expect(catalog.lookUp("hopper-v4-v4") == nil, "a version is not a dataset's name")
         #expect(catalog.lookUp("hopper")?.referenceScores == D4RLReferenceScores.published["hopper"])
         #expect(catalog.lookUp("ant-v5")?.referenceScores == D4RLReferenceScores.published["ant"])
         #expect(catalog.lookUp("walker2d-v5")?.defaultTargets == [5000, 2500])
