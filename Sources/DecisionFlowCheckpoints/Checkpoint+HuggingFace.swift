@@ -177,14 +177,9 @@ extension Checkpoint {
                 problem: "disagrees with \(configPath): \(disagreement); leave the shape to config.json or correct it")
         }
         let configuration = try config.modelConfiguration(contextLength: description.contextLength, file: configPath)
-        guard description.stateMean.count == config.stateDimension, description.stateScale.count == config.stateDimension
-        else {
-            throw CheckpointError(
-                file: descriptionPath,
-                problem:
-                    "state_mean and state_std need \(config.stateDimension) values each (state_dim in config.json); they have \(description.stateMean.count) and \(description.stateScale.count)"
-            )
-        }
+        try requireStatistics(
+            mean: description.stateMean, scale: description.stateScale, width: config.stateDimension,
+            widthSource: "state_dim in config.json", file: descriptionPath)
         let encoding = ContextEncoding(
             stateMean: description.stateMean, stateScale: description.stateScale,
             rewardScale: description.rewardScale ?? 1000, for: configuration)

@@ -97,6 +97,15 @@ public struct ImportedModelDescription: Codable, Sendable, Equatable {
 }
 
 extension Checkpoint {
+    /// Refuses state statistics that are not `width` values each, naming `file` and where the
+    /// width came from.
+    static func requireStatistics(mean: [Float], scale: [Float], width: Int, widthSource: String, file: String) throws {
+        guard mean.count != width || scale.count != width else { return }
+        throw CheckpointError(
+            file: file,
+            problem: "state_mean and state_std need \(width) values each (\(widthSource)); they have \(mean.count) and \(scale.count)")
+    }
+
     /// A checkpoint from a reference PyTorch state dict saved as safetensors, and the JSON
     /// description of its model and state normalization.
     ///
@@ -121,15 +130,9 @@ extension Checkpoint {
             throw CheckpointError(
                 file: descriptionPath, problem: "activation_function '\(activationName)' is neither relu nor gelu_new")
         }
-        guard description.stateMean.count == description.stateDimension,
-            description.stateScale.count == description.stateDimension
-        else {
-            throw CheckpointError(
-                file: descriptionPath,
-                problem:
-                    "state_mean and state_std need \(description.stateDimension) values each (state_dim); they have \(description.stateMean.count) and \(description.stateScale.count)"
-            )
-        }
+        try requireStatistics(
+            mean: description.stateMean, scale: description.stateScale, width: description.stateDimension,
+            widthSource: "state_dim", file: descriptionPath)
         let configuration = ModelConfiguration(
             stateDimension: description.stateDimension, actionDimension: description.actionDimension,
             contextLength: description.contextLength, embeddingDimension: description.embeddingDimension,

@@ -364,16 +364,7 @@ extension Checkpoint {
     /// - Throws: `RefusedOverwrite` when one of those rules refuses; `FileWriteError` when
     ///   writing fails (anything there before is intact).
     public func exportONNX(to path: String, source: String, force: Bool = false) throws {
-        if isSameFile(path, source) {
-            throw RefusedOverwrite(file: path, problem: "is the checkpoint being exported; write the ONNX model elsewhere")
-        }
-        if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: path) {
-            throw RefusedOverwrite(
-                file: path, problem: "is a symbolic link (to \(target)); remove the link or write the model elsewhere")
-        }
-        if !force, FileManager.default.fileExists(atPath: path) {
-            throw RefusedOverwrite(file: path, problem: "already exists; choose another path, or pass --force to replace it")
-        }
+        try refuseReplacing(path, inputs: [source], force: force, choice: "--onnx path")
         try AtomicFile.write([(data: ONNXExport.model(of: self), path: path)])
     }
 }

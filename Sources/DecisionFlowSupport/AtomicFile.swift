@@ -195,3 +195,22 @@ public enum FilePath {
         folder.hasSuffix("/") ? folder + name : folder + "/" + name
     }
 }
+
+/// Refuses to write `output` over one of `inputs`, through a symbolic link, or over an
+/// existing file unless `force`: what the user had is never lost by mistake. `choice` names
+/// what the user would change (`-o`, `--onnx`) in the messages.
+///
+/// - Throws: `RefusedOverwrite` naming `output` and what to do.
+public func refuseReplacing(_ output: String, inputs: [String], force: Bool, choice: String) throws {
+    for input in inputs where isSameFile(output, input) {
+        throw RefusedOverwrite(file: output, problem: "is an input of this command (\(input)); write the output elsewhere")
+    }
+    if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: output) {
+        throw RefusedOverwrite(
+            file: output,
+            problem: "is a symbolic link (to \(target)); writing through it would replace a file elsewhere. Remove the link or choose another \(choice)")
+    }
+    if !force, FileManager.default.fileExists(atPath: output) {
+        throw RefusedOverwrite(file: output, problem: "already exists; choose another \(choice), or pass --force to replace it")
+    }
+}

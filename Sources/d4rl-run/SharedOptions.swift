@@ -70,19 +70,9 @@ func environmentFlag(_ flag: String, _ name: String) throws -> EnvironmentEntry 
 }
 
 /// Refuses to write `output` (given to `--flag`) over one of the command's `inputs`, through a
-/// symbolic link, or over an existing file without `--force`: what the user had is never
-/// lost by mistake.
+/// symbolic link, or over an existing file without `--force` (`refuseReplacing`).
 func requireWritable(_ output: String, flag: String, inputs: [String], force: Bool) throws {
-    for input in inputs where isSameFile(output, input) {
-        throw RefusedOverwrite(file: output, problem: "is an input of this command (\(input)); write the output elsewhere")
-    }
-    if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: output) {
-        throw RefusedOverwrite(
-            file: output, problem: "is a symbolic link (to \(target)); writing through it would replace a file elsewhere. Remove the link or choose another \(flag)")
-    }
-    if !force, FileManager.default.fileExists(atPath: output) {
-        throw RefusedOverwrite(file: output, problem: "already exists; choose another \(flag), or pass --force to replace it")
-    }
+    try refuseReplacing(output, inputs: inputs, force: force, choice: flag)
 }
 
 /// Refuses an output path that names nothing (`-o ''`).
