@@ -16,11 +16,14 @@ final class ProgressLine {
 
     func update(step: Int, loss: Float, elapsed: Double, label: String = "step", valueLabel: String = "loss") {
         let done = step - startStep
-        let rate = Double(done) / max(elapsed, 1e-9)
-        let remaining = Double(total - step) / max(rate, 1e-9)
         let value = valueLabel == "loss" ? String(format: "loss %.4f", loss) : "\(valueLabel) \(Int(loss))"
-        let line = String(
-            format: "%@ %d/%d  %@  %.1f steps/s  ETA %@", label, step, total, value, rate, Self.clock(remaining))
+        // Within the first 50 ms a rate is noise (a first step after 0.4 µs reads as
+        // millions of steps/s): show none until there is time to measure.
+        let measured = elapsed >= 0.05 && done > 0
+        let rate = Double(done) / max(elapsed, 1e-9)
+        let speed = measured ? String(format: "%.1f steps/s", rate) : "- steps/s"
+        let eta = measured ? Self.clock(Double(total - step) / max(rate, 1e-9)) : "-"
+        let line = "\(label) \(step)/\(total)  \(value)  \(speed)  ETA \(eta)"
         if interactive {
             guard elapsed - lastDraw >= 0.1 || step == total else { return }
             lastDraw = elapsed
