@@ -1,3 +1,4 @@
+import DecisionFlowSupport
 import DecisionFlowTraining
 import Foundation
 
@@ -83,52 +84,25 @@ public enum TensorBoardEvents {
     }
 
     static func encode(_ event: Event) -> Data {
-        var data = Data()
-        data.append(0x09)  // field 1, 64-bit
-        append64(event.wallTime.bitPattern, to: &data)
-        data.append(0x10)  // field 2, varint
-        appendVarint(UInt64(bitPattern: event.step), to: &data)
-        if let version = event.fileVersion {
-            data.append(0x1A)  // field 3, length-delimited
-            appendBytes(Data(version.utf8), to: &data)
-        }
+        var message = ProtobufWriter()
+        message.double(1, event.wallTime)  // wall_time
+        message.varint(2, event.step)  // step
+        if let version = event.fileVersion { message.string(3, version) }  // file_version
         if !event.scalars.isEmpty {
-            var summary = Data()
-            for (tag, value) in event.scalars {
-                var entry = Data()
-                entry.append(0x0A)  // Value.tag
-                appendBytes(Data(tag.utf8), to: &entry)
-                entry.append(0x15)  // Value.simple_value, 32-bit
-                append32(value.bitPattern, to: &entry)
-                summary.append(0x0A)  // Summary.value
-                appendBytes(entry, to: &summary)
+            message.message(5) { summary in  // summary
+                for (tag, value) in event.scalars {
+                    summary.message(1) { entry in  // Summary.value
+                        entry.string(1, tag)  // tag
+                        entry.float(2, value)  // simple_value
+                    }
+                }
             }
-            data.append(0x2A)  // field 5, length-delimited
-            appendBytes(summary, to: &data)
         }
-        return data
+        return message.data
     }
 
     private static func append32(_ value: UInt32, to data: inout Data) {
         withUnsafeBytes(of: value.littleEndian) { data.append(contentsOf: $0) }
-    }
-
-    private static func append64(_ value: UInt64, to data: inout Data) {
-        withUnsafeBytes(of: value.littleEndian) { data.append(contentsOf: $0) }
-    }
-
-    private static func appendVarint(_ value: UInt64, to data: inout Data) {
-        var rest = value
-        while rest >= 0x80 {
-            data.append(UInt8(rest & 0x7F) | 0x80)
-            rest >>= 7
-        }
-        data.append(UInt8(rest))
-    }
-
-    private static func appendBytes(_ bytes: Data, to data: inout Data) {
-        appendVarint(UInt64(bytes.count), to: &data)
-        data.append(bytes)
     }
 
     // MARK: - CRC-32C
@@ -189,90 +163,32 @@ public enum TensorBoardEvents {
         return events
     }
 
-    /// A protobuf reader over the wire types the event format uses.
-    private struct Reader {
-        let bytes: [UInt8]
-        var position = 0
-
-        var atEnd: Bool { position >= bytes.count }
-
-        mutating func varint() throws -> UInt64 {
-            var value: UInt64 = 0
-            var shift: UInt64 = 0
-            while true {
-                guard position < bytes.count, shift < 64 else { throw FormatError(description: "a varint is cut short") }
-                let byte = bytes[position]
-                position += 1
-                value |= UInt64(byte & 0x7F) << shift
-                if byte < 0x80 { return value }
-                shift += 7
-            }
-        }
-
-        mutating func fixed(_ count: Int) throws -> UInt64 {
-            guard bytes.count - position >= count else { throw FormatError(description: "a fixed-width field is cut short") }
-            defer { position += count }
-            return (0..<count).reduce(UInt64(0)) { $0 | UInt64(bytes[position + $1]) << (8 * UInt64($1)) }
-        }
-
-        mutating func lengthDelimited() throws -> [UInt8] {
-            let length = try varint()
-            guard length <= UInt64(bytes.count - position) else {
-                throw FormatError(description: "a length-delimited field is cut short")
-            }
-            defer { position += Int(length) }
-            return Array(bytes[position..<(position + Int(length))])
-        }
-
-        /// Reads the next field: its number and wire type; the caller reads or skips the value.
-        mutating func key() throws -> (field: UInt64, wire: UInt64) {
-            let key = try varint()
-            return (key >> 3, key & 7)
-        }
-
-        mutating func skip(wire: UInt64) throws {
-            switch wire {
-            case 0: _ = try varint()
-            case 1: _ = try fixed(8)
-            case 2: _ = try lengthDelimited()
-            case 5: _ = try fixed(4)
-            default: throw FormatError(description: "wire type \(wire) is not used by event files")
-            }
-        }
-    }
-
     private static func decodeEvent(_ payload: [UInt8]) throws -> Event {
-        var reader = Reader(bytes: payload)
         var event = Event(wallTime: 0, step: 0)
-        while !reader.atEnd {
-            let (field, wire) = try reader.key()
-            switch (field, wire) {
-            case (1, 1): event.wallTime = Double(bitPattern: try reader.fixed(8))
-            case (2, 0): event.step = Int64(bitPattern: try reader.varint())
-            case (3, 2): event.fileVersion = String(decoding: try reader.lengthDelimited(), as: UTF8.self)
-            case (5, 2):
-                var summary = Reader(bytes: try reader.lengthDelimited())
-                while !summary.atEnd {
-                    let (valueField, valueWire) = try summary.key()
-                    guard valueField == 1, valueWire == 2 else {
-                        try summary.skip(wire: valueWire)
-                        continue
-                    }
-                    var value = Reader(bytes: try summary.lengthDelimited())
-                    var tag = ""
-                    var number: Float = .nan
-                    while !value.atEnd {
-                        let (f, w) = try value.key()
-                        switch (f, w) {
-                        case (1, 2): tag = String(decoding: try value.lengthDelimited(), as: UTF8.self)
-                        case (2, 5): number = Float(bitPattern: UInt32(try value.fixed(4)))
-                        default: try value.skip(wire: w)
+        do {
+            for (field, value) in try ProtobufReader.fields(of: Data(payload)) {
+                switch (field, value) {
+                case (1, .fixed64(let bits)): event.wallTime = Double(bitPattern: bits)
+                case (2, .varint(let step)): event.step = Int64(bitPattern: step)
+                case (3, .bytes(let version)): event.fileVersion = String(decoding: version, as: UTF8.self)
+                case (5, .bytes(let summary)):
+                    for case (1, .bytes(let entry)) in try ProtobufReader.fields(of: summary) {
+                        var tag = ""
+                        var number: Float = .nan
+                        for (entryField, entryValue) in try ProtobufReader.fields(of: entry) {
+                            switch (entryField, entryValue) {
+                            case (1, .bytes(let text)): tag = String(decoding: text, as: UTF8.self)
+                            case (2, .fixed32(let bits)): number = Float(bitPattern: bits)
+                            default: continue  // other fields are skipped, as protobuf readers do
+                            }
                         }
+                        event.scalars.append((tag, number))
                     }
-                    event.scalars.append((tag, number))
+                default: continue
                 }
-            default: try reader.skip(wire: wire)
             }
+        } catch let error as ProtobufReader.FormatError {
+            throw FormatError(description: "\(error)")
         }
         return event
     }

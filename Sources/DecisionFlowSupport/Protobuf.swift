@@ -15,6 +15,12 @@ public struct ProtobufWriter {
         appendVarint(UInt64(bitPattern: value))
     }
 
+    /// A 64-bit float field (wire type 1): `double`.
+    public mutating func double(_ field: Int, _ value: Double) {
+        key(field, wire: 1)
+        withUnsafeBytes(of: value.bitPattern.littleEndian) { data.append(contentsOf: $0) }
+    }
+
     /// A 32-bit float field (wire type 5).
     public mutating func float(_ field: Int, _ value: Float) {
         key(field, wire: 5)
