@@ -273,11 +273,10 @@ extension Checkpoint {
         } catch {
             throw CheckpointError(file: path, problem: "cannot be read (\(FileProblem.reason(error)))")
         }
-        guard (try? JSONSerialization.jsonObject(with: data)) is [String: Any] else {
+        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw CheckpointError(file: path, problem: "is not a JSON object ({\"field\": value, ...})")
         }
         if let checked = type as? any KeyCheckedJSON.Type,
-            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
             let unknown = object.keys.sorted().first(where: { !checked.knownKeys.contains($0) })
         {
             let hint = Suggestions.nearest(to: unknown, among: checked.knownKeys.sorted()).map { " (did you mean '\($0)'?)" } ?? ""
@@ -312,10 +311,6 @@ extension Checkpoint {
 protocol KeyCheckedJSON {
     /// The fields it may hold.
     static var knownKeys: Set<String> { get }
-}
-
-extension KeyCheckedJSON where Self: Decodable {
-    static var knownKeys: Set<String> { [] }
 }
 
 extension HuggingFaceDescription {

@@ -77,7 +77,7 @@ struct ImportCommand: ParsableCommand {
             }
             inputs += ["config.json", "model.safetensors"].map { FilePath.join(huggingFace, $0) }
         }
-        try requireWritable(output, flag: "-o", inputs: inputs, force: force)
+        try refuseReplacing(output, inputs: inputs, force: force, choice: "-o")
         let checkpoint =
             try huggingFace.map { try Checkpoint.importing(huggingFace: $0, description: description) }
             ?? Checkpoint.importing(stateDictionary: stateDict ?? "", description: description, prefix: prefix)

@@ -193,9 +193,10 @@ struct InspectCommand: ParsableCommand {
         if let layout = report.metadata["observation_layout"] {
             lines.append("  observation  \(layout)")
         }
-        if let environment = report.environmentID.map({ id in
-            id.lowercased() == report.environment?.lowercased() ? id : "\(report.environment ?? "") (\(id))"
-        }) ?? report.environment {
+        // The catalog's label (`hopper (Hopper-v4)`, `Walker2d-v5`) when it knows the id.
+        if let environment = report.environmentID.flatMap({ EnvironmentCatalog.standard.lookUp($0)?.label })
+            ?? report.environment
+        {
             lines.append("  environment  \(environment), from \(report.environmentSource ?? "?")")
         } else {
             lines.append("  environment  unknown (pass --env to score the returns)")

@@ -36,7 +36,7 @@ struct PredictCommand: ParsableCommand {
     func validate() throws { try requirePath("output", output) }
 
     func run() throws {
-        try requireWritable(output, flag: "-o", inputs: [checkpoint, inputs], force: force)
+        try refuseReplacing(output, inputs: [checkpoint, inputs], force: force, choice: "-o")
         let saved = try Checkpoint.read(checkpoint)
         let c = saved.configuration
         let tensors: [String: SafetensorsTensor]

@@ -69,12 +69,6 @@ func environmentFlag(_ flag: String, _ name: String) throws -> EnvironmentEntry 
     }
 }
 
-/// Refuses to write `output` (given to `--flag`) over one of the command's `inputs`, through a
-/// symbolic link, or over an existing file without `--force` (`refuseReplacing`).
-func requireWritable(_ output: String, flag: String, inputs: [String], force: Bool) throws {
-    try refuseReplacing(output, inputs: inputs, force: force, choice: flag)
-}
-
 /// Refuses an output path that names nothing (`-o ''`).
 func requirePath(_ flag: String, _ path: String) throws {
     if path.trimmingCharacters(in: .whitespaces).isEmpty {
